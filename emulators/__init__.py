@@ -1,0 +1,1 @@
+"""Local, SQLite-backed stand-ins for the Andsend API and the Salesforce REST API."""

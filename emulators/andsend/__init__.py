@@ -1,0 +1,1 @@
+"""Andsend API emulator, serving schemas/andsend-api.openapi.yaml."""

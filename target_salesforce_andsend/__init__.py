@@ -1,0 +1,1 @@
+"""Singer target writing Andsend prospects, activities and CRM badges to Salesforce."""

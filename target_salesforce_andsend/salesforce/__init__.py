@@ -1,0 +1,1 @@
+"""The only code in the target that speaks HTTP to Salesforce."""
