@@ -1,0 +1,128 @@
+"""Batched write-back of CRM badges to the Andsend API (`PUT /v1/search-results/badges`).
+
+At most 1,000 badges per call (the API's limit). 429 answers are retried after their
+`Retry-After` (seconds or an HTTP date, capped), 5xx and connection errors with exponential
+backoff; other 4xx fail at once (they will not get better). The API key only ever travels in the
+`Authorization` header: it is never logged, and error messages carry the status and the problem
+title/detail only.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from email.utils import parsedate_to_datetime
+
+import requests
+
+MAX_PER_CALL = 1000
+BADGES_PATH = "/v1/search-results/badges"
+
+
+class WriteBackError(RuntimeError):
+    """The Andsend API refused the badges or stayed unavailable after the retries."""
+
+
+def _retry_after_seconds(value: str | None, default: float, cap: float) -> float:
+    if not value:
+        return min(default, cap)
+    try:
+        return max(0.0, min(float(value), cap))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+        return max(0.0, min(when.timestamp() - time.time(), cap))
+    except (TypeError, ValueError):
+        return min(default, cap)
+
+
+def _problem_text(resp: requests.Response) -> str:
+    try:
+        body = resp.json()
+    except ValueError:
+        return resp.reason or ""
+    if isinstance(body, dict):
+        return " ".join(str(body.get(k)) for k in ("title", "detail") if body.get(k))
+    return ""
+
+
+class AndsendBadgeWriter:
+    def __init__(
+        self,
+        api_url: str,
+        api_key: str,
+        *,
+        logger: logging.Logger | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 5,
+        backoff_base: float = 0.5,
+        max_wait: float = 60.0,
+        batch_size: int = MAX_PER_CALL,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        base = api_url.rstrip("/")
+        # Accept the API root with or without the /v1 suffix.
+        if base.endswith("/v1"):
+            base = base[: -len("/v1")]
+        self.url = base + BADGES_PATH
+        self._session = requests.Session()
+        self._session.headers["Authorization"] = f"Bearer {api_key}"
+        self._session.headers["Content-Type"] = "application/json"
+        self.logger = logger or logging.getLogger(__name__)
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.max_wait = max_wait
+        self.batch_size = max(1, min(batch_size, MAX_PER_CALL))
+        self._sleep = sleep
+        self.calls = 0
+        self.retries = 0
+
+    def put(self, badges: Iterable[dict]) -> int:
+        """Send every badge, in calls of at most 1,000; returns the count the API reports updated."""
+        items = list(badges)
+        updated = 0
+        for start in range(0, len(items), self.batch_size):
+            updated += self._put_chunk(items[start : start + self.batch_size])
+        return updated
+
+    def _put_chunk(self, chunk: list[dict]) -> int:
+        attempt = 0
+        while True:
+            attempt += 1
+            self.calls += 1
+            try:
+                resp = self._session.put(self.url, json={"badges": chunk}, timeout=self.timeout)
+            except requests.RequestException as exc:
+                if attempt > self.max_retries:
+                    raise WriteBackError(f"badge write-back failed: {type(exc).__name__}") from None
+                wait = min(self.backoff_base * 2 ** (attempt - 1), self.max_wait)
+                self.logger.warning("badge write-back: %s, retrying in %.1fs", type(exc).__name__, wait)
+                self.retries += 1
+                self._sleep(wait)
+                continue
+            if resp.status_code < 300:
+                try:
+                    return int(resp.json().get("updated", len(chunk)))
+                except (ValueError, AttributeError):
+                    return len(chunk)
+            retriable = resp.status_code == 429 or resp.status_code >= 500
+            if not retriable or attempt > self.max_retries:
+                raise WriteBackError(
+                    f"badge write-back refused: HTTP {resp.status_code} {_problem_text(resp)}".rstrip()
+                )
+            default = self.backoff_base * 2 ** (attempt - 1)
+            if resp.status_code == 429:
+                wait = _retry_after_seconds(resp.headers.get("Retry-After"), default, self.max_wait)
+            else:
+                wait = min(default, self.max_wait)
+            self.logger.warning(
+                "badge write-back: HTTP %s, retrying in %.1fs (attempt %d)", resp.status_code, wait, attempt
+            )
+            self.retries += 1
+            self._sleep(wait)
+
+    def close(self) -> None:
+        self._session.close()

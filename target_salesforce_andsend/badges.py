@@ -1,0 +1,166 @@
+"""CRM-existence badges for search results (the `search_results` role).
+
+For every search result: does the person already exist in Salesforce as a Lead, Contact or
+Account? The answer comes from the same Matcher and normalisation as prospect sync (batched,
+read-only SOQL), and becomes one badge (schema `schemas/badges.json`): black when it exists, grey
+otherwise.
+
+Delivery:
+
+* ``badges_path`` (default ``<output_dir>/badges.jsonl``): one JSON line per (search_id, result_id).
+  Each batch merges its badges into the file and rewrites it atomically (temp file + rename), so a
+  rerun or a replayed record replaces that result's line instead of adding a second one; the latest
+  check wins. Lines keep their first-seen order.
+* When ``andsend_api_url`` and ``andsend_api_key`` are set: ``PUT /v1/search-results/badges`` in
+  calls of at most 1,000 (see andsend_writeback.py). A write-back that still fails after its retries
+  raises, so STATE does not move past badges Andsend never received.
+
+``prospect_key`` is the Andsend prospect id when the result has one, else ``email:<normalised
+email>``, else None. Report counts go to role ``search_results``: ``checked``, ``found_<Object>``,
+``not_found``, ``written_back``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .normalize import normalize_domain, normalize_email
+
+if TYPE_CHECKING:
+    from .context import RunContext
+
+ROLE = "search_results"
+
+
+def result_key(result: dict) -> str:
+    return f"{result.get('search_id')}\x1f{result.get('id')}"
+
+
+def prospect_key(result: dict) -> str | None:
+    if result.get("prospect_id"):
+        return str(result["prospect_id"])
+    email = normalize_email(result.get("email"))
+    return f"email:{email}" if email else None
+
+
+def person_key_fields(result: dict) -> dict[str, Any]:
+    """The PersonKey fields for one search result (key = its unique result key)."""
+    domain = (
+        normalize_domain(result.get("company_domain"))
+        or normalize_domain(result.get("company_website"))
+    )
+    return {
+        "key": result_key(result),
+        "prospect_id": result.get("prospect_id") or None,
+        "email": result.get("email") or None,
+        "domain": domain,
+        "company": result.get("company_name") or None,
+    }
+
+
+def badge_for(result: dict, match: Any, *, record_link: Callable[[str], str], checked_at: str) -> dict:
+    """Badge dict for one result given its Match (or None)."""
+    exists = match is not None
+    return {
+        "result_id": str(result["id"]),
+        "search_id": str(result["search_id"]),
+        "prospect_key": prospect_key(result),
+        "exists": exists,
+        "crm": "salesforce",
+        "object_type": match.object_type if exists else None,
+        "record_id": match.record_id if exists else None,
+        "record_url": record_link(match.record_id) if exists else None,
+        "checked_at": checked_at,
+    }
+
+
+def dedupe_latest(results: Iterable[dict]) -> list[dict]:
+    """One result per (search_id, id); a later record in the batch replaces an earlier one."""
+    by_key: dict[str, dict] = {}
+    for r in results:
+        by_key.pop(result_key(r), None)
+        by_key[result_key(r)] = r
+    return list(by_key.values())
+
+
+def merge_badges_file(path: Path, badges: list[dict]) -> None:
+    """Merge badges into the JSON-lines file keyed by (search_id, result_id); atomic rewrite."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    merged: dict[str, dict] = {}
+    if path.exists():
+        with path.open(encoding="utf-8") as fh:
+            for line in fh:
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    b = json.loads(line)
+                except ValueError:
+                    continue  # a torn last line from a killed run; the rerun rewrites it
+                merged[f"{b.get('search_id')}\x1f{b.get('result_id')}"] = b
+    for b in badges:
+        merged[f"{b['search_id']}\x1f{b['result_id']}"] = b
+    fd, tmp = tempfile.mkstemp(prefix=".badges-", dir=str(path.parent))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for b in merged.values():
+                fh.write(json.dumps(b, ensure_ascii=False, separators=(",", ":")) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def badges_path(config: dict) -> Path:
+    if config.get("badges_path"):
+        return Path(config["badges_path"])
+    return Path(config.get("output_dir") or "./output") / "badges.jsonl"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def process_batch(run: RunContext, records: list[dict]) -> None:
+    from .andsend_writeback import AndsendBadgeWriter
+    from .matching import PersonKey
+
+    results = dedupe_latest(r for r in records if r.get("id") and r.get("search_id"))
+    if not results:
+        return
+    keys = [PersonKey(**person_key_fields(r)) for r in results]
+    matches = run.matcher.match(keys, order=run.config.get("match_order") or None)
+    checked_at = _now()
+    badges = [
+        badge_for(r, matches.get(k.key), record_link=run.client.record_link, checked_at=checked_at)
+        for r, k in zip(results, keys, strict=True)
+    ]
+    for b in badges:
+        run.report.count(ROLE, "search_result", "checked")
+        if b["exists"]:
+            run.report.count(ROLE, b["object_type"], "found")
+        else:
+            run.report.count(ROLE, "search_result", "not_found")
+    if run.config.get("dry_run"):
+        return
+    merge_badges_file(badges_path(run.config), badges)
+    url, key = run.config.get("andsend_api_url"), run.config.get("andsend_api_key")
+    if url and key:
+        writer = AndsendBadgeWriter(
+            url,
+            key,
+            logger=run.logger,
+            timeout=float(run.config.get("request_timeout") or 60),
+            max_retries=int(run.config.get("max_retries") or 5),
+        )
+        try:
+            updated = writer.put(badges)
+        finally:
+            writer.close()
+        run.report.count(ROLE, "search_result", "written_back", updated)
