@@ -1,0 +1,205 @@
+"""meltano.yml: valid for Meltano 4.4, and in agreement with the plugins it declares.
+
+The file is the contract between Meltano and the two executables: every setting it
+declares must be one the plugin reads, every secret must be marked sensitive, and the dev
+environment must point at the local emulators.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TAP = "tap-andsend"
+TARGET = "target-salesforce-andsend"
+
+# DESIGN.md "Target settings": the names shared by target.py, salesforce/auth.py and meltano.yml.
+TARGET_SETTINGS = {
+    "auth_flow", "client_id", "client_secret", "refresh_token", "username", "password",
+    "security_token", "private_key", "private_key_path", "access_token", "instance_url", "domain",
+    "login_url", "api_version", "request_timeout",
+    "mapping_catalog", "mapping_catalog_inline", "object_mode", "sync_prospects", "sync_activities",
+    "include_message_content", "match_order", "owner_fallback", "fallback_owner_email", "stream_roles",
+    "dry_run",
+    "quota_max_daily_percent", "quota_max_calls_per_run", "max_concurrency", "bulk_threshold", "max_retries",
+    "output_dir", "rejects_path", "report_path", "badges_path", "reject_threshold", "andsend_api_url",
+    "andsend_api_key",
+}  # fmt: skip
+TARGET_SECRETS = {
+    "client_secret", "refresh_token", "password", "security_token", "private_key", "access_token",
+    "andsend_api_key",
+}  # fmt: skip
+TAP_SECRETS = {"api_key"}
+# Settings the SDK adds to every plugin; Meltano knows them from the capabilities.
+SDK_BUILTIN_SETTINGS = {
+    "stream_maps", "stream_map_config", "faker_config", "flattening_enabled", "flattening_max_depth",
+    "flattening_max_key_length", "flattening_separator",
+    "batch_config", "load_method", "batch_size_rows", "validate_records", "add_record_metadata",
+    "hard_delete", "process_activate_version_messages", "default_target_schema",
+    "fail_on_record_validation_exception",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def project() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "meltano.yml").read_text())
+
+
+def plugin(project: dict[str, Any], kind: str, name: str) -> dict[str, Any]:
+    matches = [p for p in project["plugins"][kind] if p["name"] == name]
+    assert len(matches) == 1, f"{name} must be declared once under plugins.{kind}"
+    return matches[0]
+
+
+def env_plugin_config(project: dict[str, Any], env: str, kind: str, name: str) -> dict[str, Any]:
+    (environment,) = [e for e in project["environments"] if e["name"] == env]
+    (entry,) = [p for p in environment["config"]["plugins"][kind] if p["name"] == name]
+    return entry["config"]
+
+
+def test_validates_against_meltanos_own_schema(project: dict[str, Any]) -> None:
+    schema_text = files("meltano.schemas").joinpath("meltano.schema.json").read_text()
+    jsonschema.validate(project, json.loads(schema_text))
+
+
+def test_project_header(project: dict[str, Any]) -> None:
+    assert project["requires_meltano"] == ">=4.4,<5"
+    assert project["send_anonymous_usage_stats"] is False
+    assert re.fullmatch(r"[0-9a-f-]{36}", project["project_id"])
+    assert project["default_environment"] == "dev"
+    assert {e["name"] for e in project["environments"]} == {"dev", "staging", "prod"}
+
+
+@pytest.mark.parametrize(("kind", "name", "namespace"), [
+    ("extractors", TAP, "tap_andsend"),
+    ("loaders", TARGET, "target_salesforce_andsend"),
+])  # fmt: skip
+def test_plugins_run_from_path_without_install(
+    project: dict[str, Any], kind: str, name: str, namespace: str
+) -> None:
+    p = plugin(project, kind, name)
+    # No pip_url: Meltano never installs the plugin and runs the console script from PATH
+    # (the project's venv), so a fresh clone needs no `meltano install` and no download.
+    assert "pip_url" not in p
+    assert p["executable"] == name
+    assert p["namespace"] == namespace
+    assert name in _pyproject_scripts(), f"{name} must be a console script in pyproject.toml"
+
+
+def _pyproject_scripts() -> dict[str, str]:
+    import tomllib
+
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+
+
+def test_every_setting_is_described_and_typed(project: dict[str, Any]) -> None:
+    for kind, name in (("extractors", TAP), ("loaders", TARGET)):
+        for setting in plugin(project, kind, name)["settings"]:
+            assert setting.get("description"), f"{name}.{setting['name']} has no description"
+            assert setting.get("kind"), f"{name}.{setting['name']} has no kind"
+            assert setting["kind"] not in ("password", "hidden"), "deprecated kinds: use sensitive: true"
+
+
+def test_target_settings_follow_the_design_contract(project: dict[str, Any]) -> None:
+    settings = {s["name"]: s for s in plugin(project, "loaders", TARGET)["settings"]}
+    assert set(settings) == TARGET_SETTINGS
+    sensitive = {n for n, s in settings.items() if s.get("sensitive")}
+    assert sensitive == TARGET_SECRETS
+
+
+def test_tap_secrets_are_sensitive(project: dict[str, Any]) -> None:
+    settings = {s["name"]: s for s in plugin(project, "extractors", TAP)["settings"]}
+    assert {n for n, s in settings.items() if s.get("sensitive")} == TAP_SECRETS
+    assert {"api_url", "api_key", "start_date", "page_size"} <= set(settings)
+
+
+def test_capabilities(project: dict[str, Any]) -> None:
+    tap_caps = set(plugin(project, "extractors", TAP)["capabilities"])
+    assert {"catalog", "discover", "state", "about", "stream-maps"} <= tap_caps
+    target_caps = set(plugin(project, "loaders", TARGET)["capabilities"])
+    assert {"about", "stream-maps"} <= target_caps
+    assert not target_caps & {"catalog", "discover", "state"}, "extractor-only capabilities on the target"
+
+
+def test_dev_environment_points_at_the_local_emulators(project: dict[str, Any]) -> None:
+    tap = env_plugin_config(project, "dev", "extractors", TAP)
+    target = env_plugin_config(project, "dev", "loaders", TARGET)
+    assert tap["api_url"] == "http://127.0.0.1:8701"
+    assert target["login_url"] == "http://127.0.0.1:8702"
+    assert target["andsend_api_url"] == tap["api_url"]
+    # The emulators' documented built-in credentials (README "Emulators").
+    assert target["auth_flow"] == "password"
+    assert (target["username"], target["password"], target["security_token"]) == (
+        "admin@example.com", "emulator", "token",
+    )  # fmt: skip
+    assert (target["client_id"], target["client_secret"]) == ("emulator-client-id", "emulator-client-secret")
+    assert target["output_dir"].startswith("output/")
+
+
+@pytest.mark.parametrize(("env", "domain"), [("staging", "test"), ("prod", "login")])
+def test_real_org_environments_take_secrets_from_the_environment(
+    project: dict[str, Any], env: str, domain: str
+) -> None:
+    target = env_plugin_config(project, env, "loaders", TARGET)
+    tap = env_plugin_config(project, env, "extractors", TAP)
+    assert target["domain"] == domain
+    assert "login_url" not in target
+    for name, value in {**target, **tap}.items():
+        if name in TARGET_SECRETS | TAP_SECRETS:
+            assert re.fullmatch(r"\$\{?[A-Z0-9_]+\}?", str(value)), f"{env}.{name} must come from an env var"
+
+
+def test_job_and_hourly_schedule(project: dict[str, Any]) -> None:
+    (job,) = [j for j in project["jobs"] if j["name"] == "andsend-to-salesforce"]
+    assert job["tasks"] == [f"{TAP} {TARGET}"]
+    (schedule,) = project["schedules"]
+    assert schedule["job"] == "andsend-to-salesforce"
+    assert schedule["interval"] == "@hourly"
+
+
+def test_secrets_never_committed_in_plain_text(project: dict[str, Any]) -> None:
+    # .env (where `meltano config set` puts sensitive values) must stay out of git.
+    assert ".env" in (ROOT / ".gitignore").read_text().split()
+
+
+# --- agreement with the executables (needs tap_andsend / target_salesforce_andsend) ------
+
+
+def _about_via_script(name: str) -> dict[str, Any]:
+    script = Path(sys.executable).parent / name
+    if not script.exists():
+        pytest.fail(f"console script {script} is missing: reinstall the project (pip install -e .)")
+    proc = subprocess.run([str(script), "--about", "--format", "json"], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)  # fmt: skip
+    if proc.returncode != 0 and "ModuleNotFoundError" in proc.stderr:
+        pytest.skip(f"{name} is not implemented yet: {proc.stderr.strip().splitlines()[-1]}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.parametrize(("kind", "name"), [("extractors", TAP), ("loaders", TARGET)])
+def test_declared_settings_match_the_plugins_about(project: dict[str, Any], kind: str, name: str) -> None:
+    about = _about_via_script(name)
+    declared = {s["name"]: s for s in plugin(project, kind, name)["settings"]}
+    own = {k: v for k, v in about["settings"]["properties"].items() if k not in SDK_BUILTIN_SETTINGS}
+    assert set(declared) == set(own), (
+        f"meltano.yml and {name} --about disagree: only in meltano.yml {sorted(set(declared) - set(own))}, "
+        f"only in the plugin {sorted(set(own) - set(declared))}"
+    )
+    for setting, spec in own.items():
+        if spec.get("secret"):
+            assert declared[setting].get("sensitive"), f"{name}.{setting} is secret in the plugin"
+    required = set(about["settings"].get("required", []))
+    assert required <= set(declared)
+    plugin_caps = set(about["capabilities"])
+    assert set(plugin(project, kind, name)["capabilities"]) <= plugin_caps
