@@ -1,0 +1,389 @@
+"""Touchpoints -> completed Salesforce Tasks (the `touchpoints` role).
+
+One executed outreach step (an email sent, a LinkedIn action) becomes one completed Task on the
+prospect's Lead or Contact; Task fields are built in tasks.py. ``sync_activities`` off: every
+touchpoint is counted as skipped and nothing is written. ``include_message_content`` off: no
+subject line and no body leaves Andsend (Subject carries only channel and type).
+
+Person: the link store (prospects synced this run or earlier), else the prospect's external id on
+Lead/Contact, else its email (from the touchpoint's ``prospect_email`` or the link store), through
+the Matcher in one batched lookup. Not found (prospect sync off, not purchased yet): counted as
+skipped (``person_not_in_salesforce``) and kept pending in the link store; ``process_pending(run)``
+writes them once the person exists (the target calls it after prospects have drained, and every
+touchpoint batch retries the pending ones too).
+
+WhoId = the Lead or Contact; WhatId = the Contact's Account in contact_account mode, never with a
+Lead. OwnerId = the active User whose email is the touchpoint's Andsend user's email, else the
+configured ``owner_fallback`` (``user``: the User of ``fallback_owner_email``; otherwise no OwnerId,
+so the Task belongs to the integration user: Task assignment rules do not exist).
+
+Exactly once, across reruns and a crash between the write and STATE:
+
+* Org has ``Andsend_Touchpoint_Id__c`` (external id on Task): one batched query finds which
+  touchpoint ids already have a Task, then one Collections upsert on the external id per 200
+  (TaskSubtype, create-only, is sent only for the new ones). An upsert of an existing id updates.
+* No external-id field: Subject ends with the deterministic marker ``[andsend:<touchpoint id>]``
+  (Subject is filterable; Description is not). Before creating, one batched query
+  ``SELECT Id, Subject FROM Task WHERE WhoId IN (<the batch's people>) AND Subject LIKE
+  '%[andsend:%'`` lists the markers already written; those touchpoints are skipped as
+  ``already_synced``, the rest created. A Task written just before a crash carries its marker, so
+  the rerun finds it and creates nothing. (A Task whose marker someone edits away by hand will be
+  written again; that is the price of having no external id.)
+
+Writes go through ``run.writer`` (Collections of 200, Bulk 2.0 at/above ``bulk_threshold``), under
+the client's quota governor and retries; Tasks Salesforce refuses go to the rejects file with the
+error code and message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import tasks
+from .normalize import normalize_email
+from .salesforce.soql import chunked_in_queries, like_pattern
+from .tasks import TaskOrgFacts
+
+if TYPE_CHECKING:
+    from .context import RunContext
+
+ROLE = "touchpoints"
+OBJECT = "Task"
+EXTERNAL_ID_FIELD = "Andsend_Touchpoint_Id__c"
+PERSON_OBJECTS = ("Lead", "Contact")
+PERSON_MATCH_ORDER = ["external_id", "contact_email", "lead_email", "converted_lead"]
+
+REASON_SWITCH_OFF = "sync_activities_off"
+REASON_NO_PERSON = "person_not_in_salesforce"
+REASON_ALREADY = "already_synced"
+REASON_INVALID = "invalid_touchpoint"
+
+
+@dataclass(frozen=True)
+class Person:
+    object_type: str  # "Lead" | "Contact"
+    record_id: str
+    account_id: str | None = None
+
+
+@dataclass
+class TaskPlan:
+    writes: list[tuple[dict, dict]] = field(default_factory=list)  # (touchpoint, Task fields)
+    skipped: list[tuple[dict, str]] = field(default_factory=list)  # (touchpoint, reason)
+    pending: list[dict] = field(default_factory=list)  # waiting for their person
+
+
+def task_facts(describe: dict) -> TaskOrgFacts:
+    """What the org's Task describe allows (external id, subtypes, writable completion time)."""
+    fields = {f["name"].lower(): f for f in describe.get("fields", [])}
+    ext = fields.get(EXTERNAL_ID_FIELD.lower())
+    ext_name = ext["name"] if ext and ext.get("externalId") and ext.get("createable") else None
+    subtype = fields.get("tasksubtype")
+    subtypes: frozenset[str] = frozenset()
+    if subtype and subtype.get("createable"):
+        subtypes = frozenset(
+            p["value"] for p in subtype.get("picklistValues") or [] if p.get("active", True)
+        )
+    completed = fields.get("completeddatetime")
+    return TaskOrgFacts(
+        external_id_field=ext_name,
+        subtypes=subtypes,
+        completed_datetime_writable=bool(completed and completed.get("createable")),
+    )
+
+
+def valid_touchpoint(tp: dict) -> bool:
+    if not tp.get("id") or not tp.get("prospect_id") or not tp.get("executed_at"):
+        return False
+    try:
+        tasks.parse_time(str(tp["executed_at"]))
+    except ValueError:
+        return False
+    return True
+
+
+def dedupe_latest(touchpoints: Iterable[dict]) -> list[dict]:
+    by_id: dict[str, dict] = {}
+    for tp in touchpoints:
+        key = str(tp.get("id"))
+        by_id.pop(key, None)
+        by_id[key] = tp
+    return list(by_id.values())
+
+
+def plan_tasks(
+    touchpoints: list[dict],
+    *,
+    people: dict[str, Person],
+    owners: dict[str, str | None],
+    facts: TaskOrgFacts,
+    include_content: bool,
+    object_mode: str,
+) -> TaskPlan:
+    """Pure: touchpoints + resolved people/owners (by touchpoint id) -> Task writes, skips, pending."""
+    plan = TaskPlan()
+    for tp in touchpoints:
+        if not valid_touchpoint(tp):
+            plan.skipped.append((tp, REASON_INVALID))
+            continue
+        person = people.get(str(tp["prospect_id"]))
+        if person is None or person.object_type not in PERSON_OBJECTS:
+            plan.pending.append(tp)
+            plan.skipped.append((tp, REASON_NO_PERSON))
+            continue
+        what_id = None
+        if object_mode == "contact_account" and person.object_type == "Contact":
+            what_id = person.account_id or None
+        task = tasks.build_task(
+            tp,
+            facts=facts,
+            include_content=include_content,
+            who_id=person.record_id,
+            what_id=what_id,
+            owner_id=owners.get(str(tp["id"])),
+        )
+        plan.writes.append((tp, task))
+    return plan
+
+
+# --------------------------------------------------------------------------- execution
+
+
+def _flag(config: dict, name: str, default: bool = True) -> bool:
+    value = config.get(name, default)
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value) if value is not None else default
+
+
+def _object_mode(run: RunContext) -> str:
+    return run.config.get("object_mode") or run.object_mode or "lead"
+
+
+def resolve_people(run: RunContext, touchpoints: list[dict]) -> dict[str, Person]:
+    """prospect_id -> Person: link store first, then one batched Matcher lookup for the rest."""
+    from .matching import PersonKey
+
+    prospect_ids = list(dict.fromkeys(str(tp["prospect_id"]) for tp in touchpoints))
+    people: dict[str, Person] = {}
+    known_emails: dict[str, str | None] = {}
+    for pid, link in _links_get(run, prospect_ids).items():
+        obj = _attr(link, "object_type", "sobject", "object")
+        rid = _attr(link, "record_id", "id", "sf_id")
+        email = _attr(link, "email")
+        if obj in PERSON_OBJECTS and rid:
+            people[pid] = Person(obj, rid, _attr(link, "account_id"))
+        elif email:
+            known_emails[pid] = email
+    missing = [pid for pid in prospect_ids if pid not in people]
+    if not missing:
+        return people
+    emails: dict[str, str | None] = dict(known_emails)
+    for tp in touchpoints:
+        pid = str(tp["prospect_id"])
+        if pid in missing and not emails.get(pid):
+            emails[pid] = normalize_email(tp.get("prospect_email"))
+    keys = [PersonKey(key=pid, prospect_id=pid, email=emails.get(pid), domain=None, company=None) for pid in missing]
+    matches = run.matcher.match(keys, order=PERSON_MATCH_ORDER)
+    for pid in missing:
+        m = matches.get(pid)
+        if m is not None and m.object_type in PERSON_OBJECTS:
+            people[pid] = Person(m.object_type, m.record_id, m.account_id)
+    return people
+
+
+def resolve_owners(run: RunContext, touchpoints: list[dict]) -> dict[str, str | None]:
+    """touchpoint id -> OwnerId (or None: the Task then belongs to the integration user).
+
+    The touchpoint's Andsend user email (``user_email``, else the users stream's email for
+    ``user_id``) -> the active User with that email (one cached, batched query); otherwise the
+    configured fallback (``run.fallback_owner_id`` for ``owner_fallback: user``, else none)."""
+    by_tp: dict[str, str | None] = {}
+    for tp in touchpoints:
+        email = normalize_email(tp.get("user_email")) or normalize_email(run.user_email(tp.get("user_id")))
+        by_tp[str(tp["id"])] = email
+    wanted = sorted({e for e in by_tp.values() if e})
+    resolved = run.owners.resolve(wanted) if wanted else {}
+    fallback_id = run.fallback_owner_id
+    out: dict[str, str | None] = {}
+    for tid, email in by_tp.items():
+        owner = resolved.get(email) if email else None
+        out[tid] = owner or fallback_id
+        status = "resolved" if owner else ("fallback_user" if fallback_id else "integration_user")
+        _count_owner(run, status)
+    return out
+
+
+def existing_touchpoint_ids(run: RunContext, facts: TaskOrgFacts, writes: list[tuple[dict, dict]]) -> set[str]:
+    """Touchpoint ids (marker-encoded without external id) that already have a Task."""
+    found: set[str] = set()
+    if not writes:
+        return found
+    if facts.external_id_field:
+        f = facts.external_id_field
+        ids = [str(tp["id"]) for tp, _ in writes]
+        prefix = f"SELECT Id, {f} FROM Task WHERE"  # noqa: S608 - field name from describe; values quoted
+        for stmt in chunked_in_queries(prefix, f, ids):
+            for row in run.client.query_all(stmt):
+                if row.get(f):
+                    found.add(str(row[f]))
+        return found
+    who_ids = sorted({task["WhoId"] for _, task in writes})
+    suffix = " AND Subject LIKE " + like_pattern("[andsend:", contains=True)
+    for stmt in chunked_in_queries("SELECT Id, Subject FROM Task WHERE", "WhoId", who_ids, suffix=suffix):
+        for row in run.client.query_all(stmt):
+            found |= tasks.markers_in(row.get("Subject"))
+    return found
+
+
+def _write(run: RunContext, facts: TaskOrgFacts, writes: list[tuple[dict, dict]]) -> list[tuple[dict, Any]]:
+    existing = existing_touchpoint_ids(run, facts, writes)
+    to_send: list[tuple[dict, dict]] = []
+    for tp, task in writes:
+        tid = str(tp["id"])
+        if facts.external_id_field:
+            if tid in existing:
+                task = {k: v for k, v in task.items() if k != "TaskSubtype"}  # create-only
+            to_send.append((tp, task))
+        elif tasks.marker_id(tid) in existing:
+            _skip(run, tp, REASON_ALREADY)
+            _links_resolve_pending(run, [tid])
+        else:
+            to_send.append((tp, task))
+    if not to_send:
+        return []
+    records = [task for _, task in to_send]
+    if facts.external_id_field:
+        results = run.writer.upsert(OBJECT, facts.external_id_field, records)
+    else:
+        results = run.writer.create(OBJECT, records)
+    return list(zip([tp for tp, _ in to_send], results, strict=True))
+
+
+def _handle_results(run: RunContext, sent: list[tuple[dict, Any]], tasks_by_tp: dict[str, dict]) -> None:
+    done: list[str] = []
+    for tp, result in sent:
+        tid = str(tp["id"])
+        if result.success:
+            outcome = "created" if result.created in (True, None) else "updated"
+            _count(run, outcome)
+            done.append(tid)
+        else:
+            _count(run, "rejected")
+            err = (result.errors or [{}])[0]
+            _reject(run, tp, tasks_by_tp.get(tid, {}), err)
+            done.append(tid)  # a refused Task goes to the rejects file, not back to pending
+    _links_resolve_pending(run, done)
+
+
+def process_batch(run: RunContext, records: list[dict]) -> None:
+    """Plan, then write, one batch of touchpoints (plus any touchpoints still pending)."""
+    touchpoints = dedupe_latest(records)
+    if not _flag(run.config, "sync_activities"):
+        for tp in touchpoints:
+            _skip(run, tp, REASON_SWITCH_OFF)
+        return
+    pending = [tp for tp in _links_pending(run) if str(tp.get("id")) not in {str(t.get("id")) for t in touchpoints}]
+    _process(run, pending + touchpoints, retrying=len(pending))
+
+
+def process_pending(run: RunContext) -> None:
+    """Write touchpoints kept pending (their person was not in Salesforce) whose person now exists."""
+    if not _flag(run.config, "sync_activities"):
+        return
+    pending = _links_pending(run)
+    if pending:
+        _process(run, pending, retrying=len(pending))
+
+
+def _process(run: RunContext, touchpoints: list[dict], *, retrying: int = 0) -> None:
+    if not touchpoints:
+        return
+    facts = task_facts(run.client.describe(OBJECT))
+    valid = [tp for tp in touchpoints if valid_touchpoint(tp)]
+    people = resolve_people(run, valid) if valid else {}
+    resolvable = [tp for tp in valid if str(tp["prospect_id"]) in people]
+    owners = resolve_owners(run, resolvable) if resolvable else {}
+    plan = plan_tasks(
+        touchpoints,
+        people=people,
+        owners=owners,
+        facts=facts,
+        include_content=_flag(run.config, "include_message_content"),
+        object_mode=_object_mode(run),
+    )
+    retry_ids = {str(tp.get("id")) for tp in touchpoints[:retrying]}
+    for tp, reason in plan.skipped:
+        if reason == REASON_NO_PERSON and str(tp.get("id")) in retry_ids:
+            continue  # still waiting; counted when it first arrived
+        _skip(run, tp, reason)
+        if reason == REASON_INVALID:
+            _reject(run, tp, {}, {"statusCode": "INVALID_TOUCHPOINT", "message": "touchpoint lacks id, prospect_id or a valid executed_at"})
+    new_pending = [tp for tp in plan.pending if str(tp.get("id")) not in retry_ids]
+    if new_pending:
+        _links_add_pending(run, new_pending)
+    if not plan.writes:
+        return
+    if run.config.get("dry_run"):
+        for _ in plan.writes:
+            _count(run, "planned")
+        return
+    sent = _write(run, facts, plan.writes)
+    _handle_results(run, sent, {str(tp["id"]): task for tp, task in plan.writes})
+
+
+# --------------------------------------------------------------------------- adapters
+# Thin calls into the link store, report and rejects file (owned by other modules).
+
+
+def _attr(obj: Any, *names: str) -> Any:
+    for name in names:
+        if isinstance(obj, dict):
+            if name in obj:
+                return obj[name]
+        elif hasattr(obj, name):
+            return getattr(obj, name)
+    return None
+
+
+def _links_get(run: RunContext, prospect_ids: list[str]) -> dict[str, Any]:
+    return run.links.get_many(prospect_ids)
+
+
+def _links_pending(run: RunContext) -> list[dict]:
+    return list(run.links.pending_touchpoints())
+
+
+def _links_add_pending(run: RunContext, touchpoints: list[dict]) -> None:
+    run.links.add_pending_touchpoints(touchpoints)
+
+
+def _links_resolve_pending(run: RunContext, touchpoint_ids: list[str]) -> None:
+    if touchpoint_ids:
+        run.links.remove_pending_touchpoints(touchpoint_ids)
+
+
+def _count(run: RunContext, outcome: str, n: int = 1) -> None:
+    run.report.count(ROLE, OBJECT, outcome, n)
+
+
+def _count_owner(run: RunContext, status: str) -> None:
+    run.report.count(ROLE, "TaskOwner", status)
+
+
+def _skip(run: RunContext, tp: dict, reason: str) -> None:
+    run.report.skip(ROLE, reason, str(tp.get("id")))
+
+
+def _reject(run: RunContext, tp: dict, task: dict, err: dict) -> None:
+    run.rejects.write(
+        role=ROLE,
+        key=str(tp.get("id")),
+        object=OBJECT,
+        error_code=err.get("statusCode") or err.get("errorCode") or "UNKNOWN",
+        message=err.get("message") or "",
+        fields=err.get("fields") or [],
+        record=task,
+    )
