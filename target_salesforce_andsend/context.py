@@ -1,0 +1,201 @@
+"""RunContext: everything one run shares, built once (lazily, on the first batch) by target.py.
+
+Building it connects to Salesforce, describes the objects the catalog needs (fresh each run:
+one describe call per object, so fields an admin just created are seen) and fails fast when the
+catalog does not fit the org.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .catalog import (
+    CREATED_OBJECTS,
+    EXTERNAL_ID_FIELD,
+    Catalog,
+    CatalogError,
+    check_catalog,
+    field_index,
+    load_catalog,
+    raise_for_issues,
+)
+from .links import LinkStore
+from .normalize import normalize_email
+from .report import RejectsFile, RunReport
+
+if TYPE_CHECKING:
+    from .matching import Matcher
+    from .owners import OwnerResolver
+    from .salesforce.client import SalesforceClient
+    from .salesforce.writer import Writer
+
+
+class OrgInfo:
+    """Describe-derived facts, fetched lazily per object through the client's per-run cache."""
+
+    def __init__(self, client: SalesforceClient):
+        self.client = client
+        self._index: dict[str, dict[str, dict]] = {}
+        self._lock = threading.Lock()
+
+    def describe(self, sobject: str) -> dict:
+        return self.client.describe(sobject)
+
+    def fields(self, sobject: str) -> dict[str, dict]:
+        """casefolded field name -> describe field."""
+        with self._lock:
+            cached = self._index.get(sobject)
+        if cached is None:
+            cached = field_index(self.describe(sobject))
+            with self._lock:
+                self._index[sobject] = cached
+        return cached
+
+    def field(self, sobject: str, name: str) -> dict | None:
+        return self.fields(sobject).get(name.casefold())
+
+    def field_name(self, sobject: str, name: str) -> str | None:
+        desc = self.field(sobject, name)
+        return desc["name"] if desc else None
+
+    def has_field(self, sobject: str, name: str) -> bool:
+        return self.field(sobject, name) is not None
+
+    def external_id_field(self, sobject: str) -> str | None:
+        """`Andsend_Prospect_Id__c` where the org has it (Lead, Contact)."""
+        return self.field_name(sobject, EXTERNAL_ID_FIELD) if sobject in ("Lead", "Contact") else None
+
+    def picklist_values(self, sobject: str, name: str) -> list[str]:
+        desc = self.field(sobject, name) or {}
+        return [p["value"] for p in desc.get("picklistValues", []) if p.get("active", True)]
+
+    def task_subtypes(self) -> list[str]:
+        return self.picklist_values("Task", "TaskSubtype")
+
+
+@dataclass
+class RunContext:
+    config: dict
+    logger: logging.Logger
+    client: SalesforceClient
+    writer: Writer
+    org: OrgInfo
+    catalog: Catalog
+    report: RunReport
+    rejects: RejectsFile
+    links: LinkStore
+    matcher: Matcher = field(init=False)
+    owners: OwnerResolver = field(init=False)
+    andsend_user_emails: dict[str, str] = field(default_factory=dict)
+    fallback_owner_id: str | None = None
+    progress: Any = None
+    finished: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        from .matching import Matcher
+        from .owners import OwnerResolver
+
+        self.matcher = Matcher(self)
+        self.owners = OwnerResolver(self.client)
+
+    @property
+    def object_mode(self) -> str:
+        return self.catalog.object_mode
+
+    @property
+    def dry_run(self) -> bool:
+        return bool(self.config.get("dry_run"))
+
+    def remember_users(self, users: dict[str, str]) -> None:
+        """Andsend user id -> email, kept for this run and in the link store for later runs."""
+        clean = {str(k): e for k, v in users.items() if k and (e := normalize_email(v))}
+        if clean:
+            with self._lock:
+                self.andsend_user_emails.update(clean)
+            if not self.dry_run:
+                self.links.put_users(clean)
+
+    def user_email(self, user_id: str | None) -> str | None:
+        return self.andsend_user_emails.get(str(user_id)) if user_id else None
+
+    def check_reject_threshold(self) -> None:
+        threshold = self.config.get("reject_threshold")
+        limit = 100 if threshold in (None, "") else int(threshold)
+        if self.rejects.count > limit:
+            raise RejectThresholdExceeded(
+                f"{self.rejects.count} records were rejected in this run, more than reject_threshold={limit}; "
+                f"stopping so the Singer state does not move past them (details in {self.rejects.path})"
+            )
+
+    def refresh_api_figures(self) -> None:
+        self.report.api_calls = dict(self.client.calls)
+        try:
+            self.report.quota = self.client.quota.snapshot().as_dict()
+        except Exception:  # the figures are informative; never fail a run over them
+            self.report.quota = {}
+
+
+class RejectThresholdExceeded(Exception):
+    """More records were rejected than `reject_threshold` allows."""
+
+
+def output_paths(config: dict) -> dict[str, Path]:
+    out = Path(config.get("output_dir") or "./output").expanduser()
+    return {
+        "output_dir": out,
+        "report": Path(config.get("report_path") or out / "report.json").expanduser(),
+        "rejects": Path(config.get("rejects_path") or out / "rejects.jsonl").expanduser(),
+        "links": out / "links.sqlite",
+    }
+
+
+def objects_needed(catalog: Catalog) -> list[str]:
+    """Objects described at start: those the mode creates plus those the catalog maps and the
+    matcher reads (Lead and Contact are always looked up by email)."""
+    needed = {"Lead", "Contact", *CREATED_OBJECTS[catalog.object_mode], *catalog.objects()}
+    return sorted(needed)
+
+
+def validate_against_org(catalog: Catalog, org: OrgInfo) -> None:
+    describes = {obj: org.describe(obj) for obj in objects_needed(catalog)}
+    raise_for_issues(check_catalog(catalog, describes))
+
+
+def build_run(config: dict, logger: logging.Logger, *, client: SalesforceClient | None = None) -> RunContext:
+    """Connect, describe, validate the catalog and open the run's files. Raises CatalogError or a
+    Salesforce error with a clear message when something must be fixed first."""
+    from .salesforce.client import SalesforceClient
+    from .salesforce.writer import Writer
+
+    catalog = load_catalog(config)  # before any call: a broken catalog needs no network
+    client = client or SalesforceClient(config, logger=logger)
+    org = OrgInfo(client)
+    validate_against_org(catalog, org)
+    paths = output_paths(config)
+    paths["output_dir"].mkdir(parents=True, exist_ok=True)
+    run = RunContext(
+        config=config, logger=logger, client=client, writer=Writer(client, logger=logger), org=org,
+        catalog=catalog, report=RunReport(dry_run=bool(config.get("dry_run")), object_mode=catalog.object_mode),
+        rejects=RejectsFile(paths["rejects"], logger), links=LinkStore(paths["links"]),
+    )
+    run.andsend_user_emails.update(run.links.users())
+    fallback = config.get("owner_fallback") or "assignment_rules"
+    if fallback not in ("assignment_rules", "integration_user", "user"):
+        raise CatalogError(f"owner_fallback must be assignment_rules, integration_user or user, not {fallback!r}")
+    if fallback == "user":
+        email = normalize_email(config.get("fallback_owner_email"))
+        if not email:
+            raise CatalogError("owner_fallback is 'user' but fallback_owner_email is missing or not an email address")
+        resolver: OwnerResolver = run.owners
+        run.fallback_owner_id = resolver.resolve([email]).get(email)
+        if not run.fallback_owner_id:
+            raise CatalogError(
+                f"fallback_owner_email {email} is not an active Salesforce user: activate the user or "
+                "choose another owner_fallback"
+            )
+    return run

@@ -1,0 +1,285 @@
+"""Batched, read-only lookups: which Salesforce record is this person (or their company)?
+
+Steps run in the configured `match_order`; each step looks up, for the whole batch at once, only
+the keys no earlier step decided (SOQL `IN` lists built by `salesforce.soql.chunked_in_queries`,
+so one statement per step and object unless the list is longer than a statement allows):
+
+* `external_id`: `Andsend_Prospect_Id__c IN (...)` on Contact, then Lead (where the org has the
+  field). Keys without an email on objects without the field fall back to the ids this target
+  recorded in its link store on earlier runs (`Id IN (...)`).
+* `contact_email`: `Contact.Email IN (...)`.
+* `lead_email`: `Lead.Email IN (...)`; a converted Lead is followed to its ConvertedContactId
+  (one batched `Contact.Id IN (...)` read), with the converted Account as its account.
+* `account_domain`: `Account.Website IN (<spellings of the normalised domain>)`, i.e. with and
+  without scheme, `www.` and trailing slash; candidates are confirmed by `normalize_domain`.
+* `account_name`: `Account.Name IN (<the name, its core and the core with common legal
+  suffixes>)` (no LIKE: a prefix LIKE would scan and its wildcards need care); candidates are
+  confirmed by `normalize_company` equality.
+
+Several candidates at the deciding step: the most recently modified wins, ties broken by the
+smallest Id (so reruns pick the same record); every candidate id is kept in `Match.candidates`
+and the report lists the key as ambiguous. Email and text comparisons use normalize.py on both
+sides, because SOQL's case-insensitive `IN` is only the coarse filter.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .catalog import EXTERNAL_ID_FIELD
+from .normalize import (
+    company_name_variants,
+    normalize_company,
+    normalize_domain,
+    normalize_email,
+    website_variants,
+)
+from .salesforce.soql import chunked_in_queries
+
+if TYPE_CHECKING:
+    from .context import RunContext
+
+PERSON_STEPS = ("external_id", "contact_email", "lead_email")
+ACCOUNT_STEPS = ("account_domain", "account_name")
+DEFAULT_ORDER = (*PERSON_STEPS, *ACCOUNT_STEPS)
+ALL_STEPS = frozenset(DEFAULT_ORDER)
+
+
+@dataclass(frozen=True)
+class PersonKey:
+    key: str
+    prospect_id: str | None = None
+    email: str | None = None
+    domain: str | None = None
+    company: str | None = None
+
+
+@dataclass
+class Match:
+    object_type: str
+    record_id: str
+    account_id: str | None
+    via: str
+    candidates: list[str] = field(default_factory=list)
+    record: dict = field(default_factory=dict)
+
+    @property
+    def ambiguous(self) -> bool:
+        return len(self.candidates) > 1
+
+
+def pick(records: list[dict]) -> dict:
+    """The deterministic choice among candidates: latest LastModifiedDate, then smallest Id."""
+    ordered = sorted(records, key=lambda r: r.get("Id") or "")
+    return max(ordered, key=lambda r: r.get("LastModifiedDate") or "") if ordered else {}
+
+
+def _clean(record: dict) -> dict:
+    return {k: v for k, v in record.items() if k != "attributes"}
+
+
+def validate_order(order: Iterable[str]) -> list[str]:
+    steps = list(order)
+    unknown = [s for s in steps if s not in ALL_STEPS]
+    if unknown:
+        raise ValueError(f"match_order: unknown step(s) {unknown}; allowed: {', '.join(DEFAULT_ORDER)}")
+    return steps
+
+
+class Matcher:
+    """Batched lookups; reads only. Field lists come from the catalog so matches carry the
+    current values the update policies compare against."""
+
+    def __init__(self, run: RunContext):
+        self.run = run
+        self.client = run.client
+
+    # -- select lists ---------------------------------------------------------------------
+
+    def _fields(self, sobject: str) -> list[str]:
+        org = self.run.org
+        base = {"Lead": ["Id", "Email", "LastModifiedDate", "OwnerId", "IsConverted", "ConvertedContactId",
+                         "ConvertedAccountId", "Company", "LastName", "FirstName"],
+                "Contact": ["Id", "Email", "LastModifiedDate", "OwnerId", "AccountId", "LastName", "FirstName"],
+                "Account": ["Id", "Name", "Website", "LastModifiedDate", "OwnerId"]}[sobject]
+        wanted = list(base)
+        catalog = getattr(self.run, "catalog", None)
+        if catalog is not None:
+            wanted += [m.field for m in catalog.for_object(sobject)]
+        if sobject in ("Lead", "Contact"):
+            wanted.append(EXTERNAL_ID_FIELD)
+        out: list[str] = []
+        seen: set[str] = set()
+        for name in wanted:
+            canonical = org.field_name(sobject, name)
+            if canonical and canonical.casefold() not in seen:
+                seen.add(canonical.casefold())
+                out.append(canonical)
+        return out
+
+    def _query_in(self, sobject: str, field_name: str, values: Iterable[str], suffix: str = "") -> list[dict]:
+        # Field and object names come from describe and code, never from data.
+        prefix = f"SELECT {', '.join(self._fields(sobject))} FROM {sobject} WHERE"  # noqa: S608
+        rows: list[dict] = []
+        for statement in chunked_in_queries(prefix, field_name, values, suffix=suffix):
+            rows.extend(_clean(r) for r in self.client.query_all(statement))
+        return rows
+
+    # -- entry point ----------------------------------------------------------------------
+
+    def match(self, keys: list[PersonKey], *, order: list[str] | None = None) -> dict[str, Match | None]:
+        steps = validate_order(order or DEFAULT_ORDER)
+        result: dict[str, Match | None] = {k.key: None for k in keys}
+        pending = {k.key: k for k in keys}
+        for step in steps:
+            if not pending:
+                break
+            found = getattr(self, f"_step_{step}")(list(pending.values()))
+            for key, match in found.items():
+                if key in pending:
+                    result[key] = match
+                    del pending[key]
+        return result
+
+    # -- person steps ---------------------------------------------------------------------
+
+    def _person_match(self, sobject: str, rows: list[dict], via: str) -> Match:
+        chosen = pick(rows)
+        account = chosen.get("AccountId") if sobject == "Contact" else None
+        return Match(object_type=sobject, record_id=chosen["Id"], account_id=account, via=via,
+                     candidates=sorted(r["Id"] for r in rows), record=chosen)
+
+    def _step_external_id(self, keys: list[PersonKey]) -> dict[str, Match]:
+        out: dict[str, Match] = {}
+        by_pid = {k.prospect_id: k for k in keys if k.prospect_id}
+        for sobject in ("Contact", "Lead"):
+            if not by_pid:
+                break
+            if not self.run.org.has_field(sobject, EXTERNAL_ID_FIELD):
+                continue
+            grouped: dict[str, list[dict]] = defaultdict(list)
+            for row in self._query_in(sobject, EXTERNAL_ID_FIELD, list(by_pid)):
+                grouped[str(row.get(EXTERNAL_ID_FIELD))].append(row)
+            for pid, rows in grouped.items():
+                key = by_pid.pop(pid, None)
+                if key is None:
+                    continue
+                match = self._person_match(sobject, rows, "external_id")
+                out[key.key] = self._follow_converted([match])[0] if sobject == "Lead" else match
+        # Records this target created or linked on earlier runs, for keys nothing else identifies.
+        links = getattr(self.run, "links", None)
+        if links is not None and by_pid:
+            known = links.get_many([pid for pid, k in by_pid.items() if not normalize_email(k.email)])
+            for sobject in ("Contact", "Lead"):
+                ids = {link["record_id"]: pid for pid, link in known.items() if link["object"] == sobject}
+                if not ids or self.run.org.has_field(sobject, EXTERNAL_ID_FIELD):
+                    continue
+                for row in self._query_in(sobject, "Id", list(ids)):
+                    pid = ids.get(row["Id"]) or next((p for i, p in ids.items() if i[:15] == row["Id"][:15]), None)
+                    if pid and pid in by_pid:
+                        match = self._person_match(sobject, [row], "external_id")
+                        out[by_pid.pop(pid).key] = (
+                            self._follow_converted([match])[0] if sobject == "Lead" else match)
+        return out
+
+    def _email_rows(self, sobject: str, keys: list[PersonKey]) -> dict[str, list[dict]]:
+        wanted: dict[str, list[PersonKey]] = defaultdict(list)
+        for k in keys:
+            email = normalize_email(k.email)
+            if email:
+                wanted[email].append(k)
+        if not wanted:
+            return {}
+        spellings: list[str] = []
+        for k in keys:
+            email = normalize_email(k.email)
+            if email:
+                spellings.append(email)
+                raw = (k.email or "").strip()
+                if raw and raw != email:
+                    spellings.append(raw)  # SOQL case folding may not cover every script
+        grouped: dict[str, list[dict]] = defaultdict(list)
+        for row in self._query_in(sobject, "Email", spellings):
+            email = normalize_email(row.get("Email"))
+            if email in wanted:
+                grouped[email].append(row)
+        return {k.key: grouped[email] for email, ks in wanted.items() for k in ks if grouped.get(email)}
+
+    def _step_contact_email(self, keys: list[PersonKey]) -> dict[str, Match]:
+        return {key: self._person_match("Contact", rows, "contact_email")
+                for key, rows in self._email_rows("Contact", keys).items()}
+
+    def _step_lead_email(self, keys: list[PersonKey]) -> dict[str, Match]:
+        matches = {key: self._person_match("Lead", rows, "lead_email")
+                   for key, rows in self._email_rows("Lead", keys).items()}
+        followed = self._follow_converted(list(matches.values()))
+        return dict(zip(matches.keys(), followed, strict=True))
+
+    def _follow_converted(self, matches: list[Match]) -> list[Match]:
+        """A converted Lead cannot be updated: continue with the Contact it became."""
+        converted = {m.record.get("ConvertedContactId") for m in matches
+                     if m.object_type == "Lead" and m.record.get("IsConverted") and m.record.get("ConvertedContactId")}
+        if not converted:
+            return matches
+        contacts = {row["Id"][:15]: row for row in self._query_in("Contact", "Id", sorted(converted))}
+        out = []
+        for m in matches:
+            cid = m.record.get("ConvertedContactId") if m.object_type == "Lead" and m.record.get("IsConverted") else None
+            contact = contacts.get(cid[:15]) if cid else None
+            if contact is not None:
+                out.append(Match(object_type="Contact", record_id=contact["Id"],
+                                 account_id=contact.get("AccountId") or m.record.get("ConvertedAccountId"),
+                                 via="converted_lead", candidates=m.candidates, record=contact))
+            else:
+                out.append(m)
+        return out
+
+    # -- account steps --------------------------------------------------------------------
+
+    def _account_match(self, rows: list[dict], via: str) -> Match:
+        chosen = pick(rows)
+        return Match(object_type="Account", record_id=chosen["Id"], account_id=chosen["Id"], via=via,
+                     candidates=sorted(r["Id"] for r in rows), record=chosen)
+
+    def _step_account_domain(self, keys: list[PersonKey]) -> dict[str, Match]:
+        wanted: dict[str, list[PersonKey]] = defaultdict(list)
+        for k in keys:
+            domain = normalize_domain(k.domain)
+            if domain:
+                wanted[domain].append(k)
+        if not wanted:
+            return {}
+        values = [v for d in wanted for v in website_variants(d)]
+        grouped: dict[str, list[dict]] = defaultdict(list)
+        for row in self._query_in("Account", "Website", values):
+            domain = normalize_domain(row.get("Website"))
+            if domain in wanted:
+                grouped[domain].append(row)
+        return {k.key: self._account_match(grouped[d], "account_domain")
+                for d, ks in wanted.items() if grouped.get(d) for k in ks}
+
+    def _step_account_name(self, keys: list[PersonKey]) -> dict[str, Match]:
+        wanted: dict[str, list[PersonKey]] = defaultdict(list)
+        values: list[str] = []
+        for k in keys:
+            name = normalize_company(k.company)
+            if name:
+                values.extend(company_name_variants(k.company))
+                wanted[name].append(k)
+        if not wanted:
+            return {}
+        grouped: dict[str, list[dict]] = defaultdict(list)
+        for row in self._query_in("Account", "Name", values):
+            name = normalize_company(row.get("Name"))
+            if name in wanted:
+                grouped[name].append(row)
+        return {k.key: self._account_match(grouped[n], "account_name")
+                for n, ks in wanted.items() if grouped.get(n) for k in ks}
+
+
+def select_fields_for(run: Any, sobject: str) -> list[str]:
+    """The select list the Matcher uses for `sobject` (shared with follow-up reads)."""
+    return Matcher(run)._fields(sobject)

@@ -1,0 +1,58 @@
+"""Record owners: the Salesforce User whose email equals the purchasing Andsend user's email.
+
+One batched `User.Email IN (...)` query per batch for the emails not seen yet in this run (the
+answers, found or not, are cached for the run). Emails compare case-insensitively; only active
+users qualify. Several users with the same email: an active one, latest modified, smallest Id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from .matching import pick
+from .normalize import normalize_email
+from .salesforce.soql import chunked_in_queries
+
+if TYPE_CHECKING:
+    from .salesforce.client import SalesforceClient
+
+
+class OwnerResolver:
+    def __init__(self, client: SalesforceClient):
+        self.client = client
+        self._cache: dict[str, str | None] = {}
+        self.inactive: set[str] = set()  # emails whose only users are inactive (for the report)
+
+    def resolve(self, emails: Iterable[str | None]) -> dict[str, str | None]:
+        wanted = {e for e in (normalize_email(x) for x in emails) if e}
+        missing = sorted(wanted - self._cache.keys())
+        if missing:
+            found: dict[str, list[dict]] = {}
+            prefix = "SELECT Id, Email, IsActive, LastModifiedDate FROM User WHERE"
+            for statement in chunked_in_queries(prefix, "Email", missing):
+                for row in self.client.query_all(statement):
+                    email = normalize_email(row.get("Email"))
+                    if email:
+                        found.setdefault(email, []).append(row)
+            for email in missing:
+                rows = found.get(email, [])
+                active = [r for r in rows if r.get("IsActive") in (True, "true", 1)]
+                self._cache[email] = pick(active)["Id"] if active else None
+                if rows and not active:
+                    self.inactive.add(email)
+        return {e: self._cache.get(e) for e in wanted}
+
+    def lookup(self, email: str | None) -> str | None:
+        """A cached answer (call `resolve` first)."""
+        normalized = normalize_email(email)
+        return self._cache.get(normalized) if normalized else None
+
+    def status(self, email: str | None) -> str:
+        """`resolved`, `inactive`, `not_found` or `no_email` (after `resolve`)."""
+        normalized = normalize_email(email)
+        if not normalized:
+            return "no_email"
+        if self._cache.get(normalized):
+            return "resolved"
+        return "inactive" if normalized in self.inactive else "not_found"

@@ -1,0 +1,554 @@
+"""Prospects: purchased Andsend prospects become linked or created Leads, or Contacts + Accounts.
+
+`process_batch(run, records)`:
+
+1. prepare (pure): skip what must not be synced (switch off, not purchased), reject bad input
+   before any call (no id, broken types, neither last name nor email, malformed email), keep the
+   latest copy of a prospect sent twice, and merge prospects with the same normalised email into
+   one group = one Salesforce person (later non-empty values win).
+2. look up (batched reads): the Matcher for every group at once, the owners in one query.
+3. plan (pure, `plan_batch`): per group link/update/create actions; field values from the
+   catalog, coerced to the describe types; a matched record is updated only where its field
+   policy allows and the value really changes.
+4. execute through the Writer (Accounts first, then the people that need their ids), or, on a
+   dry run, only write the plan to the report.
+
+Decisions (documented in the README):
+* lead mode creates a Lead when no Lead/Contact matches; a Contact match is linked and enriched
+  through the catalog's Contact entries (never turned into a Lead).
+* contact_account mode links to an Account (domain, then name) or creates one from the Account
+  entries, then creates the Contact under it. A Lead match is linked and enriched, not converted
+  (conversion is a sales decision with side effects). The Account of a matched Contact is left
+  alone.
+* Owner: set on create; on a linked record only if the catalog's OwnerId entry says so (default
+  on_create: a seller's record is never reassigned). Without an owner, `owner_fallback` picks the
+  `Sforce-Auto-Assign` header (assignment_rules: TRUE, integration_user: FALSE) or a fixed user.
+* `Andsend_Prospect_Id__c` (where the org has it) is set on every created record and on linked
+  records whose field is empty; a record already carrying another prospect's id keeps it.
+* Values are never cleared: an empty Andsend value leaves the Salesforce field alone.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .catalog import (
+    EXTERNAL_ID_FIELD,
+    Catalog,
+    CoercionError,
+    coerce,
+    is_empty_value,
+    same_value,
+    source_value,
+)
+from .matching import ACCOUNT_STEPS, DEFAULT_ORDER, PERSON_STEPS, Match, PersonKey, validate_order
+from .normalize import company_domain_for, normalize_company, normalize_email
+
+if TYPE_CHECKING:
+    from .context import RunContext
+
+ROLE = "prospects"
+_STRING_FIELDS = (
+    "first_name", "last_name", "full_name", "title", "email", "phone", "linkedin_url", "company_name",
+    "company_domain", "company_website", "company_industry", "company_size", "company_country", "location",
+    "city", "country", "purchased_by_user_id", "purchased_by_user_email", "purchased_at",
+)
+
+
+# ------------------------------------------------------------------------------ preparation
+
+
+@dataclass
+class Group:
+    """One Salesforce person for one or more prospects (same normalised email)."""
+
+    key: str
+    prospect_ids: list[str]
+    record: dict
+    email: str | None
+
+    @property
+    def prospect_id(self) -> str:
+        return self.prospect_ids[0]
+
+    def person_key(self) -> PersonKey:
+        return PersonKey(key=self.key, prospect_id=self.prospect_id, email=self.email,
+                         domain=company_domain_for(self.record), company=self.record.get("company_name") or None)
+
+
+@dataclass
+class Prepared:
+    groups: list[Group] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)          # (prospect id, reason)
+    rejected: list[tuple[dict, str, str]] = field(default_factory=list)   # (record, code, message)
+    merged: int = 0
+
+
+def _flag(config: dict, name: str, default: bool = True) -> bool:
+    value = config.get(name, default)
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return default if value is None else bool(value)
+
+
+def _is_purchased(record: dict) -> bool:
+    return record.get("purchased") is True or (
+        record.get("purchased") is None and record.get("status") == "purchased")
+
+
+def input_problem(record: dict) -> tuple[str, str] | None:
+    """(error code, reason) when the record is unusable as it stands, else None."""
+    pid = record.get("id")
+    if not isinstance(pid, str) or not pid.strip():
+        return "INVALID_INPUT", "the prospect has no id"
+    for name in _STRING_FIELDS:
+        value = record.get(name)
+        if value is not None and not isinstance(value, str):
+            return "INVALID_INPUT", f"field {name} must be a string, got {type(value).__name__}"
+    if record.get("purchased") is not None and not isinstance(record.get("purchased"), bool):
+        return "INVALID_INPUT", "field purchased must be a boolean"
+    if record.get("custom_fields") is not None and not isinstance(record.get("custom_fields"), dict):
+        return "INVALID_INPUT", "field custom_fields must be an object"
+    raw_email = (record.get("email") or "").strip()
+    email = normalize_email(raw_email)
+    if raw_email and email is None:
+        return "INVALID_EMAIL", f"email {raw_email!r} is not a valid address"
+    if not (record.get("last_name") or "").strip() and not (record.get("full_name") or "").strip() and not email:
+        return "MISSING_NAME_AND_EMAIL", "the prospect has neither a last name nor an email"
+    return None
+
+
+def prepare(records: list[dict], config: dict) -> Prepared:
+    out = Prepared()
+    sync_on = _flag(config, "sync_prospects")
+    latest: OrderedDict[str, dict] = OrderedDict()
+    for record in records:
+        pid = record.get("id")
+        if not sync_on:
+            out.skipped.append((str(pid), "sync_prospects_off"))
+            continue
+        problem = input_problem(record)
+        if problem:
+            out.rejected.append((record, *problem))
+            continue
+        if not _is_purchased(record):
+            out.skipped.append((pid, "not_purchased"))
+            continue
+        latest.pop(pid, None)  # the later copy of a re-sent prospect wins, in its new position
+        latest[pid] = record
+    groups: OrderedDict[str, Group] = OrderedDict()
+    for pid, record in latest.items():
+        email = normalize_email(record.get("email"))
+        key = f"email:{email}" if email else f"prospect:{pid}"
+        group = groups.get(key)
+        if group is None:
+            groups[key] = Group(key=key, prospect_ids=[pid], record=dict(record), email=email)
+        else:
+            out.merged += 1
+            group.prospect_ids.append(pid)
+            for name, value in record.items():
+                if name != "id" and not is_empty_value(value):
+                    group.record[name] = value
+    out.groups = list(groups.values())
+    return out
+
+
+# --------------------------------------------------------------------------------- planning
+
+
+@dataclass
+class Action:
+    kind: str                   # create | update | link
+    object: str
+    group_keys: list[str]
+    prospect_ids: list[str]
+    fields: dict[str, Any] = field(default_factory=dict)
+    record_id: str | None = None
+    account_ref: str | None = None      # a new Account this Contact waits for
+    account_id: str | None = None
+    via: str | None = None
+    owner_id: str | None = None
+    auto_assign: bool | None = None     # Sforce-Auto-Assign header for creates (None = not sent)
+    email: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v not in (None, [], {})}
+
+
+@dataclass
+class Plan:
+    account_creates: dict[str, Action] = field(default_factory=dict)   # ref -> Account create
+    creates: list[Action] = field(default_factory=list)                # Lead / Contact creates
+    updates: dict[tuple[str, str], Action] = field(default_factory=dict)  # (object, id) -> update
+    links: list[Action] = field(default_factory=list)                  # matched, nothing to change
+    rejected: list[tuple[Group, str, str, str]] = field(default_factory=list)  # group, object, code, message
+    ambiguous: list[tuple[Group, Match]] = field(default_factory=list)
+    owner_status: dict[str, str] = field(default_factory=dict)         # group key -> status
+    matched: list[tuple[Group, Match]] = field(default_factory=list)
+
+    def all_actions(self) -> list[Action]:
+        return [*self.account_creates.values(), *self.creates, *self.updates.values(), *self.links]
+
+
+@dataclass
+class PlanInputs:
+    catalog: Catalog
+    fields: dict[str, dict[str, dict]]      # object -> casefolded name -> describe field
+    external_id: dict[str, str | None]      # object -> external-id field name where the org has it
+    owner_fallback: str = "assignment_rules"
+    fallback_owner_id: str | None = None
+
+
+def field_values(inputs: PlanInputs, sobject: str, record: dict, *, owner_id: str | None,
+                 current: dict | None) -> dict[str, Any]:
+    """The values to send for `sobject`: all mapped values on create (`current` None), else only
+    what the policies allow and what differs from `current`. Raises CoercionError."""
+    described = inputs.fields.get(sobject, {})
+    out: dict[str, Any] = {}
+    for m in inputs.catalog.for_object(sobject):
+        desc = described.get(m.field.casefold())
+        if desc is None:
+            continue
+        value = owner_id if m.is_owner else source_value(record, m)
+        if value is None:
+            continue
+        value = coerce(value, desc, on_overlength=m.on_overlength)
+        name = desc["name"]
+        if current is None:
+            out[name] = value
+            continue
+        if m.policy == "on_create":
+            continue
+        existing = current.get(name)
+        if m.policy == "if_empty" and not is_empty_value(existing):
+            continue
+        if same_value(value, existing, desc):
+            continue
+        out[name] = value
+    return out
+
+
+def _owner(inputs: PlanInputs, group: Group, owners: dict[str, str | None],
+           user_emails: dict[str, str]) -> tuple[str | None, str, str | None]:
+    """(owner id, status, email) for a group: its purchasing user's active Salesforce User."""
+    rec = group.record
+    email = normalize_email(rec.get("purchased_by_user_email")) or normalize_email(
+        user_emails.get(str(rec.get("purchased_by_user_id") or "")))
+    owner_id = owners.get(email) if email else None
+    if owner_id:
+        return owner_id, "resolved", email
+    if inputs.owner_fallback == "user" and inputs.fallback_owner_id:
+        return inputs.fallback_owner_id, "fallback_user", email
+    return None, "no_email" if not email else "unresolved", email
+
+
+def _auto_assign(inputs: PlanInputs, owner_id: str | None) -> bool:
+    # An explicit owner must stick, so assignment rules are switched off for it.
+    if owner_id:
+        return False
+    return inputs.owner_fallback == "assignment_rules"
+
+
+def account_key(record: dict) -> str | None:
+    domain = company_domain_for(record)
+    if domain:
+        return f"domain:{domain}"
+    name = normalize_company(record.get("company_name"))
+    return f"name:{name}" if name else None
+
+
+def plan_batch(groups: list[Group], matches: dict[str, Match | None], owners: dict[str, str | None],
+               inputs: PlanInputs, *, user_emails: dict[str, str] | None = None,
+               owner_statuses: dict[str, str] | None = None) -> Plan:
+    """Pure: groups + lookups in, actions out."""
+    plan = Plan()
+    mode = inputs.catalog.object_mode
+    user_emails = user_emails or {}
+    for group in groups:
+        match = matches.get(group.key)
+        owner_id, status, owner_email = _owner(inputs, group, owners, user_emails)
+        if status == "unresolved" and owner_statuses and owner_email:
+            status = owner_statuses.get(owner_email, "not_found")
+        plan.owner_status[group.key] = "not_found" if status == "unresolved" else status
+        if match is not None and match.ambiguous:
+            plan.ambiguous.append((group, match))
+        try:
+            if match is not None and match.object_type in ("Lead", "Contact"):
+                plan.matched.append((group, match))
+                _plan_link(plan, inputs, group, match, owner_id)
+            elif mode == "lead":
+                _plan_create(plan, inputs, group, "Lead", owner_id, None)
+            else:
+                account = match if match is not None and match.object_type == "Account" else None
+                if account is not None:
+                    plan.matched.append((group, account))
+                    _plan_link(plan, inputs, group, account, owner_id)
+                _plan_create(plan, inputs, group, "Contact", owner_id, account)
+        except CoercionError as exc:
+            obj = match.object_type if match is not None else ("Lead" if mode == "lead" else "Contact")
+            plan.rejected.append((group, obj, "INVALID_VALUE", str(exc)))
+            _drop_group(plan, group.key)
+    return plan
+
+
+def _drop_group(plan: Plan, key: str) -> None:
+    """Remove what a rejected group had already contributed (nothing of it is written)."""
+    plan.creates = [a for a in plan.creates if key not in a.group_keys]
+    for ref, action in list(plan.account_creates.items()):
+        if action.group_keys == [key]:
+            del plan.account_creates[ref]
+    for k, action in list(plan.updates.items()):
+        if action.group_keys == [key]:
+            del plan.updates[k]
+    plan.links = [a for a in plan.links if key not in a.group_keys]
+
+
+def _merge_update(plan: Plan, action: Action) -> None:
+    existing = plan.updates.get((action.object, action.record_id or ""))
+    if existing is None:
+        plan.updates[(action.object, action.record_id or "")] = action
+        return
+    existing.group_keys += action.group_keys
+    existing.prospect_ids += action.prospect_ids
+    for name, value in action.fields.items():
+        existing.fields.setdefault(name, value)
+
+
+def _plan_link(plan: Plan, inputs: PlanInputs, group: Group, match: Match, owner_id: str | None) -> None:
+    sobject = match.object_type
+    values = field_values(inputs, sobject, group.record, owner_id=owner_id, current=match.record)
+    ext = inputs.external_id.get(sobject)
+    if ext and is_empty_value(match.record.get(ext)):
+        values[ext] = group.prospect_id
+    action = Action(kind="update" if values else "link", object=sobject, group_keys=[group.key],
+                    prospect_ids=list(group.prospect_ids), fields=values, record_id=match.record_id,
+                    account_id=match.account_id, via=match.via, email=group.email)
+    if sobject == "Account":
+        # Several prospects may share one matched Account: one update, first value wins.
+        if values:
+            _merge_update(plan, action)
+        return
+    if values:
+        _merge_update(plan, action)
+    else:
+        plan.links.append(action)
+
+
+def _plan_create(plan: Plan, inputs: PlanInputs, group: Group, sobject: str, owner_id: str | None,
+                 account: Match | None) -> None:
+    values = field_values(inputs, sobject, group.record, owner_id=owner_id, current=None)
+    ext = inputs.external_id.get(sobject)
+    if ext:
+        values[ext] = group.prospect_id
+    action = Action(kind="create", object=sobject, group_keys=[group.key], prospect_ids=list(group.prospect_ids),
+                    fields=values, owner_id=owner_id, auto_assign=_auto_assign(inputs, owner_id), email=group.email)
+    if sobject == "Contact":
+        if account is not None:
+            action.account_id = account.record_id
+            action.fields["AccountId"] = account.record_id
+        else:
+            ref = account_key(group.record)
+            if ref is not None:
+                existing = plan.account_creates.get(ref)
+                if existing is None:
+                    acc_values = field_values(inputs, "Account", group.record, owner_id=owner_id, current=None)
+                    plan.account_creates[ref] = Action(
+                        kind="create", object="Account", group_keys=[group.key], prospect_ids=list(group.prospect_ids),
+                        fields=acc_values, owner_id=owner_id, auto_assign=_auto_assign(inputs, owner_id))
+                else:
+                    existing.group_keys.append(group.key)
+                    existing.prospect_ids += group.prospect_ids
+                action.account_ref = ref
+    plan.creates.append(action)
+
+
+# -------------------------------------------------------------------------------- execution
+
+
+def match_order(config: dict, mode: str) -> list[str]:
+    configured = validate_order(config.get("match_order") or DEFAULT_ORDER)
+    person = [s for s in configured if s in PERSON_STEPS]
+    if mode == "lead":
+        return person  # a Lead has no Account: the account steps only matter for Contacts
+    return person + [s for s in configured if s in ACCOUNT_STEPS]
+
+
+def plan_inputs(run: RunContext) -> PlanInputs:
+    objects = ("Lead", "Contact", "Account")
+    return PlanInputs(
+        catalog=run.catalog,
+        fields={o: run.org.fields(o) for o in objects if o in {"Lead", "Contact", *run.catalog.objects()}},
+        external_id={o: run.org.external_id_field(o) for o in ("Lead", "Contact")},
+        owner_fallback=run.config.get("owner_fallback") or "assignment_rules",
+        fallback_owner_id=run.fallback_owner_id,
+    )
+
+
+def _reject_group(run: RunContext, group: Group, sobject: str | None, code: str, message: str,
+                  fields: list[str] | None = None, record: dict | None = None) -> None:
+    for pid in group.prospect_ids:
+        run.rejects.add(role=ROLE, key=pid, object=sobject, error_code=code, message=message, fields=fields,
+                        record=record if record is not None else group.record)
+        run.report.count(ROLE, sobject or "Prospect", "rejected")
+        run.report.rejected()
+
+
+def process_batch(run: RunContext, records: list[dict]) -> None:
+    prepared = prepare(records, run.config)
+    for pid, reason in prepared.skipped:
+        run.report.skip(ROLE, reason, pid)
+        run.report.count(ROLE, "Prospect", "skipped")
+    for record, code, message in prepared.rejected:
+        run.rejects.add(role=ROLE, key=str(record.get("id")), object=None, error_code=code, message=message,
+                        record=record)
+        run.report.count(ROLE, "Prospect", "rejected")
+        run.report.rejected()
+    if prepared.merged:
+        run.report.count(ROLE, "Prospect", "merged_same_email", prepared.merged)
+    groups = prepared.groups
+    if groups:
+        _sync(run, groups)
+    if run.progress is not None:
+        run.progress.add(len(records))
+    run.check_reject_threshold()
+
+
+def _sync(run: RunContext, groups: list[Group]) -> None:
+    mode = run.object_mode
+    keys = [g.person_key() for g in groups]
+    matches = run.matcher.match(keys, order=match_order(run.config, mode))
+    # Owner emails: the purchasing user's email, or the users stream / link store by user id.
+    for g in groups:
+        rec = g.record
+        if rec.get("purchased_by_user_id") and rec.get("purchased_by_user_email"):
+            run.remember_users({str(rec["purchased_by_user_id"]): rec["purchased_by_user_email"]})
+    emails = [normalize_email(g.record.get("purchased_by_user_email")) or run.user_email(g.record.get("purchased_by_user_id"))
+              for g in groups]
+    owners = run.owners.resolve(emails)
+    statuses = {e: run.owners.status(e) for e in emails if e}
+    plan = plan_batch(groups, matches, owners, plan_inputs(run), user_emails=run.andsend_user_emails,
+                      owner_statuses=statuses)
+    for group, match in plan.ambiguous:
+        run.report.ambiguous(ROLE, group.prospect_id, match.object_type, match.via, match.candidates, match.record_id)
+    for group, obj, code, message in plan.rejected:
+        _reject_group(run, group, obj, code, message)
+    rejected_keys = {g.key for g, *_ in plan.rejected}
+    for key, status in plan.owner_status.items():
+        if key not in rejected_keys:
+            run.report.owner(status)
+    if run.dry_run:
+        _report_plan(run, plan)
+        return
+    _execute(run, plan, {g.key: g for g in groups})
+
+
+def _report_plan(run: RunContext, plan: Plan) -> None:
+    for _group, match in plan.matched:
+        run.report.count(ROLE, match.object_type, "matched")
+    for action in plan.account_creates.values():
+        run.report.count(ROLE, "Account", "created")
+        run.report.plan_action(action.describe())
+    for action in plan.creates:
+        run.report.count(ROLE, action.object, "created")
+        run.report.plan_action(action.describe())
+    for action in plan.updates.values():
+        run.report.count(ROLE, action.object, "updated")
+        run.report.plan_action(action.describe())
+    for action in plan.links:
+        run.report.count(ROLE, action.object, "unchanged")
+        run.report.plan_action(action.describe())
+
+
+def _headers(action: Action) -> dict[str, str] | None:
+    if action.auto_assign is None:
+        return None
+    return {"Sforce-Auto-Assign": "TRUE" if action.auto_assign else "FALSE"}
+
+
+def _create_grouped(run: RunContext, sobject: str, actions: list[Action]) -> list[tuple[Action, Any]]:
+    """Creates sharing one Sforce-Auto-Assign header value go in the same Writer call."""
+    by_header: dict[str, list[Action]] = defaultdict(list)
+    for action in actions:
+        by_header[str(_headers(action))].append(action)
+    out: list[tuple[Action, Any]] = []
+    for group in by_header.values():
+        results = run.writer.create(sobject, [a.fields for a in group], headers=_headers(group[0]))
+        out.extend(zip(group, results, strict=True))
+    return out
+
+
+def _reject_action(run: RunContext, action: Action, result: Any, groups_by_key: dict[str, Group]) -> None:
+    err = (result.errors or [{}])[0] if result is not None else {}
+    code = str(err.get("statusCode") or "UNKNOWN_ERROR")
+    message = str(err.get("message") or "")
+    for key in action.group_keys:
+        group = groups_by_key[key]
+        _reject_group(run, group, action.object, code, message, list(err.get("fields") or []), action.fields)
+
+
+def _execute(run: RunContext, plan: Plan, groups_by_key: dict[str, Group]) -> None:
+    links: list[dict] = []
+    failed_keys: set[str] = set()
+
+    # 1. Accounts the new Contacts need.
+    account_ids: dict[str, str] = {}
+    if plan.account_creates:
+        refs = list(plan.account_creates)
+        results = _create_grouped(run, "Account", [plan.account_creates[r] for r in refs])
+        ref_of = {id(plan.account_creates[r]): r for r in refs}
+        for action, result in results:
+            if result.success:
+                account_ids[ref_of[id(action)]] = result.id
+                run.report.count(ROLE, "Account", "created")
+            else:
+                _reject_action(run, action, result, groups_by_key)
+                failed_keys.update(action.group_keys)
+
+    # 2. People (Leads or Contacts).
+    creates: dict[str, list[Action]] = defaultdict(list)
+    for action in plan.creates:
+        if any(k in failed_keys for k in action.group_keys):
+            continue  # its Account was refused; already in the rejects file
+        if action.account_ref is not None:
+            action.account_id = account_ids.get(action.account_ref)
+            if action.account_id:
+                action.fields["AccountId"] = action.account_id
+        creates[action.object].append(action)
+    for sobject, actions in creates.items():
+        for action, result in _create_grouped(run, sobject, actions):
+            if result.success:
+                run.report.count(ROLE, sobject, "created")
+                links += _link_rows(action, result.id)
+            else:
+                _reject_action(run, action, result, groups_by_key)
+
+    # 3. Updates of matched records (only changed, policy-allowed values).
+    by_object: dict[str, list[Action]] = defaultdict(list)
+    for action in plan.updates.values():
+        by_object[action.object].append(action)
+    for sobject, actions in by_object.items():
+        results = run.writer.update(sobject, [{"Id": a.record_id, **a.fields} for a in actions])
+        for action, result in zip(actions, results, strict=True):
+            if result.success:
+                run.report.count(ROLE, sobject, "updated")
+                if sobject != "Account":
+                    links += _link_rows(action, action.record_id)
+            else:
+                _reject_action(run, action, result, groups_by_key)
+    for action in plan.links:
+        run.report.count(ROLE, action.object, "unchanged")
+        if action.object != "Account":
+            links += _link_rows(action, action.record_id)
+    for _group, match in plan.matched:
+        run.report.count(ROLE, match.object_type, "matched")
+    run.links.put_links(links)
+
+
+def _link_rows(action: Action, record_id: str | None) -> list[dict]:
+    return [{"prospect_id": pid, "object": action.object, "record_id": record_id,
+             "account_id": action.account_id, "email": action.email} for pid in action.prospect_ids]
+
+
+__all__ = ["EXTERNAL_ID_FIELD", "ROLE", "Group", "Plan", "PlanInputs", "plan_batch", "prepare", "process_batch"]

@@ -1,0 +1,191 @@
+"""Run report (JSON at `report_path`, a readable summary in the log) and the rejects file.
+
+Report API for every role module (thread-safe):
+
+* `count(role, object, outcome, n=1)`: outcomes such as matched, created, updated, unchanged,
+  skipped, rejected (prospects) or whatever a role needs (activities, badges).
+* `skip(role, reason, key)`: one skipped input with its reason (counted per reason; the first
+  keys per reason are kept as examples).
+* `ambiguous(role, key, object, via, candidates, chosen)`: several Salesforce records matched.
+* `owner(status)`: resolved / not_found / inactive / no_email / fallback_user.
+* `plan_action(dict)`: one planned action (dry run and `plan`), `note(text)`: free-form lines.
+* `section(name)`: a dict a role module may fill with its own figures.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import threading
+from collections import Counter, defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+_EXAMPLES_PER_REASON = 20
+_MAX_AMBIGUOUS = 1000
+_MAX_PLAN = 100_000
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class RunReport:
+    def __init__(self, *, dry_run: bool = False, object_mode: str | None = None):
+        self._lock = threading.Lock()
+        self.started_at = _now()
+        self.finished_at: str | None = None
+        self.dry_run = dry_run
+        self.object_mode = object_mode
+        self.counts: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
+        self.skips: dict[str, Counter[str]] = defaultdict(Counter)
+        self.skip_examples: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+        self.ambiguous_matches: list[dict[str, Any]] = []
+        self.owners: Counter[str] = Counter()
+        self.plan: list[dict[str, Any]] = []
+        self.notes: list[str] = []
+        self.sections: dict[str, dict[str, Any]] = {}
+        self.api_calls: dict[str, int] = {}
+        self.quota: dict[str, Any] = {}
+        self.rejects_total = 0
+        self.status = "running"
+        self.error: str | None = None
+
+    # -- recording ------------------------------------------------------------------------
+
+    def count(self, role: str, object: str, outcome: str, n: int = 1) -> None:
+        if n:
+            with self._lock:
+                self.counts[role][object][outcome] += n
+
+    def get(self, role: str, object: str, outcome: str) -> int:
+        with self._lock:
+            return self.counts.get(role, {}).get(object, Counter()).get(outcome, 0)
+
+    def skip(self, role: str, reason: str, key: str | None = None) -> None:
+        with self._lock:
+            self.skips[role][reason] += 1
+            examples = self.skip_examples[role][reason]
+            if key is not None and len(examples) < _EXAMPLES_PER_REASON:
+                examples.append(str(key))
+
+    def ambiguous(self, role: str, key: str, object: str, via: str, candidates: list[str],
+                  chosen: str) -> None:
+        with self._lock:
+            if len(self.ambiguous_matches) < _MAX_AMBIGUOUS:
+                self.ambiguous_matches.append({"role": role, "key": key, "object": object, "via": via,
+                                               "candidates": list(candidates), "chosen": chosen})
+            self.counts[role][object]["ambiguous"] += 1
+
+    def owner(self, status: str, n: int = 1) -> None:
+        with self._lock:
+            self.owners[status] += n
+
+    def plan_action(self, action: dict[str, Any]) -> None:
+        with self._lock:
+            if len(self.plan) < _MAX_PLAN:
+                self.plan.append(action)
+
+    def note(self, text: str) -> None:
+        with self._lock:
+            self.notes.append(text)
+
+    def section(self, name: str) -> dict[str, Any]:
+        with self._lock:
+            return self.sections.setdefault(name, {})
+
+    def rejected(self, n: int = 1) -> None:
+        with self._lock:
+            self.rejects_total += n
+
+    # -- output ---------------------------------------------------------------------------
+
+    def as_dict(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "status": self.status,
+                "error": self.error,
+                "dry_run": self.dry_run,
+                "object_mode": self.object_mode,
+                "started_at": self.started_at,
+                "finished_at": self.finished_at,
+                "counts": {role: {obj: dict(c) for obj, c in objs.items()} for role, objs in self.counts.items()},
+                "skipped": {role: dict(c) for role, c in self.skips.items()},
+                "skipped_examples": {role: {r: list(v) for r, v in d.items()} for role, d in self.skip_examples.items()},
+                "owners": dict(self.owners),
+                "ambiguous_matches": list(self.ambiguous_matches),
+                "rejects": self.rejects_total,
+                "api_calls": dict(self.api_calls),
+                "api_calls_total": sum(self.api_calls.values()),
+                "quota": dict(self.quota),
+                "plan": list(self.plan),
+                "notes": list(self.notes),
+                **{name: dict(body) for name, body in self.sections.items()},
+            }
+
+    def write(self, path: str | Path) -> Path:
+        """Atomically replace the report file (a crash never leaves half a report)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".report-", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(self.as_dict(), fh, indent=2, ensure_ascii=False, default=str)
+            fh.write("\n")
+        os.replace(tmp, path)
+        return path
+
+    def summary_lines(self) -> list[str]:
+        data = self.as_dict()
+        lines = [f"Run {data['status']}{' (dry run)' if self.dry_run else ''}"
+                 + (f", mode {self.object_mode}" if self.object_mode else "")]
+        for role, objs in sorted(data["counts"].items()):
+            for obj, outcomes in sorted(objs.items()):
+                parts = ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))
+                lines.append(f"  {role} / {obj}: {parts}")
+        for role, reasons in sorted(data["skipped"].items()):
+            lines.append(f"  {role} skipped: " + ", ".join(f"{r} {n}" for r, n in sorted(reasons.items())))
+        if data["owners"]:
+            lines.append("  owners: " + ", ".join(f"{k} {v}" for k, v in sorted(data["owners"].items())))
+        if data["ambiguous_matches"]:
+            lines.append(f"  ambiguous matches: {len(data['ambiguous_matches'])} (listed in the report)")
+        if data["rejects"]:
+            lines.append(f"  rejected records: {data['rejects']} (see the rejects file)")
+        calls = ", ".join(f"{k} {v}" for k, v in sorted(data["api_calls"].items()))
+        lines.append(f"  Salesforce API calls: {data['api_calls_total']} ({calls or 'none'})")
+        if data["quota"]:
+            lines.append("  quota: " + ", ".join(f"{k} {v}" for k, v in data["quota"].items() if v is not None))
+        if data["error"]:
+            lines.append(f"  error: {data['error']}")
+        return lines
+
+    def log_summary(self, logger: logging.Logger) -> None:
+        for line in self.summary_lines():
+            logger.info(line)
+
+
+class RejectsFile:
+    """JSON lines: role, key, object, error_code, message, fields, record. Appends and flushes
+    each line, so what was rejected is on disk even if the run dies right after."""
+
+    def __init__(self, path: str | Path, logger: logging.Logger | None = None):
+        self.path = Path(path)
+        self.logger = logger or logging.getLogger("target_salesforce_andsend")
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def add(self, *, role: str, key: str | None, object: str | None, error_code: str,
+            message: str, fields: list[str] | None = None, record: dict | None = None) -> None:
+        line = {"at": _now(), "role": role, "key": key, "object": object, "error_code": error_code,
+                "message": message, "fields": list(fields or []), "record": record}
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+            self.count += 1
+        self.logger.warning("Rejected %s %s (%s): %s %s", role, key, object or "-", error_code, message)
+
+    # activities.py spells it `write`
+    write = add
