@@ -1,0 +1,451 @@
+"""The one-command demo: Andsend -> Salesforce through Meltano, on the local emulators.
+
+1. Generate a Salesforce org that shares people with the Andsend data (so some prospects
+   match existing Leads/Contacts/Accounts and others are created).
+2. Start both emulators as subprocesses on free 127.0.0.1 ports (SQLite files in demo-output/).
+3. `meltano run tap-andsend target-salesforce-andsend` (environment dev, URLs overridden).
+4. Print what happened, read from the target's run report and checked at the emulators.
+5. Add activity in Andsend (new purchases and touchpoints), run again, and show that only
+   the new work moved.
+6. Stop the emulators; the Salesforce data stays in demo-output/salesforce.sqlite.
+
+Run it through ./scripts/demo.sh (which creates the venv first) or `python scripts/demo.py`
+inside the project's venv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE_ID = "dev:tap-andsend-to-target-salesforce-andsend"
+OBJECTS = ("Lead", "Contact", "Account", "Task")
+console = Console(highlight=False)
+
+
+class DemoError(RuntimeError):
+    """A step failed; the message says which and where its log is."""
+
+
+# --- emulator processes -------------------------------------------------------------------
+
+
+@dataclass
+class Emulator:
+    name: str
+    args: list[str]
+    log_dir: Path
+    proc: subprocess.Popen[bytes] | None = None
+    base_url: str = ""
+
+    def start(self, timeout: float = 60) -> str:
+        out = self.log_dir / f"{self.name}.out"
+        err = self.log_dir / f"{self.name}.err"
+        with out.open("wb") as out_fh, err.open("wb") as err_fh:
+            # Own process group: Ctrl-C in the terminal reaches the demo, which then stops
+            # the emulators in order instead of leaving them half-killed.
+            self.proc = subprocess.Popen(
+                ["andsend-emulators", *self.args],
+                cwd=ROOT,
+                stdout=out_fh,
+                stderr=err_fh,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            first = out.read_text().split("\n", 1)
+            if len(first) == 2 and first[0].strip():
+                self.base_url = first[0].strip().rstrip("/")
+                return self.base_url
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.stop()
+        raise DemoError(f"the {self.name} emulator did not start; see {err}:\n{_tail(err)}")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _get(url: str) -> Any:
+    response = requests.get(url, timeout=30)
+    response.raise_for_status()
+    return response.json()
+
+
+def _post(url: str, body: Any = None) -> Any:
+    response = requests.post(url, json=body, timeout=60)
+    response.raise_for_status()
+    return response.json() if response.content else None
+
+
+def _rows(payload: Any) -> list[dict[str, Any]]:
+    if isinstance(payload, list):
+        return payload
+    for key in ("records", "data", "rows"):
+        if isinstance(payload, dict) and isinstance(payload.get(key), list):
+            return payload[key]
+    raise DemoError(f"unexpected records payload from the emulator: {str(payload)[:200]}")
+
+
+# --- what the org looks like ---------------------------------------------------------------
+
+
+@dataclass
+class OrgSnapshot:
+    rows: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # object -> Id -> row
+
+    @classmethod
+    def take(cls, salesforce_url: str) -> OrgSnapshot:
+        snap = cls()
+        for obj in (*OBJECTS, "User"):
+            rows = _rows(_get(f"{salesforce_url}/__emulator__/records/{obj}"))
+            snap.rows[obj] = {r["Id"]: r for r in rows if not r.get("IsDeleted")}
+        return snap
+
+
+def org_changes(before: OrgSnapshot, after: OrgSnapshot, integration_user: str | None) -> dict[str, int]:
+    """Facts read back from the Salesforce emulator, independent of what the target reports."""
+    facts: dict[str, int] = {}
+    for obj in OBJECTS:
+        old, new = before.rows.get(obj, {}), after.rows.get(obj, {})
+        created = [r for rid, r in new.items() if rid not in old]
+        changed = [
+            r for rid, r in new.items()
+            if rid in old and r.get("SystemModstamp") != old[rid].get("SystemModstamp")
+        ]  # fmt: skip
+        facts[f"{obj} rows created"] = len(created)
+        if obj != "Task":
+            facts[f"{obj} rows updated / linked"] = len(changed)
+        if obj in ("Lead", "Contact", "Task"):
+            owned = [r for r in created if r.get("OwnerId") and r.get("OwnerId") != integration_user]
+            facts[f"{obj} created, owned by a seller"] = len(owned)
+    subtypes = Counter(
+        r.get("TaskSubtype") or "Task"
+        for rid, r in after.rows.get("Task", {}).items()
+        if rid not in before.rows.get("Task", {})
+    )
+    for subtype, n in sorted(subtypes.items()):
+        facts[f"Task created, subtype {subtype}"] = n
+    return facts
+
+
+def integration_user_id(snapshot: OrgSnapshot, username: str) -> str | None:
+    for user in snapshot.rows.get("User", {}).values():
+        if str(user.get("Username", "")).lower() == username.lower():
+            return str(user["Id"])
+    return None
+
+
+# --- one pipeline run ----------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    label: str
+    seconds: float
+    rows: dict[str, Any]
+
+
+def meltano_env(out: Path, andsend_url: str, salesforce_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        MELTANO_ENVIRONMENT="dev",
+        MELTANO_PROJECT_ROOT=str(ROOT),
+        # The demo's own Meltano system database, so its state starts empty each time and the
+        # project's .meltano/ is left alone.
+        MELTANO_DATABASE_URI=f"sqlite:///{out / 'meltano.db'}",
+        MELTANO_DISABLE_TRACKING="true",
+        MELTANO_SEND_ANONYMOUS_USAGE_STATS="false",
+        MELTANO_CLI_DISABLE_VERSION_CHECK="true",
+        TAP_ANDSEND_API_URL=andsend_url,
+        TARGET_SALESFORCE_ANDSEND_LOGIN_URL=salesforce_url,
+        TARGET_SALESFORCE_ANDSEND_ANDSEND_API_URL=andsend_url,
+        TARGET_SALESFORCE_ANDSEND_OUTPUT_DIR=str(out / "target"),
+    )
+    # The console scripts of this venv must be on PATH: Meltano runs plugins without pip_url
+    # from PATH.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def run_pipeline(label: str, env: dict[str, str], log: Path) -> float:
+    console.print(f"[bold]{label}[/]: meltano run tap-andsend target-salesforce-andsend  (log: {_rel(log)})")
+    started = time.monotonic()
+    with log.open("wb") as fh:
+        proc = subprocess.run(
+            ["meltano", "run", "tap-andsend", "target-salesforce-andsend"],
+            cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    seconds = time.monotonic() - started
+    if proc.returncode != 0:
+        raise DemoError(
+            f"meltano run failed (exit {proc.returncode}); last lines of {_rel(log)}:\n{_tail(log, 40)}"
+        )
+    return seconds
+
+
+def report_rows(report: dict[str, Any]) -> dict[str, Any]:
+    """The target's own account of the run (report.json), flattened into table rows."""
+    rows: dict[str, Any] = {}
+    for role, objects in sorted(report.get("counts", {}).items()):
+        for obj, outcomes in sorted(objects.items()):
+            for outcome, n in sorted(outcomes.items()):
+                rows[f"{role}: {obj} {outcome}"] = n
+    for status, n in sorted(report.get("owners", {}).items()):
+        rows[f"owners {status}"] = n
+    for role, reasons in sorted(report.get("skipped", {}).items()):
+        for reason, n in sorted(reasons.items()):
+            rows[f"{role} skipped: {reason}"] = n
+    rows["ambiguous matches (reported)"] = len(report.get("ambiguous_matches", []))
+    rows["rejected records"] = report.get("rejects", 0)
+    return rows
+
+
+def quota_text(report: dict[str, Any]) -> str | None:
+    quota = report.get("quota") or {}
+    used, limit = quota.get("daily_used") or quota.get("used"), quota.get("daily_max") or quota.get("max")
+    if isinstance(used, int) and isinstance(limit, int) and limit:
+        return f"{used} / {limit} ({100 * used / limit:.1f}%)"
+    return None
+
+
+def collect(
+    label: str,
+    seconds: float,
+    out: Path,
+    andsend_url: str,
+    salesforce_url: str,
+    before: OrgSnapshot,
+    username: str,
+) -> RunResult:
+    after = OrgSnapshot.take(salesforce_url)
+    report_path = out / "target" / "report.json"
+    if not report_path.is_file():
+        raise DemoError(f"the target wrote no run report at {_rel(report_path)}")
+    report = json.loads(report_path.read_text())
+    rows: dict[str, Any] = {"run time (s)": f"{seconds:.1f}"}
+    rows.update(report_rows(report))
+    rows.update(org_changes(before, after, integration_user_id(after, username)))
+    badges = _rows(_get(f"{andsend_url}/__emulator__/badges"))
+    rows["badges in Andsend: black (in Salesforce)"] = sum(1 for b in badges if b.get("exists"))
+    rows["badges in Andsend: grey (not in Salesforce)"] = sum(1 for b in badges if not b.get("exists"))
+    sf_stats = _get(f"{salesforce_url}/__emulator__/stats")
+    rows["Salesforce API calls (target's count)"] = report.get("api_calls_total", 0)
+    rows["Salesforce API calls (emulator's count)"] = sf_stats.get("api_requests", 0)
+    for kind, n in sorted(sf_stats.get("by_kind", {}).items()):
+        rows[f"  calls: {kind}"] = n
+    rows["daily API quota used"] = quota_text(report) or "-"
+    rows["Andsend API calls"] = _get(f"{andsend_url}/__emulator__/stats").get("api_requests", 0)
+    return RunResult(label, seconds, rows)
+
+
+def render(results: list[RunResult]) -> None:
+    table = Table(title="Andsend -> Salesforce via Meltano", show_lines=False)
+    table.add_column("")
+    for result in results:
+        table.add_column(result.label, justify="right")
+    keys: list[str] = []
+    for result in results:
+        keys += [k for k in result.rows if k not in keys]
+    for key in keys:
+        values = [
+            result.rows.get(key, 0 if not key.startswith(("run", "daily")) else "-") for result in results
+        ]
+        if all(v in (0, "0") for v in values):
+            continue  # rows that are zero in every run carry no information
+        table.add_row(key, *[str(v) for v in values])
+    console.print(table)
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+# --- the demo ------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--prospects", type=int, default=300, help="Andsend prospects to generate (default 300)"
+    )
+    parser.add_argument("--seed", type=int, default=7, help="seed of the generated data (default 7)")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "demo-output", help="output directory (wiped first)"
+    )
+    parser.add_argument(
+        "--new-purchases", type=int, default=15, help="prospects purchased before the second run"
+    )
+    parser.add_argument(
+        "--new-touchpoints", type=int, default=40, help="touchpoints sent before the second run"
+    )
+    parser.add_argument(
+        "--andsend-port", type=int, default=0, help="Andsend emulator port (0 = any free port)"
+    )
+    parser.add_argument(
+        "--salesforce-port", type=int, default=0, help="Salesforce emulator port (0 = any free port)"
+    )
+    return parser.parse_args(argv)
+
+
+def demo(args: argparse.Namespace) -> None:
+    out: Path = args.out.resolve()
+    if out.exists():
+        shutil.rmtree(out)
+    logs = out / "logs"
+    logs.mkdir(parents=True)
+    fixture = out / "salesforce-fixture.json"
+    username = "admin@example.com"  # the integration user of the dev environment (meltano.yml)
+
+    console.print(
+        f"[bold]Generating[/] {args.prospects} Andsend prospects (seed {args.seed}) and an overlapping Salesforce org"
+    )
+    subprocess.run(
+        ["andsend-emulators", "salesforce-fixture", "--seed", str(args.seed), "--prospects", str(args.prospects),
+         "--out", str(fixture)],
+        cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+
+    andsend = Emulator(
+        "andsend",
+        ["andsend", "--port", str(args.andsend_port), "--db", str(out / "andsend.sqlite"),
+         "--seed", str(args.seed), "--prospects", str(args.prospects)],
+        logs,
+    )  # fmt: skip
+    salesforce = Emulator(
+        "salesforce",
+        ["salesforce", "--port", str(args.salesforce_port), "--db", str(out / "salesforce.sqlite"),
+         "--fixture", str(fixture)],
+        logs,
+    )  # fmt: skip
+    try:
+        andsend_url = andsend.start()
+        salesforce_url = salesforce.start()
+        console.print(f"Andsend emulator    {andsend_url}\nSalesforce emulator {salesforce_url}")
+        env = meltano_env(out, andsend_url, salesforce_url)
+
+        before = OrgSnapshot.take(salesforce_url)
+        console.print(
+            "Salesforce org before: "
+            + ", ".join(f"{len(before.rows[o])} {o}s" for o in OBJECTS)
+            + f", {len(before.rows['User'])} Users"
+        )
+        seconds = run_pipeline("Run 1", env, logs / "meltano-run-1.log")
+        first = collect("Run 1", seconds, out, andsend_url, salesforce_url, before, username)
+        shutil.copy(out / "target" / "report.json", out / "report-run-1.json")
+        state_1 = meltano_state(env)
+
+        activity = {"new_purchases": args.new_purchases, "new_touchpoints": args.new_touchpoints}
+        console.print(f"\n[bold]Andsend activity[/]: {activity}")
+        _post(f"{andsend_url}/__emulator__/activity", activity)
+        _post(f"{salesforce_url}/__emulator__/stats/reset")
+        andsend_before = _get(f"{andsend_url}/__emulator__/stats").get("api_requests", 0)
+
+        before = OrgSnapshot.take(salesforce_url)
+        seconds = run_pipeline("Run 2", env, logs / "meltano-run-2.log")
+        second = collect(
+            "Run 2 (after new activity)", seconds, out, andsend_url, salesforce_url, before, username
+        )
+        second.rows["Andsend API calls"] = int(second.rows["Andsend API calls"]) - andsend_before
+        shutil.copy(out / "target" / "report.json", out / "report-run-2.json")
+        state_2 = meltano_state(env)
+
+        console.print()
+        render([first, second])
+        console.print(f"Meltano state {STATE_ID}\n  after run 1: {state_1}\n  after run 2: {state_2}")
+    finally:
+        salesforce.stop()
+        andsend.stop()
+
+    sf_db = _rel(out / "salesforce.sqlite")
+    console.print(
+        f"\nThe emulators are stopped. The Salesforce data is kept in [bold]{sf_db}[/] "
+        f"(reports in {_rel(out)}/report-run-*.json, logs in {_rel(logs)}/). Inspect it:\n"
+        f"  andsend-emulators salesforce --port 8702 --db {sf_db} &\n"
+        "  curl -s http://127.0.0.1:8702/__emulator__/records/Lead | python -m json.tool | head -40\n"
+        "  TOKEN=$(curl -s http://127.0.0.1:8702/services/oauth2/token -d grant_type=password "
+        "-d client_id=emulator-client-id -d client_secret=emulator-client-secret "
+        "-d username=admin@example.com -d password=emulatortoken "
+        "| python -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')\n"
+        '  curl -s -H "Authorization: Bearer $TOKEN" '
+        '"http://127.0.0.1:8702/services/data/v60.0/query?q=SELECT+Id,LastName,Company,OwnerId,Andsend_Prospect_Id__c+FROM+Lead+LIMIT+5"\n'
+        "  kill %1"
+    )
+
+
+def meltano_state(env: dict[str, str]) -> str:
+    """The bookmarks Meltano stored for the pipeline (proves the second run resumes from them)."""
+    proc = subprocess.run(
+        ["meltano", "state", "get", STATE_ID], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        return "none"
+    try:
+        state = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return "unreadable"
+    bookmarks = state.get("singer_state", {}).get("bookmarks", {})
+    marks = [
+        f"{stream} {mark.get('replication_key_value')}"
+        for stream, mark in sorted(bookmarks.items())
+        if stream in ("prospects", "touchpoints") and isinstance(mark, dict)
+    ]
+    return "; ".join(marks) or f"{len(bookmarks)} streams"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    # SIGTERM (e.g. from a CI timeout) takes the same path as Ctrl-C: stop the emulators.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    if shutil.which("meltano") is None or shutil.which("andsend-emulators") is None:
+        console.print(
+            "meltano and andsend-emulators must be on PATH: run ./scripts/demo.sh (it sets up .venv)"
+        )
+        return 2
+    try:
+        demo(args)
+    except KeyboardInterrupt:
+        console.print("\nInterrupted: emulators stopped.")
+        return 130
+    except (DemoError, subprocess.CalledProcessError, requests.RequestException) as exc:
+        console.print(f"\n[bold red]Demo failed:[/] {exc}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
