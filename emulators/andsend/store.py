@@ -1,0 +1,415 @@
+"""SQLite storage of the Andsend emulator: one table per API resource, keyset pages on (updated_at, id).
+
+Timestamps are stored as fixed-width UTC text (``2025-01-02T03:04:05.678Z``), so text order is
+time order and ``(updated_at, id)`` row-value comparisons walk the index. Every write stamps
+``updated_at`` strictly later than any stamp already stored (see :meth:`Store.write_stamp`): a
+record changed after a client read it always moves behind the client's cursor, so a paging
+client reads it again instead of skipping anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from emulators.andsend.generator import Dataset, GeneratorConfig, format_ts, parse_ts
+
+
+@dataclass(frozen=True)
+class Resource:
+    table: str
+    columns: tuple[str, ...]
+    json_columns: frozenset[str] = frozenset()
+    bool_columns: frozenset[str] = frozenset()
+
+
+RESOURCES: dict[str, Resource] = {
+    "users": Resource("users", ("id", "email", "name", "team", "created_at", "updated_at")),
+    "campaigns": Resource("campaigns", ("id", "name", "status", "owner_user_id", "created_at", "updated_at")),
+    "prospects": Resource(
+        "prospects",
+        (
+            "id",
+            "first_name",
+            "last_name",
+            "full_name",
+            "title",
+            "email",
+            "phone",
+            "linkedin_url",
+            "company_name",
+            "company_domain",
+            "company_website",
+            "company_industry",
+            "company_size",
+            "company_country",
+            "location",
+            "city",
+            "country",
+            "status",
+            "purchased",
+            "purchased_at",
+            "purchased_by_user_id",
+            "campaign_ids",
+            "custom_fields",
+            "created_at",
+            "updated_at",
+        ),
+        json_columns=frozenset({"campaign_ids", "custom_fields"}),
+        bool_columns=frozenset({"purchased"}),
+    ),
+    "searches": Resource("searches", ("id", "name", "user_id", "created_at", "updated_at")),
+    "search_results": Resource(
+        "search_results",
+        (
+            "id",
+            "search_id",
+            "search_name",
+            "prospect_id",
+            "first_name",
+            "last_name",
+            "full_name",
+            "title",
+            "email",
+            "company_name",
+            "company_domain",
+            "company_website",
+            "linkedin_url",
+            "created_at",
+            "updated_at",
+        ),
+    ),
+    "touchpoints": Resource(
+        "touchpoints",
+        (
+            "id",
+            "prospect_id",
+            "campaign_id",
+            "user_id",
+            "user_email",
+            "channel",
+            "type",
+            "subject",
+            "body",
+            "executed_at",
+            "created_at",
+            "updated_at",
+        ),
+    ),
+}
+
+BADGE_COLUMNS = (
+    "result_id",
+    "search_id",
+    "prospect_key",
+    "exists",
+    "crm",
+    "object_type",
+    "record_id",
+    "record_url",
+    "checked_at",
+)
+# Contact data is what a purchase buys: the API shows these only for purchased prospects.
+HIDDEN_UNTIL_PURCHASED = ("email", "phone")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS badges (
+    result_id TEXT PRIMARY KEY, search_id TEXT NOT NULL, prospect_key TEXT, "exists" INTEGER NOT NULL,
+    crm TEXT NOT NULL, object_type TEXT, record_id TEXT, record_url TEXT, checked_at TEXT,
+    written_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS badges_search ON badges (search_id, result_id);
+CREATE INDEX IF NOT EXISTS prospects_purchased ON prospects (purchased, updated_at, id);
+CREATE INDEX IF NOT EXISTS prospects_status ON prospects (status);
+CREATE INDEX IF NOT EXISTS search_results_search ON search_results (search_id, updated_at, id);
+CREATE INDEX IF NOT EXISTS touchpoints_prospect ON touchpoints (prospect_id);
+"""
+
+MAX_STAMP_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the widest fixed-width stamp
+
+
+class CursorError(ValueError):
+    pass
+
+
+def encode_cursor(*parts: str) -> str:
+    raw = json.dumps(list(parts), separators=(",", ":"), ensure_ascii=False).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, arity: int) -> tuple[str, ...]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        parts = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise CursorError("cursor is not one this API issued") from exc
+    if not isinstance(parts, list) or len(parts) != arity or not all(isinstance(p, str) for p in parts):
+        raise CursorError("cursor is not one this API issued")
+    return tuple(parts)
+
+
+def stamp_key(ms: int) -> str:
+    """A bound for ``updated_at >= ?`` comparisons; clamped so the text stays fixed-width."""
+    return format_ts(min(max(ms, 0), MAX_STAMP_MS))
+
+
+class Store:
+    """All SQL of the emulator. Thread-safe: one connection behind a lock (the server is small)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.lock = threading.RLock()
+        self.conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode=WAL" if path != ":memory:" else "PRAGMA journal_mode=MEMORY")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        with self.lock:
+            for res in RESOURCES.values():
+                cols = ", ".join(
+                    f"{c} TEXT PRIMARY KEY"
+                    if c == "id"
+                    else f"{c} {'INTEGER' if c in res.bool_columns else 'TEXT'}"
+                    for c in res.columns
+                )
+                self.conn.execute(f"CREATE TABLE IF NOT EXISTS {res.table} ({cols})")
+                self.conn.execute(
+                    f"CREATE INDEX IF NOT EXISTS {res.table}_page ON {res.table} (updated_at, id)"
+                )
+            self.conn.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    # -- generated data ---------------------------------------------------------------------------
+
+    def config(self) -> GeneratorConfig | None:
+        with self.lock:
+            row = self.conn.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
+        return GeneratorConfig.from_dict(json.loads(row[0])) if row else None
+
+    def load(self, dataset: Dataset) -> None:
+        """Replace every row with ``dataset`` in one transaction (executemany: 100k prospects in seconds)."""
+        with self.transaction() as conn:
+            for res in RESOURCES.values():
+                conn.execute(f"DELETE FROM {res.table}")  # noqa: S608 (identifiers are constants; values are bound)
+            conn.execute("DELETE FROM badges")
+            conn.execute("DELETE FROM meta")
+            for name, rows in (
+                ("users", dataset.users),
+                ("campaigns", dataset.campaigns),
+                ("prospects", dataset.prospects),
+                ("searches", dataset.searches),
+                ("search_results", dataset.search_results),
+                ("touchpoints", dataset.touchpoints),
+            ):
+                self._insert(conn, name, rows)
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('config', ?)", (json.dumps(dataset.config.to_dict()),)
+            )
+            conn.execute("INSERT INTO meta (key, value) VALUES ('activity_runs', '0')")
+
+    def _insert(self, conn: sqlite3.Connection, name: str, rows: Sequence[dict[str, Any]]) -> None:
+        res = RESOURCES[name]
+        placeholders = ", ".join("?" for _ in res.columns)
+        conn.executemany(
+            f"INSERT INTO {res.table} ({', '.join(res.columns)}) VALUES ({placeholders})",  # noqa: S608 (identifiers are constants; values are bound)
+            (self._to_row(res, r) for r in rows),
+        )
+
+    def insert(self, conn: sqlite3.Connection, name: str, rows: Sequence[dict[str, Any]]) -> None:
+        self._insert(conn, name, rows)
+
+    @staticmethod
+    def _to_row(res: Resource, record: dict[str, Any]) -> tuple[Any, ...]:
+        out = []
+        for col in res.columns:
+            value = record.get(col)
+            if col in res.json_columns and value is not None:
+                value = json.dumps(value, ensure_ascii=False)
+            elif col in res.bool_columns:
+                value = int(bool(value))
+            out.append(value)
+        return tuple(out)
+
+    @staticmethod
+    def to_record(res: Resource, row: Sequence[Any]) -> dict[str, Any]:
+        record = dict(zip(res.columns, row, strict=True))
+        for col in res.json_columns:
+            if record[col] is not None:
+                record[col] = json.loads(record[col])
+        for col in res.bool_columns:
+            record[col] = bool(record[col])
+        if res.table == "prospects" and not record["purchased"]:
+            for col in HIDDEN_UNTIL_PURCHASED:
+                record[col] = None
+        return record
+
+    # -- reads --------------------------------------------------------------------------------------
+
+    def page(
+        self,
+        name: str,
+        *,
+        limit: int,
+        since_ms: int | None = None,
+        after: tuple[str, str] | None = None,
+        filters: dict[str, Any] | None = None,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """Up to ``limit`` records after ``after`` in (updated_at, id) order; and whether more exist."""
+        res = RESOURCES[name]
+        where: list[str] = []
+        params: list[Any] = []
+        for col, value in (filters or {}).items():
+            where.append(f"{col} = ?")
+            params.append(int(value) if isinstance(value, bool) else value)
+        if since_ms is not None:
+            where.append("updated_at >= ?")
+            params.append(stamp_key(since_ms))
+        if after is not None:
+            where.append("(updated_at, id) > (?, ?)")
+            params.extend(after)
+        sql = f"SELECT {', '.join(res.columns)} FROM {res.table}"  # noqa: S608 (identifiers are constants; values are bound)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY updated_at, id LIMIT ?"
+        params.append(limit + 1)
+        with self.lock:
+            rows = self.conn.execute(sql, params).fetchall()
+        return [self.to_record(res, r) for r in rows[:limit]], len(rows) > limit
+
+    def get(self, name: str, record_id: str) -> dict[str, Any] | None:
+        res = RESOURCES[name]
+        with self.lock:
+            row = self.conn.execute(
+                f"SELECT {', '.join(res.columns)} FROM {res.table} WHERE id = ?",  # noqa: S608 (identifiers are constants; values are bound)
+                (record_id,),
+            ).fetchone()
+        return self.to_record(res, row) if row else None
+
+    def raw(self, name: str, record_id: str) -> dict[str, Any] | None:
+        """A record as stored (prospect contact data included): for the control plane and activity."""
+        res = RESOURCES[name]
+        with self.lock:
+            row = self.conn.execute(
+                f"SELECT {', '.join(res.columns)} FROM {res.table} WHERE id = ?",  # noqa: S608 (identifiers are constants; values are bound)
+                (record_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        record = dict(zip(res.columns, row, strict=True))
+        for col in res.json_columns:
+            if record[col] is not None:
+                record[col] = json.loads(record[col])
+        for col in res.bool_columns:
+            record[col] = bool(record[col])
+        return record
+
+    def count(self, name: str) -> int:
+        with self.lock:
+            return self.conn.execute(f"SELECT count(*) FROM {RESOURCES[name].table}").fetchone()[0]  # noqa: S608 (identifiers are constants; values are bound)
+
+    # -- writes -------------------------------------------------------------------------------------
+
+    def write_stamp(self, conn: sqlite3.Connection, now_ms: int) -> tuple[int, str]:
+        """The ``updated_at`` for a write at ``now_ms``: never earlier than 1 ms after the newest stamp.
+
+        Real clocks are not monotonic across hosts and the test clock can be frozen; keyset
+        pagination is only gap-free if a changed record sorts after everything already stored.
+        """
+        newest = 0
+        for res in RESOURCES.values():
+            value = conn.execute(f"SELECT max(updated_at) FROM {res.table}").fetchone()[0]  # noqa: S608 (identifiers are constants; values are bound)
+            if value:
+                newest = max(newest, parse_ts(value))
+        ms = max(now_ms, newest + 1)
+        return ms, format_ts(ms)
+
+    # -- badges -------------------------------------------------------------------------------------
+
+    def result_search_ids(self, result_ids: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        with self.lock:
+            for start in range(0, len(result_ids), 500):
+                chunk = list(result_ids[start : start + 500])
+                marks = ", ".join("?" for _ in chunk)
+                for rid, sid in self.conn.execute(
+                    f"SELECT id, search_id FROM search_results WHERE id IN ({marks})",  # noqa: S608 (identifiers are constants; values are bound)
+                    chunk,
+                ):
+                    found[rid] = sid
+        return found
+
+    def upsert_badges(self, badges: Sequence[dict[str, Any]], written_at: str) -> int:
+        cols = ", ".join(f'"{c}"' for c in BADGE_COLUMNS)
+        updates = ", ".join(f'"{c}" = excluded."{c}"' for c in BADGE_COLUMNS[1:])
+        rows = [
+            tuple(int(b[c]) if c == "exists" else b.get(c) for c in BADGE_COLUMNS) + (written_at,)
+            for b in badges
+        ]
+        with self.transaction() as conn:
+            conn.executemany(
+                f"INSERT INTO badges ({cols}, written_at) VALUES ({', '.join('?' for _ in range(len(BADGE_COLUMNS) + 1))}) "  # noqa: S608 (identifiers are constants; values are bound)
+                f"ON CONFLICT (result_id) DO UPDATE SET {updates}, written_at = excluded.written_at",
+                rows,
+            )
+        return len(rows)
+
+    def badges_page(
+        self,
+        *,
+        limit: int,
+        search_id: str | None = None,
+        result_ids: Sequence[str] = (),
+        after: str | None = None,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        where: list[str] = []
+        params: list[Any] = []
+        if search_id is not None:
+            where.append("search_id = ?")
+            params.append(search_id)
+        if result_ids:
+            where.append(f"result_id IN ({', '.join('?' for _ in result_ids)})")
+            params.extend(result_ids)
+        if after is not None:
+            where.append("result_id > ?")
+            params.append(after)
+        cols = ", ".join(f'"{c}"' for c in BADGE_COLUMNS)
+        sql = f"SELECT {cols} FROM badges"  # noqa: S608 (identifiers are constants; values are bound)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY result_id LIMIT ?"
+        params.append(limit + 1)
+        with self.lock:
+            rows = self.conn.execute(sql, params).fetchall()
+        return [self._badge(r) for r in rows[:limit]], len(rows) > limit
+
+    def all_badges(self) -> list[dict[str, Any]]:
+        cols = ", ".join(f'"{c}"' for c in BADGE_COLUMNS)
+        with self.lock:
+            rows = self.conn.execute(f"SELECT {cols} FROM badges ORDER BY result_id").fetchall()  # noqa: S608 (identifiers are constants; values are bound)
+        return [self._badge(r) for r in rows]
+
+    @staticmethod
+    def _badge(row: Sequence[Any]) -> dict[str, Any]:
+        badge = dict(zip(BADGE_COLUMNS, row, strict=True))
+        badge["exists"] = bool(badge["exists"])
+        return badge

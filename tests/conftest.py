@@ -1,0 +1,91 @@
+"""Shared pytest fixtures: the emulators, started in-process on 127.0.0.1 with ephemeral ports."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+# --- Andsend emulator ------------------------------------------------------------------------------
+
+ANDSEND_TEST_SIZES: dict[str, Any] = {"seed": 7, "prospects": 500, "searches": 5, "results_per_search": 30}
+
+
+@dataclass
+class AndsendEmulator:
+    """A running Andsend emulator plus helpers for its control plane (``/__emulator__``)."""
+
+    base_url: str
+    api_key: str
+    db_path: Path
+
+    def _control(self, method: str, path: str, body: Any = None) -> Any:
+        response = requests.request(method, f"{self.base_url}/__emulator__/{path}", json=body, timeout=60)
+        response.raise_for_status()
+        return response.json()
+
+    def get(self, path: str, *, api_key: str | None = None, **params: Any) -> requests.Response:
+        """An authenticated ``GET /v1/...`` (counted in stats, like any client call)."""
+        headers = {"Authorization": f"Bearer {self.api_key if api_key is None else api_key}"}
+        return requests.get(f"{self.base_url}{path}", params=params, headers=headers, timeout=30)
+
+    def stats(self) -> dict[str, Any]:
+        return self._control("GET", "stats")
+
+    def reset_stats(self) -> dict[str, Any]:
+        return self._control("POST", "stats/reset")
+
+    def activity(self, **counts: int) -> dict[str, list[str]]:
+        """e.g. ``activity(new_purchases=3, new_touchpoints=5)`` -> ids touched per kind."""
+        return self._control("POST", "activity", counts)
+
+    def faults(self, **faults: Any) -> dict[str, Any]:
+        """Set faults (``latency_ms``, ``rate_429``, ``retry_after_seconds``, ``rate_5xx``, ``random_seed``,
+        ``rate_limit_per_minute``); with no arguments, clear them."""
+        if not faults:
+            return self._control("DELETE", "faults")
+        return self._control("POST", "faults", faults)
+
+    def clock(self, now: str | None) -> dict[str, Any]:
+        return self._control("POST", "clock", {"now": now})
+
+    def badges(self) -> list[dict[str, Any]]:
+        return self._control("GET", "badges")["data"]
+
+    def reset(self) -> dict[str, Any]:
+        return self._control("POST", "reset")
+
+
+@pytest.fixture(scope="session")
+def andsend_template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Generated once per session; each test serves its own copy."""
+    from emulators.andsend.generator import GeneratorConfig, generate
+    from emulators.andsend.store import Store
+
+    path = tmp_path_factory.mktemp("andsend-template") / "andsend.sqlite"
+    store = Store(str(path))
+    store.load(generate(GeneratorConfig(**ANDSEND_TEST_SIZES)))
+    store.close()  # checkpoints the WAL into the main file, so a plain copy is complete
+    return path
+
+
+@pytest.fixture
+def andsend_emulator(andsend_template_db: Path, tmp_path: Path) -> Iterator[AndsendEmulator]:
+    """A fresh Andsend emulator (seed 7, 500 prospects) on an ephemeral port, stopped after the test."""
+    from emulators.andsend.server import DEFAULT_API_KEY, create_app
+    from emulators.serving import serve_in_thread
+
+    db_path = tmp_path / "andsend.sqlite"
+    shutil.copyfile(andsend_template_db, db_path)
+    app = create_app(str(db_path))
+    server = serve_in_thread(app)
+    try:
+        yield AndsendEmulator(server.base_url, DEFAULT_API_KEY, db_path)
+    finally:
+        server.stop()
+        app.state.emulator.store.close()
