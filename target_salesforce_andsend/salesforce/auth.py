@@ -1,0 +1,303 @@
+"""Getting a Salesforce session: every OAuth flow the target supports.
+
+Flows (setting ``auth_flow``; ``auto`` picks from what is set, most durable first):
+
+* ``refresh_token``      -- refresh token + client id (+ secret): what ``connect`` stores.
+* ``jwt``                -- JWT bearer: RS256 assertion signed with ``private_key``/``private_key_path``.
+* ``client_credentials`` -- client id/secret of a connected app with a run-as user (My Domain hosts only).
+* ``password``           -- username + password + security token (OAuth password grant).
+* ``access_token``       -- a ready session (``access_token`` + ``instance_url``); cannot be renewed
+                            unless a refresh token is also set.
+
+``login_url`` (e.g. the emulator's base URL) wins over ``domain``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from .errors import AuthenticationError, ConfigurationError
+from .redact import masked, register_secrets
+
+log = logging.getLogger("target_salesforce_andsend.salesforce.auth")
+
+FLOWS = ("refresh_token", "jwt", "client_credentials", "password", "access_token")
+JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+JWT_LIFETIME_SECONDS = 170  # Salesforce accepts at most 3 minutes
+
+PRODUCTION_LOGIN = "https://login.salesforce.com"
+SANDBOX_LOGIN = "https://test.salesforce.com"
+
+
+def resolve_login_url(domain: str | None = None, login_url: str | None = None) -> str:
+    """``login`` -> production, ``test`` -> sandbox, ``acme`` -> ``https://acme.my.salesforce.com``,
+    a host or URL as given; an explicit ``login_url`` wins."""
+    if login_url:
+        url = login_url.strip().rstrip("/")
+        return url if "://" in url else f"https://{url}"
+    d = (domain or "login").strip().rstrip("/")
+    low = d.lower()
+    if low in ("login", "production", "prod", "login.salesforce.com"):
+        return PRODUCTION_LOGIN
+    if low in ("test", "sandbox", "test.salesforce.com"):
+        return SANDBOX_LOGIN
+    if "://" in d:
+        return d
+    if "." not in d:
+        return f"https://{d}.my.salesforce.com"
+    return f"https://{d}"
+
+
+def is_generic_login_host(url: str) -> bool:
+    host = url.split("://", 1)[-1].split("/", 1)[0].lower()
+    return host in ("login.salesforce.com", "test.salesforce.com")
+
+
+def _set(config: Mapping[str, Any], key: str) -> bool:
+    value = config.get(key)
+    return value not in (None, "")
+
+
+def choose_flow(config: Mapping[str, Any]) -> str:
+    """The flow named by ``auth_flow``, or for ``auto`` the first one whose settings are present."""
+    flow = (config.get("auth_flow") or "auto").strip().lower()
+    if flow != "auto":
+        if flow not in FLOWS:
+            raise ConfigurationError(f"auth_flow must be one of auto, {', '.join(FLOWS)}; got {flow!r}")
+        return flow
+    if _set(config, "refresh_token") and _set(config, "client_id"):
+        return "refresh_token"
+    if (_set(config, "private_key") or _set(config, "private_key_path")) and _set(config, "username"):
+        return "jwt"
+    if _set(config, "username") and _set(config, "password"):
+        return "password"
+    if _set(config, "access_token"):
+        return "access_token"
+    if _set(config, "client_id") and _set(config, "client_secret"):
+        return "client_credentials"
+    raise ConfigurationError(
+        "No Salesforce credentials configured. Set one of: refresh_token + client_id "
+        "(run `target-salesforce-andsend connect`), private_key/private_key_path + username + client_id (JWT), "
+        "username + password (+ security_token) + client_id, client_id + client_secret (client credentials, "
+        "My Domain only), or access_token + instance_url."
+    )
+
+
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "refresh_token": ("refresh_token", "client_id"),
+    "jwt": ("client_id", "username"),
+    "password": ("username", "password", "client_id"),
+    "client_credentials": ("client_id", "client_secret"),
+    "access_token": ("access_token", "instance_url"),
+}
+
+
+@dataclass
+class Token:
+    """A Salesforce session. ``repr`` never shows the token."""
+
+    access_token: str = field(repr=False)
+    instance_url: str
+    id_url: str | None = None
+    issued_at: float = field(default_factory=time.time)
+    refresh_token: str | None = field(default=None, repr=False)
+    flow: str = ""
+
+    def __repr__(self) -> str:
+        return (f"Token(flow={self.flow!r}, instance_url={self.instance_url!r}, access_token={masked(self.access_token)},"
+                f" refresh_token={masked(self.refresh_token)})")
+
+    @property
+    def org_id(self) -> str | None:
+        parts = (self.id_url or "").rstrip("/").split("/")
+        return parts[-2] if len(parts) >= 2 and parts[-2].startswith("00D") else None
+
+    @property
+    def user_id(self) -> str | None:
+        parts = (self.id_url or "").rstrip("/").split("/")
+        return parts[-1] if parts and parts[-1].startswith("005") else None
+
+
+class Authenticator:
+    """Obtains and renews sessions for one configuration. Thread-safe."""
+
+    def __init__(self, config: Mapping[str, Any], *, session: requests.Session | None = None,
+                 timeout: float | None = None) -> None:
+        self._config = dict(config)
+        self.flow = choose_flow(config)
+        self.login_url = resolve_login_url(config.get("domain"), config.get("login_url"))
+        self.timeout = float(timeout or config.get("request_timeout") or 120)
+        self._session = session or requests.Session()
+        self._lock = threading.Lock()
+        self.oauth_calls = 0
+        register_secrets(*(config.get(k) for k in ("client_secret", "refresh_token", "password",
+                                                     "security_token", "private_key", "access_token")))
+        missing = [k for k in REQUIRED[self.flow] if not _set(config, k)]
+        if self.flow == "jwt" and not (_set(config, "private_key") or _set(config, "private_key_path")):
+            missing.append("private_key or private_key_path")
+        if missing:
+            raise ConfigurationError(
+                f"auth_flow {self.flow!r} needs these settings, which are not set: {', '.join(missing)}"
+            )
+        if self.flow == "client_credentials" and not config.get("login_url") and is_generic_login_host(self.login_url):
+            raise ConfigurationError(
+                "The client credentials flow only works on your org's My Domain host: set domain to "
+                "e.g. 'acme.my.salesforce.com' (login.salesforce.com / test.salesforce.com refuse it)."
+            )
+        how = "set explicitly" if (config.get("auth_flow") or "auto") != "auto" else "chosen automatically from the settings present"
+        log.info("Salesforce auth flow: %s (%s); login host %s", self.flow, how, self.login_url)
+
+    def __repr__(self) -> str:
+        return f"Authenticator(flow={self.flow!r}, login_url={self.login_url!r})"
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.login_url}/services/oauth2/token"
+
+    @property
+    def can_renew(self) -> bool:
+        """Whether a 401 can be answered by logging in again."""
+        if self.flow == "access_token":
+            return _set(self._config, "refresh_token") and _set(self._config, "client_id")
+        return True
+
+    def authenticate(self) -> Token:
+        """Log in with the configured flow (one OAuth call; none for ``access_token``)."""
+        with self._lock:
+            if self.flow == "access_token":
+                return Token(
+                    access_token=self._config["access_token"],
+                    instance_url=str(self._config["instance_url"]).rstrip("/"),
+                    flow="access_token",
+                )
+            return self._grant(self.flow)
+
+    def renew(self) -> Token:
+        """A fresh session after the old one was refused (401)."""
+        with self._lock:
+            if self.flow == "access_token":
+                if not self.can_renew:
+                    raise AuthenticationError(
+                        "The Salesforce session (access_token) expired or was revoked and cannot be renewed: "
+                        "set refresh_token + client_id, or another auth flow.",
+                        flow="access_token", error="INVALID_SESSION_ID",
+                    )
+                return self._grant("refresh_token")
+            return self._grant(self.flow)
+
+    # -- grants ---------------------------------------------------------------------------------
+
+    def _grant_body(self, flow: str) -> tuple[dict[str, str], tuple[str, str] | None]:
+        c = self._config
+        if flow == "refresh_token":
+            body = {"grant_type": "refresh_token", "refresh_token": c["refresh_token"], "client_id": c["client_id"]}
+            if _set(c, "client_secret"):
+                body["client_secret"] = c["client_secret"]
+            return body, None
+        if flow == "password":
+            body = {
+                "grant_type": "password",
+                "client_id": c["client_id"],
+                "username": c["username"],
+                "password": f"{c['password']}{c.get('security_token') or ''}",
+            }
+            if _set(c, "client_secret"):
+                body["client_secret"] = c["client_secret"]
+            return body, None
+        if flow == "jwt":
+            return {"grant_type": JWT_GRANT, "assertion": self._jwt_assertion()}, None
+        if flow == "client_credentials":
+            # HTTP Basic keeps the secret out of the body; Salesforce accepts either.
+            return {"grant_type": "client_credentials"}, (c["client_id"], c["client_secret"])
+        raise ConfigurationError(f"unsupported auth flow {flow!r}")
+
+    def _private_key(self) -> str:
+        c = self._config
+        if _set(c, "private_key"):
+            key = str(c["private_key"])
+            # Settings stored in .env often carry literal "\n" sequences instead of newlines.
+            return key.replace("\\n", "\n") if "\\n" in key and "\n" not in key else key
+        path = c["private_key_path"]
+        try:
+            with open(path, encoding="utf-8") as fh:
+                key = fh.read()
+        except OSError as exc:
+            raise ConfigurationError(f"private_key_path {path!r} cannot be read: {exc.strerror}") from None
+        register_secrets(key)
+        return key
+
+    def _jwt_assertion(self) -> str:
+        import jwt  # PyJWT; imported lazily so other flows do not pay for cryptography
+
+        now = int(time.time())
+        claims = {
+            "iss": self._config["client_id"],
+            "sub": self._config["username"],
+            "aud": self.login_url,
+            "exp": now + JWT_LIFETIME_SECONDS,
+        }
+        try:
+            assertion = jwt.encode(claims, self._private_key(), algorithm="RS256")
+        except (ValueError, TypeError, jwt.PyJWTError) as exc:
+            # Never echo the key: only say what kind of problem it is.
+            raise ConfigurationError(
+                f"private key could not sign the JWT assertion (is it an RSA private key in PEM form?): "
+                f"{type(exc).__name__}"
+            ) from None
+        register_secrets(assertion)
+        return assertion
+
+    def _grant(self, flow: str) -> Token:
+        body, basic = self._grant_body(flow)
+        self.oauth_calls += 1
+        try:
+            resp = self._session.post(self.token_url, data=body, auth=basic, timeout=self.timeout,
+                                      headers={"Accept": "application/json"})
+        except requests.RequestException as exc:
+            raise AuthenticationError(
+                f"Salesforce login ({flow}) could not reach {self.token_url}: {type(exc).__name__}",
+                flow=flow,
+            ) from None
+        try:
+            payload = resp.json()
+        except ValueError:
+            payload = {}
+        if resp.status_code != 200 or not isinstance(payload, dict) or "access_token" not in payload:
+            error = payload.get("error") if isinstance(payload, dict) else None
+            description = payload.get("error_description") if isinstance(payload, dict) else None
+            raise AuthenticationError(
+                f"Salesforce login ({flow} flow at {self.login_url}) failed: HTTP {resp.status_code}"
+                f" {error or 'unexpected response'}: {description or ''}".rstrip(": ")
+                + _hint(flow, error, description),
+                error=error, description=description, flow=flow, status=resp.status_code,
+            )
+        register_secrets(payload.get("access_token"), payload.get("refresh_token"))
+        token = Token(
+            access_token=payload["access_token"],
+            instance_url=str(payload.get("instance_url") or self._config.get("instance_url") or self.login_url).rstrip("/"),
+            id_url=payload.get("id"),
+            refresh_token=payload.get("refresh_token"),
+            flow=flow,
+        )
+        log.debug("Salesforce login (%s) succeeded; instance %s", flow, token.instance_url)
+        return token
+
+
+def _hint(flow: str, error: str | None, description: str | None) -> str:
+    d = (description or "").lower()
+    if error == "invalid_grant" and flow == "refresh_token":
+        return " (the refresh token is expired or revoked: run `target-salesforce-andsend connect` again)"
+    if error == "invalid_grant" and flow == "password" and "authentication failure" in d:
+        return " (check username, password and security_token; the token is appended to the password)"
+    if error == "invalid_grant" and flow == "jwt":
+        return " (check that the connected app holds the matching certificate and the user is pre-authorized)"
+    if error in ("invalid_client_id", "invalid_client", "invalid_client_credentials"):
+        return " (check client_id / client_secret)"
+    return ""

@@ -1,0 +1,351 @@
+"""One HTTP client for Salesforce: sessions, retries, quota, call counting.
+
+Every call the target makes to Salesforce goes through :meth:`SalesforceClient.request`, which
+
+* adds the session (logging in lazily; a 401 ``INVALID_SESSION_ID`` renews it once, and
+  concurrent threads share one renewal),
+* asks the :class:`~.quota.QuotaGovernor` first and feeds it every ``Sforce-Limit-Info``,
+* retries 5xx, connection errors and timeouts with exponential backoff and jitter
+  (``max_retries``), except that a create that may already have been applied (read timeout,
+  500) is not blindly re-sent when the caller says so (``retry_ambiguous=False``),
+* counts the call under its kind (the emulator's ``by_kind`` names).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from .auth import Authenticator, Token
+from .errors import AuthenticationError, SalesforceAPIError, TransportError, parse_error_body
+from .quota import QuotaGovernor
+from .redact import register_secrets
+
+log = logging.getLogger("target_salesforce_andsend.salesforce.client")
+
+DEFAULT_API_VERSION = "60.0"
+DEFAULT_TIMEOUT = 120.0
+DEFAULT_MAX_RETRIES = 5
+# Salesforce refuses a request line + headers over 16,384 bytes (414/431); longer SOQL goes
+# through the Composite API, whose body has no such limit. Keep a margin for headers.
+MAX_GET_URL_BYTES = 14_000
+_BACKOFF_CAP = 60.0
+# Statuses after which a request certainly was not applied: safe to resend even a create.
+_NOT_APPLIED_STATUSES = frozenset({502, 503, 504})
+
+
+def _setting(config: Mapping[str, Any], key: str, default: Any) -> Any:
+    value = config.get(key)
+    return default if value in (None, "") else value
+
+
+class SalesforceClient:
+    """Thread-safe; one per run (describe results are cached for the run only)."""
+
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        *,
+        logger: logging.Logger | None = None,
+        authenticator: Authenticator | None = None,
+        quota: QuotaGovernor | None = None,
+        read_limits_at_start: bool = True,
+    ) -> None:
+        self.config = dict(config)
+        self.log = logger or log
+        self.api_version = str(_setting(config, "api_version", DEFAULT_API_VERSION)).lstrip("vV")
+        self.max_concurrency = max(1, int(_setting(config, "max_concurrency", 4)))
+        self.max_retries = max(0, int(_setting(config, "max_retries", DEFAULT_MAX_RETRIES)))
+        self.timeout = float(_setting(config, "request_timeout", DEFAULT_TIMEOUT))
+        self.backoff_base = float(_setting(config, "retry_backoff_seconds", 1.0))
+        self.session = requests.Session()
+        # One pool per host, big enough that max_concurrency writer threads never wait for a socket.
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self.max_concurrency + 4, max_retries=0)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        self.session.headers.update({
+            "Accept": "application/json",
+            "Sforce-Call-Options": "client=target-salesforce-andsend",
+        })
+        self.auth = authenticator or Authenticator(config, session=self.session, timeout=self.timeout)
+        self.quota = quota or QuotaGovernor(config)
+        self.calls: Counter[str] = Counter()
+        self._calls_lock = threading.Lock()
+        self._token: Token | None = None
+        self._token_generation = 0
+        self._token_lock = threading.Lock()
+        self._start_lock = threading.Lock()
+        self._started = False
+        self._read_limits_at_start = read_limits_at_start
+        self._describe_cache: dict[str, dict[str, Any]] = {}
+        self._describe_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        url = self._token.instance_url if self._token else None
+        return f"SalesforceClient(instance_url={url!r}, api_version={self.api_version!r}, flow={self.auth.flow!r})"
+
+    # -- session --------------------------------------------------------------------------------
+
+    def connect(self) -> None:
+        """Log in and read the org's limits (one call); done lazily by the first request."""
+        if self._started:
+            return
+        with self._start_lock:
+            if self._started:
+                return
+            self._ensure_token()
+            self._started = True
+        if self._read_limits_at_start:
+            self.quota.start(self.limits())
+
+    def _ensure_token(self) -> tuple[Token, int]:
+        with self._token_lock:
+            if self._token is None:
+                if self.auth.flow != "access_token":
+                    self._count("oauth")
+                self._token = self.auth.authenticate()
+                self._token_generation += 1
+            return self._token, self._token_generation
+
+    def _renew(self, generation: int) -> None:
+        """Replace the session refused under ``generation``; threads racing here renew once."""
+        with self._token_lock:
+            if generation != self._token_generation:
+                return  # another thread already renewed
+            self.log.info("Salesforce session expired or was revoked; logging in again (%s flow)", self.auth.flow)
+            self._count("oauth")
+            self._token = self.auth.renew()
+            self._token_generation += 1
+
+    @property
+    def token(self) -> Token:
+        return self._ensure_token()[0]
+
+    @property
+    def instance_url(self) -> str:
+        return self.token.instance_url
+
+    # -- calls ----------------------------------------------------------------------------------
+
+    def _count(self, kind: str) -> None:
+        with self._calls_lock:
+            self.calls[kind] += 1
+
+    def calls_snapshot(self) -> dict[str, int]:
+        with self._calls_lock:
+            return dict(self.calls)
+
+    def url(self, path: str) -> str:
+        """Absolute URL: full URLs as given, ``/services/...`` on the instance, else relative to
+        ``/services/data/vNN.0/``."""
+        if path.startswith(("http://", "https://")):
+            return path
+        if path.startswith("/services/"):
+            return self.instance_url + path
+        return f"{self.instance_url}/services/data/v{self.api_version}/{path.lstrip('/')}"
+
+    def _sleep_before_retry(self, attempt: int, retry_after: str | None = None) -> None:
+        delay = min(_BACKOFF_CAP, self.backoff_base * (2 ** attempt))
+        delay = delay / 2 + random.uniform(0, delay / 2)
+        if retry_after:
+            try:
+                delay = max(delay, min(_BACKOFF_CAP, float(retry_after)))
+            except ValueError:
+                pass
+        time.sleep(delay)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        kind: str,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+        ok_statuses: tuple[int, ...] = (),
+        retry_ambiguous: bool = True,
+        timeout: float | None = None,
+    ) -> requests.Response:
+        """Send one logical call (retried as needed) and return the response.
+
+        Raises :class:`SalesforceAPIError` for 4xx (unless in ``ok_statuses``),
+        :class:`~.errors.QuotaExhausted` for our budget or ``REQUEST_LIMIT_EXCEEDED``,
+        :class:`AuthenticationError` when the session cannot be renewed and
+        :class:`TransportError` when retries are spent.
+        """
+        self.connect()
+        method = method.upper()
+        url = self.url(path)
+        attempt = 0
+        renewed = False
+        while True:
+            token, generation = self._ensure_token()
+            self.quota.before_call(kind)
+            self._count(kind)
+            send_headers = {"Authorization": f"Bearer {token.access_token}"}
+            if headers:
+                send_headers.update(headers)
+            try:
+                resp = self.session.request(method, url, params=params, json=json, data=data,
+                                            headers=send_headers, timeout=timeout or self.timeout)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                not_sent = _not_sent(exc)
+                if attempt < self.max_retries and (retry_ambiguous or not_sent):
+                    self.log.warning("Salesforce %s %s: %s; retry %d/%d", method, _path(url),
+                                     type(exc).__name__, attempt + 1, self.max_retries)
+                    self._sleep_before_retry(attempt)
+                    attempt += 1
+                    continue
+                raise TransportError(
+                    f"Salesforce {method} {_path(url)} failed after {attempt + 1} attempt(s): {type(exc).__name__}"
+                    + ("" if not_sent or retry_ambiguous else " (not resent: the request may have been applied)")
+                ) from None
+            self.quota.observe(resp.headers.get("Sforce-Limit-Info"))
+            status = resp.status_code
+            if status < 300 or status in ok_statuses:
+                return resp
+            errors = parse_error_body(_json_or_none(resp))
+            code = errors[0].get("errorCode") if errors else None
+            if status == 401:
+                if renewed or not self.auth.can_renew:
+                    if not self.auth.can_renew:
+                        self.auth.renew()  # raises a clear AuthenticationError
+                    raise AuthenticationError(
+                        f"Salesforce refused a freshly renewed session for {method} {_path(url)} "
+                        f"(HTTP 401 {code or ''}); check the user's API access.",
+                        error=code, flow=self.auth.flow, status=401,
+                    )
+                self._renew(generation)
+                renewed = True
+                continue
+            if status == 403 and code == "REQUEST_LIMIT_EXCEEDED":
+                raise self.quota.limit_exceeded(errors[0].get("message", ""))
+            if status >= 500 or status == 429:
+                resendable = retry_ambiguous or status in _NOT_APPLIED_STATUSES or status == 429
+                if attempt < self.max_retries and resendable:
+                    self.log.warning("Salesforce %s %s answered HTTP %d; retry %d/%d", method, _path(url), status,
+                                     attempt + 1, self.max_retries)
+                    self._sleep_before_retry(attempt, resp.headers.get("Retry-After"))
+                    attempt += 1
+                    continue
+                raise TransportError(
+                    f"Salesforce {method} {_path(url)} answered HTTP {status} {code or ''} "
+                    f"after {attempt + 1} attempt(s)".rstrip()
+                )
+            raise SalesforceAPIError(method, url, status, errors, _json_or_none(resp))
+
+    # -- conveniences ---------------------------------------------------------------------------
+
+    def query_all(self, soql: str, *, include_deleted: bool = False) -> Iterator[dict[str, Any]]:
+        """Every record of ``soql``, page after page (``nextRecordsUrl``).
+
+        Statements too long for a URL go through the Composite API (one call, same results).
+        """
+        resource = "queryAll" if include_deleted else "query"
+        page = self._first_page(resource, soql)
+        while True:
+            yield from page.get("records") or []
+            next_url = page.get("nextRecordsUrl")
+            if page.get("done", True) or not next_url:
+                return
+            page = self.request("GET", next_url, kind="query_more").json()
+
+    def query(self, soql: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
+        return list(self.query_all(soql, include_deleted=include_deleted))
+
+    def _first_page(self, resource: str, soql: str) -> dict[str, Any]:
+        query_string = urlencode({"q": soql})
+        if len(self.url(resource)) + 1 + len(query_string) <= MAX_GET_URL_BYTES:
+            return self.request("GET", resource, kind="query", params={"q": soql}).json()
+        sub_url = f"/services/data/v{self.api_version}/{resource}?{query_string}"
+        body = {"allOrNone": False,
+                "compositeRequest": [{"method": "GET", "url": sub_url, "referenceId": "longQuery"}]}
+        resp = self.request("POST", "composite", kind="composite", json=body)
+        sub = (resp.json().get("compositeResponse") or [{}])[0]
+        if sub.get("httpStatusCode") != 200:
+            raise SalesforceAPIError("GET", self.url(resource), int(sub.get("httpStatusCode") or 400),
+                                     parse_error_body(sub.get("body")), sub.get("body"))
+        return sub.get("body") or {}
+
+    def describe(self, sobject: str) -> dict[str, Any]:
+        """``/sobjects/{sobject}/describe``, fetched once per client (= per run)."""
+        key = sobject.lower()
+        with self._describe_lock:
+            cached = self._describe_cache.get(key)
+        if cached is not None:
+            return cached
+        result = self.request("GET", f"sobjects/{sobject}/describe", kind="describe").json()
+        with self._describe_lock:
+            self._describe_cache.setdefault(key, result)
+            return self._describe_cache[key]
+
+    def forget_describe(self, sobject: str | None = None) -> None:
+        with self._describe_lock:
+            if sobject is None:
+                self._describe_cache.clear()
+            else:
+                self._describe_cache.pop(sobject.lower(), None)
+
+    def limits(self) -> dict[str, Any]:
+        result = self.request("GET", "limits", kind="limits").json()
+        return result
+
+    def versions(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/services/data/", kind="versions").json()
+
+    def record_link(self, record_id: str) -> str:
+        return f"{self.instance_url}/{record_id}"
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> SalesforceClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _json_or_none(resp: requests.Response) -> Any:
+    try:
+        return resp.json()
+    except ValueError:
+        return None
+
+
+def _path(url: str) -> str:
+    return url.split("?", 1)[0]
+
+
+def _not_sent(exc: BaseException) -> bool:
+    """True when the request certainly never reached the server (safe to resend anything)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        name = type(cur).__name__
+        if name in ("NewConnectionError", "ConnectionRefusedError", "NameResolutionError"):
+            return True
+        reason = getattr(cur, "reason", None)
+        if isinstance(reason, BaseException):
+            cur = reason
+            continue
+        nxt = cur.args[0] if cur.args and isinstance(cur.args[0], BaseException) else None
+        cur = nxt or cur.__cause__ or cur.__context__
+    return False
+
+
+__all__ = ["SalesforceClient", "register_secrets"]

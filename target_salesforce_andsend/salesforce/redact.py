@@ -1,0 +1,210 @@
+"""Keep secrets out of every log line.
+
+Two layers: known secret *values* (every sensitive setting, every token we receive) are
+replaced wherever they appear, and *patterns* catch secrets we were never told about
+(Bearer headers, ``access_token=...`` in URLs/forms/JSON, SOAP session ids, PEM private keys).
+
+``install()`` wraps the process-wide LogRecord factory, so a record is redacted when it is
+created, whichever logger or handler later sees it (singer_sdk, urllib3, requests, ours), and
+also adds :class:`RedactingFilter` to the target's and singer_sdk's loggers for records built
+by hand.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+MASK = "***"
+
+#: Settings whose values are secret (DESIGN.md "Target settings", marked *).
+SENSITIVE_SETTINGS = frozenset(
+    {
+        "client_secret",
+        "refresh_token",
+        "password",
+        "security_token",
+        "private_key",
+        "access_token",
+        "andsend_api_key",
+    }
+)
+
+# Values shorter than this are not registered: masking "a" everywhere would wreck logs and
+# such values are not real secrets anyway.
+_MIN_SECRET_LEN = 4
+
+_KEYS = (
+    r"access_token|refresh_token|client_secret|password|security_token|assertion|code_verifier|"
+    r"sessionId|session_id|private_key|andsend_api_key|api_key|code"
+)
+_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----|$)", re.S),
+     "-----BEGIN PRIVATE KEY-----" + MASK + "-----END PRIVATE KEY-----"),
+    (re.compile(r"(?i)\b(Bearer|OAuth)(\s+)[^\s'\",;]+"), r"\1\2" + MASK),
+    # form/query style: access_token=...&
+    (re.compile(rf"(?i)\b({_KEYS})=([^&\s'\",;]+)"), r"\1=" + MASK),
+    # JSON / repr style: "access_token": "..."  or 'access_token': '...'
+    (re.compile(rf"(?i)([\"']({_KEYS})[\"']\s*:\s*)([\"'])(.*?)(?<!\\)\3"), r"\1\3" + MASK + r"\3"),
+    # SOAP: <sessionId>...</sessionId>
+    (re.compile(r"(?i)(<(?:\w+:)?sessionId>)[^<]*(</)"), r"\1" + MASK + r"\2"),
+    # Salesforce access tokens / session ids: 00D<org id>!<opaque>
+    (re.compile(r"\b00D[A-Za-z0-9]{12,15}![A-Za-z0-9._\-]{20,}"), MASK),
+]
+
+
+class SecretRegistry:
+    """Thread-safe set of literal secret values to mask."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: set[str] = set()
+        self._ordered: tuple[str, ...] = ()
+
+    def add(self, *values: Any) -> None:
+        with self._lock:
+            changed = False
+            for value in values:
+                if isinstance(value, str):
+                    candidates = {value, value.strip()}
+                    # A PEM key is also masked line by line (tracebacks may split it).
+                    if "\n" in value:
+                        candidates.update(line.strip() for line in value.splitlines())
+                    for c in candidates:
+                        if len(c) >= _MIN_SECRET_LEN and "-----" not in c and c not in self._values:
+                            self._values.add(c)
+                            changed = True
+            if changed:
+                # Longest first so a secret containing another is masked whole.
+                self._ordered = tuple(sorted(self._values, key=len, reverse=True))
+
+    def add_from_config(self, config: Mapping[str, Any]) -> None:
+        self.add(*(config.get(k) for k in SENSITIVE_SETTINGS))
+
+    def values(self) -> tuple[str, ...]:
+        return self._ordered
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
+            self._ordered = ()
+
+
+#: Process-wide registry: logging is process-wide too.
+secrets = SecretRegistry()
+
+
+def redact(text: str) -> str:
+    """Mask every known secret value and every secret-looking pattern in ``text``."""
+    if not text:
+        return text
+    for value in secrets.values():
+        if value in text:
+            text = text.replace(value, MASK)
+    for pattern, repl in _PATTERNS:
+        text = pattern.sub(repl, text)
+    return text
+
+
+def register_secrets(*values: Any) -> None:
+    secrets.add(*values)
+
+
+def redact_record(record: logging.LogRecord) -> logging.LogRecord:
+    """Render the record's message and exception text now, redacted (idempotent)."""
+    if getattr(record, "_andsend_redacted", False):
+        return record
+    try:
+        message = record.getMessage()
+    except Exception:  # a broken format string: keep the raw template, still redacted
+        message = str(record.msg)
+    record.msg = redact(message)
+    record.args = None
+    if record.exc_info and not record.exc_text:
+        record.exc_text = logging.Formatter().formatException(record.exc_info)
+    if record.exc_text:
+        record.exc_text = redact(record.exc_text)
+    if record.stack_info:
+        record.stack_info = redact(record.stack_info)
+    record._andsend_redacted = True  # type: ignore[attr-defined]
+    return record
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that masks secrets; never drops a record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        redact_record(record)
+        return True
+
+
+class RedactingFormatter(logging.Formatter):
+    """Formatter for handlers we own: redacts the final text too (covers custom ``extra`` fields)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        redact_record(record)
+        return redact(super().format(record))
+
+
+_install_lock = threading.Lock()
+_installed = False
+_FILTER = RedactingFilter()
+
+DEFAULT_LOGGERS = ("target_salesforce_andsend", "target-salesforce-andsend", "singer_sdk", "urllib3", "requests")
+
+
+def install(config: Mapping[str, Any] | None = None, *, loggers: Iterable[str] = DEFAULT_LOGGERS) -> None:
+    """Register the config's secrets and make every log record in the process redacted."""
+    global _installed
+    if config:
+        secrets.add_from_config(config)
+        # A private key file's content is as secret as inline PEM text.
+        path = config.get("private_key_path")
+        if path:
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    secrets.add(fh.read())
+            except OSError:
+                pass  # auth.py reports an unreadable key file with a clear error later
+    with _install_lock:
+        if not _installed:
+            previous = logging.getLogRecordFactory()
+
+            def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+                return redact_record(previous(*args, **kwargs))
+
+            logging.setLogRecordFactory(factory)
+            _route_http_debug_to_logging()
+            _installed = True
+        for name in loggers:
+            logger = logging.getLogger(name)
+            if _FILTER not in logger.filters:
+                logger.addFilter(_FILTER)
+            for handler in logger.handlers:
+                if _FILTER not in handler.filters:
+                    handler.addFilter(_FILTER)
+        for handler in logging.getLogger().handlers:
+            if _FILTER not in handler.filters:
+                handler.addFilter(_FILTER)
+
+
+def _route_http_debug_to_logging() -> None:
+    """``http.client`` wire debugging (``debuglevel``) prints headers, bearer tokens included, to
+    stdout, which for a Singer target is the STATE channel. Send it to a logger instead, where
+    it is redacted like everything else."""
+    import http.client
+
+    wire = logging.getLogger("http.client")
+
+    def _print(*args: Any, **_kwargs: Any) -> None:
+        wire.debug(" ".join(str(a) for a in args))
+
+    http.client.print = _print  # type: ignore[attr-defined]
+
+
+def masked(value: Any) -> str:
+    """How a secret shows in a repr: present or not, never its content."""
+    return MASK if value else "None"

@@ -1,0 +1,100 @@
+"""No secret reaches a log line: DEBUG everywhere, HTTP debug on, every auth flow and some calls."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from target_salesforce_andsend.salesforce import redact
+from target_salesforce_andsend.salesforce.auth import Authenticator
+from target_salesforce_andsend.salesforce.client import SalesforceClient
+from target_salesforce_andsend.salesforce.errors import AuthenticationError
+from target_salesforce_andsend.salesforce.writer import Writer
+from tests.target._salesforce_support import ADMIN, APP, control, password_config, refresh_token_for
+
+
+def test_patterns_mask_unknown_secrets() -> None:
+    text = redact.redact(
+        "Authorization: Bearer 00D000000000001!AQ4AQFakeTokenValue123456789 "
+        "grant_type=password&password=pw123&client_secret=s3cr3t "
+        '{"access_token": "abc.def", "refresh_token":"5Aep-xyz"} <sessionId>SESS</sessionId> '
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----"
+    )
+    for secret in ("FakeTokenValue", "pw123", "s3cr3t", "abc.def", "5Aep-xyz", "SESS", "MIIEow"):
+        assert secret not in text, secret
+
+
+def test_reprs_never_show_secrets() -> None:
+    auth = Authenticator({"auth_flow": "password", "username": "u", "password": "hunter2x", "client_id": "c",
+                          "client_secret": "topsecret"})
+    assert "hunter2x" not in repr(auth) and "topsecret" not in repr(auth)
+    from target_salesforce_andsend.salesforce.auth import Token
+
+    token = Token("00D000000000001!secretpart", "https://x", refresh_token="5Aeprefresh")
+    assert "secretpart" not in repr(token) and "5Aeprefresh" not in repr(token)
+
+
+@pytest.fixture
+def sf(sf_emulator):
+    sf_emulator.reset()
+    return sf_emulator
+
+
+def test_no_secret_in_any_log_record(sf, caplog, capsys) -> None:
+    import http.client
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    sf.seed({"apps": [{"client_id": "jwt-app", "client_secret": "jwt-app-secret", "jwt_public_key_pem": public}]})
+    refresh = refresh_token_for(sf)
+    configs = [
+        password_config(sf),
+        {"login_url": sf.base_url, "client_id": APP["client_id"], "client_secret": APP["client_secret"],
+         "refresh_token": refresh},
+        {"login_url": sf.base_url, "client_id": "jwt-app", "username": ADMIN["username"], "private_key": private},
+        {"login_url": sf.base_url, "auth_flow": "client_credentials", **APP},
+    ]
+    caplog.set_level(logging.DEBUG)
+    old_debug = http.client.HTTPConnection.debuglevel
+    http.client.HTTPConnection.debuglevel = 1  # requests/urllib3 wire debugging
+    secrets: set[str] = set()
+    try:
+        for config in configs:
+            redact.install(config)
+            client = SalesforceClient({**config, "retry_backoff_seconds": 0.01})
+            secrets.update(v for k, v in config.items() if k in redact.SENSITIVE_SETTINGS and v)
+            writer = Writer(client)
+            writer.create("Lead", [{"LastName": "Logged", "Company": "Acme"}])
+            control(sf, "POST", "revoke-tokens")  # forces a re-login, logged at INFO
+            client.query("SELECT Id FROM Lead LIMIT 1")
+            secrets.add(client.token.access_token)
+            logging.getLogger("target_salesforce_andsend.test").debug("config was %s", config)
+            try:
+                raise AuthenticationError(f"boom {config}")
+            except AuthenticationError:
+                logging.getLogger("singer_sdk.test").exception("failure while using %r", config)
+        bad = password_config(sf, password="Wr0ng-Passw0rd")
+        redact.install(bad)
+        secrets.add("Wr0ng-Passw0rd")
+        with pytest.raises(AuthenticationError):
+            SalesforceClient(bad).limits()
+    finally:
+        http.client.HTTPConnection.debuglevel = old_debug
+    text = "\n".join(
+        caplog.handler.format(r) + (r.exc_text or "") for r in caplog.records
+    )
+    out = capsys.readouterr()
+    assert out.out == ""  # wire debugging went to the logs, not to stdout (Singer's STATE channel)
+    text += out.err
+    assert "config was" in text and "failure while using" in text  # the lines are there, masked
+    assert "send: b'POST" in text  # and wire debugging was really on
+    assert len(caplog.records) > 20
+    for secret in secrets:
+        for piece in [secret] + [line for line in secret.splitlines() if len(line) > 8 and "-----" not in line]:
+            assert piece not in text, f"a secret leaked into the logs ({len(piece)} chars)"

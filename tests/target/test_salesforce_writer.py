@@ -1,0 +1,140 @@
+"""Writer against the emulator: collections of 200, per-record retries, alignment, headers, Bulk 2.0."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from target_salesforce_andsend.salesforce.client import SalesforceClient
+from target_salesforce_andsend.salesforce.writer import Writer
+from tests.target._salesforce_support import control, password_config
+
+
+@pytest.fixture
+def sf(sf_emulator):
+    sf_emulator.reset()
+    return sf_emulator
+
+
+def _rows(sf, obj: str, tag: str, field: str = "Company") -> list[dict]:
+    return [r for r in sf.records(obj) if r.get(field) == tag and not r.get("IsDeleted")]
+
+
+def _writer(sf, **extra) -> tuple[SalesforceClient, Writer]:
+    client = SalesforceClient(password_config(sf, **extra))
+    return client, Writer(client)
+
+
+def test_create_450_is_three_collection_calls_and_results_align(sf) -> None:
+    client, writer = _writer(sf)
+    tag = uuid.uuid4().hex
+    records = [{"LastName": f"L{i}", "Company": tag, "Email": f"p{i}@x.example"} for i in range(450)]
+    records[7] = {"Company": tag, "Email": "nolastname@x.example"}  # REQUIRED_FIELD_MISSING
+    control(sf, "POST", "stats/reset")
+    results = writer.create("Lead", records)
+    assert len(results) == 450
+    assert sf.stats()["by_kind"].get("collections_create") == 3
+    assert not results[7].success and results[7].error_code == "REQUIRED_FIELD_MISSING"
+    assert "LastName" in results[7].errors[0]["fields"]
+    stored = {r["Id"]: r for r in _rows(sf, "Lead", tag)}
+    assert len(stored) == 449
+    for i, (rec, res) in enumerate(zip(records, results, strict=True)):
+        if i == 7:
+            continue
+        assert res.success and stored[res.id]["LastName"] == rec["LastName"]
+
+
+def test_update_and_upsert_via_collections(sf) -> None:
+    client, writer = _writer(sf)
+    tag = uuid.uuid4().hex
+    created = writer.create("Lead", [{"LastName": f"U{i}", "Company": tag} for i in range(5)])
+    updates = [{"Id": r.id, "Title": f"T{i}"} for i, r in enumerate(created)]
+    updates.append({"Id": "00Q000000000000AAA", "Title": "ghost"})
+    results = writer.update("Lead", updates)
+    assert [r.success for r in results] == [True] * 5 + [False]
+    stored = {r["Id"]: r for r in _rows(sf, "Lead", tag)}
+    assert [stored[r.id]["Title"] for r in created] == [f"T{i}" for i in range(5)]
+
+    upserts = [{"Andsend_Prospect_Id__c": f"{tag}-{i}", "LastName": f"X{i}", "Company": tag} for i in range(3)]
+    first = writer.upsert("Lead", "Andsend_Prospect_Id__c", upserts)
+    assert [r.created for r in first] == [True, True, True]
+    upserts[1]["LastName"] = "Changed"
+    second = writer.upsert("Lead", "Andsend_Prospect_Id__c", upserts)
+    assert [r.created for r in second] == [False, False, False]
+    assert [r.id for r in second] == [r.id for r in first]
+    by_ext = {r["Andsend_Prospect_Id__c"]: r for r in _rows(sf, "Lead", tag) if r.get("Andsend_Prospect_Id__c")}
+    assert len(by_ext) == 3 and by_ext[f"{tag}-1"]["LastName"] == "Changed"
+    assert sf.stats()["by_kind"].get("collections_upsert") == 2
+
+
+def test_lock_row_failures_are_retried_and_every_record_written_once(sf) -> None:
+    sf.faults(lock_row_rate=0.3, random_seed=11)
+    client, writer = _writer(sf, max_retries=10)
+    tag = uuid.uuid4().hex
+    records = [{"LastName": f"K{i}", "Company": tag} for i in range(500)]
+    results = writer.create("Lead", records)
+    assert all(r.success for r in results), [r.errors for r in results if not r.success][:3]
+    stored = _rows(sf, "Lead", tag)
+    assert sorted(r["LastName"] for r in stored) == sorted(r["LastName"] for r in records)
+    assert len({r.id for r in results}) == 500
+    assert sf.stats()["by_kind"]["collections_create"] > 3  # the locked ones went again
+
+
+def test_headers_pass_through_duplicate_rule(sf) -> None:
+    sf.seed({"duplicate_rules": [{"object": "Lead", "field": "Email", "action": "alert"}]})
+    client, writer = _writer(sf)
+    tag = uuid.uuid4().hex
+    writer.create("Lead", [{"LastName": "A", "Company": tag, "Email": f"{tag}@dup.example"}])
+    dup = [{"LastName": "B", "Company": tag, "Email": f"{tag}@DUP.example"}]
+    refused = writer.create("Lead", dup)
+    assert not refused[0].success and refused[0].error_code == "DUPLICATES_DETECTED"
+    allowed = writer.create("Lead", dup, headers={"Sforce-Duplicate-Rule-Header": "allowSave=true"})
+    assert allowed[0].success
+    assert len(_rows(sf, "Lead", tag)) == 2
+
+
+def test_bulk_path_above_threshold_maps_failed_rows_back(sf) -> None:
+    control(sf, "PUT", "settings", json={"bulk_processing_delay_ms": 150})
+    client, writer = _writer(sf, bulk_threshold=100)
+    tag = uuid.uuid4().hex
+    records = [{"LastName": f"B{i}", "Company": tag, "Email": f"b{i}@bulk.example",
+                "Description": "line one\nline, \"two\""} for i in range(250)]
+    bad = {3, 77, 200}
+    for i in bad:
+        records[i] = {"LastName": None, "Company": tag, "Email": f"b{i}@bulk.example", "Description": "x"}
+    records[120] = dict(records[121])  # identical rows are interchangeable
+    results = writer.create("Lead", records)
+    kinds = sf.stats()["by_kind"]
+    assert kinds.get("bulk_create_job") == 1 and kinds.get("bulk_upload") == 1 and kinds.get("bulk_close") == 1
+    assert kinds.get("bulk_status", 0) >= 1 and kinds.get("collections_create", 0) == 0
+    stored = {r["Id"]: r for r in _rows(sf, "Lead", tag)}
+    assert len(stored) == 247
+    for i, (rec, res) in enumerate(zip(records, results, strict=True)):
+        if i in bad:
+            assert not res.success and res.error_code == "REQUIRED_FIELD_MISSING", res
+            assert "LastName" in res.errors[0]["fields"]
+        else:
+            assert res.success and res.created is True
+            assert stored[res.id]["LastName"] == rec["LastName"]
+            assert stored[res.id]["Description"] == rec["Description"]
+    assert len({r.id for r in results if r.success}) == 247
+
+
+def test_bulk_upsert_and_update(sf) -> None:
+    client, writer = _writer(sf, bulk_threshold=50)
+    tag = uuid.uuid4().hex
+    rows = [{"Andsend_Prospect_Id__c": f"{tag}-{i}", "LastName": f"V{i}", "Company": tag} for i in range(60)]
+    first = writer.upsert("Lead", "Andsend_Prospect_Id__c", rows)
+    assert all(r.success and r.created for r in first)
+    rows[5]["LastName"] = "Five"
+    second = writer.upsert("Lead", "Andsend_Prospect_Id__c", rows)
+    assert all(r.success and r.created is False for r in second)
+    assert [r.id for r in second] == [r.id for r in first]
+    updated = writer.update("Lead", [{"Id": r.id, "Title": f"bulk{i}"} for i, r in enumerate(first)])
+    assert all(r.success for r in updated)
+    stored = {r["Id"]: r for r in _rows(sf, "Lead", tag)}
+    assert len(stored) == 60
+    assert stored[first[5].id]["LastName"] == "Five"
+    assert all(stored[r.id]["Title"] == f"bulk{i}" for i, r in enumerate(first))
+    assert sf.stats()["by_kind"].get("bulk_create_job") == 3
