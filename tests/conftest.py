@@ -89,3 +89,122 @@ def andsend_emulator(andsend_template_db: Path, tmp_path: Path) -> Iterator[Ands
     finally:
         server.stop()
         app.state.emulator.store.close()
+
+
+# --- Salesforce emulator ---------------------------------------------------------------------------
+
+
+@dataclass
+class SalesforceEmulator:
+    """A running Salesforce emulator plus helpers for its control plane (``/__emulator__``).
+
+    ``app`` is the Starlette app; ``state`` the in-process ``Emulator`` (store, registry, auth).
+    Default org: ``admin@example.com`` / ``emulator`` + token ``token``; app ``emulator-client-id`` /
+    ``emulator-client-secret``.
+    """
+
+    base_url: str
+    app: Any
+    username: str = "admin@example.com"
+    password: str = "emulator"
+    security_token: str = "token"
+    client_id: str = "emulator-client-id"
+    client_secret: str = "emulator-client-secret"
+    api_version: str = "60.0"
+
+    @property
+    def state(self) -> Any:
+        return self.app.state.emulator
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.base_url}/services/data/v{self.api_version}"
+
+    def _control(self, method: str, path: str, body: Any = None) -> Any:
+        response = requests.request(method, f"{self.base_url}/__emulator__/{path}", json=body, timeout=60)
+        response.raise_for_status()
+        return response.json()
+
+    def token(self) -> str:
+        """A fresh access token (OAuth password flow; not counted as an API call)."""
+        response = requests.post(f"{self.base_url}/services/oauth2/token", data={
+            "grant_type": "password", "client_id": self.client_id, "client_secret": self.client_secret,
+            "username": self.username, "password": self.password + self.security_token}, timeout=30)
+        response.raise_for_status()
+        return response.json()["access_token"]
+
+    def session(self) -> requests.Session:
+        """A ``requests.Session`` carrying a Bearer token for ``api_url`` calls."""
+        s = requests.Session()
+        s.headers["Authorization"] = f"Bearer {self.token()}"
+        return s
+
+    def stats(self) -> dict[str, Any]:
+        return self._control("GET", "stats")
+
+    def reset_stats(self) -> dict[str, Any]:
+        return self._control("POST", "stats/reset")
+
+    def records(self, sobject: str) -> list[dict[str, Any]]:
+        """Every stored row of ``sobject`` (deleted ones included), uncounted."""
+        return self._control("GET", f"records/{sobject}")
+
+    def seed(self, fixture: dict[str, Any]) -> dict[str, str]:
+        """Add a fixture (docs/DESIGN.md format); returns ``{ref: id}``."""
+        return self._control("POST", "seed", fixture)["refs"]
+
+    def faults(self, **faults: Any) -> dict[str, Any]:
+        """Set faults (``latency_ms``, ``error_503_rate``, ``lock_row_rate``, ``revoke_tokens_every``,
+        ``limit_exceeded_after``, ``random_seed``...); with no arguments, clear them."""
+        if not faults:
+            return self._control("DELETE", "faults")
+        return self._control("POST", "faults", faults)
+
+    def settings(self, **settings: Any) -> dict[str, Any]:
+        return self._control("PUT", "settings", settings)
+
+    def limits(self, **limits: int) -> dict[str, Any]:
+        return self._control("PUT", "limits", limits)
+
+    def clock(self, now: str | None) -> dict[str, Any]:
+        return self._control("POST", "clock", {"now": now})
+
+    def revoke_tokens(self) -> dict[str, Any]:
+        return self._control("POST", "revoke-tokens")
+
+    def add_field(self, sobject: str, field: dict[str, Any]) -> dict[str, Any]:
+        return self._control("POST", f"describe/{sobject}/fields", field)
+
+    def reset(self) -> dict[str, Any]:
+        return self._control("POST", "reset")
+
+
+def _start_salesforce(fixture: Any = None, **kwargs: Any) -> tuple[Any, Any]:
+    from emulators.salesforce.server import create_app
+    from emulators.serving import serve_in_thread
+
+    app = create_app(":memory:", fixture, **kwargs)
+    cert, key = app.state.tls or (None, None)
+    return app, serve_in_thread(app, ssl_certfile=cert, ssl_keyfile=key)
+
+
+@pytest.fixture
+def sf_emulator() -> Iterator[SalesforceEmulator]:
+    """A fresh in-memory Salesforce emulator (default org) on an ephemeral port, stopped after the test."""
+    app, server = _start_salesforce()
+    try:
+        yield SalesforceEmulator(server.base_url, app)
+    finally:
+        server.stop()
+        app.state.emulator.store.close()
+
+
+@pytest.fixture(scope="session")
+def sf_emulator_session() -> Iterator[SalesforceEmulator]:
+    """One Salesforce emulator for a whole session (call ``.reset()`` between uses)."""
+    app, server = _start_salesforce()
+    try:
+        yield SalesforceEmulator(server.base_url, app)
+    finally:
+        server.stop()
+        app.state.emulator.store.close()

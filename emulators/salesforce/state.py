@@ -1,0 +1,328 @@
+"""The emulator's state: describe registry, store, auth, clock, settings, faults, usage and stats."""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from emulators.salesforce import ids
+from emulators.salesforce.auth import Auth
+from emulators.salesforce.registry import DescribeRegistry
+from emulators.salesforce.store import Store
+from emulators.salesforce.validation import (
+    RecordError,
+    RequestError,
+    WriteContext,
+    coerce,
+    format_datetime,
+    parse_datetime,
+    validate_create,
+)
+
+DEFAULT_USER = {"Username": "admin@example.com", "Email": "admin@example.com", "FirstName": "Ada",
+                "LastName": "Admin", "Alias": "aadmin", "IsActive": True, "password": "emulator",
+                "security_token": "token"}
+DEFAULT_APP = {"client_id": "emulator-client-id", "client_secret": "emulator-client-secret",
+               "issue_refresh_tokens": True}
+DEFAULT_DAILY_MAX = 15000
+SUPPORTED_VERSIONS = {"58.0": "Summer '23", "59.0": "Winter '24", "60.0": "Spring '24", "61.0": "Summer '24",
+                      "62.0": "Winter '25"}
+
+
+@dataclass
+class Faults:
+    latency_ms: int = 0
+    latency_jitter_ms: int = 0
+    error_503_rate: float = 0.0
+    lock_row_rate: float = 0.0
+    revoke_tokens_every: int = 0
+    limit_exceeded_after: int = 0
+    random_seed: int = 1
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Faults:
+        known = {k: body[k] for k in asdict(cls()) if k in body}
+        unknown = set(body) - set(known)
+        if unknown:
+            raise ValueError(f"unknown fault(s): {', '.join(sorted(unknown))}")
+        f = cls(**known)
+        for name in ("latency_ms", "latency_jitter_ms", "revoke_tokens_every", "limit_exceeded_after", "random_seed"):
+            if not isinstance(getattr(f, name), int) or getattr(f, name) < 0:
+                raise ValueError(f"{name} must be a non-negative integer")
+        for name in ("error_503_rate", "lock_row_rate"):
+            v = getattr(f, name)
+            if not isinstance(v, (int, float)) or not 0 <= v <= 1:
+                raise ValueError(f"{name} must be between 0 and 1")
+        return f
+
+
+def load_fixture(fixture: dict[str, Any] | str | Path | None) -> dict[str, Any]:
+    if fixture is None:
+        return {}
+    if isinstance(fixture, dict):
+        return copy.deepcopy(fixture)
+    path = Path(fixture)
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
+        return yaml.safe_load(text) or {}
+    return json.loads(text)
+
+
+class Emulator:
+    """Everything a request handler needs; ``app.state.emulator`` in the Starlette app."""
+
+    def __init__(self, db_path: str = ":memory:", fixture: dict[str, Any] | str | Path | None = None,
+                 describe_dir: str | Path | None = None, instance_url: str | None = None) -> None:
+        self.fixture = load_fixture(fixture)
+        self.describe_dir = describe_dir
+        self.instance_url_override = instance_url.rstrip("/") if instance_url else None
+        self.registry = DescribeRegistry(describe_dir, self.fixture.get("describe"))
+        self.store = Store(db_path, self.registry)
+        # Fields an admin added at run time survive a restart of a file database.
+        for obj, field in self.store.get_meta("added_fields", []):
+            try:
+                self.registry.add_field(obj, field)
+            except (KeyError, ValueError):
+                pass
+        self.store.ensure_tables()
+        org = self.fixture.get("org") or {}
+        self.org_id = ids.to18(org["id"]) if org.get("id") else ids.make_id("00D", 1)
+        self._frozen: datetime | None = None
+        self.settings: dict[str, Any] = {"query_batch_size": int(org.get("query_batch_size", 2000)),
+                                         "bulk_processing_delay_ms": int(org.get("bulk_processing_delay_ms", 0)),
+                                         "token_ttl_seconds": int(org.get("token_ttl_seconds", 7200))}
+        self.auth = Auth(self.store, self.org_id, self.epoch, lambda: int(self.settings["token_ttl_seconds"]))
+        self.faults = Faults()
+        self.rng = random.Random(1)
+        self.fault_lock = threading.Lock()
+        self.calls_since_faults = 0
+        self.stats_lock = threading.Lock()
+        self.by_kind: Counter[str] = Counter()
+        self.by_method: Counter[str] = Counter()
+        self.by_resource: Counter[str] = Counter()
+        self.api_requests = 0
+        self.written_base = 0
+        self.duplicate_rules: list[dict[str, Any]] = []
+        self.default_user_id = ""
+        self.query_cursors: Any = None  # set by query module
+        self.bulk: Any = None  # set by bulk module
+        if self.store.get_meta("initialized") is None:
+            self._seed_initial()
+            self.store.set_meta("initialized", True)
+        else:
+            self.duplicate_rules = self.store.get_meta("duplicate_rules", [])
+            self.default_user_id = self.store.get_meta("default_user_id", "")
+        self.daily_max = int(self.store.get_meta("daily_api_max", org.get("daily_api_max", DEFAULT_DAILY_MAX)))
+        self.daily_used = int(self.store.get_meta("daily_api_used", org.get("daily_api_used", 0)))
+        self._usage_lock = threading.Lock()
+
+    # ---- clock ----------------------------------------------------------------------------------
+    def now(self) -> datetime:
+        return self._frozen or datetime.now(timezone.utc)
+
+    def now_text(self) -> str:
+        return format_datetime(self.now())
+
+    def epoch(self) -> float:
+        return self._frozen.timestamp() if self._frozen else time.time()
+
+    def set_clock(self, value: str | None) -> None:
+        if value is None:
+            self._frozen = None
+            return
+        text = parse_datetime(value)
+        if text is None:
+            raise ValueError("now must be an ISO 8601 datetime or null")
+        self._frozen = datetime.strptime(text[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+
+    # ---- instance -------------------------------------------------------------------------------
+    def instance_url(self, request_base: str) -> str:
+        return self.instance_url_override or request_base.rstrip("/")
+
+    # ---- usage / stats --------------------------------------------------------------------------
+    def count_call(self, kind: str, method: str, resource: str, *, api: bool) -> None:
+        with self.stats_lock:
+            self.by_kind[kind] += 1
+            self.by_method[method] += 1
+            self.by_resource[resource] += 1
+            if api:
+                self.api_requests += 1
+        if api:
+            with self._usage_lock:
+                self.daily_used += 1
+                used = self.daily_used
+            if used % 50 == 0:
+                self.persist_usage()
+
+    def persist_usage(self) -> None:
+        self.store.set_meta("daily_api_used", self.daily_used)
+        self.store.set_meta("daily_api_max", self.daily_max)
+
+    def limit_header(self) -> str:
+        return f"api-usage={self.daily_used}/{self.daily_max}"
+
+    def stats(self) -> dict[str, Any]:
+        with self.stats_lock:
+            return {"api_requests": self.api_requests, "by_kind": dict(self.by_kind),
+                    "by_method": dict(self.by_method), "by_resource": dict(self.by_resource),
+                    "records_written": self.store.records_written - self.written_base,
+                    "daily_api_used": self.daily_used, "daily_api_max": self.daily_max}
+
+    def reset_stats(self) -> None:
+        with self.stats_lock:
+            self.by_kind.clear()
+            self.by_method.clear()
+            self.by_resource.clear()
+            self.api_requests = 0
+            self.written_base = self.store.records_written
+
+    # ---- faults ---------------------------------------------------------------------------------
+    def set_faults(self, faults: Faults) -> None:
+        with self.fault_lock:
+            self.faults = faults
+            self.rng = random.Random(faults.random_seed)
+            self.calls_since_faults = 0
+
+    def roll(self, rate: float) -> bool:
+        if rate <= 0:
+            return False
+        with self.fault_lock:
+            return self.rng.random() < rate
+
+    def lock_fault(self) -> bool:
+        return self.roll(self.faults.lock_row_rate)
+
+    # ---- writes ---------------------------------------------------------------------------------
+    def write_context(self, user_id: str, *, api_version: str = "60.0", allow_save: bool = False) -> WriteContext:
+        return WriteContext(self.store, user_id, self.now_text(), api_version, allow_save, self.duplicate_rules)
+
+    # ---- fixtures -------------------------------------------------------------------------------
+    def _seed_initial(self) -> None:
+        fixture = self.fixture
+        users = list(fixture.get("users") or [])
+        if not any((u.get("Username") or "").lower() == DEFAULT_USER["Username"] for u in users):
+            users.insert(0, dict(DEFAULT_USER, _ref="__admin__"))
+        apps = list(fixture.get("apps") or [])
+        if not any(a.get("client_id") == DEFAULT_APP["client_id"] for a in apps):
+            apps.insert(0, dict(DEFAULT_APP))
+        org = fixture.get("org") or {}
+        self.store.set_meta("daily_api_max", int(org.get("daily_api_max", DEFAULT_DAILY_MAX)))
+        self.store.set_meta("daily_api_used", int(org.get("daily_api_used", 0)))
+        self.duplicate_rules = []
+        refs = self.seed({**fixture, "users": users, "apps": apps, "describe": None}, initial=True)
+        admin = refs.get("__admin__") or self.store.find("User", "Username", DEFAULT_USER["Username"], nocase=True)[0]
+        self.default_user_id = admin
+        self.store.set_meta("default_user_id", admin)
+
+    def seed(self, fixture: dict[str, Any], *, initial: bool = False) -> dict[str, str]:
+        """Add a fixture's users, apps, rules and records; returns {ref: id}. Raises ValueError."""
+        if not isinstance(fixture, dict):
+            raise ValueError("a fixture is a JSON object")
+        describe = fixture.get("describe") or {}
+        if describe and not initial:
+            for obj, fields in (describe.get("add_fields") or {}).items():
+                for f in fields:
+                    self.add_field(obj, f)
+        refs: dict[str, str] = {}
+        pending: list[tuple[str, dict[str, Any], str]] = []
+        with self.store.transaction():
+            for user in fixture.get("users") or []:
+                uid = self.store.new_id("005")
+                if user.get("_ref"):
+                    refs[user["_ref"]] = uid
+                pending.append(("User", user, uid))
+            records = fixture.get("records") or {}
+            if not isinstance(records, dict):
+                raise ValueError("records must map object names to lists")
+            order = sorted(records, key=lambda o: ["account", "contact", "lead", "task"].index(o.lower())
+                           if o.lower() in ("account", "contact", "lead", "task") else 9)
+            for obj in order:
+                schema = self.registry.get(obj)
+                if schema is None:
+                    raise ValueError(f"unknown object in fixture: {obj}")
+                for rec in records[obj]:
+                    rid = self.store.new_id(schema.key_prefix)
+                    if rec.get("_ref"):
+                        refs[rec["_ref"]] = rid
+                    pending.append((schema.name, rec, rid))
+            # Users first (owners), then records in dependency order; "@ref" may point anywhere.
+            ctx = self.write_context((self.default_user_id or pending[0][2]) if pending else "")
+            ctx.system = True
+            for obj, rec, rid in pending:
+                schema = self.registry.get(obj)
+                assert schema is not None
+                raw = {}
+                for k, v in rec.items():
+                    if k in ("_ref", "password", "security_token"):
+                        continue
+                    if isinstance(v, str) and v.startswith("@"):
+                        if v[1:] not in refs:
+                            raise ValueError(f"unknown reference {v}")
+                        v = refs[v[1:]]
+                    raw[k] = v
+                try:
+                    values = coerce(schema, raw)
+                    if obj == "User":
+                        values.setdefault("IsActive", 1)
+                        ctx.user_id = ctx.user_id or rid
+                    row = validate_create(ctx, schema, values, system=True)
+                except (RequestError, RecordError) as exc:
+                    raise ValueError(f"invalid fixture record {obj} {rec.get('_ref', '')}: {exc}") from None
+                if obj == "User":
+                    row.setdefault("CreatedById", rid)
+                    for k in ("CreatedById", "LastModifiedById"):
+                        row[k] = row.get(k) or rid
+                row["Id"] = rid
+                self.store.insert(obj, row)
+                if obj == "User" and (rec.get("password") is not None):
+                    self.auth.set_credentials(rid, rec.get("password"), rec.get("security_token"))
+            for app in fixture.get("apps") or []:
+                if not app.get("client_id"):
+                    raise ValueError("an app needs a client_id")
+                self.auth.set_app(app)
+            rules = fixture.get("duplicate_rules") or []
+            if rules:
+                self.duplicate_rules = [*self.duplicate_rules, *rules]
+                self.store.set_meta("duplicate_rules", self.duplicate_rules)
+        return refs
+
+    def add_field(self, obj: str, field: dict[str, Any]) -> dict[str, Any]:
+        full = self.registry.add_field(obj, field)
+        schema = self.registry.get(obj)
+        assert schema is not None
+        with self.store.lock:
+            self.store.ensure_table(schema)
+            added = self.store.get_meta("added_fields", [])
+            added.append([schema.name, field])
+            self.store.set_meta("added_fields", added)
+        return full
+
+    def reset(self) -> None:
+        """Data back to the loaded fixture; faults and stats cleared; issued tokens stay valid."""
+        with self.store.lock:
+            self.registry.load(self.fixture.get("describe") or {})
+            self.store.set_meta("added_fields", [])
+            self.store.ensure_tables()
+            self.store.wipe()
+            self.store.reset_counters()
+            self.auth.clear_config()
+            self.store.set_meta("duplicate_rules", [])
+            self._seed_initial()
+        self.daily_max = int(self.store.get_meta("daily_api_max", DEFAULT_DAILY_MAX))
+        self.daily_used = int(self.store.get_meta("daily_api_used", 0))
+        self.set_faults(Faults())
+        self.reset_stats()
+        if self.query_cursors is not None:
+            self.query_cursors.clear()
+        if self.bulk is not None:
+            self.bulk.clear()
