@@ -47,6 +47,24 @@ MAX_STATEMENT_CHARS = 100_000
 MAX_STRING_LITERAL_CHARS = 4_000
 MAX_OFFSET = 2_000
 
+# Value literals (shared by the grammar terminals and the fast IN-list lexer).
+_V_STRING = r"'(?:\\.|[^'\\])*'"
+_V_DATETIME = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?(?:Z|[+-]\d{2}:\d{2})"
+_V_DATE = r"\d{4}-\d{2}-\d{2}(?![0-9T])"
+_V_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)"
+_V_KW = r"(?i:null|true|false)(?![A-Za-z0-9_])"
+_V_DATE_LITERAL = (
+    r"(?i:(?:YESTERDAY|TODAY|TOMORROW|LAST_WEEK|THIS_WEEK|NEXT_WEEK|LAST_MONTH|THIS_MONTH|NEXT_MONTH"
+    r"|LAST_90_DAYS|NEXT_90_DAYS|THIS_QUARTER|LAST_QUARTER|NEXT_QUARTER|THIS_YEAR|LAST_YEAR|NEXT_YEAR)"
+    r"(?![A-Za-z0-9_:])"
+    r"|(?:LAST_N_DAYS|NEXT_N_DAYS|LAST_N_WEEKS|NEXT_N_WEEKS|LAST_N_MONTHS|NEXT_N_MONTHS|LAST_N_YEARS"
+    r"|NEXT_N_YEARS):\d+(?![A-Za-z0-9_]))"
+)
+_V_ANY = "|".join((_V_STRING, _V_DATETIME, _V_DATE, _V_DATE_LITERAL, _V_NUMBER, _V_KW))
+# A whole "( v, v, ... )" as one token: long IN lists (the target's batched lookups) lex in one regex
+# match instead of one token per value. Anything it does not match falls back to the token-wise rule.
+_V_LIST = rf"\(\s*(?:{_V_ANY})(?:\s*,\s*(?:{_V_ANY}))*\s*\)"
+
 _GRAMMAR = r"""
 start: "SELECT"i select_list "FROM"i NAME where_clause? order_clause? limit_clause? offset_clause?
 
@@ -66,6 +84,8 @@ where_clause: "WHERE"i cond
          | PATH "LIKE"i STRING                               -> like
          | PATH "IN"i "(" value ("," value)* ")"             -> in_
          | PATH "NOT"i "IN"i "(" value ("," value)* ")"      -> not_in
+         | PATH "IN"i VALUE_LIST                             -> in_list
+         | PATH "NOT"i "IN"i VALUE_LIST                      -> not_in_list
 
 ?value: STRING | NUMBER | NULL | TRUE | FALSE | DATETIME | DATE | DATE_LITERAL
 
@@ -83,6 +103,7 @@ DIR: /ASC|DESC/i
 NULLS: /NULLS\s+(FIRST|LAST)/i
 DATETIME.3: /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?(Z|[+-]\d{2}:\d{2})/
 DATE.2: /\d{4}-\d{2}-\d{2}/
+VALUE_LIST.5: /@V_LIST@/
 DATE_LITERAL.2: /(YESTERDAY|TODAY|TOMORROW|LAST_WEEK|THIS_WEEK|NEXT_WEEK|LAST_MONTH|THIS_MONTH|NEXT_MONTH|LAST_90_DAYS|NEXT_90_DAYS|THIS_QUARTER|LAST_QUARTER|NEXT_QUARTER|THIS_YEAR|LAST_YEAR|NEXT_YEAR)(?![A-Za-z0-9_])|(LAST_N_DAYS|NEXT_N_DAYS|LAST_N_WEEKS|NEXT_N_WEEKS|LAST_N_MONTHS|NEXT_N_MONTHS|LAST_N_YEARS|NEXT_N_YEARS):\d+/i
 STRING: /'(\\.|[^'\\])*'/
 NUMBER: /[+-]?(\d+(\.\d*)?|\.\d+)/
@@ -90,7 +111,7 @@ INT: /\d+/
 PATH: /[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*/
 NAME: /[A-Za-z][A-Za-z0-9_]*/
 %ignore /\s+/
-"""
+""".replace("@V_LIST@", _V_LIST)
 
 
 # --------------------------------------------------------------------------------------------- errors
@@ -259,22 +280,30 @@ class _Query:
 
 # ----------------------------------------------------------------------------------- literal decoding
 
+
+class _PosError(Exception):
+    """A parse-time error at a position; ``_parse`` turns it into a SoqlError echoing the statement."""
+
+    def __init__(self, code: str, line: int, column: int, detail: str) -> None:
+        super().__init__(detail)
+        self.code, self.line, self.column, self.detail = code, line, column, detail
+
+
 _SIMPLE_ESCAPES = {
     "'": "'", '"': '"', "\\": "\\", "n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f",
 }
 _HEX4 = re.compile(r"[0-9A-Fa-f]{4}")
 
 
-def _decode_string(tok: Token, soql: str) -> tuple[str, str]:
+def _decode_string(raw: str, line: int, column: int) -> tuple[str, str]:
     """Decode a quoted SOQL string -> (value, like_pattern).
 
     ``value`` is the text for =, IN...; ``like_pattern`` is the same literal as a SQLite LIKE pattern
     with ``\\`` as escape character (``%``/``_`` wildcards, ``\\%``/``\\_`` literal).
     """
-    body = tok.value[1:-1]
+    body = raw[1:-1]
     if "\\" not in body:
-        pattern = body
-        return body, pattern
+        return body, body
     out: list[str] = []
     pat: list[str] = []
     i = 0
@@ -303,10 +332,10 @@ def _decode_string(tok: Token, soql: str) -> tuple[str, str]:
             pat.append(c if c not in "%_\\" else "\\" + c)
             i += 6
         else:
-            column = (tok.column or 1) + 1 + i
-            raise _err(
-                "MALFORMED_QUERY", soql, tok.line or 1, column,
-                f"Invalid string literal '{body}'. Illegal character sequence '\\{nxt}' in string literal.",
+            seq = body[i : i + 6] if nxt == "u" else body[i : i + 2]
+            raise _PosError(
+                "MALFORMED_QUERY", line, column + 1 + i,
+                f"Invalid string literal '{body}'. Illegal character sequence '{seq}' in string literal.",
             )
     return "".join(out), "".join(pat)
 
@@ -336,50 +365,75 @@ def _decode_datetime(text: str) -> str:
     return _stored_datetime(dt)
 
 
+def _lit(kind: str, raw: str, line: int, column: int) -> _Lit:
+    if kind == "STRING":
+        value, pattern = _decode_string(raw, line, column)
+        if len(value) > MAX_STRING_LITERAL_CHARS:
+            raise _PosError(
+                "MALFORMED_QUERY", line, column,
+                f"String literal is too long: {len(value)} characters (maximum {MAX_STRING_LITERAL_CHARS})",
+            )
+        return _Lit(kind, (value, pattern), raw, line, column)
+    if kind == "NUMBER":
+        num: int | float = float(raw) if ("." in raw) else int(raw)
+        return _Lit(kind, num, raw, line, column)
+    if kind == "KW":  # null / true / false inside a fast-lexed IN list
+        kind = raw.upper()
+    if kind == "NULL":
+        return _Lit(kind, None, raw, line, column)
+    if kind in ("TRUE", "FALSE"):
+        return _Lit(kind, kind == "TRUE", raw, line, column)
+    try:
+        if kind == "DATE":
+            return _Lit(kind, date.fromisoformat(raw).isoformat(), raw, line, column)
+        if kind == "DATETIME":
+            return _Lit(kind, _decode_datetime(raw), raw, line, column)
+    except ValueError:
+        raise _PosError("MALFORMED_QUERY", line, column, f"invalid date/time literal: {raw}") from None
+    if kind == "DATE_LITERAL":
+        name, _, num_text = raw.upper().partition(":")
+        return _Lit(kind, (name, int(num_text) if num_text else None), raw, line, column)
+    raise AssertionError(kind)  # pragma: no cover - the grammar has no other value terminals
+
+
+def _tok_lit(tok: Token) -> _Lit:
+    return _lit(tok.type, tok.value, tok.line or 1, tok.column or 1)
+
+
+_ITEM_RE = re.compile(
+    rf"\s*(?:(?P<STRING>{_V_STRING})|(?P<DATETIME>{_V_DATETIME})|(?P<DATE>{_V_DATE})"
+    rf"|(?P<DATE_LITERAL>{_V_DATE_LITERAL})|(?P<NUMBER>{_V_NUMBER})|(?P<KW>{_V_KW}))\s*[,)]"
+)
+
+
+def _split_value_list(tok: Token) -> tuple[_Lit, ...]:
+    """Split a VALUE_LIST token (a whole ``( v, v, ... )`` lexed at once, for speed) into literals."""
+    text = tok.value
+    line0, col0 = tok.line or 1, tok.column or 1
+    out: list[_Lit] = []
+    multiline = "\n" in text
+    for m in _ITEM_RE.finditer(text, 1):  # 1: after "("
+        kind = m.lastgroup or ""
+        start = m.start(kind)
+        if multiline and "\n" in text[:start]:
+            before = text[:start]
+            line, column = line0 + before.count("\n"), start - before.rfind("\n")
+        else:
+            line, column = line0, col0 + start
+        out.append(_lit(kind, m.group(kind), line, column))
+    return tuple(out)
+
+
 # ------------------------------------------------------------------------------------------- parsing
 
 
 @v_args(inline=True)
 class _Build(Transformer):  # type: ignore[type-arg]
-    """Builds the AST while LALR parses (no intermediate tree)."""
+    """Builds the AST inside the LALR parser's callbacks (no intermediate tree). Stateless."""
 
-    def __init__(self, soql: str) -> None:
-        super().__init__()
-        self.soql = soql
-
-    def _path(self, tok: Token) -> _Path:
+    @staticmethod
+    def _path(tok: Token) -> _Path:
         return _Path(tok.value, tok.line or 1, tok.column or 1)
-
-    def _lit(self, tok: Token) -> _Lit:
-        kind = tok.type
-        raw = tok.value
-        line, column = tok.line or 1, tok.column or 1
-        if kind == "STRING":
-            value, pattern = _decode_string(tok, self.soql)
-            if len(value) > MAX_STRING_LITERAL_CHARS:
-                raise _err(
-                    "MALFORMED_QUERY", self.soql, line, column,
-                    f"String literal is too long: {len(value)} characters (maximum {MAX_STRING_LITERAL_CHARS})",
-                )
-            return _Lit(kind, (value, pattern), raw, line, column)
-        if kind == "NUMBER":
-            num: int | float = float(raw) if ("." in raw) else int(raw)
-            return _Lit(kind, num, raw, line, column)
-        if kind == "NULL":
-            return _Lit(kind, None, raw, line, column)
-        if kind in ("TRUE", "FALSE"):
-            return _Lit(kind, kind == "TRUE", raw, line, column)
-        try:
-            if kind == "DATE":
-                return _Lit(kind, date.fromisoformat(raw).isoformat(), raw, line, column)
-            if kind == "DATETIME":
-                return _Lit(kind, _decode_datetime(raw), raw, line, column)
-        except ValueError:
-            raise _err("MALFORMED_QUERY", self.soql, line, column, f"invalid date/time literal: {raw}") from None
-        if kind == "DATE_LITERAL":
-            name, _, num_text = raw.upper().partition(":")
-            return _Lit(kind, (name, int(num_text) if num_text else None), raw, line, column)
-        raise AssertionError(kind)  # pragma: no cover - grammar has no other value terminals
 
     def start(self, select: tuple[bool, tuple[_Path, ...]], name: Token, *clauses: tuple[str, Any]) -> _Query:
         parts = dict(clauses)
@@ -438,16 +492,22 @@ class _Build(Transformer):  # type: ignore[type-arg]
 
     def compare(self, path: Token, op: Token, value: Token) -> _Compare:
         sym = "!=" if op.value == "<>" else op.value
-        return _Compare(self._path(path), sym, self._lit(value))
+        return _Compare(self._path(path), sym, _tok_lit(value))
 
     def like(self, path: Token, pattern: Token) -> _Like:
-        return _Like(self._path(path), self._lit(pattern))
+        return _Like(self._path(path), _tok_lit(pattern))
 
     def in_(self, path: Token, *values: Token) -> _In:
-        return _In(self._path(path), tuple(self._lit(v) for v in values), False)
+        return _In(self._path(path), tuple(_tok_lit(v) for v in values), False)
 
     def not_in(self, path: Token, *values: Token) -> _In:
-        return _In(self._path(path), tuple(self._lit(v) for v in values), True)
+        return _In(self._path(path), tuple(_tok_lit(v) for v in values), True)
+
+    def in_list(self, path: Token, values: Token) -> _In:
+        return _In(self._path(path), _split_value_list(values), False)
+
+    def not_in_list(self, path: Token, values: Token) -> _In:
+        return _In(self._path(path), _split_value_list(values), True)
 
 
 _PARSER: Lark | None = None
@@ -457,7 +517,8 @@ def _parser() -> Lark:
     global _PARSER
     if _PARSER is None:
         # LALR + contextual lexer: keywords stay usable as names where a keyword cannot appear.
-        _PARSER = Lark(_GRAMMAR, parser="lalr", lexer="contextual", propagate_positions=False)
+        # The transformer runs inside the parser's reductions, so no parse tree is built.
+        _PARSER = Lark(_GRAMMAR, parser="lalr", lexer="contextual", transformer=_Build())
     return _PARSER
 
 
@@ -486,15 +547,16 @@ def _parse(soql: str) -> _Query:
     """Parse (cached by text: the AST is immutable, compile against describes happens per call)."""
     if len(soql) > MAX_STATEMENT_CHARS:
         raise SoqlError(
-            "MALFORMED_QUERY", f"SOQL statements cannot be longer than {MAX_STATEMENT_CHARS} characters"
+            "MALFORMED_QUERY", f"SOQL statements can not be longer than {MAX_STATEMENT_CHARS} characters"
         )
-    parser = _parser()
     try:
-        tree = parser.parse(soql)
-        result = _Build(soql).transform(tree)
+        result = _parser().parse(soql)
+    except _PosError as exc:
+        raise _err(exc.code, soql, exc.line, exc.column, exc.detail) from None
     except VisitError as exc:
-        if isinstance(exc.orig_exc, SoqlError):
-            raise exc.orig_exc from None
+        if isinstance(exc.orig_exc, _PosError):
+            e = exc.orig_exc
+            raise _err(e.code, soql, e.line, e.column, e.detail) from None
         raise
     except UnexpectedInput as exc:
         raise _syntax_error(soql, exc) from None

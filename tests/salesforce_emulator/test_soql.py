@@ -234,3 +234,214 @@ def test_limit_and_offset(db: SoqlDb) -> None:
     e = err(db, "SELECT Id FROM Lead LIMIT 5 OFFSET 2001")
     assert e.error_code == "NUMBER_OUTSIDE_VALID_RANGE" and position(e) == (1, 36)
     assert "Maximum SOQL offset allowed is 2000" in e.message
+
+
+# ------------------------------------------------------------------------------ dates and datetimes
+
+
+def test_absolute_dates_and_datetimes(db: SoqlDb) -> None:
+    assert db.ids("SELECT Id FROM Lead WHERE ConvertedDate = 2026-03-17") == [db.l2]
+    assert db.ids("SELECT Id FROM Lead WHERE ConvertedDate < 2026-01-01") == [db.l3]
+    assert db.ids("SELECT Id FROM Lead WHERE ConvertedDate IN (2026-03-17, 2025-12-31)") == [db.l2, db.l3]
+    assert db.ids("SELECT Id FROM Lead WHERE CreatedDate >= 2026-03-01T00:00:00Z") == [db.l1, db.l2]
+    assert db.ids("SELECT Id FROM Lead WHERE CreatedDate = 2026-03-01T00:00:00.000Z") == [db.l2]
+    # Offsets are converted to UTC: 2026-03-01T01:00+01:00 is 2026-03-01T00:00Z.
+    assert db.ids("SELECT Id FROM Lead WHERE CreatedDate = 2026-03-01T01:00:00+01:00") == [db.l2]
+    assert db.ids("SELECT Id FROM Lead WHERE CreatedDate = 2025-07-01T01:59:59+02:00") == [db.l3]
+    assert db.ids("SELECT Id FROM Lead WHERE CreatedDate < 2025-07-01T01:59:59+02:00") == []
+    assert db.ids("SELECT Id FROM Lead WHERE CreatedDate < 2025-06-30T19:00:00-05:00") == [db.l3]
+
+
+def test_relative_date_literals_with_fixed_now(db: SoqlDb) -> None:
+    # NOW = Wednesday 2026-03-18 15:30 UTC; weeks start on Sunday 2026-03-15.
+    assert db.ids("SELECT Id FROM Task WHERE ActivityDate = TODAY") == [db.t1]
+    assert db.ids("SELECT Id FROM Task WHERE ActivityDate = today") == [db.t1]
+    assert db.ids("SELECT Id FROM Task WHERE ActivityDate = LAST_WEEK") == [db.t2]
+    assert db.ids("SELECT Id FROM Task WHERE ActivityDate = THIS_WEEK") == [db.t1]
+    assert db.ids("SELECT Id FROM Task WHERE ActivityDate < THIS_WEEK") == [db.t2]
+    assert db.ids("SELECT Id FROM Task WHERE ActivityDate > LAST_WEEK") == [db.t1]
+    assert db.ids("SELECT Id FROM Task WHERE ActivityDate = LAST_N_DAYS:7") == [db.t1, db.t2]
+    assert db.ids("SELECT Id FROM Task WHERE ActivityDate = LAST_N_DAYS:6") == [db.t1]
+    assert db.ids("SELECT Id FROM Task WHERE ActivityDate != THIS_MONTH") == [db.t3]  # null is not in it
+    assert db.ids("SELECT Id FROM Task WHERE ActivityDate IN (YESTERDAY, TODAY)") == [db.t1]
+    assert db.ids("SELECT Id FROM Lead WHERE ConvertedDate = YESTERDAY") == [db.l2]
+    assert db.ids("SELECT Id FROM Lead WHERE ConvertedDate = LAST_YEAR") == [db.l3]
+    assert db.ids("SELECT Id FROM Lead WHERE ConvertedDate = THIS_QUARTER") == [db.l2]
+    assert db.ids("SELECT Id FROM Lead WHERE ConvertedDate >= LAST_QUARTER") == [db.l2, db.l3]
+    # Datetime fields: the range starts at 00:00:00 UTC.
+    assert db.ids("SELECT Id FROM Lead WHERE CreatedDate = TODAY") == [db.l1]
+    assert db.ids("SELECT Id FROM Lead WHERE CreatedDate = THIS_MONTH") == [db.l1, db.l2]
+    assert db.ids("SELECT Id FROM Lead WHERE CreatedDate < LAST_N_MONTHS:3") == [db.l3]
+    assert db.ids("SELECT Id FROM Lead WHERE CreatedDate <= YESTERDAY") == [db.l2, db.l3]
+
+
+def test_relative_ranges_against_other_now(db: SoqlDb) -> None:
+    from datetime import datetime, timezone
+
+    later = datetime(2026, 3, 19, 0, 0, 1, tzinfo=timezone.utc)
+    assert db.ids("SELECT Id FROM Task WHERE ActivityDate = YESTERDAY", now=later) == [db.t1]
+    naive = datetime(2026, 3, 11, 23, 0)  # a naive now is taken as UTC
+    assert db.ids("SELECT Id FROM Task WHERE ActivityDate = TODAY", now=naive) == [db.t2]
+
+
+@pytest.mark.parametrize(
+    ("soql", "message"),
+    [
+        ("SELECT Id FROM Lead WHERE ConvertedDate = 2026-03-17T00:00:00Z", "must be of type date"),
+        ("SELECT Id FROM Lead WHERE ConvertedDate = '2026-03-17'", "must be of type date and should not be"),
+        ("SELECT Id FROM Lead WHERE CreatedDate > 2026-03-17", "must be of type dateTime"),
+        ("SELECT Id FROM Lead WHERE IsConverted = 'true'", "must be of type boolean and should not be enclosed"),
+        ("SELECT Id FROM Lead WHERE IsConverted = 1", "must be of type boolean"),
+        ("SELECT Id FROM Lead WHERE NumberOfEmployees = '10'", "must be of type integer"),
+        ("SELECT Id FROM Lead WHERE Score__c IN (1, 'x')", "must be of type double"),
+        ("SELECT Id FROM Lead WHERE Email = 5", "must be of type string and should be enclosed in quotes"),
+        ("SELECT Id FROM Lead WHERE Email IN (true)", "must be of type string"),
+        ("SELECT Id FROM Lead WHERE Email = TODAY", "must be of type string"),
+        ("SELECT Id FROM Lead WHERE NumberOfEmployees LIKE '1%'", "LIKE can only be used with string fields"),
+        ("SELECT Id FROM Lead WHERE Description = 'x'", "can not be filtered"),
+        ("SELECT Id FROM Lead ORDER BY Description", "can not be sorted"),
+        ("SELECT Id FROM Lead WHERE IsConverted > false", "invalid operator on boolean field"),
+    ],
+)
+def test_type_errors_are_invalid_field(db: SoqlDb, soql: str, message: str) -> None:
+    e = err(db, soql)
+    assert e.error_code == "INVALID_FIELD"
+    assert message in e.message
+    assert "ERROR at Row:1:Column:" in e.message
+
+
+def test_id_literals(db: SoqlDb) -> None:
+    assert db.ids(f"SELECT Id FROM Lead WHERE Id = '{db.l2}'") == [db.l2]
+    assert db.ids(f"SELECT Id FROM Lead WHERE Id = '{db.l2[:15]}'") == [db.l2]  # 15-character form
+    assert db.ids(f"SELECT Id FROM Lead WHERE OwnerId IN ('{db.ann[:15]}', '{db.bob}')") == [db.l1, db.l2]
+    assert db.ids(f"SELECT Id FROM Lead WHERE OwnerId != '{db.ann}'") == [db.l2, db.l3]
+    e = err(db, "SELECT Id FROM Lead WHERE Id = 'not-an-id'")
+    assert e.error_code == "INVALID_QUERY_FILTER_OPERATOR" and "invalid ID field: not-an-id" in e.message
+    assert position(e) == (1, 32)
+
+
+# ---------------------------------------------------------------------------------------- errors
+
+
+def test_unknown_object_is_invalid_type_with_position(db: SoqlDb) -> None:
+    e = err(db, "SELECT Id FROM Leads")
+    assert e.error_code == "INVALID_TYPE"
+    assert "sObject type 'Leads' is not supported. If you are attempting to use a custom object, be sure to " \
+           "append the '__c' after the entity name." in e.message
+    assert position(e) == (1, 16)
+    assert e.message.split("\n")[1:3] == ["SELECT Id FROM Leads", " " * 15 + "^"]
+
+
+def test_unknown_field_is_invalid_field_with_echo_and_caret(db: SoqlDb) -> None:
+    e = err(db, "SELECT Id, Foo FROM Lead")
+    assert e.error_code == "INVALID_FIELD"
+    assert e.message == (
+        "\nSELECT Id, Foo FROM Lead\n           ^\nERROR at Row:1:Column:12\n"
+        "No such column 'Foo' on entity 'Lead'. If you are attempting to use a custom field, be sure to append "
+        "the '__c' after the custom field name. Please reference your WSDL or the describe call for the "
+        "appropriate names."
+    )
+    soql = "SELECT Id\nFROM Lead\nWHERE Email = 'x' AND Emial = 'y'"
+    e = err(db, soql)
+    assert e.error_code == "INVALID_FIELD" and position(e) == (3, 23)
+    assert "No such column 'Emial' on entity 'Lead'" in e.message
+    e = err(db, "SELECT Id FROM Lead ORDER BY Owner.Nope")
+    assert "No such column 'Nope' on entity 'User'" in e.message and position(e) == (1, 30)
+
+
+def test_unknown_relationship_is_invalid_field(db: SoqlDb) -> None:
+    for soql, rel in [
+        ("SELECT Id, Boss.Email FROM Lead", "Boss"),
+        ("SELECT Id, Email.Foo FROM Lead", "Email"),
+        ("SELECT Id, OwnerId.Email FROM Lead", "OwnerId"),
+        ("SELECT Id, Who.Owner.Email FROM Task", "Owner"),
+    ]:
+        e = err(db, soql)
+        assert e.error_code == "INVALID_FIELD", soql
+        assert f"Didn't understand relationship '{rel}' in field path" in e.message
+        assert position(e) == (1, 12)
+    # A relationship name alone is not a field.
+    assert err(db, "SELECT Owner FROM Lead").error_code == "INVALID_FIELD"
+
+
+@pytest.mark.parametrize(
+    ("soql", "column", "detail"),
+    [
+        ('SELECT Id FROM Lead WHERE Email = "x"', 35, "no viable alternative at character '\"'"),
+        ("SELECT Id FROM Lead WHERE", 26, "unexpected token: '<EOF>'"),
+        ("SELECT Id FROM Lead WHERE Email = 'x' Company = 'y'", 39, "unexpected token: 'Company'"),
+        ("SELECT Id FROM Lead WHERE Email = 'unterminated", 35, "no viable alternative at character '''"),
+        ("SELECT Id,, Email FROM Lead", 11, "unexpected token: ','"),
+        ("SELECT Id FROM Lead WHERE Email IN ()", 37, "unexpected token: ')'"),
+        ("SELECT Id FROM Lead WHERE Email IN ('a' 'b')", 41, "unexpected token: ''b''"),
+        ("SELECT Id FROM Lead WHERE Email = bare", 35, "bare"),
+        ("SELECT Id FROM Lead LIMIT -1", 27, "-"),
+        ("DELETE FROM Lead", 1, "unexpected token: 'DELETE'"),
+        ("SELECT Id FROM Lead WHERE Name = 'a\\qb'", 36, "Illegal character sequence '\\q' in string literal"),
+        ("SELECT Id FROM Lead WHERE Name = 'a\\u12'", 36, "Illegal character sequence '\\u12'"),
+        ("SELECT Id FROM Lead WHERE ConvertedDate = 2026-02-30", 43, "invalid date/time literal: 2026-02-30"),
+        ("SELECT Id FROM Lead WHERE Email < null", 35, "only = and != can compare with null"),
+        ("SELECT Id, id FROM Lead", 12, "duplicate field selected: Id"),
+    ],
+)
+def test_malformed_queries_report_row_and_column(db: SoqlDb, soql: str, column: int, detail: str) -> None:
+    e = err(db, soql)
+    assert e.error_code == "MALFORMED_QUERY"
+    assert detail in e.message
+    assert position(e) == (1, column)
+    lines = e.message.split("\n")
+    assert lines[1] == soql and lines[2] == " " * (column - 1) + "^"
+
+
+def test_length_limits(db: SoqlDb) -> None:
+    ok = "x" * 4000
+    assert db.ids(f"SELECT Id FROM Lead WHERE Email = '{ok}'") == []
+    e = err(db, f"SELECT Id FROM Lead WHERE Email = 'a' OR Email = '{ok}x'")
+    assert e.error_code == "MALFORMED_QUERY" and "String literal is too long" in e.message
+    assert position(e) == (1, 50)
+    # The limit is per literal: many literals may add up to far more than 4,000 characters.
+    values = ", ".join(f"'{i:03d}{'y' * 3000}'" for i in range(20))
+    assert db.ids(f"SELECT Id FROM Lead WHERE Email IN ({values})") == []
+    long_query = "SELECT Id FROM Lead WHERE Email IN (" + ", ".join(["'abcdefgh@example.com'"] * 5000) + ")"
+    assert len(long_query) > 100_000
+    e = err(db, long_query)
+    assert e.error_code == "MALFORMED_QUERY"
+    assert "SOQL statements can not be longer than 100000 characters" in e.message
+
+
+def test_keywords_and_names_are_case_insensitive(db: SoqlDb) -> None:
+    recs = db.records("sElEcT ID, EMAIL, oWnEr.EmAiL fRoM lEaD wHeRe EMAIL iN ('PAT@OB.IE') aNd NoT "
+                      "isconverted = FALSE oRdEr By EMAIL dEsC nUlLs LaSt LiMiT 5 oFfSeT 0")
+    assert recs == [{
+        "attributes": {"type": "Lead", "url": f"/services/data/v60.0/sobjects/Lead/{db.l2}"},
+        "Id": db.l2, "Email": "pat@ob.ie",
+        "Owner": {"attributes": {"type": "User", "url": f"/services/data/v60.0/sobjects/User/{db.bob}"},
+                  "Email": "bob@acme.test"},
+    }]
+    # The object name as a path prefix, and <> as !=.
+    assert db.ids("SELECT Lead.Id FROM Lead WHERE Lead.Email <> 'pat@ob.ie' AND Email != null") == [db.l1]
+    # Keywords are only keywords where the grammar expects them.
+    assert db.ids("SELECT Id FROM Lead WHERE Title IN ('null') OR Status = 'limit'") == []
+
+
+def test_in_list_fast_path_matches_token_path(db: SoqlDb) -> None:
+    values = ["'pat@ob.ie'", "'ÄNN@x.de'", "null", "'it\\'s'", "'back\\\\slash'"]
+    fast = f"SELECT Id FROM Lead WHERE Email IN ({', '.join(values)})"
+    # A trailing space inside a string breaks nothing; a bare word forces the token-wise rule.
+    assert db.ids(fast) == [db.l1, db.l2, db.l3]
+    e = err(db, "SELECT Id FROM Lead WHERE Email IN ('a',\n  'b', nope)")
+    assert e.error_code == "MALFORMED_QUERY" and position(e) == (2, 8)
+    e = err(db, "SELECT Id FROM Lead WHERE Email IN ('a',\n  'b\\q')")
+    assert "Illegal character sequence '\\q'" in e.message and position(e) == (2, 5)
+    e = err(db, "SELECT Id FROM Lead WHERE NumberOfEmployees NOT IN (1,\n 2, 'three')")
+    assert e.error_code == "INVALID_FIELD" and position(e) == (2, 5)
+
+
+def test_shape_api_version_and_include_deleted(db: SoqlDb) -> None:
+    cq = db.compile("SELECT Name FROM Lead WHERE IsDeleted = true", include_deleted=True)
+    row = db.conn.execute(cq.sql, cq.params).fetchone()
+    assert cq.shape(row, api_version="v58.0") == {
+        "attributes": {"type": "Lead", "url": f"/services/data/v58.0/sobjects/Lead/{db.l4}"}, "Name": "Gone"}
+    assert db.ids("SELECT Id FROM Lead WHERE IsDeleted = true") == []
+    with pytest.raises(TypeError):
+        db.compile("SELECT COUNT() FROM Lead").shape((1,), api_version="60.0")
