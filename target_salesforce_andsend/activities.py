@@ -53,7 +53,7 @@ ROLE = "touchpoints"
 OBJECT = "Task"
 EXTERNAL_ID_FIELD = "Andsend_Touchpoint_Id__c"
 PERSON_OBJECTS = ("Lead", "Contact")
-PERSON_MATCH_ORDER = ["external_id", "contact_email", "lead_email", "converted_lead"]
+PERSON_MATCH_ORDER = ["external_id", "contact_email", "lead_email"]  # lead_email follows converted Leads
 
 REASON_SWITCH_OFF = "sync_activities_off"
 REASON_NO_PERSON = "person_not_in_salesforce"

@@ -53,3 +53,79 @@ def start_andsend(tmp_dir: Path, **sizes):
 
     server = serve_in_thread(create_app(str(tmp_dir / "andsend.sqlite"), **sizes))
     return server, AndsendApi(server.base_url)
+
+
+# -- Salesforce emulator helpers -----------------------------------------------------------------
+
+NO_TASK_EXTERNAL_ID = {"describe": {"omit_fields": {"Task": ["Andsend_Touchpoint_Id__c"]}}}
+USERS = [
+    {"_ref": "ann", "Username": "ann@acme.test", "Email": "Ann.Owner@Acme.test", "FirstName": "Ann",
+     "LastName": "Owner", "IsActive": True},
+    {"_ref": "bob", "Username": "bob@acme.test", "Email": "bob@acme.test", "FirstName": "Bob",
+     "LastName": "Gone", "IsActive": False},
+    {"_ref": "carl", "Username": "carl@acme.test", "Email": "carl@acme.test", "FirstName": "Carl",
+     "LastName": "Fallback", "IsActive": True},
+]
+
+
+def start_sf(fixture: dict | None = None):
+    from emulators.salesforce.server import create_app
+    from emulators.serving import serve_in_thread
+
+    return serve_in_thread(create_app(":memory:", fixture))
+
+
+def sf_control(server, method: str, path: str, **kw) -> requests.Response:
+    resp = requests.request(method, f"{server.base_url}/__emulator__/{path}", timeout=30, **kw)
+    resp.raise_for_status()
+    return resp
+
+
+def seed(server, fixture: dict) -> dict[str, str]:
+    return sf_control(server, "POST", "seed", json=fixture).json()["refs"]
+
+
+def records(server, sobject: str) -> list[dict]:
+    return [r for r in sf_control(server, "GET", f"records/{sobject}").json() if not r.get("IsDeleted")]
+
+
+def stats(server) -> dict:
+    return sf_control(server, "GET", "stats").json()
+
+
+def target_config(server, out_dir: Path, **extra) -> dict:
+    config = {
+        "login_url": server.base_url,
+        "auth_flow": "password",
+        "client_id": "emulator-client-id",
+        "client_secret": "emulator-client-secret",
+        "username": "admin@example.com",
+        "password": "emulator",
+        "security_token": "token",
+        "output_dir": str(out_dir),
+        "retry_backoff_seconds": 0.01,
+        "bulk_poll_seconds": 0.05,
+        "max_retries": 4,
+    }
+    config.update(extra)
+    return config
+
+
+def make_run(server, out_dir: Path, **extra):
+    import logging
+
+    from target_salesforce_andsend.context import build_run
+
+    return build_run(target_config(server, out_dir, **extra), logging.getLogger("test.activities"))
+
+
+def touchpoint(tid: str, prospect_id: str, **kw) -> dict:
+    tp = {
+        "id": tid, "prospect_id": prospect_id, "campaign_id": "cmp_1", "user_id": "usr_1",
+        "user_email": "ann.owner@acme.test", "channel": "email", "type": "email_sent",
+        "subject": f"Subject line {tid}", "body": f"Hello,\n\nBody text of {tid}.\n\nBye",
+        "executed_at": "2026-01-05T10:15:00Z", "created_at": "2026-01-05T10:15:00Z",
+        "updated_at": "2026-01-05T10:15:00Z",
+    }
+    tp.update(kw)
+    return tp

@@ -1,0 +1,275 @@
+"""Touchpoints -> Tasks against the Salesforce emulator, with and without the Task external id.
+
+Every check reads the emulator's stored rows (`/__emulator__/records/Task`), not return values.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from target_salesforce_andsend import activities
+from tests.target._activities_support import (
+    NO_TASK_EXTERNAL_ID,
+    USERS,
+    make_run,
+    records,
+    seed,
+    sf_control,
+    start_sf,
+    stats,
+    touchpoint,
+)
+
+
+@pytest.fixture(scope="module")
+def servers():
+    started = {
+        "ext": start_sf({"users": USERS}),
+        "noext": start_sf({"users": USERS, **NO_TASK_EXTERNAL_ID}),
+    }
+    yield started
+    for s in started.values():
+        s.stop()
+
+
+@pytest.fixture(params=["ext", "noext"])
+def sf(request, servers):
+    server = servers[request.param]
+    sf_control(server, "POST", "reset")
+    server.variant = request.param
+    return server
+
+
+def people(server) -> dict[str, str]:
+    """p_contact: Contact with Account; p_lead: Lead; both carry the Andsend prospect id."""
+    return seed(server, {"records": {
+        "Account": [{"_ref": "acct", "Name": "Acme GmbH", "Website": "https://acme.de"}],
+        "Contact": [{"_ref": "con", "LastName": "Lee", "Email": "ann@acme.de", "AccountId": "@acct",
+                     "Andsend_Prospect_Id__c": "p_contact"}],
+        "Lead": [{"_ref": "lead", "LastName": "Kim", "Company": "Beta", "Email": "kim@beta.io",
+                  "Andsend_Prospect_Id__c": "p_lead"}],
+    }})
+
+
+def user_ids(server) -> dict[str, str]:
+    return {u["Username"]: u["Id"] for u in records(server, "User")}
+
+
+def all_text(rows: list[dict]) -> str:
+    return json.dumps(rows, ensure_ascii=False)
+
+
+def test_task_fields_per_channel_in_contact_account_mode(sf, tmp_path):
+    refs = people(sf)
+    run = make_run(sf, tmp_path, object_mode="contact_account")
+    email = touchpoint("tp_e1", "p_contact", subject="Quick question", body="Hi Ann,\n\nAre you hiring?")
+    li = touchpoint("tp_l1", "p_contact", channel="linkedin", type="linkedin_connection_request", subject=None,
+                    body="Let's connect", executed_at="2026-02-01T23:59:59+00:00")
+    activities.process_batch(run, [email, li])
+    tasks = {t["TaskSubtype"]: t for t in records(sf, "Task")}
+    assert set(tasks) == {"Email", "LinkedIn"}
+    e, link = tasks["Email"], tasks["LinkedIn"]
+    ann = user_ids(sf)["ann@acme.test"]
+    for t in (e, link):
+        assert t["Status"] == "Completed" and t["IsClosed"] in (True, 1)
+        assert t["WhoId"] == refs["con"] and t["WhatId"] == refs["acct"]
+        assert t["OwnerId"] == ann
+    assert e["ActivityDate"] == "2026-01-05" and link["ActivityDate"] == "2026-02-01"
+    assert e["Description"] == "Executed via Andsend at 2026-01-05T10:15:00Z\n\nHi Ann,\n\nAre you hiring?"
+    if sf.variant == "ext":
+        assert e["Subject"] == "Email: Quick question" and e["Andsend_Touchpoint_Id__c"] == "tp_e1"
+        assert link["Subject"] == "LinkedIn: Connection request"
+    else:
+        assert e["Subject"] == "Email: Quick question [andsend:tp_e1]"
+        assert link["Subject"] == "LinkedIn: Connection request [andsend:tp_l1]"
+    assert run.report.get("touchpoints", "Task", "created") == 2
+
+
+def test_lead_who_never_has_what_id(sf, tmp_path):
+    refs = people(sf)
+    run = make_run(sf, tmp_path, object_mode="contact_account")
+    activities.process_batch(run, [touchpoint("tp_1", "p_lead")])
+    (task,) = records(sf, "Task")
+    assert task["WhoId"] == refs["lead"] and task["WhatId"] is None
+
+
+def test_lead_mode_sets_no_what_id_even_for_contacts(sf, tmp_path):
+    refs = people(sf)
+    run = make_run(sf, tmp_path, object_mode="lead")
+    activities.process_batch(run, [touchpoint("tp_1", "p_contact")])
+    (task,) = records(sf, "Task")
+    assert task["WhoId"] == refs["con"] and task["WhatId"] is None
+
+
+@pytest.mark.parametrize("sync_activities", [True, False])
+@pytest.mark.parametrize("include_content", [True, False])
+def test_switches(sf, tmp_path, sync_activities, include_content):
+    people(sf)
+    run = make_run(sf, tmp_path, sync_activities=sync_activities, include_message_content=include_content)
+    secret_subject, secret_body = "Confidential pricing offer", "The secret body: 42% discount"
+    tps = [touchpoint("tp_1", "p_contact", subject=secret_subject, body=secret_body),
+           touchpoint("tp_2", "p_lead", channel="linkedin", type="linkedin_inmail", subject=secret_subject,
+                      body=secret_body)]
+    sf_control(sf, "POST", "stats/reset")
+    activities.process_batch(run, tps)
+    tasks = records(sf, "Task")
+    if not sync_activities:
+        assert tasks == []
+        assert run.report.as_dict()["skipped"]["touchpoints"] == {"sync_activities_off": 2}
+        assert stats(sf)["api_requests"] == 0
+        return
+    assert len(tasks) == 2
+    text = all_text(tasks)
+    if include_content:
+        assert secret_subject in text and secret_body in text
+    else:
+        assert "Confidential" not in text and "secret" not in text and "42%" not in text
+        subjects = sorted(t["Subject"].split(" [andsend:")[0] for t in tasks)
+        assert subjects == ["Email: Sent", "LinkedIn: InMail"]
+
+
+def test_owner_resolution_and_fallbacks(sf, tmp_path):
+    people(sf)
+    ids = user_ids(sf)
+    tps = [
+        touchpoint("tp_active", "p_lead", user_email="ANN.OWNER@acme.test"),  # case differs
+        touchpoint("tp_inactive", "p_lead", user_email="bob@acme.test"),
+        touchpoint("tp_unknown", "p_lead", user_email="nobody@acme.test"),
+        touchpoint("tp_by_user_id", "p_lead", user_email=None, user_id="usr_ann"),
+    ]
+    run = make_run(sf, tmp_path / "a")
+    run.remember_users({"usr_ann": "ann.owner@acme.test"})
+    activities.process_batch(run, tps)
+    owners = {t["Subject"]: t["OwnerId"] for t in records(sf, "Task")}
+    by_tp = {tid: next(o for subject, o in owners.items() if f"line {tid}" in subject)
+             for tid in ("tp_active", "tp_inactive", "tp_unknown", "tp_by_user_id")}
+    admin = ids["admin@example.com"]
+    assert by_tp == {"tp_active": ids["ann@acme.test"], "tp_inactive": admin, "tp_unknown": admin,
+                     "tp_by_user_id": ids["ann@acme.test"]}
+
+    sf_control(sf, "POST", "reset")
+    people(sf)
+    run = make_run(sf, tmp_path / "b", owner_fallback="user", fallback_owner_email="carl@acme.test")
+    activities.process_batch(run, tps)
+    owners = sorted(t["OwnerId"] for t in records(sf, "Task"))
+    # a fresh output dir: usr_ann's email is unknown to this run, so it falls back too
+    assert owners == sorted([ids["ann@acme.test"]] + [ids["carl@acme.test"]] * 3)
+
+
+def test_rerun_creates_no_duplicates(sf, tmp_path):
+    people(sf)
+    tps = [touchpoint(f"tp_{i}", "p_contact" if i % 2 else "p_lead") for i in range(5)]
+    for _ in range(3):
+        run = make_run(sf, tmp_path)  # a fresh run each time, as a rerun of the same input
+        activities.process_batch(run, tps)
+    tasks = records(sf, "Task")
+    assert len(tasks) == 5
+    if sf.variant == "ext":
+        assert sorted(t["Andsend_Touchpoint_Id__c"] for t in tasks) == [f"tp_{i}" for i in range(5)]
+        assert run.report.get("touchpoints", "Task", "updated") == 5
+    else:
+        assert run.report.as_dict()["skipped"]["touchpoints"] == {"already_synced": 5}
+
+
+def test_duplicates_within_one_batch_collapse(sf, tmp_path):
+    people(sf)
+    run = make_run(sf, tmp_path)
+    tp = touchpoint("tp_dup", "p_lead")
+    activities.process_batch(run, [tp, dict(tp, subject="edited")])
+    (task,) = records(sf, "Task")
+    assert task["Subject"].startswith("Email: edited")
+
+
+def test_touchpoint_before_its_prospect_is_written_later_once(sf, tmp_path):
+    run = make_run(sf, tmp_path)
+    activities.process_batch(run, [touchpoint("tp_early", "p_contact")])
+    assert records(sf, "Task") == []
+    assert run.report.as_dict()["skipped"]["touchpoints"] == {"person_not_in_salesforce": 1}
+    assert run.links.pending_count("touchpoint") == 1
+
+    refs = people(sf)  # the prospect is now in Salesforce
+    run2 = make_run(sf, tmp_path)
+    activities.process_pending(run2)
+    (task,) = records(sf, "Task")
+    assert task["WhoId"] == refs["con"]
+    assert run2.links.pending_count("touchpoint") == 0
+
+    run3 = make_run(sf, tmp_path)  # nothing left to do, nothing duplicated
+    activities.process_pending(run3)
+    activities.process_batch(run3, [touchpoint("tp_early", "p_contact")])
+    assert len(records(sf, "Task")) == 1
+
+
+def test_person_found_via_link_store_and_email(sf, tmp_path):
+    refs = seed(sf, {"records": {
+        "Lead": [{"_ref": "l1", "LastName": "Noid", "Company": "X", "Email": "Mixed.Case@Example.org"}],
+        "Contact": [{"_ref": "c1", "LastName": "Linked", "Email": "linked@example.org"}],
+    }})
+    run = make_run(sf, tmp_path)
+    run.links.put_links([{"prospect_id": "p_linked", "object": "Contact", "record_id": refs["c1"]}])
+    activities.process_batch(run, [
+        touchpoint("tp_a", "p_linked"),
+        touchpoint("tp_b", "p_by_email", prospect_email="mixed.case@EXAMPLE.org"),
+    ])
+    who = sorted(t["WhoId"] for t in records(sf, "Task"))
+    assert who == sorted([refs["c1"], refs["l1"]])
+
+
+def test_rejected_task_goes_to_rejects_file(sf, tmp_path):
+    refs = people(sf)
+    run = make_run(sf, tmp_path)
+    # A link to a Contact that was deleted in Salesforce: the Task's WhoId is refused.
+    sf_control(sf, "POST", "seed", json={"records": {"Contact": [{"_ref": "gone", "LastName": "Gone"}]}})
+    gone = [c for c in records(sf, "Contact") if c["LastName"] == "Gone"][0]["Id"]
+    assert run.client.request("DELETE", "/sobjects/Contact/" + gone, kind="sobject_delete").status_code == 204
+    run.links.put_links([{"prospect_id": "p_gone", "object": "Contact", "record_id": gone}])
+    activities.process_batch(run, [touchpoint("tp_ok", "p_lead"), touchpoint("tp_bad", "p_gone")])
+    tasks = records(sf, "Task")
+    assert [t["WhoId"] for t in tasks] == [refs["lead"]]
+    lines = [json.loads(x) for x in (tmp_path / "rejects.jsonl").read_text().splitlines()]
+    assert [(r["role"], r["key"], r["object"]) for r in lines] == [("touchpoints", "tp_bad", "Task")]
+    assert lines[0]["error_code"] and lines[0]["message"]
+    assert run.report.get("touchpoints", "Task", "rejected") == 1
+
+
+def test_long_body_cut_at_clean_boundary(sf, tmp_path):
+    people(sf)
+    run = make_run(sf, tmp_path)
+    body = "\n\n".join(f"Paragraph {i}. " + "lorem ipsum dolor " * 40 for i in range(100))  # ~74k chars
+    activities.process_batch(run, [touchpoint("tp_long", "p_lead", body=body, subject="x" * 400)])
+    (task,) = records(sf, "Task")
+    assert len(task["Description"]) <= 32_000
+    assert task["Description"].endswith("\n[… truncated by Andsend]")
+    assert task["Description"][: -len("\n[… truncated by Andsend]")].endswith("dolor")
+    assert len(task["Subject"]) <= 255
+
+
+def test_batch_of_450_uses_collections_of_200(sf, tmp_path):
+    people(sf)
+    run = make_run(sf, tmp_path)
+    tps = [touchpoint(f"tp_{i:04d}", "p_lead" if i % 2 else "p_contact") for i in range(450)]
+    activities.process_batch(run, tps)  # warm: auth, describe
+    assert len(records(sf, "Task")) == 450
+    sf_control(sf, "POST", "stats/reset")
+    activities.process_batch(make_run(sf, tmp_path), tps)
+    by_kind = stats(sf)["by_kind"]
+    writes = by_kind.get("collections_upsert", 0) + by_kind.get("collections_create", 0)
+    assert writes == (3 if sf.variant == "ext" else 0)  # without the external id all 450 are skipped
+    assert len(records(sf, "Task")) == 450
+
+
+def test_subtype_falls_back_to_task_when_picklist_lacks_linkedin(tmp_path):
+    server = start_sf({"describe": {"picklists": {"Task.TaskSubtype": ["Task", "Email", "Call"]}}})
+    try:
+        people(server)
+        run = make_run(server, tmp_path)
+        activities.process_batch(run, [
+            touchpoint("tp_li", "p_lead", channel="linkedin", type="linkedin_message", subject=None),
+            touchpoint("tp_em", "p_lead"),
+        ])
+        got = sorted(t["TaskSubtype"] for t in records(server, "Task"))
+        assert got == ["Email", "Task"]
+    finally:
+        server.stop()
