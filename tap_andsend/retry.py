@@ -1,6 +1,6 @@
 """How long to wait before retrying a failed Andsend request.
 
-A 429 carries ``Retry-After`` (seconds or an HTTP date): we wait at least that long.
+A 429 (or 503) with ``Retry-After`` (seconds or an HTTP date) waits at least that long.
 Everything else retriable (5xx, connection errors, timeouts) backs off exponentially with
 jitter, bounded so a long outage ends in a clear failure rather than an endless wait.
 """
@@ -52,14 +52,27 @@ def exponential_delay(attempt: int, *, rng: Callable[[], float] = random.random)
 
 
 def wait_seconds(exception: BaseException | None, attempt: int) -> float:
-    """Wait before retry number ``attempt`` (1-based) after ``exception``."""
+    """Wait before retry number ``attempt`` (1-based) after ``exception``.
+
+    ``Retry-After`` wins whenever the server sent one (429, and 503 may carry it too); a 429
+    without it falls back to ``X-RateLimit-Reset`` (seconds until the window resets).
+    """
     response: Any = getattr(exception, "response", None)
-    if isinstance(response, requests.Response) and response.status_code == HTTPStatus.TOO_MANY_REQUESTS:
+    if isinstance(response, requests.Response):
         asked = retry_after_seconds(response)
+        if asked is None and response.status_code == HTTPStatus.TOO_MANY_REQUESTS:
+            asked = _seconds_header(response, "X-RateLimit-Reset")
         if asked is not None:
             # A little jitter on top (never below what was asked) so parallel clients spread out.
             return min(asked, MAX_RETRY_AFTER_SECONDS) + random.random() * min(1.0, 0.1 * asked + 0.05)
     return exponential_delay(attempt)
+
+
+def _seconds_header(response: requests.Response, name: str) -> float | None:
+    try:
+        return max(0.0, float(response.headers[name]))
+    except (KeyError, ValueError):
+        return None
 
 
 def wait_generator() -> Generator[float, BaseException | None, None]:

@@ -33,8 +33,10 @@ class _WithUserEmail(AndsendStream):
     email_field: str
 
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any] | None:
-        tap: TapAndsend = self._tap  # type: ignore[assignment]
-        row[self.email_field] = tap.user_directory.email_for(row.get(self.user_id_field))
+        # Keep an email the API already sent (touchpoints carry one); look up only what is missing.
+        if row.get(self.email_field) is None:
+            tap: TapAndsend = self._tap  # type: ignore[assignment]
+            row[self.email_field] = tap.user_directory.email_for(row.get(self.user_id_field))
         return row
 
 

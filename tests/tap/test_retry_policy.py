@@ -64,3 +64,9 @@ def test_api_base_and_timestamp_format() -> None:
     stamp = datetime(2026, 3, 1, 10, 0, 0, 123456, tzinfo=timezone.utc)
     assert format_timestamp(stamp) == "2026-03-01T10:00:00.123456Z"
     assert format_timestamp(stamp.replace(tzinfo=None)) == "2026-03-01T10:00:00.123456Z"
+
+
+def test_503_retry_after_and_429_rate_limit_reset_are_honoured() -> None:
+    assert retry.wait_seconds(_HTTPFailure(_response(503, {"Retry-After": "3"})), 1) >= 3.0
+    assert retry.wait_seconds(_HTTPFailure(_response(429, {"X-RateLimit-Reset": "4"})), 1) >= 4.0
+    assert retry.wait_seconds(_HTTPFailure(_response(503)), 1) <= retry.BASE_DELAY_SECONDS
