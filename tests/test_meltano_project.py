@@ -8,6 +8,7 @@ environment must point at the local emulators.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -96,10 +97,14 @@ def test_plugins_run_from_path_without_install(
     assert name in _pyproject_scripts(), f"{name} must be a console script in pyproject.toml"
 
 
-def _pyproject_scripts() -> dict[str, str]:
-    import tomllib
+def _pyproject_scripts() -> set[str]:
+    from importlib.metadata import distribution
 
-    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    return {
+        ep.name
+        for ep in distribution("andsend-salesforce-connectors").entry_points
+        if ep.group == "console_scripts"
+    }
 
 
 def test_every_setting_is_described_and_typed(project: dict[str, Any]) -> None:
@@ -147,16 +152,53 @@ def test_dev_environment_points_at_the_local_emulators(project: dict[str, Any]) 
 
 
 @pytest.mark.parametrize(("env", "domain"), [("staging", "test"), ("prod", "login")])
-def test_real_org_environments_take_secrets_from_the_environment(
-    project: dict[str, Any], env: str, domain: str
-) -> None:
+def test_real_org_environments_hold_no_secrets(project: dict[str, Any], env: str, domain: str) -> None:
     target = env_plugin_config(project, env, "loaders", TARGET)
-    tap = env_plugin_config(project, env, "extractors", TAP)
     assert target["domain"] == domain
-    assert "login_url" not in target
-    for name, value in {**target, **tap}.items():
-        if name in TARGET_SECRETS | TAP_SECRETS:
-            assert re.fullmatch(r"\$\{?[A-Z0-9_]+\}?", str(value)), f"{env}.{name} must come from an env var"
+    assert "login_url" not in target and "auth_flow" not in target  # auto: picks from what is set
+    (environment,) = [e for e in project["environments"] if e["name"] == env]
+    for kind, name, secrets in (("extractors", TAP, TAP_SECRETS), ("loaders", TARGET, TARGET_SECRETS)):
+        for entry in environment["config"]["plugins"].get(kind, []):
+            for setting, value in entry["config"].items():
+                if setting in secrets:
+                    # Only references to variables, expanded by Meltano at run time.
+                    assert re.fullmatch(r"\$\{?[A-Z0-9_]+\}?", str(value)), f"{env}: {name}.{setting}"
+    assert target["andsend_api_url"] == "$TAP_ANDSEND_API_URL"
+
+
+def test_staging_resolves_secrets_from_plugin_variables(tmp_path: Path) -> None:
+    """Meltano itself resolves the staging config from variables (no secret in the file)."""
+    (tmp_path / "meltano.yml").write_text((ROOT / "meltano.yml").read_text())
+    env = {
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("TAP_ANDSEND_", "TARGET_SALESFORCE_ANDSEND_"))
+        },
+        "MELTANO_DISABLE_TRACKING": "true",
+        "MELTANO_CLI_DISABLE_VERSION_CHECK": "true",
+        "TAP_ANDSEND_API_URL": "https://andsend.example",
+        "TAP_ANDSEND_API_KEY": "k-123",
+        "TARGET_SALESFORCE_ANDSEND_REFRESH_TOKEN": "rt-456",
+        "TARGET_SALESFORCE_ANDSEND_CLIENT_ID": "cid",
+    }
+    meltano = str(Path(sys.executable).parent / "meltano")
+
+    def config_print(*safety: str) -> tuple[dict[str, Any], str]:
+        proc = subprocess.run(
+            [meltano, "--environment=staging", "config", *safety, "print", TARGET],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return json.loads(proc.stdout[proc.stdout.index("{") :]), proc.stdout + proc.stderr
+
+    masked, output = config_print()
+    assert masked["domain"] == "test"
+    assert masked["andsend_api_url"] == "https://andsend.example"
+    assert masked["client_id"] == "cid"
+    assert "rt-456" not in output and "k-123" not in output  # sensitive: masked by default
+    resolved, _ = config_print("--unsafe")
+    assert (resolved["refresh_token"], resolved["andsend_api_key"]) == ("rt-456", "k-123")
 
 
 def test_job_and_hourly_schedule(project: dict[str, Any]) -> None:
