@@ -13,7 +13,6 @@ import argparse
 import base64
 import hashlib
 import html
-import importlib.util
 import json
 import os
 import secrets
@@ -113,8 +112,10 @@ def find_meltano_project(start: Path | None = None) -> Path | None:
 
 
 def _meltano_command() -> list[str]:
-    if importlib.util.find_spec("meltano") is not None:
-        return [sys.executable, "-m", "meltano"]
+    # The meltano beside this interpreter first (same venv), then the one on PATH.
+    beside = Path(sys.executable).with_name("meltano")
+    if beside.is_file():
+        return [str(beside)]
     exe = shutil.which("meltano")
     if exe:
         return [exe]
@@ -250,12 +251,13 @@ def run_flow(args: argparse.Namespace, *, login_url: str, client_secret: str | N
     if not refresh:
         raise ConnectError("Salesforce issued no refresh token: give the connected app the 'refresh_token, "
                            "offline_access' scope and allow refresh tokens")
-    settings = {"auth_flow": "refresh_token", "client_id": args.client_id, "refresh_token": refresh,
-                "instance_url": payload.get("instance_url", "")}
+    # auth_flow "auto" picks refresh_token whenever refresh_token + client_id are set, and the token
+    # response gives the instance URL on every login: neither needs storing.
+    settings = {"client_id": args.client_id, "refresh_token": refresh}
     if client_secret:
         settings["client_secret"] = client_secret
     # Prove the stored token works before anyone relies on it (one OAuth call).
-    check = Authenticator({**settings, "login_url": login_url}).authenticate()
+    check = Authenticator({**settings, "login_url": login_url, "auth_flow": "refresh_token"}).authenticate()
     _err(f"connect: signed in; instance {check.instance_url}")
     return {k: v for k, v in settings.items() if v}
 

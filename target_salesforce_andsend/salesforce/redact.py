@@ -101,11 +101,13 @@ def redact(text: str) -> str:
     """Mask every known secret value and every secret-looking pattern in ``text``."""
     if not text:
         return text
+    # Patterns first: they need the key names intact ("access_token": ...), which a short
+    # registered secret could otherwise have masked away.
+    for pattern, repl in _PATTERNS:
+        text = pattern.sub(repl, text)
     for value in secrets.values():
         if value in text:
             text = text.replace(value, MASK)
-    for pattern, repl in _PATTERNS:
-        text = pattern.sub(repl, text)
     return text
 
 

@@ -91,21 +91,21 @@ WEIRD = st.text(
 
 
 @pytest.fixture(scope="module")
-def sf_client(sf_emulator):
-    client = SalesforceClient(password_config(sf_emulator))
+def sf_client(sf_emulator_session):
+    client = SalesforceClient(password_config(sf_emulator_session))
     yield client
     client.close()
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(value=WEIRD)
-def test_quoted_literal_round_trips_through_emulator_soql(sf_emulator, sf_client, value: str) -> None:
+def test_quoted_literal_round_trips_through_emulator_soql(sf_emulator_session, sf_client, value: str) -> None:
     tag = uuid.uuid4().hex
     decoys = {value + "%", "_" + value, value + "\\", "'" + value, value.replace("'", "") + "x"}
     decoys.discard(value)
     records = [{"_ref": "hit", "LastName": value, "Company": tag}]
     records += [{"LastName": d, "Company": tag} for d in decoys]
-    refs = sf_emulator.seed({"records": {"Lead": records}})["refs"]
+    refs = sf_emulator_session.seed({"records": {"Lead": records}})
     where_tag = f"Company = {quote(tag)}"
 
     rows = sf_client.query(f"SELECT Id, LastName FROM Lead WHERE LastName = {quote(value)} AND {where_tag}")
@@ -121,7 +121,8 @@ def test_quoted_literal_round_trips_through_emulator_soql(sf_emulator, sf_client
     assert [r["Id"] for r in sf_client.query(stmts[0])] == [refs["hit"]]
 
 
-def test_in_chunking_runs_multiple_statements_within_limits(sf_emulator, sf_client) -> None:
+def test_in_chunking_runs_multiple_statements_within_limits(sf_emulator_session, sf_client) -> None:
+    sf_emulator = sf_emulator_session
     tag = uuid.uuid4().hex
     emails = [f"o'neil.{i}.{'x' * 30}@weird-domain.example" for i in range(3000)]
     wanted = emails[::500]

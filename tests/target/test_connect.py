@@ -1,0 +1,108 @@
+"""`connect`: the OAuth web-server flow with PKCE, end to end against the emulator's consent form."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlparse
+
+import pytest
+import requests
+
+from target_salesforce_andsend import connect
+from target_salesforce_andsend.salesforce.client import SalesforceClient
+from target_salesforce_andsend.salesforce.soql import quote
+from tests.target._salesforce_support import ADMIN, APP, play_browser
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Browser:
+    """Stands in for the person at the browser: signs in on the page `connect` opens."""
+
+    def __init__(self, *, password: str, tamper_state: bool = False) -> None:
+        self.password = password
+        self.tamper_state = tamper_state
+        self.urls: list[str] = []
+        self.landing: requests.Response | None = None
+        self.thread: threading.Thread | None = None
+
+    def open(self, url: str, *args: object, **kwargs: object) -> bool:
+        self.urls.append(url)
+        self.thread = threading.Thread(target=self._sign_in, args=(url,), daemon=True)
+        self.thread.start()
+        return True
+
+    def _sign_in(self, url: str) -> None:
+        if self.tamper_state:
+            q = parse_qs(urlparse(url).query)
+            self.landing = requests.get(q["redirect_uri"][0] + "?" + urlencode({"code": "x", "state": "forged"}),
+                                        timeout=30)
+            return
+        self.landing = play_browser(url, username=ADMIN["username"], password=self.password)
+
+
+def _login_with(settings: dict, base_url: str) -> str:
+    client = SalesforceClient({**settings, "login_url": base_url})
+    assert client.auth.flow == "refresh_token"
+    rows = client.query(f"SELECT Username FROM User WHERE Id = {quote(client.token.user_id)}")
+    client.close()
+    return rows[0]["Username"]
+
+
+def test_connect_prints_a_working_refresh_token(sf_emulator, monkeypatch, capsys) -> None:
+    browser = Browser(password=ADMIN["password"] + ADMIN["security_token"])
+    monkeypatch.setattr("webbrowser.open", browser.open)
+    rc = connect.main(["--environment", "sandbox", "--login-url", sf_emulator.base_url,
+                       "--client-id", APP["client_id"], "--print", "--timeout", "60"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    query = parse_qs(urlparse(browser.urls[0]).query)
+    assert query["code_challenge_method"] == ["S256"] and len(query["code_challenge"][0]) == 43
+    assert query["redirect_uri"][0].startswith("http://127.0.0.1:")
+    assert browser.landing is not None and browser.landing.status_code == 200
+    settings = json.loads(out.out)
+    assert settings["client_id"] == APP["client_id"] and settings["login_url"] == sf_emulator.base_url
+    assert settings["refresh_token"] not in out.err  # shown only where asked (stdout), never in messages
+    # the token works for a fresh login, exactly as a later run would use it
+    assert _login_with({"client_id": settings["client_id"], "refresh_token": settings["refresh_token"]},
+                       sf_emulator.base_url) == ADMIN["username"]
+
+
+def test_connect_rejects_a_forged_state(sf_emulator, monkeypatch, capsys) -> None:
+    browser = Browser(password="", tamper_state=True)
+    monkeypatch.setattr("webbrowser.open", browser.open)
+    rc = connect.main(["--login-url", sf_emulator.base_url, "--client-id", APP["client_id"], "--print",
+                       "--timeout", "30"])
+    out = capsys.readouterr()
+    assert rc == 1 and "state does not match" in out.err and out.out == ""
+    assert sf_emulator.stats()["by_kind"].get("oauth", 0) == 0  # no code was exchanged
+
+
+def test_connect_times_out_cleanly(sf_emulator, monkeypatch, capsys) -> None:
+    rc = connect.main(["--login-url", sf_emulator.base_url, "--client-id", APP["client_id"], "--no-browser",
+                       "--timeout", "0.5", "--print"])
+    out = capsys.readouterr()
+    assert rc == 1 and "no sign-in within" in out.err
+    assert "/services/oauth2/authorize?" in out.err  # --no-browser printed the URL to open
+
+
+@pytest.mark.skipif(shutil.which("meltano") is None and not (REPO / ".venv/bin/meltano").exists(),
+                    reason="meltano not installed")
+def test_connect_stores_secrets_with_meltano(sf_emulator, monkeypatch, capsys, tmp_path) -> None:
+    shutil.copy(REPO / "meltano.yml", tmp_path / "meltano.yml")
+    monkeypatch.chdir(tmp_path)
+    browser = Browser(password=ADMIN["password"] + ADMIN["security_token"])
+    monkeypatch.setattr("webbrowser.open", browser.open)
+    rc = connect.main(["--login-url", sf_emulator.base_url, "--client-id", APP["client_id"], "--timeout", "60"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    assert out.out == ""  # nothing secret printed when Meltano stores it
+    env = dict(line.split("=", 1) for line in (tmp_path / ".env").read_text().splitlines() if "=" in line)
+    refresh = env["TARGET_SALESFORCE_ANDSEND_REFRESH_TOKEN"].strip("'\"")
+    assert refresh not in (tmp_path / "meltano.yml").read_text()  # the secret went to .env only
+    assert APP["client_id"] in (tmp_path / "meltano.yml").read_text()
+    assert _login_with({"client_id": APP["client_id"], "refresh_token": refresh}, sf_emulator.base_url) == \
+        ADMIN["username"]
