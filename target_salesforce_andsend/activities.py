@@ -285,8 +285,19 @@ def process_batch(run: RunContext, records: list[dict]) -> None:
         for tp in touchpoints:
             _skip(run, tp, REASON_SWITCH_OFF)
         return
-    pending = [tp for tp in _links_pending(run) if str(tp.get("id")) not in {str(t.get("id")) for t in touchpoints}]
+    pending: list[dict] = []
+    section = run.report.section("activities")
+    if not section.get("pending_retried"):  # once per run here, once more at the end of the run
+        section["pending_retried"] = True
+        ids = {str(t.get("id")) for t in touchpoints}
+        pending = [tp for tp in _links_pending(run) if str(tp.get("id")) not in ids]
     _process(run, pending + touchpoints, retrying=len(pending))
+    _finish(run)
+
+
+def _finish(run: RunContext) -> None:
+    run.report.section("activities")["pending_touchpoints"] = run.links.pending_count("touchpoint")
+    run.check_reject_threshold()
 
 
 def process_pending(run: RunContext) -> None:
@@ -296,6 +307,7 @@ def process_pending(run: RunContext) -> None:
     pending = _links_pending(run)
     if pending:
         _process(run, pending, retrying=len(pending))
+        _finish(run)
 
 
 def _process(run: RunContext, touchpoints: list[dict], *, retrying: int = 0) -> None:
@@ -378,6 +390,7 @@ def _skip(run: RunContext, tp: dict, reason: str) -> None:
 
 
 def _reject(run: RunContext, tp: dict, task: dict, err: dict) -> None:
+    run.report.rejected()
     run.rejects.write(
         role=ROLE,
         key=str(tp.get("id")),
