@@ -40,6 +40,9 @@ class Store:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA busy_timeout=10000")
+        from emulators.salesforce.soql import register_sqlite_functions
+
+        register_sqlite_functions(self.conn)  # sf_fold / sf_sortkey used by compiled SOQL
         self._depth = 0
         self._sp = 0
         self._counters: dict[str, int] = {}
