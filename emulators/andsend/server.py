@@ -461,6 +461,8 @@ async def set_faults(request: Request, emu: Emulator) -> Response:
     faults = Faults.parse(await _control_body(request))
     with emu.lock:
         emu.faults = faults
+        # A new limit starts a fresh window, so tests see exactly N allowed calls.
+        emu.window_start, emu.window_used = time.monotonic(), 0
     return JSONResponse(faults.to_dict())
 
 
