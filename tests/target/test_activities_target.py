@@ -1,0 +1,126 @@
+"""Touchpoints through the whole target: pending across runs, and a crash between write and STATE.
+
+The crash test runs the target as a subprocess, lets its touchpoints sink fill up and drain (the
+Tasks reach Salesforce) while stdin stays open, so no STATE has been emitted yet, then SIGKILLs it
+and replays the same input: the emulator must hold exactly one Task per touchpoint, with and
+without the Task external-id field.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.target._activities_support import (
+    NO_TASK_EXTERNAL_ID,
+    USERS,
+    records,
+    seed,
+    sf_control,
+    start_sf,
+    target_config,
+    touchpoint,
+)
+from tests.target._target_support import messages, prospect, run_target
+
+TARGET = str(Path(sys.executable).parent / "target-salesforce-andsend")
+
+
+@pytest.fixture(scope="module")
+def servers():
+    started = {
+        "ext": start_sf({"users": USERS}),
+        "noext": start_sf({"users": USERS, **NO_TASK_EXTERNAL_ID}),
+    }
+    yield started
+    for s in started.values():
+        s.stop()
+
+
+@pytest.fixture(params=["ext", "noext"])
+def sf(request, servers):
+    server = servers[request.param]
+    sf_control(server, "POST", "reset")
+    return server
+
+
+def test_touchpoints_before_their_prospect_are_written_on_a_later_run(sf, tmp_path):
+    config = target_config(sf, tmp_path / "out")
+    tps = [touchpoint("tp_1", "p_new"), touchpoint("tp_2", "p_new", channel="linkedin",
+                                                   type="linkedin_connection_request", subject=None)]
+    run1 = run_target(config, messages("touchpoints", tps))
+    assert records(sf, "Task") == []
+    assert run1.report["skipped"]["touchpoints"] == {"person_not_in_salesforce": 2}
+    assert run1.states  # the touchpoints are parked in the link store, so STATE may move on
+
+    run2 = run_target(config, messages("prospects", [prospect("p_new", email="new@acme.test")]))
+    (lead,) = records(sf, "Lead")
+    tasks = records(sf, "Task")
+    assert len(tasks) == 2 and {t["WhoId"] for t in tasks} == {lead["Id"]}
+    assert run2.report["activities"]["pending_touchpoints"] == 0
+
+    run_target(config, messages("touchpoints", tps))  # the tap replays them: still one Task each
+    run_target(config, messages("prospects", [prospect("p_new", email="new@acme.test")]))
+    assert len(records(sf, "Task")) == 2
+
+
+def test_switch_off_in_the_target_writes_nothing(sf, tmp_path):
+    seed(sf, {"records": {"Lead": [{"LastName": "L", "Company": "C", "Andsend_Prospect_Id__c": "p_1"}]}})
+    config = target_config(sf, tmp_path / "out", sync_activities=False)
+    run = run_target(config, messages("touchpoints", [touchpoint("tp_1", "p_1")]))
+    assert records(sf, "Task") == []
+    assert run.report["skipped"]["touchpoints"] == {"sync_activities_off": 1}
+
+
+def _wait_for(predicate, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def test_crash_between_write_and_state_creates_no_duplicate(sf, tmp_path):
+    n = 250  # two Collections calls
+    seed(sf, {"records": {"Contact": [{"LastName": "Lee", "Email": "lee@acme.test",
+                                       "Andsend_Prospect_Id__c": "p_crash"}]}})
+    tps = [touchpoint(f"tp_{i:04d}", "p_crash") for i in range(n)]
+    lines = messages("touchpoints", tps, state={"bookmarks": {"touchpoints": {"replication_key_value": "x"}}})
+    config = target_config(sf, tmp_path / "out", batch_size_rows=n)
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(config))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+    proc = subprocess.Popen([TARGET, "--config", str(config_path)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    try:
+        assert proc.stdin is not None
+        proc.stdin.write(("\n".join(lines) + "\n").encode())
+        proc.stdin.flush()  # stdin stays open: the sink drains because it is full, STATE waits
+        _wait_for(lambda: len(records(sf, "Task")) == n)
+        proc.kill()  # SIGKILL after the write, before STATE
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    assert out.decode().strip() == "", "no STATE may have left the killed run"
+    assert len(records(sf, "Task")) == n
+
+    rerun = subprocess.run([TARGET, "--config", str(config_path)], input=("\n".join(lines) + "\n").encode(),
+                           capture_output=True, env=env, timeout=300, check=True)
+    states = [json.loads(x) for x in rerun.stdout.decode().splitlines() if x.strip()]
+    assert states and states[-1]["bookmarks"]["touchpoints"] == {"replication_key_value": "x"}
+    tasks = records(sf, "Task")
+    assert len(tasks) == n
+    if "Andsend_Touchpoint_Id__c" in tasks[0]:
+        assert len({t["Andsend_Touchpoint_Id__c"] for t in tasks}) == n
+    else:
+        assert len({t["Subject"] for t in tasks}) == n
