@@ -1,0 +1,141 @@
+"""Badges through the whole target, against both emulators.
+
+Search results come from the Andsend emulator (the write-back only accepts real result ids); the
+Salesforce org is seeded with a Lead, a Contact, Accounts and nothing for the rest, spelled
+differently from Andsend (case, www/scheme, legal suffix). Checks read the badges file, the
+Andsend emulator's stored badges and the report.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from tests.target._activities_support import BADGE_SCHEMA, AndsendApi, andsend_results, records
+from tests.target._target_support import messages, run_target, target_config
+
+
+def pick_distinct(results: list[dict], n: int, *, with_email: int) -> list[dict]:
+    """n results with pairwise different companies, the first `with_email` of them with an email."""
+    out: list[dict] = []
+    seen: set[str] = set()
+    for need_email in [True] * with_email + [False] * (n - with_email):
+        for r in results:
+            company = (r.get("company_domain") or "") + "|" + (r.get("company_name") or "")
+            if company in seen or r in out or (need_email and not r.get("email")):
+                continue
+            if not r.get("company_domain") or not r.get("company_name"):
+                continue
+            out.append(r)
+            seen.add(company)
+            break
+    assert len(out) == n
+    return out
+
+
+@pytest.fixture
+def scenario(sf_emulator, andsend_emulator):
+    results = andsend_results(AndsendApi(andsend_emulator.base_url, andsend_emulator.api_key), 1000)
+    lead_r, contact_r, dom_r, name_r, xid_r, none_r = pick_distinct(results, 6, with_email=2)
+    refs = sf_emulator.seed({"records": {
+        "Lead": [{"_ref": "lead", "LastName": "L", "Company": "Other Co", "Email": lead_r["email"].upper()}],
+        "Account": [
+            {"_ref": "acct_c", "Name": "Unrelated Holdings"},
+            {"_ref": "acct_dom", "Name": "Something Else", "Website": "HTTPS://WWW." + dom_r["company_domain"] + "/"},
+            {"_ref": "acct_name", "Name": name_r["company_name"].upper().rstrip(".") + " Inc."},
+        ],
+        "Contact": [
+            {"_ref": "con", "LastName": "C", "Email": contact_r["email"].title(),
+             "AccountId": "@acct_c"},
+            {"_ref": "con_x", "LastName": "X", "Andsend_Prospect_Id__c": xid_r["prospect_id"]},
+        ],
+    }})
+    expected = {
+        lead_r["id"]: ("Lead", refs["lead"]),
+        contact_r["id"]: ("Contact", refs["con"]),
+        dom_r["id"]: ("Account", refs["acct_dom"]),
+        name_r["id"]: ("Account", refs["acct_name"]),
+        xid_r["id"]: ("Contact", refs["con_x"]),
+        none_r["id"]: (None, None),
+    }
+    return [lead_r, contact_r, dom_r, name_r, xid_r, none_r], expected
+
+
+def test_badges_for_lead_contact_account_and_none(sf_emulator, andsend_emulator, scenario, tmp_path):
+    chosen, expected = scenario
+    config = target_config(sf_emulator, tmp_path, andsend_api_url=andsend_emulator.base_url,
+                           andsend_api_key=andsend_emulator.api_key)
+    andsend_emulator.reset_stats()
+    run = run_target(config, messages("search_results", chosen))
+
+    file_badges = [json.loads(x) for x in (Path(config["output_dir"]) / "badges.jsonl").read_text().splitlines()]
+    stored = {b["result_id"]: b for b in andsend_emulator.badges()}
+    for source in (file_badges, list(stored.values())):
+        got = {b["result_id"]: (b["object_type"], b["record_id"]) for b in source}
+        assert got == expected
+    for b in file_badges:
+        jsonschema.validate(b, BADGE_SCHEMA)
+        assert b["exists"] is (b["object_type"] is not None)
+        if b["exists"]:
+            assert b["record_url"] == f"{sf_emulator.base_url}/{b['record_id']}"
+        assert b["search_id"] == next(r["search_id"] for r in chosen if r["id"] == b["result_id"])
+    counts = run.counts("search_result", role="search_results")
+    assert counts == {"checked": 6, "not_found": 1, "written_back": 6}
+    per_object = {obj: run.counts(obj, role="search_results").get("found", 0) for obj in ("Lead", "Contact", "Account")}
+    assert per_object == {"Lead": 1, "Contact": 2, "Account": 2}
+    # reads only: nothing was written to Salesforce
+    assert not any(k.startswith(("collections_", "sobject_create", "sobject_update", "bulk_"))
+                   for k in sf_emulator.stats()["by_kind"])
+    assert len(records(sf_emulator, "Lead")) == 1
+    assert run.states
+
+
+def test_rerun_rewrites_badges_in_place_and_follows_changes(sf_emulator, andsend_emulator, scenario, tmp_path):
+    chosen, expected = scenario
+    config = target_config(sf_emulator, tmp_path, andsend_api_url=andsend_emulator.base_url,
+                           andsend_api_key=andsend_emulator.api_key)
+    run_target(config, messages("search_results", chosen))
+    none_r = chosen[-1]
+    # the person now exists in Salesforce: the rerun turns the grey badge black, in place
+    ref = sf_emulator.seed({"records": {"Lead": [{"_ref": "n", "LastName": "N", "Company": none_r["company_name"],
+                                                  "Andsend_Prospect_Id__c": none_r["prospect_id"]}]}})["n"]
+    run_target(config, messages("search_results", chosen))
+    lines = [json.loads(x) for x in (Path(config["output_dir"]) / "badges.jsonl").read_text().splitlines()]
+    assert len(lines) == len(chosen)
+    by_id = {b["result_id"]: b for b in lines}
+    assert by_id[none_r["id"]]["exists"] is True and by_id[none_r["id"]]["record_id"] == ref
+    stored = {b["result_id"]: b for b in andsend_emulator.badges()}
+    assert stored[none_r["id"]]["record_id"] == ref and len(stored) == len(chosen)
+
+
+def test_write_back_survives_429_and_5xx(sf_emulator, andsend_emulator, scenario, tmp_path):
+    chosen, _ = scenario
+    config = target_config(sf_emulator, tmp_path, andsend_api_url=andsend_emulator.base_url,
+                           andsend_api_key=andsend_emulator.api_key)
+    andsend_emulator.faults(rate_429=0.5, rate_5xx=0.3, retry_after_seconds=0, random_seed=5)
+    run = run_target(config, messages("search_results", chosen))
+    andsend_emulator.faults()
+    assert {b["result_id"] for b in andsend_emulator.badges()} == {r["id"] for r in chosen}
+    assert run.states
+
+
+def test_write_back_refused_fails_the_run_without_state_or_key(sf_emulator, andsend_emulator, scenario, tmp_path,
+                                                               caplog):
+    chosen, _ = scenario
+    config = target_config(sf_emulator, tmp_path, andsend_api_url=andsend_emulator.base_url,
+                           andsend_api_key="wrong-key-never-logged")
+    run = run_target(config, messages("search_results", chosen), expect_error=True)
+    assert run.states == []
+    assert "wrong-key-never-logged" not in caplog.text
+    assert "wrong-key-never-logged" not in json.dumps(run.report)
+
+
+def test_without_api_settings_only_the_file_is_written(sf_emulator, andsend_emulator, scenario, tmp_path):
+    chosen, _ = scenario
+    config = target_config(sf_emulator, tmp_path, badges_path=str(tmp_path / "custom" / "b.jsonl"))
+    run_target(config, messages("search_results", chosen))
+    assert len((tmp_path / "custom" / "b.jsonl").read_text().splitlines()) == len(chosen)
+    assert andsend_emulator.badges() == []
