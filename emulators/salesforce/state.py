@@ -122,6 +122,7 @@ class Emulator:
         else:
             self.duplicate_rules = self.store.get_meta("duplicate_rules", [])
             self.default_user_id = self.store.get_meta("default_user_id", "")
+        self.written_base = self.store.records_written  # fixture rows are not "written" by clients
         self.daily_max = int(self.store.get_meta("daily_api_max", org.get("daily_api_max", DEFAULT_DAILY_MAX)))
         self.daily_used = int(self.store.get_meta("daily_api_used", org.get("daily_api_used", 0)))
         self._usage_lock = threading.Lock()
