@@ -35,7 +35,8 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 STATE_ID = "dev:tap-andsend-to-target-salesforce-andsend"
 OBJECTS = ("Lead", "Contact", "Account", "Task")
-console = Console(highlight=False)
+# Wide enough for the summary table even when stdout is not a terminal (CI logs, pipes).
+console = Console(highlight=False, width=max(110, shutil.get_terminal_size((110, 24)).columns))
 
 
 class DemoError(RuntimeError):
@@ -144,19 +145,19 @@ def org_changes(before: OrgSnapshot, after: OrgSnapshot, integration_user: str |
             r for rid, r in new.items()
             if rid in old and r.get("SystemModstamp") != old[rid].get("SystemModstamp")
         ]  # fmt: skip
-        facts[f"{obj} rows created"] = len(created)
+        facts[f"{obj}s created"] = len(created)
         if obj != "Task":
-            facts[f"{obj} rows updated / linked"] = len(changed)
+            facts[f"{obj}s updated (linked / enriched)"] = len(changed)
         if obj in ("Lead", "Contact", "Task"):
             owned = [r for r in created if r.get("OwnerId") and r.get("OwnerId") != integration_user]
-            facts[f"{obj} created, owned by a seller"] = len(owned)
+            facts[f"{obj}s created, owned by a seller"] = len(owned)
     subtypes = Counter(
         r.get("TaskSubtype") or "Task"
         for rid, r in after.rows.get("Task", {}).items()
         if rid not in before.rows.get("Task", {})
     )
     for subtype, n in sorted(subtypes.items()):
-        facts[f"Task created, subtype {subtype}"] = n
+        facts[f"Tasks created, subtype {subtype}"] = n
     return facts
 
 
@@ -174,7 +175,7 @@ def integration_user_id(snapshot: OrgSnapshot, username: str) -> str | None:
 class RunResult:
     label: str
     seconds: float
-    rows: dict[str, Any]
+    sections: dict[str, dict[str, Any]]  # section title -> row label -> value
 
 
 def meltano_env(out: Path, andsend_url: str, salesforce_url: str) -> dict[str, str]:
@@ -215,21 +216,32 @@ def run_pipeline(label: str, env: dict[str, str], log: Path) -> float:
     return seconds
 
 
-def report_rows(report: dict[str, Any]) -> dict[str, Any]:
-    """The target's own account of the run (report.json), flattened into table rows."""
-    rows: dict[str, Any] = {}
+ROLE_TITLES = {
+    "prospects": "Prospects (target's report)",
+    "touchpoints": "Activities (target's report)",
+    "search_results": "Search results and badges (target's report)",
+}
+
+
+def report_sections(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The target's own account of the run (report.json), as table sections."""
+    sections: dict[str, dict[str, Any]] = {title: {} for title in ROLE_TITLES.values()}
     for role, objects in sorted(report.get("counts", {}).items()):
+        rows = sections.setdefault(ROLE_TITLES.get(role, f"{role} (target's report)"), {})
         for obj, outcomes in sorted(objects.items()):
             for outcome, n in sorted(outcomes.items()):
-                rows[f"{role}: {obj} {outcome}"] = n
-    for status, n in sorted(report.get("owners", {}).items()):
-        rows[f"owners {status}"] = n
+                rows[f"{obj} {outcome.replace('_', ' ')}"] = n
     for role, reasons in sorted(report.get("skipped", {}).items()):
+        rows = sections.setdefault(ROLE_TITLES.get(role, f"{role} (target's report)"), {})
         for reason, n in sorted(reasons.items()):
-            rows[f"{role} skipped: {reason}"] = n
-    rows["ambiguous matches (reported)"] = len(report.get("ambiguous_matches", []))
-    rows["rejected records"] = report.get("rejects", 0)
-    return rows
+            rows[f"skipped: {reason.replace('_', ' ')}"] = n
+    owners = sections.setdefault("Owners (target's report)", {})
+    for status, n in sorted(report.get("owners", {}).items()):
+        owners[f"Andsend user -> Salesforce User: {status.replace('_', ' ')}"] = n
+    problems = sections.setdefault("Problems (target's report)", {})
+    problems["ambiguous matches"] = len(report.get("ambiguous_matches", []))
+    problems["rejected records (rejects.jsonl)"] = report.get("rejects", 0)
+    return sections
 
 
 def quota_text(report: dict[str, Any]) -> str | None:
@@ -248,43 +260,62 @@ def collect(
     salesforce_url: str,
     before: OrgSnapshot,
     username: str,
+    andsend_calls_before: int = 0,
 ) -> RunResult:
     after = OrgSnapshot.take(salesforce_url)
     report_path = out / "target" / "report.json"
     if not report_path.is_file():
         raise DemoError(f"the target wrote no run report at {_rel(report_path)}")
     report = json.loads(report_path.read_text())
-    rows: dict[str, Any] = {"run time (s)": f"{seconds:.1f}"}
-    rows.update(report_rows(report))
-    rows.update(org_changes(before, after, integration_user_id(after, username)))
+    sections = report_sections(report)
+    sections["Salesforce org (read back from the emulator)"] = org_changes(
+        before, after, integration_user_id(after, username)
+    )
     badges = _rows(_get(f"{andsend_url}/__emulator__/badges"))
-    rows["badges in Andsend: black (in Salesforce)"] = sum(1 for b in badges if b.get("exists"))
-    rows["badges in Andsend: grey (not in Salesforce)"] = sum(1 for b in badges if not b.get("exists"))
+    sections["Badges stored in Andsend (read back from the emulator)"] = {
+        "black: in Salesforce": sum(1 for b in badges if b.get("exists")),
+        "grey: not in Salesforce": sum(1 for b in badges if not b.get("exists")),
+    }
     sf_stats = _get(f"{salesforce_url}/__emulator__/stats")
-    rows["Salesforce API calls (target's count)"] = report.get("api_calls_total", 0)
-    rows["Salesforce API calls (emulator's count)"] = sf_stats.get("api_requests", 0)
+    api: dict[str, Any] = {
+        "run time (s), Meltano included": f"{seconds:.1f}",
+        "Salesforce API calls (target's count)": report.get("api_calls_total", 0),
+        "Salesforce API calls (emulator's count)": sf_stats.get("api_requests", 0),
+    }
     for kind, n in sorted(sf_stats.get("by_kind", {}).items()):
-        rows[f"  calls: {kind}"] = n
-    rows["daily API quota used"] = quota_text(report) or "-"
-    rows["Andsend API calls"] = _get(f"{andsend_url}/__emulator__/stats").get("api_requests", 0)
-    return RunResult(label, seconds, rows)
+        api[f"  {kind}"] = n
+    api["org's daily API quota used (all integrations)"] = quota_text(report) or "-"
+    api["Andsend API calls"] = (
+        _get(f"{andsend_url}/__emulator__/stats").get("api_requests", 0) - andsend_calls_before
+    )
+    sections["API usage"] = api
+    return RunResult(label, seconds, sections)
 
 
 def render(results: list[RunResult]) -> None:
-    table = Table(title="Andsend -> Salesforce via Meltano", show_lines=False)
-    table.add_column("")
+    table = Table(title="Andsend -> Salesforce via Meltano", title_justify="left")
+    table.add_column("", no_wrap=True)
     for result in results:
-        table.add_column(result.label, justify="right")
-    keys: list[str] = []
+        table.add_column(result.label, justify="right", no_wrap=True)
+    titles: list[str] = []
     for result in results:
-        keys += [k for k in result.rows if k not in keys]
-    for key in keys:
-        values = [
-            result.rows.get(key, 0 if not key.startswith(("run", "daily")) else "-") for result in results
-        ]
-        if all(v in (0, "0") for v in values):
-            continue  # rows that are zero in every run carry no information
-        table.add_row(key, *[str(v) for v in values])
+        titles += [t for t in result.sections if t not in titles]
+    for title in titles:
+        keys: list[str] = []
+        for result in results:
+            keys += [k for k in result.sections.get(title, {}) if k not in keys]
+        rows = []
+        for key in keys:
+            values = [result.sections.get(title, {}).get(key, 0) for result in results]
+            if all(v in (0, "0") for v in values):
+                continue  # zero in every run: no information
+            rows.append((key, *[str(v) for v in values]))
+        if not rows:
+            continue
+        table.add_section()
+        table.add_row(f"[bold]{title}[/]", *[""] * len(results))
+        for row in rows:
+            table.add_row(*row)
     console.print(table)
 
 
@@ -378,15 +409,24 @@ def demo(args: argparse.Namespace) -> None:
         before = OrgSnapshot.take(salesforce_url)
         seconds = run_pipeline("Run 2", env, logs / "meltano-run-2.log")
         second = collect(
-            "Run 2 (after new activity)", seconds, out, andsend_url, salesforce_url, before, username
+            "Run 2 (after new activity)",
+            seconds,
+            out,
+            andsend_url,
+            salesforce_url,
+            before,
+            username,
+            andsend_before,
         )
-        second.rows["Andsend API calls"] = int(second.rows["Andsend API calls"]) - andsend_before
         shutil.copy(out / "target" / "report.json", out / "report-run-2.json")
         state_2 = meltano_state(env)
 
         console.print()
         render([first, second])
-        console.print(f"Meltano state {STATE_ID}\n  after run 1: {state_1}\n  after run 2: {state_2}")
+        console.print(
+            f"Meltano state {STATE_ID} (bookmarks)\n  after run 1: {state_1}\n  after run 2: {state_2}",
+            soft_wrap=True,
+        )
     finally:
         salesforce.stop()
         andsend.stop()
@@ -403,7 +443,8 @@ def demo(args: argparse.Namespace) -> None:
         "| python -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')\n"
         '  curl -s -H "Authorization: Bearer $TOKEN" '
         '"http://127.0.0.1:8702/services/data/v60.0/query?q=SELECT+Id,LastName,Company,OwnerId,Andsend_Prospect_Id__c+FROM+Lead+LIMIT+5"\n'
-        "  kill %1"
+        "  kill %1",
+        soft_wrap=True,
     )
 
 
