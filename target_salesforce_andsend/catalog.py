@@ -21,7 +21,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from .normalize import normalize_domain, normalize_email
+from .normalize import normalize_domain
 
 OBJECT_MODES = ("lead", "contact_account")
 POLICIES = ("overwrite", "if_empty", "on_create")
@@ -38,6 +38,12 @@ TEXT_TYPES = {
 }
 NUMBER_TYPES = {"int", "double", "currency", "percent", "long"}
 UNWRITABLE_TYPES = {"id", "address", "location", "base64", "anyType", "complexvalue"}
+
+# What Salesforce accepts in an Email field (RFC 5322 dot-atom, ASCII): checked before sending so
+# such values are rejected as bad input with a clear reason instead of costing a call.
+SALESFORCE_EMAIL_RE = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@"
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 
 # Types of the prospect stream's fields (schemas/prospects.json), for the describe type check.
 _PROSPECT_SOURCE_TYPES: dict[str, str] = {
@@ -385,7 +391,7 @@ def coerce(value: Any, desc: dict, *, on_overlength: str = "truncate") -> Any:
             text = str(int(value))
         else:
             text = str(value).strip()
-        if ftype == "email" and normalize_email(text) is None:
+        if ftype == "email" and not SALESFORCE_EMAIL_RE.match(text):
             raise CoercionError(f"{name}: invalid email address {text!r}")
         if ftype in ("picklist", "multipicklist") and desc.get("restrictedPicklist"):
             allowed = {p["value"].casefold(): p["value"] for p in desc.get("picklistValues", []) if p.get("active", True)}

@@ -24,6 +24,7 @@ sides, because SOQL's case-insensitive `IN` is only the coarse filter.
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ from .normalize import (
     normalize_email,
     website_variants,
 )
-from .salesforce.soql import chunked_in_queries
+from .salesforce.soql import chunked_in_queries, literal_fits, quote
 
 if TYPE_CHECKING:
     from .context import RunContext
@@ -89,6 +90,21 @@ def validate_order(order: Iterable[str]) -> list[str]:
     return steps
 
 
+_PREFETCH_SLICE = 1000  # keys per combined statement: ~1,000 ids + emails stay far below 100,000 chars
+
+
+def _email_spellings(keys: list[PersonKey]) -> list[str]:
+    spellings: list[str] = []
+    for k in keys:
+        email = normalize_email(k.email)
+        if email:
+            spellings.append(email)
+            raw = (k.email or "").strip()
+            if raw and raw != email:
+                spellings.append(raw)  # SOQL case folding may not cover every script
+    return spellings
+
+
 class Matcher:
     """Batched lookups; reads only. Field lists come from the catalog so matches carry the
     current values the update policies compare against."""
@@ -96,6 +112,8 @@ class Matcher:
     def __init__(self, run: RunContext):
         self.run = run
         self.client = run.client
+        # Per thread: touchpoints and search results may be matched in parallel drains.
+        self._local = threading.local()
 
     # -- select lists ---------------------------------------------------------------------
 
@@ -134,15 +152,49 @@ class Matcher:
         steps = validate_order(order or DEFAULT_ORDER)
         result: dict[str, Match | None] = {k.key: None for k in keys}
         pending = {k.key: k for k in keys}
-        for step in steps:
-            if not pending:
-                break
-            found = getattr(self, f"_step_{step}")(list(pending.values()))
-            for key, match in found.items():
-                if key in pending:
-                    result[key] = match
-                    del pending[key]
+        self._local.prefetched = self._prefetch_people(keys, steps)
+        try:
+            for step in steps:
+                if not pending:
+                    break
+                found = getattr(self, f"_step_{step}")(list(pending.values()))
+                for key, match in found.items():
+                    if key in pending:
+                        result[key] = match
+                        del pending[key]
+        finally:
+            self._local.prefetched = {}
         return result
+
+    def _prefetch_for(self, sobject: str) -> list[dict] | None:
+        return (getattr(self._local, "prefetched", None) or {}).get(sobject)
+
+    def _prefetch_people(self, keys: list[PersonKey], steps: list[str]) -> dict[str, list[dict]]:
+        """One read per object for the external-id *and* email steps together
+        (`Email IN (...) OR Andsend_Prospect_Id__c IN (...)`); the steps then pick from these
+        rows in their order. Halves the person lookups of a batch."""
+        out: dict[str, list[dict]] = {}
+        for sobject, email_step in (("Contact", "contact_email"), ("Lead", "lead_email")):
+            use_ext = "external_id" in steps and self.run.org.has_field(sobject, EXTERNAL_ID_FIELD)
+            use_email = email_step in steps
+            if not (use_ext and use_email):
+                continue  # a single step reads for itself
+            ext = self.run.org.field_name(sobject, EXTERNAL_ID_FIELD) or EXTERNAL_ID_FIELD
+            rows: dict[str, dict] = {}
+            for start in range(0, len(keys), _PREFETCH_SLICE):
+                part = keys[start : start + _PREFETCH_SLICE]
+                pids = [k.prospect_id for k in part if k.prospect_id and literal_fits(k.prospect_id)]
+                emails = _email_spellings(part)
+                if pids and emails:
+                    suffix = f" OR {ext} IN ({','.join(quote(p) for p in dict.fromkeys(pids))})"
+                    found = self._query_in(sobject, "Email", emails, suffix=suffix)
+                elif pids:
+                    found = self._query_in(sobject, ext, pids)
+                else:
+                    found = self._query_in(sobject, "Email", emails)
+                rows.update((r["Id"], r) for r in found)
+            out[sobject] = list(rows.values())
+        return out
 
     # -- person steps ---------------------------------------------------------------------
 
@@ -161,8 +213,11 @@ class Matcher:
             if not self.run.org.has_field(sobject, EXTERNAL_ID_FIELD):
                 continue
             grouped: dict[str, list[dict]] = defaultdict(list)
-            for row in self._query_in(sobject, EXTERNAL_ID_FIELD, list(by_pid)):
-                grouped[str(row.get(EXTERNAL_ID_FIELD))].append(row)
+            prefetched = self._prefetch_for(sobject)
+            rows = prefetched if prefetched is not None else self._query_in(sobject, EXTERNAL_ID_FIELD, list(by_pid))
+            for row in rows:
+                if row.get(EXTERNAL_ID_FIELD) not in (None, ""):
+                    grouped[str(row.get(EXTERNAL_ID_FIELD))].append(row)
             for pid, rows in grouped.items():
                 key = by_pid.pop(pid, None)
                 if key is None:
@@ -193,16 +248,10 @@ class Matcher:
                 wanted[email].append(k)
         if not wanted:
             return {}
-        spellings: list[str] = []
-        for k in keys:
-            email = normalize_email(k.email)
-            if email:
-                spellings.append(email)
-                raw = (k.email or "").strip()
-                if raw and raw != email:
-                    spellings.append(raw)  # SOQL case folding may not cover every script
+        prefetched = self._prefetch_for(sobject)
+        rows = prefetched if prefetched is not None else self._query_in(sobject, "Email", _email_spellings(keys))
         grouped: dict[str, list[dict]] = defaultdict(list)
-        for row in self._query_in(sobject, "Email", spellings):
+        for row in rows:
             email = normalize_email(row.get("Email"))
             if email in wanted:
                 grouped[email].append(row)

@@ -44,7 +44,7 @@ from .catalog import (
     source_value,
 )
 from .matching import ACCOUNT_STEPS, DEFAULT_ORDER, PERSON_STEPS, Match, PersonKey, validate_order
-from .normalize import company_domain_for, normalize_company, normalize_email
+from .normalize import company_domain_for, normalize_company, normalize_domain, normalize_email
 
 if TYPE_CHECKING:
     from .context import RunContext
@@ -252,9 +252,13 @@ def _auto_assign(inputs: PlanInputs, owner_id: str | None) -> bool:
 
 
 def account_key(record: dict) -> str | None:
-    domain = company_domain_for(record)
-    if domain:
-        return f"domain:{domain}"
+    """Identity of the Account a new Contact needs. Only the company's own fields count here: a
+    work-email domain helps *find* an Account but is no basis to create one (its Name would be
+    unknown), so such a Contact is created without an Account."""
+    for name in ("company_domain", "company_website"):
+        domain = normalize_domain(record.get(name))
+        if domain:
+            return f"domain:{domain}"
     name = normalize_company(record.get("company_name"))
     return f"name:{name}" if name else None
 

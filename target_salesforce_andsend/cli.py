@@ -1,0 +1,109 @@
+"""Console script `target-salesforce-andsend`.
+
+* `connect ...`                 sign in to Salesforce and store a refresh token (connect.py)
+* `mapping show|validate ...`   the catalog next to the org's describe data (mapping_cli.py)
+* `plan --config F [--input F]` dry run from the command line: what a sync would create, link
+                                and update, printed to stdout (this is not the Singer target)
+* anything else                 the Singer target itself (`--config`, `--input`, `--about`...),
+                                whose stdout carries STATE only
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+PROG = "target-salesforce-andsend"
+
+
+def plan_main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog=f"{PROG} plan",
+                                     description="Plan a sync with reads only and print what it would do.")
+    parser.add_argument("--config", action="append", default=[], help="target config JSON (repeatable)")
+    parser.add_argument("--input", default="-", help="Singer messages (file; '-' = stdin)")
+    parser.add_argument("--format", choices=["table", "json"], default="table")
+    args = parser.parse_args(list(argv))
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from .mapping_cli import load_config
+    from .target import TargetSalesforceAndsend
+
+    config = load_config(args.config)
+    config["dry_run"] = True
+    tmp = None
+    if not config.get("report_path"):
+        tmp = tempfile.TemporaryDirectory(prefix="andsend-plan-")
+        config["report_path"] = str(Path(tmp.name) / "plan.json")
+    stream = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")
+    console = Console(width=200)
+    try:
+        # The target never prints; keep it that way even if a library misbehaves.
+        with contextlib.redirect_stdout(sys.stderr):
+            target = TargetSalesforceAndsend(config=config, validate_config=True)
+            target.listen(stream)
+        report: dict[str, Any] = json.loads(Path(config["report_path"]).read_text(encoding="utf-8"))
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
+    if args.format == "json":
+        sys.stdout.write(json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n")
+    else:
+        table = Table(title="Planned actions (dry run: nothing was written)")
+        for col in ("Action", "Object", "Salesforce Id", "Via", "Prospects", "Fields"):
+            table.add_column(col, overflow="fold")
+        for action in report.get("plan", []):
+            fields = ", ".join(f"{k}={v}" for k, v in (action.get("fields") or {}).items())
+            table.add_row(action.get("kind", ""), action.get("object", ""), action.get("record_id") or
+                          (f"(new, account {action['account_ref']})" if action.get("account_ref") else "(new)"),
+                          action.get("via") or "", ", ".join(action.get("prospect_ids") or []), fields)
+        console.print(table)
+        buf = io.StringIO()
+        for role, objects in sorted(report.get("counts", {}).items()):
+            for obj, outcomes in sorted(objects.items()):
+                buf.write(f"{role} / {obj}: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())) + "\n")
+        for role, reasons in sorted(report.get("skipped", {}).items()):
+            buf.write(f"{role} skipped: " + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())) + "\n")
+        if report.get("owners"):
+            buf.write("owners: " + ", ".join(f"{k} {v}" for k, v in sorted(report["owners"].items())) + "\n")
+        if report.get("ambiguous_matches"):
+            buf.write(f"ambiguous matches: {len(report['ambiguous_matches'])}\n")
+        buf.write(f"Salesforce API calls (reads): {report.get('api_calls_total', 0)}\n")
+        console.print(buf.getvalue().rstrip())
+    if tmp is not None:
+        tmp.cleanup()
+    return 0 if report.get("status") == "succeeded" else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int | None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = args[0] if args else ""
+    if command == "connect":
+        from .connect import main as connect_main
+
+        return connect_main(args[1:])
+    if command == "mapping":
+        from .mapping_cli import main as mapping_main
+
+        return mapping_main(args[1:])
+    if command == "plan":
+        return plan_main(args[1:])
+    from .target import TargetSalesforceAndsend
+
+    return TargetSalesforceAndsend.cli(args=args, prog_name=PROG)
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,147 @@
+"""`target-salesforce-andsend mapping show|validate`: the catalog next to the org's describe data.
+
+Describe is fetched fresh on every call, so a field an admin has just created shows up at once.
+Exit status 0 when the catalog fits the org, 1 when it does not, 2 for unusable configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from .catalog import (
+    CREATED_OBJECTS,
+    Catalog,
+    CatalogError,
+    Issue,
+    Mapping,
+    check_catalog,
+    field_index,
+    load_catalog,
+)
+from .context import objects_needed
+
+STATUS_STYLE = {
+    "ok": "green",
+    "missing": "red",
+    "not_writable": "red",
+    "type_mismatch": "red",
+    "required_unmapped": "red",
+}
+STATUS_TEXT = {
+    "ok": "ok",
+    "missing": "missing in Salesforce",
+    "not_writable": "not writable",
+    "type_mismatch": "type mismatch",
+    "required_unmapped": "required but unmapped",
+}
+
+
+def load_config(paths: Sequence[str]) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    for path in paths:
+        try:
+            config.update(json.loads(Path(path).read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            raise SystemExit(f"cannot read config {path}: {exc}") from exc
+    return config
+
+
+def _transform_text(m: Mapping) -> str:
+    parts = []
+    for t in m.transforms:
+        detail = {k: v for k, v in t.items() if k != "type"}
+        parts.append(t["type"] + (f" {json.dumps(detail, ensure_ascii=False)}" if detail else ""))
+    return "; ".join(parts)
+
+
+def rows(catalog: Catalog, describes: dict[str, dict], issues: list[Issue]) -> list[dict[str, str]]:
+    by_field = {(i.object, i.field.casefold()): i for i in issues}
+    out = []
+    for m in catalog.mappings:
+        desc = field_index(describes.get(m.object, {})).get(m.field.casefold(), {})
+        issue = by_field.get((m.object, m.field.casefold()))
+        sf_type = desc.get("type", "")
+        if desc.get("length"):
+            sf_type += f"({desc['length']})"
+        out.append({
+            "object": m.object, "field": m.field, "source": " | ".join(m.source) or "-",
+            "transform": _transform_text(m), "policy": m.policy, "overlength": m.on_overlength,
+            "salesforce_type": sf_type, "status": issue.status if issue else "ok",
+            "message": issue.message if issue else "",
+        })
+    for i in issues:
+        if i.status == "required_unmapped":
+            desc = field_index(describes.get(i.object, {})).get(i.field.casefold(), {})
+            out.append({"object": i.object, "field": i.field, "source": "-", "transform": "", "policy": "-",
+                        "overlength": "-", "salesforce_type": desc.get("type", ""), "status": i.status,
+                        "message": i.message})
+    return out
+
+
+def render(console: Console, catalog: Catalog, table_rows: list[dict[str, str]], instance: str) -> None:
+    table = Table(title=f"Mapping catalog {catalog.origin} (mode {catalog.object_mode}) vs {instance}",
+                  show_lines=False)
+    for col in ("Object", "Field", "Andsend source", "Transform", "Policy", "Over-length", "Salesforce type",
+                "Status"):
+        table.add_column(col, overflow="fold")
+    for r in table_rows:
+        style = STATUS_STYLE.get(r["status"], "")
+        table.add_row(r["object"], r["field"], r["source"], r["transform"], r["policy"], r["overlength"],
+                      r["salesforce_type"], f"[{style}]{STATUS_TEXT.get(r['status'], r['status'])}[/{style}]")
+    console.print(table)
+    created = ", ".join(CREATED_OBJECTS[catalog.object_mode])
+    console.print(f"Creates: {created}. Linked records are enriched per policy.")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="target-salesforce-andsend mapping",
+                                     description="Show or validate the field-mapping catalog against the org.")
+    parser.add_argument("action", choices=["show", "validate"])
+    parser.add_argument("--config", action="append", default=[], help="target config JSON (repeatable)")
+    parser.add_argument("--format", choices=["table", "json"], default="table")
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    logging.basicConfig(level=logging.WARNING)
+    config = load_config(args.config)
+    console = Console(soft_wrap=False, width=200)
+    try:
+        catalog = load_catalog(config)
+    except CatalogError as exc:
+        console.print(f"[red]{exc}[/red]")
+        return 1
+
+    from .salesforce.client import SalesforceClient
+    from .salesforce.errors import SalesforceError
+
+    client = SalesforceClient(config, read_limits_at_start=False)
+    try:
+        describes = {obj: client.describe(obj) for obj in objects_needed(catalog)}
+        instance = client.instance_url
+    except SalesforceError as exc:
+        console.print(f"[red]Cannot read the org's describe data: {exc}[/red]")
+        return 2
+    finally:
+        client.close()
+    issues = check_catalog(catalog, describes)
+    table_rows = rows(catalog, describes, issues)
+    if args.format == "json":
+        console.print_json(json.dumps({"catalog": catalog.origin, "object_mode": catalog.object_mode,
+                                       "valid": not issues, "fields": table_rows}))
+    elif args.action == "show":
+        render(console, catalog, table_rows, instance)
+    if issues:
+        if args.format == "table":
+            console.print(f"[red]{len(issues)} problem(s):[/red]")
+            for issue in issues:
+                console.print(f"  - {issue.message}")
+        return 1
+    if args.format == "table":
+        console.print(f"[green]The catalog fits the org ({len(catalog.mappings)} mappings).[/green]")
+    return 0

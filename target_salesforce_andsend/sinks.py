@@ -1,0 +1,83 @@
+"""Thin BatchSinks, one per stream role; each hands its batch to the role's module.
+
+Role modules are imported when a batch is processed (activities/badges are independent modules
+with the same `process_batch(run, records)` signature).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from singer_sdk.sinks import BatchSink
+
+if TYPE_CHECKING:
+    from .target import TargetSalesforceAndsend
+
+ROLE_MODULES = {
+    "prospects": "target_salesforce_andsend.prospects",
+    "touchpoints": "target_salesforce_andsend.activities",
+    "search_results": "target_salesforce_andsend.badges",
+}
+
+
+class RoleSink(BatchSink):
+    """Collects records (as the SDK does) and hands them over, one call per batch."""
+
+    role: str = ""
+    MAX_SIZE_DEFAULT = 1000
+    # Records failing the stream schema still reach process_record: our own input checks reject
+    # them with a clear reason into the rejects file instead of the SDK aborting the run.
+    fail_on_record_validation_exception = False
+
+    def __init__(self, target: TargetSalesforceAndsend, stream_name: str, schema: dict,
+                 key_properties: Any) -> None:
+        super().__init__(target, stream_name, schema, key_properties)
+        self.target = target
+
+    @property
+    def include_sdc_metadata_properties(self) -> bool:
+        return False  # Salesforce records carry no _sdc_* columns
+
+    def _parse_timestamps_in_record(self, record: dict, schema: dict, treatment: Any) -> None:
+        # Keep ISO strings as sent: the role modules coerce them to Salesforce's formats.
+        return None
+
+    def preprocess_record(self, record: dict, context: dict) -> dict:
+        return record
+
+    def process_batch(self, context: dict) -> None:
+        records: list[dict[str, Any]] = list(context.get("records") or [])
+        if not records:
+            return
+        self.target.process_role_batch(self.role, records)
+
+
+class ProspectsSink(RoleSink):
+    role = "prospects"
+
+
+class TouchpointsSink(RoleSink):
+    role = "touchpoints"
+
+
+class SearchResultsSink(RoleSink):
+    role = "search_results"
+
+
+class UsersSink(RoleSink):
+    """Andsend users: id -> email, for owners when a prospect carries only the user id."""
+
+    role = "users"
+
+
+SINKS_BY_ROLE: dict[str, type[RoleSink]] = {
+    "prospects": ProspectsSink,
+    "touchpoints": TouchpointsSink,
+    "search_results": SearchResultsSink,
+    "users": UsersSink,
+}
+
+
+def role_module(role: str) -> Any:
+    return importlib.import_module(ROLE_MODULES[role])

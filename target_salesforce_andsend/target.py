@@ -1,0 +1,253 @@
+"""TargetSalesforceAndsend: the Singer target frame.
+
+* Streams are routed by role (`stream_roles`: stream name -> prospects | touchpoints |
+  search_results | users; default: the stream name is the role).
+* Prospects (and users) are drained before touchpoints and search results, because Tasks and
+  badges need their people: every drain puts those sinks first, and a touchpoints/search_results
+  sink that fills up drains the prospects buffered so far before itself.
+* stdout carries STATE only (and none at all on a dry run, which writes nothing to move past).
+* The RunContext is built on the first batch that needs Salesforce; the run report is written at
+  the end of input and whenever a batch fails.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from singer_sdk import typing as th
+from singer_sdk.sinks import Sink
+from singer_sdk.target_base import Target
+
+from .context import RunContext, build_run, output_paths
+from .links import LinkStore
+from .progress import Progress
+from .sinks import SINKS_BY_ROLE, role_module
+
+ROLES = tuple(SINKS_BY_ROLE)
+FIRST_ROLES = ("users", "prospects")  # drained before the roles that need their people
+
+
+def _setting(name: str, kind: Any, description: str, **kw: Any) -> th.Property:
+    return th.Property(name, kind, description=description, **kw)
+
+
+CONFIG_SCHEMA = th.PropertiesList(
+    # -- connection (read by salesforce/auth.py) --
+    _setting("auth_flow", th.StringType, "How to sign in to Salesforce: auto (chosen from what is set), "
+             "refresh_token, jwt, password, client_credentials or access_token.",
+             allowed_values=["auto", "refresh_token", "jwt", "password", "client_credentials", "access_token"],
+             default="auto"),
+    _setting("client_id", th.StringType, "Connected app consumer key."),
+    _setting("client_secret", th.StringType, "Connected app consumer secret.", secret=True),
+    _setting("refresh_token", th.StringType, "OAuth refresh token (from `target-salesforce-andsend connect`).",
+             secret=True),
+    _setting("username", th.StringType, "Salesforce username (password and JWT flows)."),
+    _setting("password", th.StringType, "Salesforce password (password flow).", secret=True),
+    _setting("security_token", th.StringType, "Salesforce security token appended to the password.", secret=True),
+    _setting("private_key", th.StringType, "PEM private key for the JWT bearer flow.", secret=True),
+    _setting("private_key_path", th.StringType, "Path to the PEM private key for the JWT bearer flow."),
+    _setting("access_token", th.StringType, "A ready session token (access_token flow; cannot be renewed).",
+             secret=True),
+    _setting("instance_url", th.StringType, "Instance URL, e.g. https://acme.my.salesforce.com "
+             "(needed with access_token)."),
+    _setting("domain", th.StringType, "login (production), test (sandbox) or a My Domain host such as "
+             "acme.my.salesforce.com.", default="login"),
+    _setting("login_url", th.StringType, "Explicit login base URL (e.g. the emulator's); wins over domain."),
+    _setting("api_version", th.StringType, "Salesforce REST API version.", default="60.0"),
+    _setting("request_timeout", th.NumberType, "Seconds before a Salesforce request times out.", default=120),
+    # -- behaviour --
+    _setting("mapping_catalog", th.StringType, "Path to a field-mapping catalog (YAML or JSON, "
+             "schemas/mapping-catalog.schema.json)."),
+    _setting("mapping_catalog_inline", th.ObjectType(additional_properties=True),
+             "The field-mapping catalog as an object (wins over mapping_catalog)."),
+    _setting("object_mode", th.StringType, "lead: prospects become Leads; contact_account: Contacts under "
+             "Accounts. Overrides the catalog's object_mode.", allowed_values=["lead", "contact_account"]),
+    _setting("sync_prospects", th.BooleanType, "Sync purchased prospects (switch a).", default=True),
+    _setting("sync_activities", th.BooleanType, "Sync sent emails and LinkedIn touchpoints as completed Tasks "
+             "(switch b).", default=True),
+    _setting("include_message_content", th.BooleanType, "Include message contents in those Tasks (switch c).",
+             default=True),
+    _setting("match_order", th.ArrayType(th.StringType), "Matching steps in order, from external_id, "
+             "contact_email, lead_email, account_domain, account_name."),
+    _setting("owner_fallback", th.StringType, "When no active Salesforce User has the purchasing user's "
+             "email: assignment_rules (Sforce-Auto-Assign TRUE), integration_user (the API user keeps the "
+             "record) or user (fallback_owner_email).",
+             allowed_values=["assignment_rules", "integration_user", "user"], default="assignment_rules"),
+    _setting("fallback_owner_email", th.StringType, "Email of the Salesforce User owning records when "
+             "owner_fallback is user."),
+    _setting("stream_roles", th.ObjectType(additional_properties=th.StringType),
+             "Stream name -> role (prospects, touchpoints, search_results, users); default: the stream "
+             "name is its role."),
+    _setting("dry_run", th.BooleanType, "Plan everything with reads only; write the plan to the report and "
+             "emit no STATE.", default=False),
+    # -- quota and writes --
+    _setting("quota_max_daily_percent", th.NumberType, "Stop when the org's daily API usage would pass this "
+             "percentage of its allocation.", default=80),
+    _setting("quota_max_calls_per_run", th.IntegerType, "Stop when this run's API calls would pass this "
+             "number (0 = no cap).", default=0),
+    _setting("max_concurrency", th.IntegerType, "Concurrent write calls.", default=4),
+    _setting("bulk_threshold", th.IntegerType, "Records of one object in one batch at or above which Bulk "
+             "API 2.0 is used.", default=2000),
+    _setting("max_retries", th.IntegerType, "Retries of a failed call or locked record.", default=5),
+    # -- files --
+    _setting("output_dir", th.StringType, "Directory for report.json, rejects.jsonl, badges.jsonl and the "
+             "link store.", default="./output"),
+    _setting("rejects_path", th.StringType, "Rejects file (JSON lines); default <output_dir>/rejects.jsonl."),
+    _setting("report_path", th.StringType, "Run report (JSON); default <output_dir>/report.json."),
+    _setting("badges_path", th.StringType, "Badges file (JSON lines); default <output_dir>/badges.jsonl."),
+    _setting("reject_threshold", th.IntegerType, "Rejected records allowed per run; above it the run fails so "
+             "state does not move past them.", default=100),
+    _setting("andsend_api_url", th.StringType, "Andsend API base URL, for writing badges back."),
+    _setting("andsend_api_key", th.StringType, "Andsend API key, for writing badges back.", secret=True),
+).to_dict()
+
+
+class TargetSalesforceAndsend(Target):
+    """Singer target writing Andsend prospects, activities and CRM badges to Salesforce."""
+
+    name = "target-salesforce-andsend"
+    config_jsonschema = CONFIG_SCHEMA
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._run: RunContext | None = None
+        self._run_lock = threading.RLock()
+        self._users_seen: dict[str, str] = {}
+        self._finished = False
+        self._failed: BaseException | None = None
+        super().__init__(*args, **kwargs)
+
+    # -- routing --------------------------------------------------------------------------
+
+    def role_for(self, stream_name: str) -> str:
+        roles = self.config.get("stream_roles") or {}
+        role = roles.get(stream_name, stream_name)
+        if role not in SINKS_BY_ROLE:
+            raise ValueError(
+                f"Stream '{stream_name}' has no role: map it in stream_roles to one of {', '.join(ROLES)}"
+            )
+        return role
+
+    def get_sink_class(self, stream_name: str) -> type[Sink]:
+        return SINKS_BY_ROLE[self.role_for(stream_name)]
+
+    # -- the run --------------------------------------------------------------------------
+
+    @property
+    def run(self) -> RunContext:
+        with self._run_lock:
+            if self._run is None:
+                self.logger.info("Connecting to Salesforce and checking the mapping catalog against the org...")
+                run = build_run(dict(self.config), self.logger)
+                run.progress = Progress(self.logger, api_figures=lambda: self._api_figures(run))
+                if self._users_seen:
+                    run.remember_users(self._users_seen)
+                self._run = run
+            return self._run
+
+    @staticmethod
+    def _api_figures(run: RunContext) -> dict[str, Any]:
+        try:
+            snap = run.client.quota.snapshot().as_dict()
+        except Exception:
+            snap = {}
+        return {"calls": sum(run.client.calls.values()), **snap}
+
+    def process_role_batch(self, role: str, records: list[dict]) -> None:
+        if role == "users":
+            users = {str(r["id"]): r["email"] for r in records if r.get("id") and r.get("email")}
+            with self._run_lock:
+                self._users_seen.update(users)
+                run = self._run
+            if run is not None:
+                run.remember_users(users)
+            return
+        try:
+            run = self.run
+            role_module(role).process_batch(run, records)
+        except BaseException as exc:
+            self._failed = exc
+            self.finish_run(error=exc)
+            raise
+
+    # -- drain order ----------------------------------------------------------------------
+
+    def _sink_role(self, sink: Sink) -> str:
+        return getattr(sink, "role", "") or ""
+
+    def _drain_all(self, sink_list: Iterable[Sink], parallelism: int) -> None:
+        sinks = list(sink_list)
+        first = [s for s in sinks if self._sink_role(s) in FIRST_ROLES]
+        first.sort(key=lambda s: FIRST_ROLES.index(self._sink_role(s)))
+        rest = [s for s in sinks if s not in first]
+        super()._drain_all(first, 1)
+        super()._drain_all(rest, parallelism)
+
+    def drain_one(self, sink: Sink) -> None:  # type: ignore[misc] - ordering needs it, see module doc
+        if self._sink_role(sink) not in FIRST_ROLES:
+            for other in list(self._sinks_active.values()):
+                if other is not sink and self._sink_role(other) in FIRST_ROLES:
+                    super().drain_one(other)
+        elif self._sink_role(sink) == "prospects":
+            for other in list(self._sinks_active.values()):
+                if self._sink_role(other) == "users":
+                    super().drain_one(other)
+        super().drain_one(sink)
+
+    def _write_state_message(self, state: dict) -> None:
+        if self.config.get("dry_run"):
+            self.logger.info("Dry run: STATE not emitted (nothing was written to Salesforce)")
+            return
+        super()._write_state_message(state)
+
+    # -- end of run -----------------------------------------------------------------------
+
+    def process_endofpipe(self) -> None:
+        super().process_endofpipe()
+        run = self._run
+        if run is not None and not self._failed:
+            pending = getattr(role_module("touchpoints"), "process_pending", None)
+            if pending is not None and "touchpoints" in {self._sink_role(s) for s in self._sinks_active.values()} | {"touchpoints"}:
+                try:
+                    pending(run)
+                except Exception as exc:  # the touchpoints stay parked for the next run
+                    self.logger.warning("Pending touchpoints not written this run: %s", exc)
+        self.finish_run()
+
+    def finish_run(self, error: BaseException | None = None) -> None:
+        """Write the report (also on failure) and the summary; idempotent."""
+        with self._run_lock:
+            if self._finished:
+                return
+            self._finished = True
+            run = self._run
+        if run is None:
+            if self._users_seen and not self.config.get("dry_run"):
+                store = LinkStore(output_paths(dict(self.config))["links"])
+                store.put_users(self._users_seen)
+                store.close()
+            if error is not None:
+                self.logger.error("Run failed before it reached Salesforce: %s", error)
+            return
+        report = run.report
+        report.status = "failed" if error is not None else "succeeded"
+        if error is not None:
+            report.error = f"{type(error).__name__}: {error}"
+        report.finished_at = __import__("datetime").datetime.now(__import__("datetime").timezone.utc).isoformat(
+            timespec="seconds")
+        report.rejects_total = run.rejects.count
+        run.refresh_api_figures()
+        path = report.write(output_paths(run.config)["report"])
+        if run.progress is not None:
+            run.progress.add(0, force=True)
+        report.log_summary(self.logger)
+        self.logger.info("Run report written to %s", path)
+        if error is not None:
+            self.logger.error("Run failed: %s", error)
+        try:
+            run.writer.close()
+            run.client.close()
+            run.links.close()
+        except Exception:  # closing is best effort
+            self.logger.debug("closing run resources failed", exc_info=True)
