@@ -41,6 +41,7 @@ MAX_GET_URL_BYTES = 14_000
 _BACKOFF_CAP = 60.0
 # Statuses after which a request certainly was not applied: safe to resend even a create.
 _NOT_APPLIED_STATUSES = frozenset({502, 503, 504})
+_MAX_RENEWALS_PER_CALL = 3
 
 
 def _setting(config: Mapping[str, Any], key: str, default: Any) -> Any:
@@ -105,7 +106,13 @@ class SalesforceClient:
             self._ensure_token()
             self._started = True
         if self._read_limits_at_start:
-            self.quota.start(self.limits())
+            try:
+                self.quota.start(self.limits())
+            except SalesforceAPIError as exc:
+                # Some profiles may not read /limits; every response's Sforce-Limit-Info still feeds
+                # the governor, so the daily budget applies from the first call on.
+                self.log.warning("Could not read Salesforce /limits (%s); using Sforce-Limit-Info headers only",
+                                 exc.error_code)
 
     def _ensure_token(self) -> tuple[Token, int]:
         with self._token_lock:
@@ -188,7 +195,7 @@ class SalesforceClient:
         method = method.upper()
         url = self.url(path)
         attempt = 0
-        renewed = False
+        renewals = 0
         while True:
             token, generation = self._ensure_token()
             self.quota.before_call(kind)
@@ -218,16 +225,18 @@ class SalesforceClient:
             errors = parse_error_body(_json_or_none(resp))
             code = errors[0].get("errorCode") if errors else None
             if status == 401:
-                if renewed or not self.auth.can_renew:
-                    if not self.auth.can_renew:
-                        self.auth.renew()  # raises a clear AuthenticationError
+                if not self.auth.can_renew:
+                    self.auth.renew()  # raises a clear AuthenticationError
+                # One renewal per refused session: a session renewed for this call and then revoked
+                # again (admins, token rotation) may be renewed again, but not without end.
+                if renewals >= _MAX_RENEWALS_PER_CALL:
                     raise AuthenticationError(
-                        f"Salesforce refused a freshly renewed session for {method} {_path(url)} "
+                        f"Salesforce refused {renewals + 1} sessions in a row for {method} {_path(url)} "
                         f"(HTTP 401 {code or ''}); check the user's API access.",
                         error=code, flow=self.auth.flow, status=401,
                     )
                 self._renew(generation)
-                renewed = True
+                renewals += 1
                 continue
             if status == 403 and code == "REQUEST_LIMIT_EXCEEDED":
                 raise self.quota.limit_exceeded(errors[0].get("message", ""))

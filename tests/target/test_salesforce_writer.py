@@ -138,3 +138,18 @@ def test_bulk_upsert_and_update(sf) -> None:
     assert stored[first[5].id]["LastName"] == "Five"
     assert all(stored[r.id]["Title"] == f"bulk{i}" for i, r in enumerate(first))
     assert sf.stats()["by_kind"].get("bulk_create_job") == 3
+
+
+def test_concurrent_writes_survive_mixed_faults_exactly_once(sf) -> None:
+    sf.faults(error_503_rate=0.1, lock_row_rate=0.1, revoke_tokens_every=4, latency_ms=2, random_seed=5)
+    client, writer = _writer(sf, max_concurrency=4, max_retries=10)
+    tag = uuid.uuid4().hex
+    records = [{"LastName": f"M{i:04d}", "Company": tag} for i in range(1000)]
+    results = writer.create("Lead", records)
+    sf.faults()
+    assert all(r.success for r in results)
+    stored = _rows(sf, "Lead", tag)
+    assert sorted(r["LastName"] for r in stored) == [f"M{i:04d}" for i in range(1000)]
+    by_id = {r["Id"]: r["LastName"] for r in stored}
+    assert [by_id[r.id] for r in results] == [r["LastName"] for r in records]
+    assert client.calls["oauth"] >= 2
