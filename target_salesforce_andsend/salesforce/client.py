@@ -206,7 +206,7 @@ class SalesforceClient:
             try:
                 resp = self.session.request(method, url, params=params, json=json, data=data,
                                             headers=send_headers, timeout=timeout or self.timeout)
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
                 not_sent = _not_sent(exc)
                 if attempt < self.max_retries and (retry_ambiguous or not_sent):
                     self.log.warning("Salesforce %s %s: %s; retry %d/%d", method, _path(url),

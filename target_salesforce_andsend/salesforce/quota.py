@@ -133,24 +133,35 @@ class QuotaGovernor:
                 # Optimistic: the header of this call's response will confirm it.
                 self.daily_used += 1
 
+    def _fits(self, estimated_calls: int) -> bool:
+        headroom = self._headroom()
+        if headroom is None:
+            return True
+        # Inside an admitted unit, a nested unit (one write of a multi-step batch) may use the
+        # enclosing unit's reserve: it is part of finishing that unit.
+        allowance = self._batch_reserve if self._active_batches else 0
+        return estimated_calls <= headroom + allowance
+
     def admit(self, estimated_calls: int, what: str = "batch") -> None:
         """Raise unless ``estimated_calls`` fit in what is left (nothing is counted here)."""
         with self._lock:
-            headroom = self._headroom()
-            if headroom is not None and estimated_calls > headroom:
+            if not self._fits(estimated_calls):
                 raise self._exhausted(estimated_calls, what)
 
     @contextmanager
     def batch(self, estimated_calls: int, what: str = "batch") -> Iterator[None]:
         """Admit a unit of work; inside it, calls may exceed the budget by a small reserve
-        (retries, re-authentication) so the unit is finished cleanly rather than cut in half."""
-        reserve = max(2, estimated_calls // 2)
+        (retries, re-authentication) so the unit is finished cleanly rather than cut in half.
+
+        Units nest: the target can admit a whole Singer batch (its lookups and every write) and
+        each ``Writer`` call inside is then admitted against that unit's allowance.
+        """
         with self._lock:
-            headroom = self._headroom()
-            if headroom is not None and estimated_calls > headroom:
+            if not self._fits(estimated_calls):
                 raise self._exhausted(estimated_calls, what)
+            if not self._active_batches:
+                self._batch_reserve = max(2, estimated_calls // 2)
             self._active_batches += 1
-            self._batch_reserve = max(self._batch_reserve, reserve)
         try:
             yield
         finally:

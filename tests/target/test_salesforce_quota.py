@@ -83,3 +83,26 @@ def test_salesforce_limit_exceeded_raises_quota_exhausted_without_retry(sf) -> N
     assert total <= 4  # the refused call was not retried
     snapshot = client.quota.snapshot()
     assert snapshot.run_calls == total
+
+
+def test_nested_units_use_the_enclosing_reserve() -> None:
+    gov = QuotaGovernor({"quota_max_calls_per_run": 10})
+    with gov.batch(8, "Singer batch"):  # reserve 4: hard ceiling 14 while it runs
+        for _ in range(8):
+            gov.before_call("query")
+        with gov.batch(3, "Contact create"):  # 2 left + 4 reserve: admitted
+            for _ in range(3):
+                gov.before_call("collections_create")
+        with pytest.raises(QuotaExhausted):
+            gov.admit(4, "Task create")  # 11 used: -1 + 4 = 3 < 4
+        for _ in range(3):
+            gov.before_call("collections_create")
+        with pytest.raises(QuotaExhausted):
+            gov.before_call("query")  # 14 = ceiling
+    with pytest.raises(QuotaExhausted, match="14/10"):
+        gov.before_call("query")
+    with pytest.raises(QuotaExhausted):
+        with gov.batch(1, "next Singer batch"):
+            pass
+    assert gov.snapshot().run_calls == 14
+    gov.before_call("oauth")  # logins are not API calls for the allocation
