@@ -32,6 +32,7 @@ def plan_main(argv: Sequence[str]) -> int:
     args = parser.parse_args(list(argv))
 
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from .mapping_cli import load_config
@@ -62,9 +63,11 @@ def plan_main(argv: Sequence[str]) -> int:
             table.add_column(col, overflow="fold")
         for action in report.get("plan", []):
             fields = ", ".join(f"{k}={v}" for k, v in (action.get("fields") or {}).items())
-            table.add_row(action.get("kind", ""), action.get("object", ""), action.get("record_id") or
-                          (f"(new, account {action['account_ref']})" if action.get("account_ref") else "(new)"),
-                          action.get("via") or "", ", ".join(action.get("prospect_ids") or []), fields)
+            where = action.get("record_id") or (
+                f"(new, account {action['account_ref']})" if action.get("account_ref") else "(new)")
+            cells = [action.get("kind", ""), action.get("object", ""), where, action.get("via") or "",
+                     ", ".join(action.get("prospect_ids") or []), fields]
+            table.add_row(*(escape(str(c)) for c in cells))
         console.print(table)
         buf = io.StringIO()
         for role, objects in sorted(report.get("counts", {}).items()):
@@ -77,7 +80,7 @@ def plan_main(argv: Sequence[str]) -> int:
         if report.get("ambiguous_matches"):
             buf.write(f"ambiguous matches: {len(report['ambiguous_matches'])}\n")
         buf.write(f"Salesforce API calls (reads): {report.get('api_calls_total', 0)}\n")
-        console.print(buf.getvalue().rstrip())
+        console.print(escape(buf.getvalue().rstrip()))
     if tmp is not None:
         tmp.cleanup()
     return 0 if report.get("status") == "succeeded" else 1

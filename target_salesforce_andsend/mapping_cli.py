@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .catalog import (
@@ -94,8 +95,9 @@ def render(console: Console, catalog: Catalog, table_rows: list[dict[str, str]],
         table.add_column(col, overflow="fold")
     for r in table_rows:
         style = STATUS_STYLE.get(r["status"], "")
-        table.add_row(r["object"], r["field"], r["source"], r["transform"], r["policy"], r["overlength"],
-                      r["salesforce_type"], f"[{style}]{STATUS_TEXT.get(r['status'], r['status'])}[/{style}]")
+        cells = [escape(r[k]) for k in ("object", "field", "source", "transform", "policy", "overlength",
+                                         "salesforce_type")]
+        table.add_row(*cells, f"[{style}]{STATUS_TEXT.get(r['status'], r['status'])}[/{style}]")
     console.print(table)
     created = ", ".join(CREATED_OBJECTS[catalog.object_mode])
     console.print(f"Creates: {created}. Linked records are enriched per policy.")
@@ -114,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         catalog = load_catalog(config)
     except CatalogError as exc:
-        console.print(f"[red]{exc}[/red]")
+        console.print(f"[red]{escape(str(exc))}[/red]")
         return 1
 
     from .salesforce.client import SalesforceClient
@@ -125,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         describes = {obj: client.describe(obj) for obj in objects_needed(catalog)}
         instance = client.instance_url
     except SalesforceError as exc:
-        console.print(f"[red]Cannot read the org's describe data: {exc}[/red]")
+        console.print(f"[red]Cannot read the org's describe data: {escape(str(exc))}[/red]")
         return 2
     finally:
         client.close()
@@ -140,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.format == "table":
             console.print(f"[red]{len(issues)} problem(s):[/red]")
             for issue in issues:
-                console.print(f"  - {issue.message}")
+                console.print(f"  - {escape(issue.message)}")
         return 1
     if args.format == "table":
         console.print(f"[green]The catalog fits the org ({len(catalog.mappings)} mappings).[/green]")

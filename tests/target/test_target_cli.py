@@ -1,0 +1,96 @@
+"""The console script: `mapping show|validate`, `plan`, and the Singer target path (--about)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+from target_salesforce_andsend.cli import main
+from tests.target._target_support import live, run_target, singer_file, target_config
+
+
+def call(argv, stdin: str | None = None) -> tuple[int, str]:
+    out = io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out):
+        if stdin is not None:
+            import sys
+            old = sys.stdin
+            sys.stdin = io.StringIO(stdin)
+        try:
+            code = main(argv) or 0
+        except SystemExit as exc:  # click exits
+            code = exc.code or 0
+        finally:
+            if stdin is not None:
+                sys.stdin = old
+    return code, out.getvalue()
+
+
+def write_config(tmp_path, config) -> str:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    return str(path)
+
+
+def test_mapping_show_lists_status_per_field_and_sees_new_fields(sf_emulator, tmp_path):
+    catalog = {"object_mode": "lead", "mappings": [
+        {"source": "last_name", "object": "Lead", "field": "LastName"},
+        {"source": "email", "object": "Lead", "field": "Name"},
+        {"source": "custom_fields.tier", "object": "Lead", "field": "Tier__c"},
+        {"source": "campaign_ids", "object": "Lead", "field": "Description"},
+    ]}
+    cfg = write_config(tmp_path, target_config(sf_emulator, tmp_path, mapping_catalog_inline=catalog))
+    code, out = call(["mapping", "show", "--config", cfg])
+    assert code == 1
+    for text in ("LastName", "ok", "not writable", "missing in Salesforce", "type mismatch",
+                 "required but unmapped", "Company", "string(80)"):
+        assert text in out, text
+
+    code, out = call(["mapping", "validate", "--config", cfg, "--format", "json"])
+    fields = {f["field"]: f["status"] for f in json.loads(out)["fields"]}
+    assert fields == {"LastName": "ok", "Name": "not_writable", "Tier__c": "missing",
+                      "Description": "type_mismatch", "Company": "required_unmapped"}
+
+    sf_emulator.add_field("Lead", {"name": "Tier__c", "label": "Tier", "type": "string", "length": 20,
+                                   "custom": True, "nillable": True, "createable": True, "updateable": True})
+    code, out = call(["mapping", "validate", "--config", cfg, "--format", "json"])
+    assert {f["field"]: f["status"] for f in json.loads(out)["fields"]}["Tier__c"] == "ok"
+
+
+def test_mapping_validate_default_catalog_passes(sf_emulator, tmp_path):
+    cfg = write_config(tmp_path, target_config(sf_emulator, tmp_path, object_mode="contact_account"))
+    code, out = call(["mapping", "validate", "--config", cfg])
+    assert code == 0 and "fits the org" in out
+
+
+def test_plan_prints_actions_and_writes_nothing(sf_emulator, tmp_path):
+    sf_emulator.seed({"records": {"Lead": [{"LastName": "Old", "Company": "Acme", "Email": "ann.lee@acme.test"}]}})
+    cfg = write_config(tmp_path, target_config(sf_emulator, tmp_path))
+    input_path = tmp_path / "in.singer"
+    input_path.write_text(singer_file("prospects_basic.singer"))
+    code, out = call(["plan", "--config", cfg, "--input", str(input_path), "--format", "json"])
+    assert code == 0
+    plan = json.loads(out)
+    assert sorted((a["kind"], a["object"]) for a in plan["plan"]) == [
+        ("create", "Lead"), ("create", "Lead"), ("update", "Lead")]
+    assert len(live(sf_emulator.records("Lead"))) == 1
+    assert not any(k.startswith("collections") for k in sf_emulator.stats()["by_kind"])
+
+    code, out = call(["plan", "--config", cfg], stdin=singer_file("prospects_basic.singer"))
+    assert code == 0 and "Planned actions" in out and "prospects / Lead" in out
+
+
+def test_about_goes_through_the_singer_cli():
+    code, out = call(["--about", "--format", "json"])
+    about = json.loads(out)
+    assert about["name"] == "target-salesforce-andsend"
+    props = about["settings"]["properties"]
+    assert props["client_secret"].get("secret") is True and props["andsend_api_key"].get("secret") is True
+    assert all(p.get("description") for p in props.values())
+
+
+def test_singer_path_prints_state_only(sf_emulator, tmp_path):
+    run = run_target(target_config(sf_emulator, tmp_path), singer_file("prospects_basic.singer"))
+    assert run.stdout.strip() and all(json.loads(line)["bookmarks"] for line in run.stdout.splitlines())
