@@ -162,6 +162,20 @@ class Authenticator:
         return f"{self.login_url}/services/oauth2/token"
 
     @property
+    def jwt_audience(self) -> str:
+        """The JWT ``aud``: the login host, except that My Domain hosts are not audiences
+        (Salesforce wants login.salesforce.com, or test.salesforce.com for sandboxes, there).
+        ``jwt_audience`` overrides (e.g. an Experience Cloud site URL)."""
+        if _set(self._config, "jwt_audience"):
+            return str(self._config["jwt_audience"]).rstrip("/")
+        host = self.login_url.split("://", 1)[-1].split("/", 1)[0].lower()
+        if host.endswith(".sandbox.my.salesforce.com"):
+            return SANDBOX_LOGIN
+        if host.endswith(".my.salesforce.com"):
+            return PRODUCTION_LOGIN
+        return self.login_url
+
+    @property
     def can_renew(self) -> bool:
         """Whether a 401 can be answered by logging in again."""
         if self.flow == "access_token":
@@ -240,7 +254,7 @@ class Authenticator:
         claims = {
             "iss": self._config["client_id"],
             "sub": self._config["username"],
-            "aud": self.login_url,
+            "aud": self.jwt_audience,
             "exp": now + JWT_LIFETIME_SECONDS,
         }
         try:

@@ -36,6 +36,18 @@ def test_login_url_resolution() -> None:
     assert resolve_login_url("test", "http://127.0.0.1:8080/") == "http://127.0.0.1:8080"
 
 
+def test_jwt_audience_is_the_login_host_never_a_my_domain() -> None:
+    def aud(**c: str) -> str:
+        return Authenticator({"auth_flow": "jwt", "client_id": "c", "username": "u", "private_key": "k", **c}).jwt_audience
+
+    assert aud(domain="login") == "https://login.salesforce.com"
+    assert aud(domain="test") == "https://test.salesforce.com"
+    assert aud(domain="acme") == "https://login.salesforce.com"
+    assert aud(domain="acme--uat.sandbox.my.salesforce.com") == "https://test.salesforce.com"
+    assert aud(login_url="http://127.0.0.1:9") == "http://127.0.0.1:9"
+    assert aud(domain="acme", jwt_audience="https://acme.my.site.com/") == "https://acme.my.site.com"
+
+
 def test_auto_flow_picks_from_what_is_set() -> None:
     assert choose_flow({"refresh_token": "r", "client_id": "c", "username": "u", "password": "p"}) == "refresh_token"
     assert choose_flow({"private_key_path": "k.pem", "username": "u", "client_id": "c"}) == "jwt"
@@ -137,3 +149,20 @@ def test_access_token_flow(sf) -> None:
     control(sf, "POST", "revoke-tokens")
     with pytest.raises(AuthenticationError, match="cannot be renewed"):
         client.limits()
+
+
+def test_jwt_assertion_claims() -> None:
+    import time
+
+    import jwt
+
+    private, public = _rsa_pair()
+    auth = Authenticator({"auth_flow": "jwt", "client_id": "cid", "username": "ann@acme.test",
+                          "private_key": private, "domain": "test"})
+    claims = jwt.decode(auth._jwt_assertion(), public, algorithms=["RS256"], audience="https://test.salesforce.com")
+    assert claims["iss"] == "cid" and claims["sub"] == "ann@acme.test"
+    assert 0 < claims["exp"] - time.time() <= 180
+    with pytest.raises(ConfigurationError, match="RSA private key") as err:
+        Authenticator({"auth_flow": "jwt", "client_id": "c", "username": "u",
+                       "private_key": "-----BEGIN PRIVATE KEY-----\nnotakey\n-----END PRIVATE KEY-----"})._jwt_assertion()
+    assert "notakey" not in str(err.value)
