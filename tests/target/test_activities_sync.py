@@ -273,3 +273,20 @@ def test_subtype_falls_back_to_task_when_picklist_lacks_linkedin(tmp_path):
         assert got == ["Email", "Task"]
     finally:
         server.stop()
+
+
+def test_bulk_path_is_exactly_once_too(sf, tmp_path):
+    people(sf)
+    tps = [touchpoint(f"tp_b{i:03d}", "p_lead" if i % 2 else "p_contact",
+                      channel="linkedin" if i % 3 else "email", type="linkedin_message" if i % 3 else "email_sent")
+           for i in range(30)]
+    for _ in range(2):
+        sf_control(sf, "POST", "stats/reset")
+        run = make_run(sf, tmp_path, bulk_threshold=10)
+        activities.process_batch(run, tps)
+        assert not (tmp_path / "rejects.jsonl").exists()
+    tasks = records(sf, "Task")
+    assert len(tasks) == 30
+    assert sorted({t["TaskSubtype"] for t in tasks}) == ["Email", "LinkedIn"]
+    if sf.variant == "ext":
+        assert stats(sf)["by_kind"].get("bulk_create_job") == 1  # the rerun's upsert went through Bulk 2.0
