@@ -16,6 +16,7 @@ import bisect
 import itertools
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -113,6 +114,27 @@ def _rng(seed: int, section: str) -> random.Random:
     return random.Random(f"{seed}:{section}")
 
 
+def pick(rng: random.Random, seq: Sequence[Any]) -> Any:
+    """``rng.choice`` without its rejection sampling: ~3x faster, and the generator makes millions of picks."""
+    return seq[int(rng.random() * len(seq))]
+
+
+def between(rng: random.Random, low: int, high: int) -> int:
+    """Uniform integer in [low, high] (fast ``randint``)."""
+    return low + int(rng.random() * (high - low + 1))
+
+
+class Weighted:
+    """A fast ``rng.choices(values, weights)[0]`` for a fixed table."""
+
+    def __init__(self, values: Sequence[Any], weights: Sequence[float]) -> None:
+        self.values = tuple(values)
+        self.cum = list(itertools.accumulate(weights))
+
+    def pick(self, rng: random.Random) -> Any:
+        return self.values[bisect.bisect_right(self.cum, rng.random() * self.cum[-1])]
+
+
 def new_id(rng: random.Random, prefix: str) -> str:
     return f"{prefix}_{rng.getrandbits(64):016x}"
 
@@ -130,8 +152,8 @@ COUNTRY_PICKER = _CountryPicker()
 
 def person_name(rng: random.Random, country: Country) -> tuple[str, str, str, str, str]:
     """(first, last, full, ascii first, ascii last); CJK names keep their script, ASCII parts are romanised."""
-    first = rng.choice(country.first_names)
-    last = rng.choice(country.last_names)
+    first = pick(rng, country.first_names)
+    last = pick(rng, country.last_names)
     if country.romanised:
         full = f"{last}{first}" if country.family_name_first else f"{first} {last}"
         return first, last, full, country.romanised[first], country.romanised[last]
@@ -140,9 +162,9 @@ def person_name(rng: random.Random, country: Country) -> tuple[str, str, str, st
 
 def _title(rng: random.Random) -> str:
     if rng.random() < 0.18:
-        return rng.choice(LOCAL_TITLES)
-    seniority = rng.choice(SENIORITIES)
-    function = rng.choice(FUNCTIONS)
+        return pick(rng, LOCAL_TITLES)
+    seniority = pick(rng, SENIORITIES)
+    function = pick(rng, FUNCTIONS)
     return f"Chief {function} Officer" if seniority == "Chief" else f"{seniority} {function}"
 
 
@@ -281,13 +303,16 @@ def generate_campaigns(
     return campaigns
 
 
+_CAMPAIGN_COUNT = Weighted((0, 1, 2), (1, 6, 2))
+
+
 def _custom_fields(rng: random.Random) -> dict[str, Any] | None:
     if rng.random() < 0.3:
         return None
     return {
-        "lead_score": rng.randint(1, 100),
-        "persona": rng.choice(("Economic buyer", "Champion", "Technical evaluator", "End user")),
-        "gdpr_basis": rng.choice(("legitimate_interest", "consent")),
+        "lead_score": between(rng, 1, 100),
+        "persona": pick(rng, ("Economic buyer", "Champion", "Technical evaluator", "End user")),
+        "gdpr_basis": pick(rng, ("legitimate_interest", "consent")),
         "intent_signal": rng.random() < 0.3,
     }
 
@@ -314,7 +339,7 @@ def generate_prospects(
             email_for(email_pattern[company.domain], af, al, company.domain) if rng.random() < 0.92 else None
         )
         phone = (
-            f"{company.country.phone_prefix} {rng.randint(10, 99)} {rng.randint(1_000_000, 9_999_999)}"
+            f"{company.country.phone_prefix} {between(rng, 10, 99)} {between(rng, 1_000_000, 9_999_999)}"
             if rng.random() < 0.55
             else None
         )
@@ -323,8 +348,8 @@ def generate_prospects(
             if rng.random() < 0.9
             else None
         )
-        city = company.city if rng.random() < 0.7 else rng.choice(company.country.cities)
-        created = now_ms - rng.randint(60 * DAY_MS, 540 * DAY_MS)
+        city = company.city if rng.random() < 0.7 else pick(rng, company.country.cities)
+        created = now_ms - between(rng, 60 * DAY_MS, 540 * DAY_MS)
         purchased = rng.random() < config.purchased_share
         purchased_at = purchased_by = None
         campaign_ids: list[str] | None = []
@@ -332,17 +357,17 @@ def generate_prospects(
         updated = created
         if purchased:
             status = "purchased"
-            purchased_ms = rng.randint(created + DAY_MS, max(created + DAY_MS, now_ms - 25 * DAY_MS))
+            purchased_ms = between(rng, created + DAY_MS, max(created + DAY_MS, now_ms - 25 * DAY_MS))
             purchased_at = format_ts(purchased_ms)
-            purchased_by = rng.choice(user_ids) if user_ids else None
-            k = rng.choices((0, 1, 2), (1, 6, 2))[0]
+            purchased_by = pick(rng, user_ids) if user_ids else None
+            k = _CAMPAIGN_COUNT.pick(rng)
             campaign_ids = sorted(rng.sample(usable_campaigns, min(k, len(usable_campaigns))))
             updated = purchased_ms
         elif rng.random() < 0.04:
             status = "archived"
             campaign_ids = None
         if rng.random() < 0.1:
-            updated = rng.randint(updated, now_ms - HOUR_MS)
+            updated = between(rng, updated, now_ms - HOUR_MS)
         prospects.append(
             {
                 "id": new_id(rng, "prs"),
@@ -411,6 +436,8 @@ _TOUCH_TYPES = (
     "linkedin_profile_visit",
 )
 _TOUCH_WEIGHTS = (40, 15, 20, 8, 17)
+_TOUCH_ANY = Weighted(_TOUCH_TYPES, _TOUCH_WEIGHTS)
+_TOUCH_NO_EMAIL = Weighted(_TOUCH_TYPES[1:], _TOUCH_WEIGHTS[1:])
 
 
 def make_touchpoint(
@@ -422,32 +449,31 @@ def make_touchpoint(
     allow_email: bool,
 ) -> dict[str, Any]:
     """One executed outreach step for ``prospect`` (shared with the activity endpoint)."""
-    weights = _TOUCH_WEIGHTS if allow_email else (0, *_TOUCH_WEIGHTS[1:])
-    kind = rng.choices(_TOUCH_TYPES, weights)[0]
+    kind = (_TOUCH_ANY if allow_email else _TOUCH_NO_EMAIL).pick(rng)
     sender = (user or {}).get("name") or "The Nordwind team"
     values = {
         "first": prospect.get("first_name") or "there",
         "company": prospect.get("company_name") or "your company",
-        "function": rng.choice(FUNCTIONS).lower(),
+        "function": pick(rng, FUNCTIONS).lower(),
         "sender": sender,
     }
     subject = body = None
     if kind == "email_sent":
-        subject = rng.choice(_EMAIL_SUBJECTS).format(**values)
-        body = rng.choice(_EMAIL_BODIES).format(**values)
+        subject = pick(rng, _EMAIL_SUBJECTS).format(**values)
+        body = pick(rng, _EMAIL_BODIES).format(**values)
     elif kind == "linkedin_connection_request":
-        body = rng.choice(_LI_NOTES).format(**values) if rng.random() < 0.6 else None
+        body = pick(rng, _LI_NOTES).format(**values) if rng.random() < 0.6 else None
     elif kind == "linkedin_message":
-        body = rng.choice(_LI_MESSAGES).format(**values)
+        body = pick(rng, _LI_MESSAGES).format(**values)
     elif kind == "linkedin_inmail":
-        subject = rng.choice(_EMAIL_SUBJECTS).format(**values)
-        body = rng.choice(_EMAIL_BODIES).format(**values)
+        subject = pick(rng, _EMAIL_SUBJECTS).format(**values)
+        body = pick(rng, _EMAIL_BODIES).format(**values)
     campaigns = prospect.get("campaign_ids") or []
     stamp = format_ts(executed_ms)
     return {
         "id": new_id(rng, "tp"),
         "prospect_id": prospect["id"],
-        "campaign_id": rng.choice(campaigns) if campaigns else None,
+        "campaign_id": pick(rng, campaigns) if campaigns else None,
         "user_id": user["id"] if user else None,
         "user_email": user["email"] if user else None,
         "channel": "email" if kind == "email_sent" else "linkedin",
@@ -469,16 +495,16 @@ def generate_touchpoints(
     for prospect in prospects:
         if not prospect["purchased"]:
             continue
-        t = parse_ts(prospect["purchased_at"]) + rng.randint(HOUR_MS, 2 * DAY_MS)
+        t = parse_ts(prospect["purchased_at"]) + between(rng, HOUR_MS, 2 * DAY_MS)
         purchaser = by_id.get(prospect["purchased_by_user_id"] or "")
-        for _ in range(rng.randint(2, 5)):
+        for _ in range(between(rng, 2, 5)):
             if t >= now_ms:
                 break
-            user = purchaser if purchaser is None or rng.random() < 0.85 else rng.choice(users)
+            user = purchaser if purchaser is None or rng.random() < 0.85 else pick(rng, users)
             touchpoints.append(
                 make_touchpoint(rng, prospect, t, user, allow_email=prospect["email"] is not None)
             )
-            t += rng.randint(DAY_MS, 5 * DAY_MS)
+            t += between(rng, DAY_MS, 5 * DAY_MS)
     return touchpoints
 
 

@@ -96,7 +96,7 @@ def test_schemathesis_finds_no_contract_violation(andsend_emulator):
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
             @settings(
-                max_examples=25,
+                max_examples=20,
                 deadline=None,
                 database=None,
                 derandomize=True,
