@@ -53,6 +53,20 @@ def _prepare(sobject: str, record: Mapping[str, Any]) -> dict[str, Any]:
     return body
 
 
+def bulk_honours(headers: Mapping[str, str] | None) -> bool:
+    """Whether a Bulk 2.0 job behaves as the REST call with these headers would.
+
+    Bulk ingest takes no per-call headers and runs no assignment rules unless a rule id is
+    given, which equals ``Sforce-Auto-Assign: FALSE`` only. Any other header (auto-assign on,
+    duplicate-rule ``allowSave``...) keeps the write on Collections, whatever its size.
+    """
+    for name, value in (headers or {}).items():
+        if name.lower() == "sforce-auto-assign" and str(value).strip().lower() in ("false", "0"):
+            continue
+        return False
+    return True
+
+
 class Writer:
     """Thread-safe; ``max_concurrency`` collection calls run at once."""
 
@@ -107,11 +121,11 @@ class Writer:
                 self._pool = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="sf-writer")
             return self._pool
 
-    def estimate_calls(self, count: int) -> int:
+    def estimate_calls(self, count: int, *, bulk: bool = True) -> int:
         """Calls a write of ``count`` records of one object is expected to need."""
         if count <= 0:
             return 0
-        if count >= self.bulk_threshold:
+        if count >= self.bulk_threshold and bulk:
             return BULK_CALLS_ESTIMATE
         return math.ceil(count / COLLECTION_SIZE)
 
@@ -123,10 +137,10 @@ class Writer:
         results: list[WriteResult | None] = [None] * n
         pending = list(range(n))
         what = f"{sobject} {op} of {n} record(s)"
-        with self.client.quota.batch(self.estimate_calls(n), what):
+        with self.client.quota.batch(self.estimate_calls(n, bulk=bulk_honours(headers)), what):
             attempt = 0
             while pending:
-                if len(pending) >= self.bulk_threshold:
+                if len(pending) >= self.bulk_threshold and bulk_honours(headers):
                     self._via_bulk(op, sobject, records, ext_field, pending, results)
                 else:
                     self._via_collections(op, sobject, records, ext_field, pending, headers, results)

@@ -121,6 +121,17 @@ def test_bulk_path_above_threshold_maps_failed_rows_back(sf) -> None:
     assert len({r.id for r in results if r.success}) == 247
 
 
+def test_headers_bulk_cannot_honour_keep_the_write_on_collections(sf) -> None:
+    client, writer = _writer(sf, bulk_threshold=10)
+    tag = uuid.uuid4().hex
+    rows = [{"LastName": f"H{i}", "Company": tag} for i in range(30)]
+    writer.create("Lead", rows[:15], headers={"Sforce-Auto-Assign": "TRUE"})
+    writer.create("Lead", rows[15:], headers={"Sforce-Auto-Assign": "FALSE"})
+    kinds = sf.stats()["by_kind"]
+    assert kinds.get("collections_create") == 1 and kinds.get("bulk_create_job") == 1
+    assert len(_rows(sf, "Lead", tag)) == 30
+
+
 def test_bulk_upsert_and_update(sf) -> None:
     client, writer = _writer(sf, bulk_threshold=50)
     tag = uuid.uuid4().hex
