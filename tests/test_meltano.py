@@ -128,6 +128,15 @@ def linked(p: Pipeline) -> dict[str, dict[str, Any]]:
     return out
 
 
+def person_groups(prospects: list[dict[str, Any]]) -> list[set[str]]:
+    """Prospect ids grouped by e-mail address (trimmed, case-insensitive, as Salesforce compares)."""
+    groups: dict[str, set[str]] = {}
+    for row in prospects:
+        email = (row.get("email") or "").strip().casefold()
+        groups.setdefault(email or row["id"], set()).add(row["id"])
+    return list(groups.values())
+
+
 def touchpoint_tasks(p: Pipeline) -> dict[str, dict[str, Any]]:
     return {r["Andsend_Touchpoint_Id__c"]: r for r in p.sf("Task") if r.get("Andsend_Touchpoint_Id__c")}
 
@@ -135,13 +144,20 @@ def touchpoint_tasks(p: Pipeline) -> dict[str, dict[str, Any]]:
 def test_two_meltano_runs_move_everything_then_only_the_changes(pipeline: Pipeline) -> None:
     p = pipeline
     before_org = {o: len(p.sf(o)) for o in ("Lead", "Contact", "Account")}
-    purchased = {r["id"] for r in p.andsend_list("prospects", purchased="true")}
+    purchased_rows = p.andsend_list("prospects", purchased="true")
+    purchased = {r["id"] for r in purchased_rows}
     assert purchased, "the generated Andsend data has no purchased prospects"
 
     # --- run 1: everything ------------------------------------------------------------
     p.run()
     people = linked(p)
-    assert set(people) == purchased, "every purchased prospect is linked or created exactly once"
+    assert set(people) <= purchased
+    # Prospects sharing an e-mail address are one person in Salesforce: each such group is on
+    # exactly one record, which carries the id of one of its prospects.
+    for group in person_groups(purchased_rows):
+        on_records = group & set(people)
+        assert len(on_records) == 1, f"prospects {sorted(group)} are on {len(on_records)} Salesforce records"
+    record_of = {pid: people[next(iter(g & set(people)))] for g in person_groups(purchased_rows) for pid in g}
     created = sum(len(p.sf(o)) - before_org[o] for o in ("Lead", "Contact"))
     assert 0 < created < len(purchased), (
         "the overlapping fixture means some prospects are linked, not created"
@@ -150,7 +166,7 @@ def test_two_meltano_runs_move_everything_then_only_the_changes(pipeline: Pipeli
     touchpoints = {t["id"]: t for t in p.andsend_list("touchpoints")}
     assert tasks_1 and set(tasks_1) <= set(touchpoints)
     for tid, task in tasks_1.items():
-        assert task["WhoId"] == people[touchpoints[tid]["prospect_id"]]["Id"]
+        assert task["WhoId"] == record_of[touchpoints[tid]["prospect_id"]]["Id"]
         assert task["Status"] == "Completed"
     badges_1 = records(p.andsend.get("/__emulator__/badges").json())
     assert badges_1 and any(b["exists"] for b in badges_1) and not all(b["exists"] for b in badges_1)
@@ -172,14 +188,25 @@ def test_two_meltano_runs_move_everything_then_only_the_changes(pipeline: Pipeli
     # --- run 2: only what changed -----------------------------------------------------
     p.run()
     people_2 = linked(p)
-    assert set(people_2) == purchased_2
-    unchanged = {pid for pid in purchased if people_2[pid]["SystemModstamp"] == people[pid]["SystemModstamp"]}
-    assert len(unchanged) >= len(purchased) - 2, "run 2 rewrote records that did not change in Andsend"
+    for group in person_groups(p.andsend_list("prospects", purchased="true")):
+        assert len(group & set(people_2)) == 1, f"prospects {sorted(group)} after run 2"
+    unchanged = {pid for pid in people if people_2[pid]["SystemModstamp"] == people[pid]["SystemModstamp"]}
+    assert len(unchanged) >= len(people) - 2, "run 2 rewrote records that did not change in Andsend"
     tasks_2 = touchpoint_tasks(p)
     assert set(tasks_1) < set(tasks_2)
-    assert all(tasks_2[t]["SystemModstamp"] == tasks_1[t]["SystemModstamp"] for t in tasks_1)
+    # Only a touchpoint stamped exactly at the old bookmark comes again (the SDK compares with >=).
+    rewritten = {t for t in tasks_1 if tasks_2[t]["SystemModstamp"] != tasks_1[t]["SystemModstamp"]}
+    boundary = {
+        t
+        for t in tasks_1
+        if touchpoints[t]["updated_at"] == bookmarks_1["touchpoints"]["replication_key_value"]
+    }
+    assert rewritten <= boundary, (
+        f"run 2 rewrote Tasks of unchanged touchpoints: {sorted(rewritten - boundary)[:5]}"
+    )
 
     report_2 = p.report()
+    assert report_2["rejects"] == 0, "records re-sent at the bookmark boundary must not be rejected"
     processed_1 = sum(sum(o.values()) for o in report_1["counts"].get("prospects", {}).values())
     processed_2 = sum(sum(o.values()) for o in report_2["counts"].get("prospects", {}).values())
     assert processed_2 < processed_1 / 3, (processed_1, processed_2)

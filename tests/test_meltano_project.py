@@ -128,6 +128,13 @@ def test_tap_secrets_are_sensitive(project: dict[str, Any]) -> None:
     assert {"api_url", "api_key", "start_date", "page_size"} <= set(settings)
 
 
+def test_tap_selects_the_streams_the_target_has_roles_for(project: dict[str, Any]) -> None:
+    tap = plugin(project, "extractors", TAP)
+    # DESIGN.md: roles prospects, touchpoints, search_results, users; campaigns has none.
+    assert sorted(tap["select"]) == ["prospects.*", "search_results.*", "touchpoints.*", "users.*"]
+    assert tap["config"]["purchased_only"] is True
+
+
 def test_capabilities(project: dict[str, Any]) -> None:
     tap_caps = set(plugin(project, "extractors", TAP)["capabilities"])
     assert {"catalog", "discover", "state", "about", "stream-maps"} <= tap_caps
