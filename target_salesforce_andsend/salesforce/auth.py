@@ -93,7 +93,8 @@ def choose_flow(config: Mapping[str, Any]) -> str:
 REQUIRED: dict[str, tuple[str, ...]] = {
     "refresh_token": ("refresh_token", "client_id"),
     "jwt": ("client_id", "username"),
-    "password": ("username", "password", "client_id"),
+    # without client_id the password flow falls back to the SOAP login() call
+    "password": ("username", "password"),
     "client_credentials": ("client_id", "client_secret"),
     "access_token": ("access_token", "instance_url"),
 }
@@ -151,11 +152,18 @@ class Authenticator:
                 "The client credentials flow only works on your org's My Domain host: set domain to "
                 "e.g. 'acme.my.salesforce.com' (login.salesforce.com / test.salesforce.com refuse it)."
             )
+        self.soap = self.flow == "password" and not _set(config, "client_id")
         how = "set explicitly" if (config.get("auth_flow") or "auto") != "auto" else "chosen automatically from the settings present"
-        log.info("Salesforce auth flow: %s (%s); login host %s", self.flow, how, self.login_url)
+        log.info("Salesforce auth flow: %s%s (%s); login host %s", self.flow,
+                 " via SOAP login(), as no client_id is set" if self.soap else "", how, self.login_url)
 
     def __repr__(self) -> str:
         return f"Authenticator(flow={self.flow!r}, login_url={self.login_url!r})"
+
+    @property
+    def login_kind(self) -> str:
+        """The call kind a login is counted under (as the emulator's ``by_kind``)."""
+        return "soap_login" if self.soap else "oauth"
 
     @property
     def token_url(self) -> str:
@@ -269,6 +277,8 @@ class Authenticator:
         return assertion
 
     def _grant(self, flow: str) -> Token:
+        if flow == "password" and self.soap:
+            return self._soap_login()
         body, basic = self._grant_body(flow)
         self.oauth_calls += 1
         try:
@@ -302,6 +312,65 @@ class Authenticator:
         )
         log.debug("Salesforce login (%s) succeeded; instance %s", flow, token.instance_url)
         return token
+
+
+    def _soap_login(self) -> Token:
+        """Partner SOAP ``login()``: username + password + security token, no connected app needed."""
+        from xml.sax.saxutils import escape
+
+        c = self._config
+        version = str(c.get("api_version") or "60.0").lstrip("vV")
+        envelope = (
+            '<?xml version="1.0" encoding="utf-8"?>'
+            '<env:Envelope xmlns:env="http://schemas.xmlsoap.org/soap/envelope/" '
+            'xmlns:urn="urn:partner.soap.sforce.com"><env:Body><urn:login>'
+            f"<urn:username>{escape(str(c['username']))}</urn:username>"
+            f"<urn:password>{escape(str(c['password']) + str(c.get('security_token') or ''))}</urn:password>"
+            "</urn:login></env:Body></env:Envelope>"
+        )
+        url = f"{self.login_url}/services/Soap/u/{version}"
+        self.oauth_calls += 1
+        try:
+            resp = self._session.post(url, data=envelope.encode("utf-8"), timeout=self.timeout,
+                                      headers={"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": "login"})
+        except requests.RequestException as exc:
+            raise AuthenticationError(f"Salesforce SOAP login could not reach {url}: {type(exc).__name__}",
+                                      flow="password") from None
+        fields = _soap_fields(resp.text)
+        if resp.status_code != 200 or not fields.get("sessionId"):
+            code = fields.get("exceptionCode") or fields.get("faultcode") or f"HTTP {resp.status_code}"
+            message = fields.get("exceptionMessage") or fields.get("faultstring") or ""
+            raise AuthenticationError(
+                f"Salesforce SOAP login at {self.login_url} failed: {code}: {message}"
+                " (check username, password and security_token; the token is appended to the password)",
+                error=code, description=message, flow="password", status=resp.status_code,
+            )
+        register_secrets(fields["sessionId"])
+        server = fields.get("serverUrl", "")
+        instance = "/".join(server.split("/", 3)[:3]) if "://" in server else self.login_url
+        org, user = fields.get("organizationId"), fields.get("userId")
+        return Token(
+            access_token=fields["sessionId"],
+            instance_url=instance,
+            id_url=f"{self.login_url}/id/{org}/{user}" if org and user else None,
+            flow="password",
+        )
+
+
+def _soap_fields(xml_text: str) -> dict[str, str]:
+    """Leaf elements of a SOAP response by local name (first occurrence)."""
+    import xml.etree.ElementTree as ET
+
+    out: dict[str, str] = {}
+    try:
+        root = ET.fromstring(xml_text)
+    except ET.ParseError:
+        return out
+    for el in root.iter():
+        name = el.tag.rsplit("}", 1)[-1]
+        if len(el) == 0 and name not in out:
+            out[name] = (el.text or "").strip()
+    return out
 
 
 def _hint(flow: str, error: str | None, description: str | None) -> str:

@@ -118,7 +118,7 @@ class SalesforceClient:
         with self._token_lock:
             if self._token is None:
                 if self.auth.flow != "access_token":
-                    self._count("oauth")
+                    self._count(self.auth.login_kind)
                 self._token = self.auth.authenticate()
                 self._token_generation += 1
             return self._token, self._token_generation
@@ -129,7 +129,7 @@ class SalesforceClient:
             if generation != self._token_generation:
                 return  # another thread already renewed
             self.log.info("Salesforce session expired or was revoked; logging in again (%s flow)", self.auth.flow)
-            self._count("oauth")
+            self._count(self.auth.login_kind if self.auth.flow != "access_token" else "oauth")
             self._token = self.auth.renew()
             self._token_generation += 1
 

@@ -32,7 +32,7 @@ log = logging.getLogger("target_salesforce_andsend.salesforce.quota")
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 
 #: Call kinds Salesforce does not count against the daily API allocation.
-UNCOUNTED_KINDS = frozenset({"oauth", "versions"})
+UNCOUNTED_KINDS = frozenset({"oauth", "soap_login", "versions"})
 
 
 @dataclass(frozen=True)

@@ -62,8 +62,10 @@ def test_auto_flow_picks_from_what_is_set() -> None:
 
 def test_missing_settings_are_named_not_secrets() -> None:
     with pytest.raises(ConfigurationError) as err:
-        Authenticator({"auth_flow": "password", "username": "u", "password": "hunter22"})
+        Authenticator({"auth_flow": "refresh_token", "refresh_token": "hunter22-refresh"})
     assert "client_id" in str(err.value) and "hunter22" not in str(err.value)
+    with pytest.raises(ConfigurationError, match="password"):
+        Authenticator({"auth_flow": "password", "username": "u", "client_id": "c"})
     with pytest.raises(ConfigurationError, match="My Domain"):
         Authenticator({"auth_flow": "client_credentials", "client_id": "c", "client_secret": "s", "domain": "login"})
 
@@ -166,3 +168,18 @@ def test_jwt_assertion_claims() -> None:
         Authenticator({"auth_flow": "jwt", "client_id": "c", "username": "u",
                        "private_key": "-----BEGIN PRIVATE KEY-----\nnotakey\n-----END PRIVATE KEY-----"})._jwt_assertion()
     assert "notakey" not in str(err.value)
+
+
+def test_password_without_client_id_uses_soap_login(sf) -> None:
+    config = {"login_url": sf.base_url, **ADMIN}
+    client = SalesforceClient(config)
+    assert client.auth.flow == "password" and client.auth.soap
+    assert _whoami(client) == ADMIN["username"]
+    assert sf.stats()["by_kind"].get("soap_login") == 1 and not sf.stats()["by_kind"].get("oauth")
+    control(sf, "POST", "revoke-tokens")
+    assert client.query("SELECT Id FROM User")  # renewed through SOAP again
+    assert client.calls["soap_login"] == 2 == sf.stats()["by_kind"]["soap_login"]
+    bad = SalesforceClient({**config, "password": "Not-The-Pw1"})
+    with pytest.raises(AuthenticationError, match="INVALID_LOGIN") as err:
+        bad.limits()
+    assert "Not-The-Pw1" not in str(err.value)
