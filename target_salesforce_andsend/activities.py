@@ -238,28 +238,45 @@ def existing_touchpoint_ids(run: RunContext, facts: TaskOrgFacts, writes: list[t
     return found
 
 
-def _write(run: RunContext, facts: TaskOrgFacts, writes: list[tuple[dict, dict]]) -> list[tuple[dict, Any]]:
+def _classify(run: RunContext, facts: TaskOrgFacts, writes: list[tuple[dict, dict]]) -> list[tuple[dict, dict, bool]]:
+    """(touchpoint, Task fields, exists) to send; Tasks already written without external id are
+    skipped here as already_synced. TaskSubtype (create-only) is dropped for existing Tasks."""
     existing = existing_touchpoint_ids(run, facts, writes)
-    to_send: list[tuple[dict, dict]] = []
+    out: list[tuple[dict, dict, bool]] = []
     for tp, task in writes:
         tid = str(tp["id"])
         if facts.external_id_field:
-            if tid in existing:
-                task = {k: v for k, v in task.items() if k != "TaskSubtype"}  # create-only
-            to_send.append((tp, task))
+            exists = tid in existing
+            if exists:
+                task = {k: v for k, v in task.items() if k != "TaskSubtype"}
+            out.append((tp, task, exists))
         elif tasks.marker_id(tid) in existing:
             _skip(run, tp, REASON_ALREADY)
-            _links_resolve_pending(run, [tid])
+            if not run.dry_run:
+                _links_resolve_pending(run, [tid])
         else:
-            to_send.append((tp, task))
+            out.append((tp, task, False))
+    return out
+
+
+def _write(run: RunContext, facts: TaskOrgFacts, to_send: list[tuple[dict, dict, bool]]) -> list[tuple[dict, Any]]:
     if not to_send:
         return []
-    records = [task for _, task in to_send]
+    records = [task for _, task, _ in to_send]
     if facts.external_id_field:
         results = run.writer.upsert(OBJECT, facts.external_id_field, records)
     else:
         results = run.writer.create(OBJECT, records)
-    return list(zip([tp for tp, _ in to_send], results, strict=True))
+    return list(zip([tp for tp, _, _ in to_send], results, strict=True))
+
+
+def _report_dry_run(run: RunContext, facts: TaskOrgFacts, to_send: list[tuple[dict, dict, bool]]) -> None:
+    for tp, task, exists in to_send:
+        kind = "update" if exists else "create"
+        _count(run, "updated" if exists else "created")
+        run.report.plan_action({"kind": kind, "object": OBJECT, "touchpoint_id": str(tp["id"]),
+                                "prospect_id": str(tp["prospect_id"]), "fields": task,
+                                **({"external_id_field": facts.external_id_field} if facts.external_id_field else {})})
 
 
 def _handle_results(run: RunContext, sent: list[tuple[dict, Any]], tasks_by_tp: dict[str, dict]) -> None:
@@ -334,15 +351,15 @@ def _process(run: RunContext, touchpoints: list[dict], *, retrying: int = 0) -> 
         if reason == REASON_INVALID:
             _reject(run, tp, {}, {"statusCode": "INVALID_TOUCHPOINT", "message": "touchpoint lacks id, prospect_id or a valid executed_at"})
     new_pending = [tp for tp in plan.pending if str(tp.get("id")) not in retry_ids]
-    if new_pending:
+    if new_pending and not run.dry_run:
         _links_add_pending(run, new_pending)
     if not plan.writes:
         return
-    if run.config.get("dry_run"):
-        for _ in plan.writes:
-            _count(run, "planned")
+    to_send = _classify(run, facts, plan.writes)
+    if run.dry_run:  # reads only: report what would be written
+        _report_dry_run(run, facts, to_send)
         return
-    sent = _write(run, facts, plan.writes)
+    sent = _write(run, facts, to_send)
     _handle_results(run, sent, {str(tp["id"]): task for tp, task in plan.writes})
 
 

@@ -13,7 +13,8 @@ Delivery:
   check wins. Lines keep their first-seen order.
 * When ``andsend_api_url`` and ``andsend_api_key`` are set: ``PUT /v1/search-results/badges`` in
   calls of at most 1,000 (see andsend_writeback.py). A write-back that still fails after its retries
-  raises, so STATE does not move past badges Andsend never received.
+  raises, so STATE does not move past badges Andsend never received. A dry run writes the file
+  (it is local output) but sends nothing to Andsend.
 
 ``prospect_key`` is the Andsend prospect id when the result has one, else ``email:<normalised
 email>``, else None. Report counts go to role ``search_results``: ``checked``, ``found_<Object>``,
@@ -141,17 +142,19 @@ def process_batch(run: RunContext, records: list[dict]) -> None:
         badge_for(r, matches.get(k.key), record_link=run.client.record_link, checked_at=checked_at)
         for r, k in zip(results, keys, strict=True)
     ]
-    for b in badges:
+    for b, k in zip(badges, keys, strict=True):
         run.report.count(ROLE, "search_result", "checked")
         if b["exists"]:
             run.report.count(ROLE, b["object_type"], "found")
+            match = matches[k.key]
+            if match is not None and len(match.candidates) > 1:
+                run.report.ambiguous(ROLE, b["result_id"], match.object_type, match.via, match.candidates,
+                                     match.record_id)
         else:
             run.report.count(ROLE, "search_result", "not_found")
-    if run.config.get("dry_run"):
-        return
-    merge_badges_file(badges_path(run.config), badges)
+    merge_badges_file(badges_path(run.config), badges)  # local output: written in dry runs too
     url, key = run.config.get("andsend_api_url"), run.config.get("andsend_api_key")
-    if url and key:
+    if url and key and not run.config.get("dry_run"):
         writer = AndsendBadgeWriter(
             url,
             key,

@@ -290,3 +290,28 @@ def test_bulk_path_is_exactly_once_too(sf, tmp_path):
     assert sorted({t["TaskSubtype"] for t in tasks}) == ["Email", "LinkedIn"]
     if sf.variant == "ext":
         assert stats(sf)["by_kind"].get("bulk_create_job") == 1  # the rerun's upsert went through Bulk 2.0
+
+
+def test_dry_run_reads_only_and_reports_the_plan(sf, tmp_path):
+    people(sf)
+    run = make_run(sf, tmp_path, dry_run=True)
+    activities.process_batch(run, [touchpoint("tp_1", "p_lead"), touchpoint("tp_2", "p_unknown")])
+    assert records(sf, "Task") == []
+    by_kind = stats(sf)["by_kind"]
+    assert not any(k.startswith(("collections_", "sobject_create", "bulk_")) for k in by_kind)
+    plan = run.report.as_dict()["plan"]
+    assert [(a["kind"], a["object"], a["touchpoint_id"]) for a in plan] == [("create", "Task", "tp_1")]
+    assert run.links.pending_count("touchpoint") == 0
+
+
+def test_over_long_external_id_is_rejected_with_reason(servers, tmp_path):
+    sf = servers["ext"]
+    sf_control(sf, "POST", "reset")
+    people(sf)
+    run = make_run(sf, tmp_path)
+    long_id = "tp_" + "x" * 80  # Andsend_Touchpoint_Id__c holds 64 characters
+    activities.process_batch(run, [touchpoint(long_id, "p_lead"), touchpoint("tp_fine", "p_lead")])
+    assert [t["Andsend_Touchpoint_Id__c"] for t in records(sf, "Task")] == ["tp_fine"]
+    (reject,) = [json.loads(x) for x in (tmp_path / "rejects.jsonl").read_text().splitlines()]
+    assert reject["key"] == long_id and reject["error_code"] == "STRING_TOO_LONG"
+    assert "Andsend_Touchpoint_Id__c" in reject["fields"]
