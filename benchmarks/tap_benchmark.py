@@ -128,9 +128,13 @@ def main() -> int:
             config_path.write_text(json.dumps(config))
             catalog_path = catalog_prospects_only(config_path, workdir)
             floor_run(base_url, args.api_key, args.page_size)  # warm the emulator's caches
-            floors = [floor_run(base_url, args.api_key, args.page_size) for _ in range(args.repeat)]
-            taps = [tap_run(config_path, catalog_path) for _ in range(args.repeat)]
-            startup = min(startup_seconds() for _ in range(args.repeat))
+            # Interleaved, so drifting load on a shared machine hits both sides alike.
+            floors, taps, startups = [], [], []
+            for _ in range(args.repeat):
+                floors.append(floor_run(base_url, args.api_key, args.page_size))
+                taps.append(tap_run(config_path, catalog_path))
+                startups.append(startup_seconds())
+            startup = min(startups)
         finally:
             emulator.terminate()
             emulator.wait(10)
