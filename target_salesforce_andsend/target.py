@@ -48,6 +48,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     _setting("security_token", th.StringType, "Salesforce security token appended to the password.", secret=True),
     _setting("private_key", th.StringType, "PEM private key for the JWT bearer flow.", secret=True),
     _setting("private_key_path", th.StringType, "Path to the PEM private key for the JWT bearer flow."),
+    _setting("jwt_audience", th.StringType, "JWT bearer audience override (default: login or test.salesforce.com)."),
     _setting("access_token", th.StringType, "A ready session token (access_token flow; cannot be renewed).",
              secret=True),
     _setting("instance_url", th.StringType, "Instance URL, e.g. https://acme.my.salesforce.com "
@@ -91,6 +92,10 @@ CONFIG_SCHEMA = th.PropertiesList(
     _setting("bulk_threshold", th.IntegerType, "Records of one object in one batch at or above which Bulk "
              "API 2.0 is used.", default=2000),
     _setting("max_retries", th.IntegerType, "Retries of a failed call or locked record.", default=5),
+    _setting("retry_backoff_seconds", th.NumberType, "Base of the exponential backoff between retries.",
+             default=1.0),
+    _setting("bulk_poll_seconds", th.NumberType, "Seconds between Bulk API 2.0 job status polls."),
+    _setting("bulk_timeout_seconds", th.NumberType, "Give up waiting for a Bulk API 2.0 job after this long."),
     # -- files --
     _setting("output_dir", th.StringType, "Directory for report.json, rejects.jsonl, badges.jsonl and the "
              "link store.", default="./output"),
