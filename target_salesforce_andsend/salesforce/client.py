@@ -28,6 +28,7 @@ from requests.adapters import HTTPAdapter
 from .auth import Authenticator, Token
 from .errors import AuthenticationError, SalesforceAPIError, TransportError, parse_error_body
 from .quota import QuotaGovernor
+from .redact import install as install_redaction
 from .redact import register_secrets
 
 log = logging.getLogger("target_salesforce_andsend.salesforce.client")
@@ -63,6 +64,9 @@ class SalesforceClient:
     ) -> None:
         self.config = dict(config)
         self.log = logger or log
+        # Whoever builds a client (the target, the mapping CLI, a script) gets secret-free logs:
+        # every sensitive setting is registered and every log record in the process is redacted.
+        install_redaction(config)
         self.api_version = str(_setting(config, "api_version", DEFAULT_API_VERSION)).lstrip("vV")
         self.max_concurrency = max(1, int(_setting(config, "max_concurrency", 4)))
         self.max_retries = max(0, int(_setting(config, "max_retries", DEFAULT_MAX_RETRIES)))
