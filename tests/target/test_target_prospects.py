@@ -415,3 +415,34 @@ def test_org_limit_exceeded_stops_cleanly(sf_emulator, tmp_path):
     sf_emulator.faults()
     run_target(config, messages("prospects", records))
     assert sorted(r[EXT] for r in live(sf_emulator.records("Lead"))) == sorted(r["id"] for r in records)
+
+
+# ------------------------------------------------------------ orgs without the external id
+
+
+@pytest.fixture
+def org_without_external_id():
+    from tests.conftest import SalesforceEmulator, _start_salesforce
+
+    fixture = {"describe": {"omit_fields": {"Lead": [EXT], "Contact": [EXT]}}}
+    app, server = _start_salesforce(fixture)
+    try:
+        yield SalesforceEmulator(server.base_url, app)
+    finally:
+        server.stop()
+        app.state.emulator.store.close()
+
+
+def test_org_without_external_id_matches_by_email_and_link_store(org_without_external_id, tmp_path):
+    emu = org_without_external_id
+    records = [prospect("ne-1", email="ne1@noext.test"), prospect("ne-2", email=None, last_name="Nomail")]
+    config = target_config(emu, tmp_path)
+    run_target(config, messages("prospects", records))
+    leads = live(emu.records("Lead"))
+    assert sorted(r["LastName"] for r in leads) == ["Lee ne-1", "Nomail"]
+    assert all(EXT not in r for r in leads)
+    emu.reset_stats()
+    second = run_target(config, messages("prospects", records))
+    assert len(live(emu.records("Lead"))) == 2, "email-less prospect found again through the link store"
+    assert writes(emu.stats()) == {}
+    assert second.counts("Lead") == {"matched": 2, "unchanged": 2}
