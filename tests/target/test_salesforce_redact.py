@@ -98,3 +98,36 @@ def test_no_secret_in_any_log_record(sf, caplog, capsys) -> None:
     for secret in secrets:
         for piece in [secret] + [line for line in secret.splitlines() if len(line) > 8 and "-----" not in line]:
             assert piece not in text, f"a secret leaked into the logs ({len(piece)} chars)"
+
+
+def test_target_cli_at_debug_logs_no_secret(sf, tmp_path) -> None:
+    """The real console script, LOGLEVEL=DEBUG, a distinctive user and app: stderr holds no secret."""
+    import json
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    sf.seed({
+        "users": [{"_ref": "i", "Username": "integration@acme.test", "Email": "integration@acme.test",
+                   "LastName": "Integration", "IsActive": True, "password": "S3cret-Pass-42",
+                   "security_token": "TokXYZ123456"}],
+        "apps": [{"client_id": "app-two", "client_secret": "AppSecret-987654"}],
+    })
+    config = {"login_url": sf.base_url, "client_id": "app-two", "client_secret": "AppSecret-987654",
+              "username": "integration@acme.test", "password": "S3cret-Pass-42", "security_token": "TokXYZ123456",
+              "andsend_api_key": "AndsendKey-555555", "output_dir": str(tmp_path / "out"),
+              "retry_backoff_seconds": 0.01}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    singer = Path(__file__).resolve().parent / "streams" / "prospects_basic.singer"
+    exe = Path(sys.executable).with_name("target-salesforce-andsend")
+    proc = subprocess.run([str(exe), "--config", str(tmp_path / "config.json")], input=singer.read_text(),
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "LOGLEVEL": "DEBUG"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "DEBUG" in proc.stderr or "debug" in proc.stderr
+    assert sf.stats()["by_kind"].get("oauth", 0) >= 1  # it really logged in
+    for secret in ("S3cret-Pass-42", "TokXYZ123456", "AppSecret-987654", "AndsendKey-555555"):
+        assert secret not in proc.stderr and secret not in proc.stdout
+    assert not re.search(r"00D[A-Za-z0-9]{12,15}![A-Za-z0-9._\-]{20,}", proc.stderr + proc.stdout)
