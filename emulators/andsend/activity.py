@@ -15,11 +15,13 @@ from emulators.andsend.generator import (
     HOUR_MS,
     email_for,
     make_touchpoint,
+    parse_ts,
     snapshot_result,
 )
-from emulators.andsend.people import FUNCTIONS, SENIORITIES, ascii_fold
+from emulators.andsend.people import COUNTRIES, FUNCTIONS, SENIORITIES, ascii_fold
 from emulators.andsend.store import RESOURCES, Store
 
+PHONE_PREFIX = {c.name: c.phone_prefix for c in COUNTRIES}
 ACTIVITY_KINDS = ("new_purchases", "edited_prospects", "new_touchpoints", "new_search_results")
 MAX_PER_KIND = 100_000
 
@@ -66,25 +68,31 @@ def run_activity(store: Store, counts: dict[str, int], now_ms: int) -> dict[str,
         # Edits: a purchased prospect changes job or phone, or gets an e-mail found later.
         purchased = _ids(conn, "SELECT id FROM prospects WHERE purchased = 1 ORDER BY id")
         for pid in _pick(rng, purchased, counts.get("edited_prospects", 0)):
-            row = conn.execute(
-                "SELECT first_name, last_name, company_domain, email FROM prospects WHERE id = ?", (pid,)
+            first, last, domain, email, country, campaigns = conn.execute(
+                "SELECT first_name, last_name, company_domain, email, company_country, campaign_ids "
+                "FROM prospects WHERE id = ?",
+                (pid,),
             ).fetchone()
             roll = rng.random()
-            if roll < 0.5:
-                conn.execute(
-                    "UPDATE prospects SET title = ?, updated_at = ? WHERE id = ?",
-                    (f"{rng.choice(SENIORITIES)} {rng.choice(FUNCTIONS)}", stamp, pid),
-                )
-            elif roll < 0.8 or row[3] is not None or not row[2]:
-                phone = f"+49 {rng.randint(10, 99)} {rng.randint(1_000_000, 9_999_999)}"
-                conn.execute(
-                    "UPDATE prospects SET phone = ?, updated_at = ? WHERE id = ?", (phone, stamp, pid)
-                )
+            if roll < 0.4:
+                change = ("title", f"{rng.choice(SENIORITIES)} {rng.choice(FUNCTIONS)}")
+            elif roll < 0.55 and campaign_ids:
+                # Added to one more campaign.
+                members = sorted(set(json.loads(campaigns or "[]")) | {rng.choice(campaign_ids)})
+                change = ("campaign_ids", json.dumps(members))
+            elif roll < 0.8 or email is not None or not domain:
+                prefix = PHONE_PREFIX.get(country or "", "+44")
+                change = ("phone", f"{prefix} {rng.randint(10, 99)} {rng.randint(1_000_000, 9_999_999)}")
             else:
-                email = email_for("{f}.{l}", ascii_fold(row[0] or "x"), ascii_fold(row[1] or "x"), row[2])
-                conn.execute(
-                    "UPDATE prospects SET email = ?, updated_at = ? WHERE id = ?", (email, stamp, pid)
+                # An address found later for someone bought without one.
+                change = (
+                    "email",
+                    email_for("{f}.{l}", ascii_fold(first or "x"), ascii_fold(last or "x"), domain),
                 )
+            conn.execute(
+                f"UPDATE prospects SET {change[0]} = ?, updated_at = ? WHERE id = ?",  # noqa: S608 (column from a constant)
+                (change[1], stamp, pid),
+            )
             touched["edited_prospects"].append(pid)
 
         # Outreach steps executed now, for purchased prospects.
@@ -100,8 +108,9 @@ def run_activity(store: Store, counts: dict[str, int], now_ms: int) -> dict[str,
                 ).fetchone(),
             )
             user = by_user.get(prospect["purchased_by_user_id"] or "")
-            # Spread execution over the last hour; created/updated are the write stamp.
+            # Executed within the last hour, never before the purchase; created/updated are the write stamp.
             executed = min(stamp_ms, now_ms) - rng.randint(0, HOUR_MS) + i
+            executed = min(stamp_ms, max(executed, parse_ts(prospect["purchased_at"]) + 1))
             tp = make_touchpoint(rng, prospect, executed, user, allow_email=prospect["email"] is not None)
             tp["created_at"] = tp["updated_at"] = stamp
             new_tps.append(tp)

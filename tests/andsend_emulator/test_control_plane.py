@@ -101,13 +101,21 @@ def test_activity_purchases_reveal_contact_data_and_touchpoints_follow_purchase(
     for tid in ids["new_touchpoints"]:
         tp = touchpoints[tid]
         assert tp["prospect_id"] in purchased
-        assert (
-            tp["executed_at"] >= purchased[tp["prospect_id"]]["purchased_at"]
-            or tp["prospect_id"] not in ids["new_purchases"]
-        )
+        assert purchased[tp["prospect_id"]]["purchased_at"] < tp["executed_at"] <= tp["created_at"]
         assert tp["channel"] == ("email" if tp["type"] == "email_sent" else "linkedin")
     results = {r["id"]: r for r in read_all(andsend_emulator, "/v1/search-results", limit=1000)}
     assert set(ids["new_search_results"]) <= set(results)
+    before = {p["id"]: p for p in read_all(andsend_emulator, "/v1/prospects", limit=1000)}
+    edited = andsend_emulator.activity(edited_prospects=20)["edited_prospects"]
+    fields = ("title", "phone", "email", "campaign_ids")
+    for pid in edited:
+        now = andsend_emulator.get(f"/v1/prospects/{pid}").json()
+        assert now["updated_at"] > before[pid]["updated_at"]
+        assert any(now[f] != before[pid][f] for f in fields), pid
+        changeable = (*fields, "updated_at")
+        assert {k: v for k, v in now.items() if k not in changeable} == {
+            k: v for k, v in before[pid].items() if k not in changeable
+        }
     bad = requests.post(
         f"{andsend_emulator.base_url}/__emulator__/activity", json={"new_things": 1}, timeout=10
     )
