@@ -187,10 +187,15 @@ def resolve_people(run: RunContext, touchpoints: list[dict]) -> dict[str, Person
             emails[pid] = normalize_email(tp.get("prospect_email"))
     keys = [PersonKey(key=pid, prospect_id=pid, email=emails.get(pid), domain=None, company=None) for pid in missing]
     matches = run.matcher.match(keys, order=PERSON_MATCH_ORDER)
+    found: list[dict] = []
     for pid in missing:
         m = matches.get(pid)
         if m is not None and m.object_type in PERSON_OBJECTS:
             people[pid] = Person(m.object_type, m.record_id, m.account_id)
+            found.append({"prospect_id": pid, "object": m.object_type, "record_id": m.record_id,
+                          "account_id": m.account_id, "email": emails.get(pid)})
+    if found and not run.dry_run:
+        run.links.put_links(found)  # later batches and runs find them without a query
     return people
 
 

@@ -315,3 +315,34 @@ def test_over_long_external_id_is_rejected_with_reason(servers, tmp_path):
     (reject,) = [json.loads(x) for x in (tmp_path / "rejects.jsonl").read_text().splitlines()]
     assert reject["key"] == long_id and reject["error_code"] == "STRING_TOO_LONG"
     assert "Andsend_Touchpoint_Id__c" in reject["fields"]
+
+
+def test_quota_stop_mid_batch_then_rerun_is_exactly_once(sf, tmp_path):
+    from target_salesforce_andsend.salesforce.errors import QuotaExhausted
+
+    people(sf)
+    tps = [touchpoint(f"tp_q{i:03d}", "p_contact" if i % 2 else "p_lead") for i in range(600)]
+    # the first batch costs 9 counted calls (limits, describes, lookups, a write), later ones 2: 12 stops the third
+    run = make_run(sf, tmp_path, quota_max_calls_per_run=12)
+    with pytest.raises(QuotaExhausted):
+        for start in range(0, 600, 200):
+            activities.process_batch(run, tps[start : start + 200])
+    written = len(records(sf, "Task"))
+    assert 0 < written < 600  # stopped part-way by our own governor
+    rerun = make_run(sf, tmp_path)
+    for start in range(0, 600, 200):
+        activities.process_batch(rerun, tps[start : start + 200])
+    assert len(records(sf, "Task")) == 600
+
+
+def test_transient_faults_are_retried_without_duplicates(sf, tmp_path):
+    people(sf)
+    tps = [touchpoint(f"tp_f{i:03d}", "p_contact" if i % 2 else "p_lead") for i in range(420)]
+    sf_control(sf, "POST", "faults", json={"error_503_rate": 0.25, "lock_row_rate": 0.1, "random_seed": 11})
+    try:
+        activities.process_batch(make_run(sf, tmp_path, max_retries=10), tps)
+    finally:
+        sf_control(sf, "DELETE", "faults")
+    tasks = records(sf, "Task")
+    assert len(tasks) == 420 and not (tmp_path / "rejects.jsonl").exists()
+    assert len({t["Subject"] + str(t.get("Andsend_Touchpoint_Id__c")) for t in tasks}) == 420
