@@ -113,3 +113,23 @@ def test_schemathesis_finds_no_contract_violation(andsend_emulator):
     stats = andsend_emulator.stats()
     assert stats["api_requests"] >= calls
     assert not any(code.startswith("5") for code in stats["by_status"])
+
+
+def test_document_is_valid_openapi_3_1_and_documents_every_field():
+    from jsonschema import Draft202012Validator
+    from schemathesis.specs.openapi.definitions import OPENAPI_31  # the OAS 3.1 meta-schema
+
+    document = yaml.safe_load(OPENAPI.read_text(encoding="utf-8"))
+    errors = [e.message for e in Draft202012Validator(OPENAPI_31).iter_errors(document)]
+    assert not errors, errors[:3]
+    assert document["openapi"].startswith("3.1")
+    for name, schema in document["components"]["schemas"].items():
+        for prop, spec in (schema.get("properties") or {}).items():
+            assert spec.get("description") or "$ref" in spec, f"{name}.{prop} is undocumented"
+    for name, param in document["components"]["parameters"].items():
+        assert param.get("description"), name
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            assert operation.get("summary") and operation.get("operationId"), (method, path)
+            for param in operation.get("parameters", []):
+                assert "$ref" in param or param.get("description"), (method, path, param)
