@@ -27,7 +27,7 @@ from starlette.routing import Route
 
 from emulators.andsend.activity import ACTIVITY_KINDS, MAX_PER_KIND, run_activity
 from emulators.andsend.contract import badge_validator, openapi_text
-from emulators.andsend.generator import DEFAULT_NOW, GeneratorConfig, generate, parse_ts
+from emulators.andsend.generator import DEFAULT_NOW, GeneratorConfig, format_ts, generate, parse_ts
 from emulators.andsend.store import CursorError, Store, decode_cursor, encode_cursor
 
 DEFAULT_API_KEY = "andsend-demo-key"
@@ -320,14 +320,15 @@ def list_handler(resource: str, extra_filters: Callable[[Request], dict[str, Any
     async def handler(request: Request, emu: Emulator) -> Response:
         limit = _limit(request)
         since = _since(request)
-        after = _cursor(request, 2)
+        position = _cursor(request, 2)
+        after = (position[0], position[1]) if position else None
         filters = extra_filters(request) if extra_filters else {}
         records, more = emu.store.page(
             resource,
             limit=limit,
             since_ms=since,
             after=after,
-            filters=filters,  # type: ignore[arg-type]
+            filters=filters,
         )
         cursor = encode_cursor(records[-1]["updated_at"], records[-1]["id"]) if more and records else None
         return _page_response(records, cursor)
@@ -505,8 +506,6 @@ async def set_clock(request: Request, emu: Emulator) -> Response:
             emu.frozen_now_ms = parse_ts(str(body["now"]))
         except ValueError as exc:
             raise Problem(400, "invalid-body", "Invalid request body", str(exc)) from None
-    from emulators.andsend.generator import format_ts
-
     return JSONResponse({"now": format_ts(emu.now_ms()), "frozen": emu.frozen_now_ms is not None})
 
 

@@ -147,3 +147,22 @@ def test_stats_count_v1_calls_by_path_and_not_control_calls(andsend_emulator):
     assert stats["by_path"] == {"/v1/users": 2, "/v1/prospects/{id}": 1}
     andsend_emulator.reset_stats()
     assert andsend_emulator.stats()["api_requests"] == 0
+
+
+def test_create_app_in_memory_with_sizes():
+    from emulators.andsend.server import create_app
+    from emulators.serving import serve_in_thread
+
+    app = create_app(
+        ":memory:", seed=3, prospects=40, users=5, searches=2, results_per_search=10, api_key="k"
+    )
+    server = serve_in_thread(app)
+    try:
+        auth = {"Authorization": "Bearer k"}
+        users = requests.get(f"{server.base_url}/v1/users", headers=auth, timeout=10).json()["data"]
+        prospects = requests.get(
+            f"{server.base_url}/v1/prospects", params={"limit": 1000}, headers=auth, timeout=10
+        ).json()["data"]
+        assert len(users) == 5 and len(prospects) == 40
+    finally:
+        server.stop()
