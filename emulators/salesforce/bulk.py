@@ -181,8 +181,9 @@ class BulkManager:
                 return error(409, "INVALIDJOBSTATE", f"Job {job.id} is not Open (state {job.state})")
             job.state = "UploadComplete"
             job.modstamp = self.emu.now_text()
+            info = job.info()  # answer with the state we set, not whatever the worker reached
             threading.Thread(target=self._process, args=(job,), name=f"bulk-{job.id}", daemon=True).start()
-            return Resp(200, job.info())
+            return Resp(200, info)
         if state == "Aborted":
             if job.state in TERMINAL:
                 return error(409, "INVALIDJOBSTATE", f"Job {job.id} is already {job.state}")
@@ -200,6 +201,10 @@ class BulkManager:
         delay = int(self.emu.settings.get("bulk_processing_delay_ms") or 0) / 1000
         self._sleep(job, delay / 2)
         if job.abort.is_set():
+            try:
+                job.columns, job.unprocessed = self._parse(job)
+            except RequestError:
+                pass
             return
         job.state = "InProgress"
         job.started = time.monotonic()
@@ -288,7 +293,7 @@ class BulkManager:
                     raw = dict(zip(columns, row, strict=True))
                     rid = ""
                     try:
-                        with emu.store.transaction():
+                        with emu.store.savepoint():
                             if emu.lock_fault():
                                 raise RecordError("UNABLE_TO_LOCK_ROW",
                                                   "unable to obtain exclusive access to this record or 1 records", [])

@@ -67,7 +67,7 @@ def _run(emu: Emulator, all_or_none: bool, items: list[Any],
         with emu.store.transaction():
             for item in items:
                 try:
-                    with emu.store.transaction():
+                    with emu.store.savepoint():  # one record's work, undone alone when it fails
                         if emu.lock_fault():
                             raise RecordError("UNABLE_TO_LOCK_ROW",
                                               "unable to obtain exclusive access to this record or 1 records", [])

@@ -7,6 +7,7 @@ reset followed by the same seed yields the same ids and tests stay reproducible.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _CHECK = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
@@ -25,16 +26,18 @@ KEY_PREFIXES = {
 PREFIX_TO_OBJECT = {v: k for k, v in KEY_PREFIXES.items()}
 
 
+@lru_cache(maxsize=65536)
+def _chunk_check(chunk: str) -> str:
+    bits = 0
+    for i, ch in enumerate(chunk):
+        if "A" <= ch <= "Z":
+            bits |= 1 << i
+    return _CHECK[bits]
+
+
 def checksum(id15: str) -> str:
     """The three check characters: per 5-char chunk, bit i set when char i is upper-case."""
-    out = []
-    for chunk in range(3):
-        bits = 0
-        for i, ch in enumerate(id15[chunk * 5 : chunk * 5 + 5]):
-            if "A" <= ch <= "Z":
-                bits |= 1 << i
-        out.append(_CHECK[bits])
-    return "".join(out)
+    return _chunk_check(id15[0:5]) + _chunk_check(id15[5:10]) + _chunk_check(id15[10:15])
 
 
 def to18(value: str) -> str:
@@ -48,12 +51,17 @@ def to18(value: str) -> str:
     return full
 
 
-def normalize(value: object) -> str | None:
-    """Canonical 18-char id, or None when the value is not a well-formed id."""
+@lru_cache(maxsize=65536)
+def _normalize_str(value: str) -> str | None:
     try:
-        return to18(value)  # type: ignore[arg-type]
+        return to18(value)
     except ValueError:
         return None
+
+
+def normalize(value: object) -> str | None:
+    """Canonical 18-char id, or None when the value is not a well-formed id."""
+    return _normalize_str(value) if isinstance(value, str) else None
 
 
 def encode62(n: int, width: int) -> str:

@@ -66,6 +66,19 @@ class ObjectSchema:
         self.external_ids = [f["name"] for f in self.describe["fields"] if f.get("externalId")]
         self.unique_fields = [f["name"] for f in self.describe["fields"] if f.get("unique") and f["type"] != "id"]
         self.references = {n: f for n, f in self.fields.items() if f["type"] == "reference"}
+        # Precomputed per describe change, so a create does no per-field describe work.
+        self.create_defaults: dict[str, Any] = {}
+        for n, f in self.fields.items():
+            if f["type"] == "boolean":
+                self.create_defaults[n] = 1 if f.get("defaultValue") is True else 0
+            elif f.get("defaultedOnCreate") and f.get("defaultValue") is not None:
+                self.create_defaults[n] = f["defaultValue"]
+            elif f.get("defaultedOnCreate") and f["type"] == "picklist":
+                default = next((p["value"] for p in f["picklistValues"] if p.get("defaultValue")), None)
+                if default is not None:
+                    self.create_defaults[n] = default
+        self.required = [n for n, f in self.fields.items()
+                         if not f["nillable"] and (f["createable"] or f["updateable"]) and f["type"] != "boolean"]
 
     def field(self, name: str) -> dict[str, Any] | None:
         return self.by_lower.get(name.lower())
@@ -109,6 +122,7 @@ class DescribeRegistry:
             field["picklistValues"] = [
                 {"active": True, "defaultValue": v == default, "label": v, "validFor": None, "value": v} for v in values
             ]
+            schema._reindex()
         with self._lock:
             self._objects = objects
             self._by_lower = {n.lower(): s for n, s in objects.items()}

@@ -73,6 +73,7 @@ class WriteContext:
     api_version: str = "60.0"
     allow_save: bool = False
     duplicate_rules: list[dict[str, Any]] = field(default_factory=list)
+    user_cache: dict[str, Any] = field(default_factory=dict)
     system: bool = False  # fixture seeding: data-load semantics (inactive owners allowed)
 
 
@@ -238,8 +239,10 @@ def coerce(schema: ObjectSchema, raw: dict[str, Any], *, csv: bool = False,
 
 
 # ---- validation ---------------------------------------------------------------------------------
-def _check_values(ctx: WriteContext, schema: ObjectSchema, values: dict[str, Any], record_id: str | None) -> None:
-    for name, value in values.items():
+def _check_values(ctx: WriteContext, schema: ObjectSchema, values: dict[str, Any], record_id: str | None,
+                  names: list[str] | None = None) -> None:
+    for name in names if names is not None else list(values):
+        value = values[name]
         f = schema.fields[name]
         t = f["type"]
         if value is None:
@@ -267,8 +270,12 @@ def _check_values(ctx: WriteContext, schema: ObjectSchema, values: dict[str, Any
                 raise RecordError("FIELD_INTEGRITY_EXCEPTION",
                                   f"{f['label']}: id value of incorrect type: {canonical}", [name])
             if target.name == "User":
-                row = ctx.store.conn.execute(
-                    'SELECT IsActive FROM "User" WHERE Id = ? AND IsDeleted = 0', (canonical,)).fetchone()
+                row = ctx.user_cache.get(canonical)
+                if row is None:
+                    row = ctx.store.conn.execute(
+                        'SELECT IsActive FROM "User" WHERE Id = ? AND IsDeleted = 0', (canonical,)).fetchone()
+                    if row is not None:
+                        ctx.user_cache[canonical] = row  # users do not change within one request
                 if row is None:
                     raise RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [name])
                 if name == "OwnerId" and not row[0] and not ctx.system:
@@ -373,24 +380,15 @@ def validate_create(ctx: WriteContext, schema: ObjectSchema, values: dict[str, A
                 "INVALID_FIELD_FOR_INSERT_UPDATE",
                 f"Unable to create/update fields: {', '.join(bad)}. Please check the security settings of this "
                 "field and verify that it is read/write for your profile or permission set.", bad)
-    row = dict(values)
-    for name, f in schema.fields.items():
-        if name in row:
-            if f["type"] == "boolean" and row[name] is None:
-                row[name] = 1 if f.get("defaultValue") is True else 0
-            continue
-        if f["type"] == "boolean":
-            row[name] = 1 if f.get("defaultValue") is True else 0
-        elif f.get("defaultedOnCreate") and f.get("defaultValue") is not None and f["type"] != "boolean":
-            row[name] = f["defaultValue"]
-        elif f.get("defaultedOnCreate") and f["type"] == "picklist":
-            default = next((p["value"] for p in f["picklistValues"] if p.get("defaultValue")), None)
-            if default is not None:
-                row[name] = default
+    row = {**schema.create_defaults, **values}
+    for name, value in values.items():
+        if value is None and name in schema.create_defaults and schema.fields[name]["type"] == "boolean":
+            row[name] = schema.create_defaults[name]
     if "OwnerId" in schema.fields and not row.get("OwnerId"):
         row["OwnerId"] = ctx.user_id
-    _required_missing(schema, row, list(schema.fields))
-    _check_values(ctx, schema, row, None)
+    _required_missing(schema, row, schema.required)
+    # Defaults come from the describe and are valid by construction: check what the caller sent (+ owner).
+    _check_values(ctx, schema, row, None, names=[*values, "OwnerId"] if "OwnerId" in row else list(values))
     _object_rules(ctx, schema, row)
     if not system:
         _duplicates(ctx, schema, row, None)
