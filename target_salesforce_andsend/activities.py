@@ -20,15 +20,17 @@ so the Task belongs to the integration user: Task assignment rules do not exist)
 Exactly once, across reruns and a crash between the write and STATE:
 
 * Org has ``Andsend_Touchpoint_Id__c`` (external id on Task): one batched query finds which
-  touchpoint ids already have a Task, then one Collections upsert on the external id per 200
-  (TaskSubtype, create-only, is sent only for the new ones). An upsert of an existing id updates.
+  touchpoint ids already have a Task (skipped as ``already_synced``: an executed step never
+  changes, and sales may have edited its Task since), then the new ones go out as Collections
+  upserts on the external id (200 a call), so even a concurrent run cannot create a second Task.
 * No external-id field: Subject ends with the deterministic marker ``[andsend:<touchpoint id>]``
   (Subject is filterable; Description is not). Before creating, one batched query
   ``SELECT Id, Subject FROM Task WHERE WhoId IN (<the batch's people>) AND Subject LIKE
   '%[andsend:%'`` lists the markers already written; those touchpoints are skipped as
   ``already_synced``, the rest created. A Task written just before a crash carries its marker, so
   the rerun finds it and creates nothing. (A Task whose marker someone edits away by hand will be
-  written again; that is the price of having no external id.)
+  written again, and two runs racing on the same touchpoints could both create: that is the price
+  of having no external id.)
 
 Writes go through ``run.writer`` (Collections of 200, Bulk 2.0 at/above ``bulk_threshold``), under
 the client's quota governor and retries; Tasks Salesforce refuses go to the rejects file with the
@@ -243,43 +245,41 @@ def existing_touchpoint_ids(run: RunContext, facts: TaskOrgFacts, writes: list[t
     return found
 
 
-def _classify(run: RunContext, facts: TaskOrgFacts, writes: list[tuple[dict, dict]]) -> list[tuple[dict, dict, bool]]:
-    """(touchpoint, Task fields, exists) to send; Tasks already written without external id are
-    skipped here as already_synced. TaskSubtype (create-only) is dropped for existing Tasks."""
+def _classify(run: RunContext, facts: TaskOrgFacts, writes: list[tuple[dict, dict]]) -> list[tuple[dict, dict]]:
+    """The (touchpoint, Task fields) still to write. A touchpoint that already has its Task is skipped
+    as already_synced: an executed step does not change, and the Task may since have been edited
+    by sales, so it is never overwritten (both with and without the external id)."""
     existing = existing_touchpoint_ids(run, facts, writes)
-    out: list[tuple[dict, dict, bool]] = []
+    out: list[tuple[dict, dict]] = []
+    done: list[str] = []
     for tp, task in writes:
         tid = str(tp["id"])
-        if facts.external_id_field:
-            exists = tid in existing
-            if exists:
-                task = {k: v for k, v in task.items() if k != "TaskSubtype"}
-            out.append((tp, task, exists))
-        elif tasks.marker_id(tid) in existing:
+        key = tid if facts.external_id_field else tasks.marker_id(tid)
+        if key in existing:
             _skip(run, tp, REASON_ALREADY)
-            if not run.dry_run:
-                _links_resolve_pending(run, [tid])
+            done.append(tid)
         else:
-            out.append((tp, task, False))
+            out.append((tp, task))
+    if done and not run.dry_run:
+        _links_resolve_pending(run, done)
     return out
 
 
-def _write(run: RunContext, facts: TaskOrgFacts, to_send: list[tuple[dict, dict, bool]]) -> list[tuple[dict, Any]]:
+def _write(run: RunContext, facts: TaskOrgFacts, to_send: list[tuple[dict, dict]]) -> list[tuple[dict, Any]]:
     if not to_send:
         return []
-    records = [task for _, task, _ in to_send]
+    records = [task for _, task in to_send]
     if facts.external_id_field:
         results = run.writer.upsert(OBJECT, facts.external_id_field, records)
     else:
         results = run.writer.create(OBJECT, records)
-    return list(zip([tp for tp, _, _ in to_send], results, strict=True))
+    return list(zip([tp for tp, _ in to_send], results, strict=True))
 
 
-def _report_dry_run(run: RunContext, facts: TaskOrgFacts, to_send: list[tuple[dict, dict, bool]]) -> None:
-    for tp, task, exists in to_send:
-        kind = "update" if exists else "create"
-        _count(run, "updated" if exists else "created")
-        run.report.plan_action({"kind": kind, "object": OBJECT, "touchpoint_id": str(tp["id"]),
+def _report_dry_run(run: RunContext, facts: TaskOrgFacts, to_send: list[tuple[dict, dict]]) -> None:
+    for tp, task in to_send:
+        _count(run, "created")
+        run.report.plan_action({"kind": "create", "object": OBJECT, "touchpoint_id": str(tp["id"]),
                                 "prospect_id": str(tp["prospect_id"]), "fields": task,
                                 **({"external_id_field": facts.external_id_field} if facts.external_id_field else {})})
 
@@ -289,6 +289,7 @@ def _handle_results(run: RunContext, sent: list[tuple[dict, Any]], tasks_by_tp: 
     for tp, result in sent:
         tid = str(tp["id"])
         if result.success:
+            # created=False only when a concurrent run wrote the same external id first
             outcome = "created" if result.created in (True, None) else "updated"
             _count(run, outcome)
             done.append(tid)

@@ -168,9 +168,8 @@ def test_rerun_creates_no_duplicates(sf, tmp_path):
     assert len(tasks) == 5
     if sf.variant == "ext":
         assert sorted(t["Andsend_Touchpoint_Id__c"] for t in tasks) == [f"tp_{i}" for i in range(5)]
-        assert run.report.get("touchpoints", "Task", "updated") == 5
-    else:
-        assert run.report.as_dict()["skipped"]["touchpoints"] == {"already_synced": 5}
+    assert run.report.as_dict()["skipped"]["touchpoints"] == {"already_synced": 5}
+    assert run.report.get("touchpoints", "Task", "created") == 0
 
 
 def test_duplicates_within_one_batch_collapse(sf, tmp_path):
@@ -246,7 +245,7 @@ def test_long_body_cut_at_clean_boundary(sf, tmp_path):
     assert len(task["Subject"]) <= 255
 
 
-def test_batch_of_450_uses_collections_of_200(sf, tmp_path):
+def test_rerun_of_450_costs_two_queries_and_no_write(sf, tmp_path):
     people(sf)
     run = make_run(sf, tmp_path)
     tps = [touchpoint(f"tp_{i:04d}", "p_lead" if i % 2 else "p_contact") for i in range(450)]
@@ -255,9 +254,21 @@ def test_batch_of_450_uses_collections_of_200(sf, tmp_path):
     sf_control(sf, "POST", "stats/reset")
     activities.process_batch(make_run(sf, tmp_path), tps)
     by_kind = stats(sf)["by_kind"]
-    writes = by_kind.get("collections_upsert", 0) + by_kind.get("collections_create", 0)
-    assert writes == (3 if sf.variant == "ext" else 0)  # without the external id all 450 are skipped
+    assert by_kind.get("collections_upsert", 0) + by_kind.get("collections_create", 0) == 0
+    # a new run: one owner lookup and one existence check (people come from the link store), no write
+    assert by_kind.get("query", 0) + by_kind.get("composite", 0) == 2
     assert len(records(sf, "Task")) == 450
+
+
+def test_first_batch_of_450_uses_three_collections_calls(sf, tmp_path):
+    people(sf)
+    run = make_run(sf, tmp_path)
+    run.client.describe("Task")
+    sf_control(sf, "POST", "stats/reset")
+    activities.process_batch(run, [touchpoint(f"tp_{i:04d}", "p_lead") for i in range(450)])
+    by_kind = stats(sf)["by_kind"]
+    kind = "collections_upsert" if sf.variant == "ext" else "collections_create"
+    assert by_kind.get(kind) == 3 and len(records(sf, "Task")) == 450
 
 
 def test_subtype_falls_back_to_task_when_picklist_lacks_linkedin(tmp_path):
@@ -280,16 +291,17 @@ def test_bulk_path_is_exactly_once_too(sf, tmp_path):
     tps = [touchpoint(f"tp_b{i:03d}", "p_lead" if i % 2 else "p_contact",
                       channel="linkedin" if i % 3 else "email", type="linkedin_message" if i % 3 else "email_sent")
            for i in range(30)]
+    jobs = []
     for _ in range(2):
         sf_control(sf, "POST", "stats/reset")
         run = make_run(sf, tmp_path, bulk_threshold=10)
         activities.process_batch(run, tps)
         assert not (tmp_path / "rejects.jsonl").exists()
+        jobs.append(stats(sf)["by_kind"].get("bulk_create_job", 0))
     tasks = records(sf, "Task")
     assert len(tasks) == 30
     assert sorted({t["TaskSubtype"] for t in tasks}) == ["Email", "LinkedIn"]
-    if sf.variant == "ext":
-        assert stats(sf)["by_kind"].get("bulk_create_job") == 1  # the rerun's upsert went through Bulk 2.0
+    assert jobs == [1, 0]  # written through Bulk 2.0, then nothing left to write
 
 
 def test_dry_run_reads_only_and_reports_the_plan(sf, tmp_path):
