@@ -133,3 +133,18 @@ def test_bad_api_key_fails_fast_with_a_clear_message(andsend_emulator, tmp_path)
     stats = emu.stats()
     assert stats["api_requests"] == 1, stats
     assert stats["by_status"] == {"401": 1}
+
+
+def test_connection_errors_back_off_then_fail(tmp_path) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = {"api_url": f"http://127.0.0.1:{port}", "api_key": "k" * 20, "max_retries": 2}
+    started = time.monotonic()
+    code, out, stderr = run_cli(tmp_path, config, name="refused")
+    assert code != 0 and not out.records
+    retries = [line for line in stderr.splitlines() if "Retrying /campaigns" in line]
+    assert len(retries) == 2 and all("ConnectionError" in line for line in retries), retries
+    assert time.monotonic() - started < 15

@@ -133,3 +133,17 @@ def test_purchased_only_filters_prospects(andsend_emulator) -> None:
     assert 0 < len(purchased) < len(every)
     assert set(out.ids("prospects")) == purchased
     assert all(p["purchased_by_user_email"] for p in out.records["prospects"] if p["purchased_by_user_id"])
+
+
+def test_start_date_and_later_bookmark(andsend_emulator) -> None:
+    emu = andsend_emulator
+    every = sorted(r["updated_at"] for r in list_all(emu.base_url, emu.api_key, "prospects"))
+    start = every[len(every) // 2]
+    out = run_in_process(_config(emu, start_date=start), streams=["prospects"])
+    assert sorted(r["updated_at"] for r in out.records["prospects"]) == [u for u in every if u >= start]
+
+    # A bookmark later than start_date wins.
+    later = every[(3 * len(every)) // 4]
+    state = {"bookmarks": {"prospects": {"replication_key": "updated_at", "replication_key_value": later}}}
+    out = run_in_process(_config(emu, start_date=start), state=state, streams=["prospects"])
+    assert sorted(r["updated_at"] for r in out.records["prospects"]) == [u for u in every if u >= later]
