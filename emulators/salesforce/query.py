@@ -27,6 +27,7 @@ class Cursor:
     compiled: Any
     rows: list[tuple]
     last_used: float
+    batch: int = 2000  # the page size asked for when the query started; later pages keep it
 
 
 class Cursors:
@@ -106,9 +107,9 @@ def run_query(emu: Emulator, call: Call, *, include_deleted: bool) -> Resp:
     if compiled.is_count:
         total = rows[0][0] if rows and len(rows) == 1 and len(rows[0]) == 1 else len(rows)
         return Resp(200, {"totalSize": int(total), "done": True, "records": []})
-    cursor = Cursor(compiled, rows, time.monotonic())
+    cursor = Cursor(compiled, rows, time.monotonic(), batch_size(emu, call))
     resource = "queryAll" if include_deleted else "query"
-    return Resp(200, _page(emu, call, cursor, None, 0, batch_size(emu, call), resource))
+    return Resp(200, _page(emu, call, cursor, None, 0, cursor.batch, resource))
 
 
 def query_more(emu: Emulator, call: Call, locator: str, *, include_deleted: bool) -> Resp:
@@ -117,4 +118,5 @@ def query_more(emu: Emulator, call: Call, locator: str, *, include_deleted: bool
     if cursor is None or not offset_text.isdigit() or int(offset_text) > len(cursor.rows):
         return error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
     resource = "queryAll" if include_deleted else "query"
-    return Resp(200, _page(emu, call, cursor, loc, int(offset_text), batch_size(emu, call), resource))
+    size = batch_size(emu, call) if call.header("sforce-query-options") else cursor.batch
+    return Resp(200, _page(emu, call, cursor, loc, int(offset_text), size, resource))
