@@ -124,3 +124,34 @@ def test_crash_between_write_and_state_creates_no_duplicate(sf, tmp_path):
         assert len({t["Andsend_Touchpoint_Id__c"] for t in tasks}) == n
     else:
         assert len({t["Subject"] for t in tasks}) == n
+
+
+def test_one_run_with_prospects_touchpoints_and_search_results(sf_emulator, andsend_emulator, tmp_path):
+    """The streams interleaved in one input: prospects drain first, Tasks land on the new Contacts
+    with their Accounts, and badges see the people this very run created."""
+    from tests.target._activities_support import AndsendApi, andsend_results
+
+    results = [r for r in andsend_results(AndsendApi(andsend_emulator.base_url, andsend_emulator.api_key), 200)
+               if r.get("prospect_id")][:3]
+    prospects = [prospect(r["prospect_id"], email=f"person{i}@corp{i}.example", company_name=f"Corp {i} AB",
+                          company_domain=f"corp{i}.example") for i, r in enumerate(results[:2])]
+    tps = [touchpoint(f"tp_{i}_{j}", p["id"], channel=ch, type=ty)
+           for i, p in enumerate(prospects)
+           for j, (ch, ty) in enumerate([("email", "email_sent"), ("linkedin", "linkedin_message")])]
+    lines = []
+    for stream, recs in (("touchpoints", tps), ("search_results", results), ("prospects", prospects)):
+        lines += messages(stream, recs)[:-1]  # SCHEMA + RECORDs, touchpoints first on purpose
+    lines.append(json.dumps({"type": "STATE", "value": {"bookmarks": {"all": 1}}}))
+    config = target_config(sf_emulator, tmp_path / "out", object_mode="contact_account",
+                           andsend_api_url=andsend_emulator.base_url, andsend_api_key=andsend_emulator.api_key)
+    run = run_target(config, lines)
+    contacts = {c["Andsend_Prospect_Id__c"]: c for c in records(sf_emulator, "Contact")}
+    tasks = records(sf_emulator, "Task")
+    assert len(tasks) == 4
+    for t in tasks:
+        contact = next(c for c in contacts.values() if c["Id"] == t["WhoId"])
+        assert t["WhatId"] == contact["AccountId"] and t["WhatId"]
+    badges = {b["result_id"]: b for b in andsend_emulator.badges()}
+    assert [badges[r["id"]]["exists"] for r in results] == [True, True, False]
+    assert badges[results[0]["id"]]["record_id"] == contacts[results[0]["prospect_id"]]["Id"]
+    assert run.states[-1] == {"bookmarks": {"all": 1}}
