@@ -30,7 +30,7 @@ Decisions (documented in the README):
 
 from __future__ import annotations
 
-from collections import OrderedDict, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -492,7 +492,29 @@ def _reject_action(run: RunContext, action: Action, result: Any, groups_by_key: 
         _reject_group(run, group, action.object, code, message, list(err.get("fields") or []), action.fields)
 
 
+def estimate_write_calls(run: RunContext, plan: Plan) -> int:
+    """Calls the plan's writes need (per object and Sforce-Auto-Assign group)."""
+    sizes: Counter[tuple[str, str]] = Counter()
+    for action in [*plan.account_creates.values(), *plan.creates]:
+        sizes[(action.object, str(_headers(action)))] += 1
+    for action in plan.updates.values():
+        sizes[(action.object, "update")] += 1
+    return sum(run.writer.estimate_calls(n, bulk=kind != str({"Sforce-Auto-Assign": "TRUE"}))
+               for (_obj, kind), n in sizes.items())
+
+
 def _execute(run: RunContext, plan: Plan, groups_by_key: dict[str, Group]) -> None:
+    """All of a batch's writes are admitted by the quota governor together, so a quota stop
+    happens between batches, never with half a batch written."""
+    estimate = estimate_write_calls(run, plan)
+    if estimate == 0:
+        _execute_admitted(run, plan, groups_by_key)
+        return
+    with run.client.quota.batch(estimate, f"writes of {len(groups_by_key)} prospects"):
+        _execute_admitted(run, plan, groups_by_key)
+
+
+def _execute_admitted(run: RunContext, plan: Plan, groups_by_key: dict[str, Group]) -> None:
     links: list[dict] = []
     failed_keys: set[str] = set()
 

@@ -94,3 +94,19 @@ def test_about_goes_through_the_singer_cli():
 def test_singer_path_prints_state_only(sf_emulator, tmp_path):
     run = run_target(target_config(sf_emulator, tmp_path), singer_file("prospects_basic.singer"))
     assert run.stdout.strip() and all(json.loads(line)["bookmarks"] for line in run.stdout.splitlines())
+
+
+def test_quota_stop_exits_non_zero_with_clear_message(sf_emulator, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).with_name("target-salesforce-andsend")
+    cfg = write_config(tmp_path, target_config(sf_emulator, tmp_path, quota_max_calls_per_run=3))
+    proc = subprocess.run([str(exe), "--config", cfg], input=singer_file("prospects_basic.singer"),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert proc.stdout == ""
+    assert "quota_max_calls_per_run" in proc.stderr and "Run report written" in proc.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["status"] == "failed"

@@ -388,15 +388,19 @@ def test_faults_are_survived_without_duplicates(sf_emulator, tmp_path):
     assert run.report["status"] == "succeeded"
 
 
-def test_quota_stop_then_clean_resume(sf_emulator, tmp_path):
+@pytest.mark.parametrize(("cap", "batch"), [(10, 1000), (13, 200)])
+def test_quota_stop_then_clean_resume(sf_emulator, tmp_path, cap, batch):
     records = [prospect(f"q-{i}", email=f"q{i}@quota.test", company_domain=f"q{i % 3}.test") for i in range(450)]
     lines = messages("prospects", records)
-    config = target_config(sf_emulator, tmp_path, object_mode="contact_account", quota_max_calls_per_run=10)
+    config = target_config(sf_emulator, tmp_path, object_mode="contact_account", quota_max_calls_per_run=cap,
+                           batch_size_rows=batch)
     stopped = run_target(config, lines, expect_error=True)
-    assert "QuotaExhausted" in stopped.report["error"]
+    assert "QuotaExhausted" in stopped.report["error"] and "quota_max_calls_per_run" in stopped.report["error"]
     assert stopped.report["status"] == "failed" and stopped.stdout == ""
+    # A batch's writes are admitted together: the stop comes between batches, never inside one.
     written = len(live(sf_emulator.records("Contact")))
-    assert written < 450
+    assert written % batch == 0 and written < 450
+    assert stopped.counts("Contact").get("created", 0) == written
 
     config["quota_max_calls_per_run"] = 0
     resumed = run_target(config, lines)
