@@ -200,14 +200,36 @@ def meltano_env(out: Path, andsend_url: str, salesforce_url: str) -> dict[str, s
     return env
 
 
+def _stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group led by ``proc`` (which this script started), then SIGKILL."""
+    for sig, grace in ((signal.SIGTERM, 20), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
 def run_pipeline(label: str, env: dict[str, str], log: Path) -> float:
     console.print(f"[bold]{label}[/]: meltano run tap-andsend target-salesforce-andsend  (log: {_rel(log)})")
     started = time.monotonic()
     with log.open("wb") as fh:
-        proc = subprocess.run(
+        # Own process group, so an interrupted demo can stop Meltano together with the tap
+        # and target it started.
+        proc = subprocess.Popen(
             ["meltano", "run", "tap-andsend", "target-salesforce-andsend"],
             cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )  # fmt: skip
+        try:
+            proc.wait()
+        except BaseException:
+            _stop_group(proc)
+            raise
     seconds = time.monotonic() - started
     if proc.returncode != 0:
         raise DemoError(
