@@ -46,6 +46,8 @@ __all__ = [
 MAX_STATEMENT_CHARS = 100_000
 MAX_STRING_LITERAL_CHARS = 4_000
 MAX_OFFSET = 2_000
+MAX_NESTING = 100  # nested NOT/AND/OR levels; deeper filters are QUERY_TOO_COMPLICATED
+MAX_PARAMS = 30_000  # below SQLite's default 32,766 bound variables per statement
 
 # Value literals (shared by the grammar terminals and the fast IN-list lexer).
 _V_STRING = r"'(?:\\.|[^'\\])*'"
@@ -219,7 +221,9 @@ class _Path:
 @dataclass(frozen=True, slots=True)
 class _Lit:
     kind: str  # STRING NUMBER NULL TRUE FALSE DATETIME DATE DATE_LITERAL
-    value: Any  # decoded: str / int|float / None / bool / "YYYY-MM-DD" / stored datetime text / (name, n)
+    # decoded: (str, like pattern, offset in raw of a LIKE-only escape or None) / int|float / None / bool /
+    # "YYYY-MM-DD" / stored datetime text / (name, n)
+    value: Any
     raw: str
     line: int
     column: int
@@ -289,21 +293,35 @@ class _PosError(Exception):
         self.code, self.line, self.column, self.detail = code, line, column, detail
 
 
+# Salesforce "Quoted String Escape Sequences"; the letter escapes may also be upper case.
 _SIMPLE_ESCAPES = {
-    "'": "'", '"': '"', "\\": "\\", "n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f",
+    "'": "'", '"': '"', "\\": "\\", "n": "\n", "N": "\n", "r": "\r", "R": "\r", "t": "\t", "T": "\t",
+    "b": "\b", "B": "\b", "f": "\f", "F": "\f",
 }
 _HEX4 = re.compile(r"[0-9A-Fa-f]{4}")
 
 
-def _decode_string(raw: str, line: int, column: int) -> tuple[str, str]:
-    """Decode a quoted SOQL string -> (value, like_pattern).
+def _pos_in(raw: str, line: int, column: int, offset: int) -> tuple[int, int]:
+    """Line and column of ``raw[offset]`` for a token starting at (line, column)."""
+    before = raw[:offset]
+    nl = before.count("\n")
+    if not nl:
+        return line, column + offset
+    return line + nl, offset - before.rfind("\n")
+
+
+def _decode_string(raw: str, line: int, column: int) -> tuple[str, str, int | None]:
+    """Decode a quoted SOQL string -> (value, like_pattern, like_escape_offset).
 
     ``value`` is the text for =, IN...; ``like_pattern`` is the same literal as a SQLite LIKE pattern
     with ``\\`` as escape character (``%``/``_`` wildcards, ``\\%``/``\\_`` literal).
+    ``like_escape_offset`` is the offset in ``raw`` of the first ``\\%``/``\\_``: those escapes are
+    valid in LIKE patterns only, and an error anywhere else.
     """
     body = raw[1:-1]
     if "\\" not in body:
-        return body, body
+        return body, body, None
+    like_escape: int | None = None
     out: list[str] = []
     pat: list[str] = []
     i = 0
@@ -322,9 +340,10 @@ def _decode_string(raw: str, line: int, column: int) -> tuple[str, str]:
             pat.append("\\\\" if c == "\\" else c)
             i += 2
         elif nxt in ("%", "_"):
-            # Outside LIKE these are plain characters; inside LIKE they are literal, not wildcards.
             out.append(nxt)
             pat.append("\\" + nxt)
+            if like_escape is None:
+                like_escape = 1 + i
             i += 2
         elif nxt == "u" and _HEX4.fullmatch(body, i + 2, i + 6):
             c = chr(int(body[i + 2 : i + 6], 16))
@@ -334,10 +353,10 @@ def _decode_string(raw: str, line: int, column: int) -> tuple[str, str]:
         else:
             seq = body[i : i + 6] if nxt == "u" else body[i : i + 2]
             raise _PosError(
-                "MALFORMED_QUERY", line, column + 1 + i,
+                "MALFORMED_QUERY", *_pos_in(raw, line, column, 1 + i),
                 f"Invalid string literal '{body}'. Illegal character sequence '{seq}' in string literal.",
             )
-    return "".join(out), "".join(pat)
+    return "".join(out), "".join(pat), like_escape
 
 
 _DATETIME_RE = re.compile(
@@ -367,15 +386,17 @@ def _decode_datetime(text: str) -> str:
 
 def _lit(kind: str, raw: str, line: int, column: int) -> _Lit:
     if kind == "STRING":
-        value, pattern = _decode_string(raw, line, column)
+        value, pattern, like_escape = _decode_string(raw, line, column)
         if len(value) > MAX_STRING_LITERAL_CHARS:
             raise _PosError(
                 "MALFORMED_QUERY", line, column,
                 f"String literal is too long: {len(value)} characters (maximum {MAX_STRING_LITERAL_CHARS})",
             )
-        return _Lit(kind, (value, pattern), raw, line, column)
+        return _Lit(kind, (value, pattern, like_escape), raw, line, column)
     if kind == "NUMBER":
         num: int | float = float(raw) if ("." in raw) else int(raw)
+        if (isinstance(num, int) and not -(2**63) <= num < 2**63) or abs(num) > 1e300:
+            raise _PosError("NUMBER_OUTSIDE_VALID_RANGE", line, column, f"Number is out of range: {raw}")
         return _Lit(kind, num, raw, line, column)
     if kind == "KW":  # null / true / false inside a fast-lexed IN list
         kind = raw.upper()
@@ -649,6 +670,24 @@ _RELATIONSHIP_HINT = (
 )
 
 
+def _too_complicated() -> SoqlError:
+    return SoqlError(
+        "QUERY_TOO_COMPLICATED",
+        "Query is either selecting too many fields or the filter conditions are too complicated.",
+    )
+
+
+def _join(op: str, parts: list[str]) -> str:
+    """``a OP b OP ...`` grouped as a balanced tree: SQLite limits expression depth to 1,000 and
+    parses a flat chain left-deep, so a long OR list would otherwise exceed it."""
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) <= 16:
+        return "(" + f" {op} ".join(parts) + ")"
+    mid = len(parts) // 2
+    return f"({_join(op, parts[:mid])} {op} {_join(op, parts[mid:])})"
+
+
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -764,11 +803,13 @@ class _Compiler:
         self.params.append(value)
         return "?"
 
-    def cond(self, expr: Any) -> str:
+    def cond(self, expr: Any, depth: int = 0) -> str:
+        if depth > MAX_NESTING:
+            raise _too_complicated()
         if isinstance(expr, _BoolOp):
-            return "(" + f" {expr.op} ".join(self.cond(e) for e in expr.items) + ")"
+            return _join(expr.op, [self.cond(e, depth + 1) for e in expr.items])
         if isinstance(expr, _Not):
-            return f"(NOT {self.cond(expr.expr)})"
+            return f"(NOT {self.cond(expr.expr, depth + 1)})"
         if isinstance(expr, _Compare):
             return self.compare(expr)
         if isinstance(expr, _Like):
@@ -813,6 +854,18 @@ class _Compiler:
             return start.isoformat(), end.isoformat()
         return f"{start.isoformat()}T00:00:00.000+0000", f"{end.isoformat()}T00:00:00.000+0000"
 
+    def _plain_string(self, lit: _Lit) -> str:
+        """A string literal outside LIKE, where \\% and \\_ are not valid escapes (Salesforce docs)."""
+        value, _pattern, like_escape = lit.value
+        if like_escape is not None:
+            seq = lit.raw[like_escape : like_escape + 2]
+            raise _err(
+                "MALFORMED_QUERY", self.soql, *_pos_in(lit.raw, lit.line, lit.column, like_escape),
+                f"Invalid string literal {lit.raw}. Illegal character sequence '{seq}' in string literal: "
+                "\\% and \\_ are only valid in LIKE patterns.",
+            )
+        return value
+
     def _value(self, col: _Column, lit: _Lit) -> Any:
         """Type-check a non-null literal against the field; return the storage value (or range marker)."""
         ftype = col.field["type"]
@@ -820,11 +873,11 @@ class _Compiler:
         if ftype in _TEXT_TYPES:
             if kind != "STRING":
                 raise self._type_error(col, lit, "string", quoted=True)
-            return lit.value[0]
+            return self._plain_string(lit)
         if ftype in _ID_TYPES:
             if kind != "STRING":
                 raise self._type_error(col, lit, "string", quoted=True)
-            text = lit.value[0]
+            text = self._plain_string(lit)
             if text == "":
                 return ""
             if not _ID_RE.fullmatch(text):
@@ -882,13 +935,13 @@ class _Compiler:
                 if other:
                     marks = ", ".join(self._bind(v) for v in other)
                     sub.append(f"sf_fold({c}) IN ({marks})")
-                inner = " OR ".join(sub)
+                inner = _join("OR", sub)
             elif len(values) == 1:
                 inner = f"{c} = {self._bind(values[0])}"
             else:
                 inner = f"{c} IN ({', '.join(self._bind(v) for v in values)})"
             parts.append(f"({c} IS NOT NULL AND ({inner}))")
-        return "(" + " OR ".join(parts) + ")" if len(parts) > 1 else parts[0]
+        return _join("OR", parts)
 
     def _in_range(self, col: _Column, rng: tuple[str, str]) -> str:
         c = col.sql
@@ -909,7 +962,7 @@ class _Compiler:
                 values.append(v)
         if values:
             parts.append(self._eq_any(col, values))
-        return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
+        return _join("OR", parts)
 
     def compare(self, cmp: _Compare) -> str:
         col = self._filter_column(cmp.path)
@@ -1075,11 +1128,13 @@ def compile_query(
     tail_params: list[Any] = []
     if q.limit is not None or q.offset is not None:
         tail = " LIMIT ? OFFSET ?"
-        tail_params = [q.limit if q.limit is not None else -1, q.offset or 0]
+        tail_params = [min(q.limit, 2**63 - 1) if q.limit is not None else -1, q.offset or 0]
 
     from_sql = f"{table} AS t0" + "".join(" " + j for j in comp.joins)
     where_sql = (" WHERE " + " AND ".join(where_parts)) if where_parts else ""
     params = comp.params + tail_params
+    if len(params) > MAX_PARAMS:
+        raise _too_complicated()
 
     if q.is_count:
         if tail:

@@ -124,9 +124,24 @@ def test_string_escapes_quotes_and_backslashes(db: SoqlDb) -> None:
     assert db.ids("SELECT Id FROM Lead WHERE LastName = 'O\\'Brien'") == [db.l2]
     assert db.ids("SELECT Id FROM Lead WHERE Company = 'Back\\\\slash Ltd'") == [db.l2]
     assert db.ids("SELECT Id FROM Lead WHERE LastName = 'M\\u00fcller'") == [db.l1]
-    assert db.ids("SELECT Id FROM Lead WHERE Company = '100\\% Pure\\_Co'") == [db.l3]
+    assert db.ids("SELECT Id FROM Lead WHERE Company = '100% Pure_Co'") == [db.l3]  # no wildcards in =
+    assert db.ids("SELECT Id FROM Lead WHERE Company IN ('100%', '100% Pure_Co')") == [db.l3]
     lid = db.insert("Lead", LastName="Tab", Company="a\tb\nc\"d", Status="Open")
     assert db.ids("SELECT Id FROM Lead WHERE Company = 'a\\tb\\nc\\\"d'") == [lid]
+    assert db.ids("SELECT Id FROM Lead WHERE Company = 'a\\Tb\\Nc\"d'") == [lid]  # upper-case escapes, bare "
+    lid2 = db.insert("Lead", LastName="Raw", Company="line1\nline2", Status="Open")
+    assert db.ids("SELECT Id FROM Lead WHERE Company = 'line1\nline2'") == [lid2]  # a raw newline in a literal
+
+
+def test_like_only_escapes_are_errors_elsewhere(db: SoqlDb) -> None:
+    # Salesforce docs: \% and \_ are valid in LIKE expressions only.
+    e = err(db, "SELECT Id FROM Lead WHERE Company = '100\\% Pure'")
+    assert e.error_code == "MALFORMED_QUERY" and position(e) == (1, 41)
+    assert "Illegal character sequence '\\%'" in e.message
+    e = err(db, "SELECT Id FROM Lead WHERE Company IN ('ok',\n 'a\nb\\_c')")
+    assert e.error_code == "MALFORMED_QUERY" and position(e) == (3, 2)
+    e = err(db, "SELECT Id FROM Lead WHERE Company = 'x\ny\\q'")
+    assert "Illegal character sequence '\\q'" in e.message and position(e) == (2, 2)
 
 
 @pytest.mark.parametrize(
@@ -445,3 +460,26 @@ def test_shape_api_version_and_include_deleted(db: SoqlDb) -> None:
     assert db.ids("SELECT Id FROM Lead WHERE IsDeleted = true") == []
     with pytest.raises(TypeError):
         db.compile("SELECT COUNT() FROM Lead").shape((1,), api_version="60.0")
+
+
+def test_complexity_limits_and_number_ranges(db: SoqlDb) -> None:
+    # Long flat OR chains run (grouped so SQLite's expression depth limit is not hit).
+    chain = " OR ".join(f"NumberOfEmployees = {i}" for i in range(3000))
+    assert db.ids(f"SELECT Id FROM Lead WHERE {chain}") == [db.l1, db.l2]
+    dates = ", ".join(["TODAY"] * 1500 + ["2026-03-17"])
+    assert db.ids(f"SELECT Id FROM Lead WHERE ConvertedDate IN ({dates})") == [db.l2]
+    # Deep nesting and too many literals are refused, not crashed on.
+    assert db.ids(f"SELECT Id FROM Lead WHERE {'(' * 500}Email = 'pat@ob.ie'{')' * 500}") == [db.l2]
+    deep = "Email = 'x'"
+    for i in range(150):
+        deep = f"Email = 'y' {'AND' if i % 2 else 'OR'} ({deep})"
+    assert err(db, f"SELECT Id FROM Lead WHERE {deep}").error_code == "QUERY_TOO_COMPLICATED"
+    assert err(db, f"SELECT Id FROM Lead WHERE {'NOT ' * 150}Email = 'x'").error_code == "QUERY_TOO_COMPLICATED"
+    many = ", ".join(["1"] * 31_000)
+    assert err(db, f"SELECT Id FROM Lead WHERE NumberOfEmployees IN ({many})").error_code == "QUERY_TOO_COMPLICATED"
+    e = err(db, "SELECT Id FROM Lead WHERE NumberOfEmployees > 9223372036854775808")
+    assert e.error_code == "NUMBER_OUTSIDE_VALID_RANGE" and position(e) == (1, 47)
+    assert db.ids("SELECT Id FROM Lead WHERE NumberOfEmployees < 9223372036854775807 LIMIT 99999999999999999999") == [
+        db.l1, db.l2]
+    e = err(db, "SELECT Id FROM Task WHERE ActivityDate = LAST_N_YEARS:99999")
+    assert e.error_code == "NUMBER_OUTSIDE_VALID_RANGE" and position(e) == (1, 42)
