@@ -140,6 +140,8 @@ class Authenticator:
         self.oauth_calls = 0
         register_secrets(*(config.get(k) for k in ("client_secret", "refresh_token", "password",
                                                      "security_token", "private_key", "access_token")))
+        if _set(config, "password") and _set(config, "security_token"):
+            register_secrets(f"{config['password']}{config['security_token']}")  # what is actually sent
         missing = [k for k in REQUIRED[self.flow] if not _set(config, k)]
         if self.flow == "jwt" and not (_set(config, "private_key") or _set(config, "private_key_path")):
             missing.append("private_key or private_key_path")

@@ -36,6 +36,7 @@ SENSITIVE_SETTINGS = frozenset(
 # Values shorter than this are not registered: masking "a" everywhere would wreck logs and
 # such values are not real secrets anyway.
 _MIN_SECRET_LEN = 4
+_WHOLE_WORD_BELOW = 16
 
 _KEYS = (
     r"access_token|refresh_token|client_secret|password|security_token|assertion|code_verifier|"
@@ -63,6 +64,7 @@ class SecretRegistry:
         self._lock = threading.Lock()
         self._values: set[str] = set()
         self._ordered: tuple[str, ...] = ()
+        self._short_re: re.Pattern[str] | None = None
 
     def add(self, *values: Any) -> None:
         with self._lock:
@@ -80,6 +82,13 @@ class SecretRegistry:
             if changed:
                 # Longest first so a secret containing another is masked whole.
                 self._ordered = tuple(sorted(self._values, key=len, reverse=True))
+                short = [v for v in self._ordered if len(v) < _WHOLE_WORD_BELOW]
+                # Short secrets (a password like "emulator") are masked as whole words only, so
+                # paths and words that merely contain them ("emulators/") stay readable.
+                self._short_re = (
+                    re.compile("(?<![A-Za-z0-9_])(?:" + "|".join(map(re.escape, short)) + ")(?![A-Za-z0-9_])")
+                    if short else None
+                )
 
     def add_from_config(self, config: Mapping[str, Any]) -> None:
         self.add(*(config.get(k) for k in SENSITIVE_SETTINGS))
@@ -87,10 +96,18 @@ class SecretRegistry:
     def values(self) -> tuple[str, ...]:
         return self._ordered
 
+    def mask(self, text: str) -> str:
+        for value in self._ordered:
+            if len(value) >= _WHOLE_WORD_BELOW and value in text:
+                text = text.replace(value, MASK)
+        short_re = self._short_re
+        return short_re.sub(MASK, text) if short_re is not None else text
+
     def clear(self) -> None:
         with self._lock:
             self._values.clear()
             self._ordered = ()
+            self._short_re = None
 
 
 #: Process-wide registry: logging is process-wide too.
@@ -105,10 +122,7 @@ def redact(text: str) -> str:
     # registered secret could otherwise have masked away.
     for pattern, repl in _PATTERNS:
         text = pattern.sub(repl, text)
-    for value in secrets.values():
-        if value in text:
-            text = text.replace(value, MASK)
-    return text
+    return secrets.mask(text)
 
 
 def register_secrets(*values: Any) -> None:

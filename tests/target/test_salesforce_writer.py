@@ -164,3 +164,31 @@ def test_concurrent_writes_survive_mixed_faults_exactly_once(sf) -> None:
     by_id = {r["Id"]: r["LastName"] for r in stored}
     assert [by_id[r.id] for r in results] == [r["LastName"] for r in records]
     assert client.calls["oauth"] >= 2
+
+
+def test_a_create_that_timed_out_is_not_resent(sf) -> None:
+    """A read timeout leaves a create's outcome unknown: resending could duplicate, so the writer
+    raises (the batch fails, STATE stays) and Salesforce holds each record at most once."""
+    import time
+
+    from target_salesforce_andsend.salesforce.errors import TransportError
+
+    client, writer = _writer(sf, request_timeout=0.3, max_retries=4)
+    client.connect()
+    sf.faults(latency_ms=900)
+    tag = uuid.uuid4().hex
+    with pytest.raises(TransportError, match="not resent") as err:
+        writer.create("Lead", [{"LastName": f"T{i}", "Company": tag} for i in range(5)])
+    assert err.value.partial_results == [None] * 5
+    sf.faults()
+    assert client.calls["collections_create"] == 1  # sent once, never again
+    time.sleep(1.0)  # let the server finish whatever it does with the abandoned request
+    names = [r["LastName"] for r in _rows(sf, "Lead", tag)]
+    # Real Salesforce may still apply it (5 rows); the emulator drops a request whose client left
+    # (0 rows). Either way, never twice.
+    assert sorted(names) in ([], [f"T{i}" for i in range(5)])
+    # reads are safe to repeat: the same timeout on a query is retried
+    sf.faults(latency_ms=900)
+    with pytest.raises(TransportError, match="ReadTimeout"):
+        client.query("SELECT Id FROM User")
+    assert client.calls["query"] == 5
