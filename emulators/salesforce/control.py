@@ -27,8 +27,8 @@ def handle(emu: Emulator, method: str, path: str, body: bytes, query: dict[str, 
     parts = path.split("/") if path else []
     try:
         return _route(emu, method, parts, data)
-    except (ValueError, TypeError, KeyError) as exc:
-        return _bad(str(exc))
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        return _bad(f"{type(exc).__name__}: {exc}")
 
 
 def _route(emu: Emulator, method: str, parts: list[str], data: Any) -> Resp:

@@ -102,6 +102,8 @@ def resolve_fields(schema: ObjectSchema, spec: str | list[str] | None) -> list[s
 
     if spec is None:
         return None
+    if not isinstance(spec, (str, list)) or (isinstance(spec, list) and not all(isinstance(n, str) for n in spec)):
+        raise RequestError("JSON_PARSER_ERROR", "fields must be a list of field names")
     names = [n.strip() for n in (spec.split(",") if isinstance(spec, str) else spec) if n and n.strip()]
     out = []
     for n in names:

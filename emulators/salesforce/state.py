@@ -141,7 +141,7 @@ class Emulator:
         if value is None:
             self._frozen = None
             return
-        text = parse_datetime(value)
+        text = parse_datetime(value) if isinstance(value, str) else None
         if text is None:
             raise ValueError("now must be an ISO 8601 datetime or null")
         self._frozen = datetime.strptime(text[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
