@@ -10,7 +10,8 @@ times on a fresh org and output directory (the Salesforce stats are reset before
 1. prospects: 1,000 purchased prospects (setup; figures printed for reference);
 2. touchpoints: 3 per prospect (email sent, LinkedIn connection request, email reply), 3,000 Tasks;
 3. search results: 1,000 real results from the Andsend emulator (half of their people seeded in
-   the org as Leads/Contacts/Accounts), badges to the file and written back to Andsend.
+   the org as Leads/Contacts/Accounts), badges to the file and written back to Andsend;
+4. the touchpoints again (a tap replay): nothing may be written twice.
 
 Per run: Salesforce calls by kind (`/__emulator__/stats` by_kind), the calls that do the work
 (without the per-run session set-up: oauth, versions, limits, describe), Andsend write-back calls,
@@ -189,12 +190,13 @@ def main() -> None:
                 if args.batch_size_rows:
                     config["batch_size_rows"] = args.batch_size_rows
                 rows = [phase(name, sf, andsend, config, text, workdir) for name, text in texts.items()]
+                rows.append(phase("touchpoints again", sf, andsend, config, texts["touchpoints"], workdir))
                 tasks = len([t for t in control(sf, "GET", "records/Task") if not t.get("IsDeleted")])
                 badges = len(control(andsend, "GET", "badges")["data"])
                 print(f"\n== Task external id: {'yes' if variant == 'ext' else 'no (Subject marker)'}, "
                       f"latency {latency} ms: {tasks} Tasks stored, {badges} badges stored at Andsend")
                 for r in rows:
-                    print(f"  {r['phase']:<15} wall {r['wall_s']:>7.2f} s | Salesforce calls {r['sf_calls']:>4} "
+                    print(f"  {r['phase']:<17} wall {r['wall_s']:>7.2f} s | Salesforce calls {r['sf_calls']:>4} "
                           f"(work {r['sf_work_calls']:>3}, session set-up {r['setup_calls']:>2}) | "
                           f"Andsend badge calls {r['andsend_calls']} | {r['work_by_kind']}")
                 control(sf, "DELETE", "faults")
