@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -90,7 +90,23 @@ def validate_order(order: Iterable[str]) -> list[str]:
     return steps
 
 
-_PREFETCH_SLICE = 1000  # keys per combined statement: ~1,000 ids + emails stay far below 100,000 chars
+# The prospect-id list rides along as a fixed suffix of every statement of a slice; kept well under
+# the statement budget so the email list still has room (it is split further if it needs to be).
+_PREFETCH_ID_CHARS = 40_000
+
+
+def _slices(keys: list[PersonKey]) -> Iterator[list[PersonKey]]:
+    part: list[PersonKey] = []
+    size = 0
+    for k in keys:
+        extra = len(quote(k.prospect_id)) + 1 if k.prospect_id and literal_fits(k.prospect_id) else 0
+        if part and size + extra > _PREFETCH_ID_CHARS:
+            yield part
+            part, size = [], 0
+        part.append(k)
+        size += extra
+    if part:
+        yield part
 
 
 def _email_spellings(keys: list[PersonKey]) -> list[str]:
@@ -181,8 +197,7 @@ class Matcher:
                 continue  # a single step reads for itself
             ext = self.run.org.field_name(sobject, EXTERNAL_ID_FIELD) or EXTERNAL_ID_FIELD
             rows: dict[str, dict] = {}
-            for start in range(0, len(keys), _PREFETCH_SLICE):
-                part = keys[start : start + _PREFETCH_SLICE]
+            for part in _slices(keys):
                 pids = [k.prospect_id for k in part if k.prospect_id and literal_fits(k.prospect_id)]
                 emails = _email_spellings(part)
                 if pids and emails:

@@ -326,6 +326,8 @@ def _plan_link(plan: Plan, inputs: PlanInputs, group: Group, match: Match, owner
     ext = inputs.external_id.get(sobject)
     if ext and is_empty_value(match.record.get(ext)):
         values[ext] = group.prospect_id
+    if sobject == "Lead" and match.record.get("IsConverted") in (True, "true", 1):
+        values = {}  # a converted Lead whose Contact is gone cannot be updated: link only
     action = Action(kind="update" if values else "link", object=sobject, group_keys=[group.key],
                     prospect_ids=list(group.prospect_ids), fields=values, record_id=match.record_id,
                     account_id=match.account_id, via=match.via, email=group.email)

@@ -1,0 +1,63 @@
+"""Matcher and OwnerResolver against the emulator: batching, chunking and tie rules."""
+
+from __future__ import annotations
+
+import logging
+
+from target_salesforce_andsend.context import build_run
+from target_salesforce_andsend.matching import PersonKey
+from tests.target._target_support import target_config
+
+
+def _run(emulator, tmp_path, **extra):
+    return build_run(target_config(emulator, tmp_path, **extra), logging.getLogger("test"))
+
+
+def test_long_in_lists_are_split_and_still_match(sf_emulator, tmp_path):
+    local = "x" * 30
+    emails = [f"{local}{i}@d-{i}.test" for i in range(1500)]
+    sf_emulator.seed({"records": {"Contact": [{"LastName": f"C{i}", "Email": e.upper() if i % 2 else e}
+                                              for i, e in enumerate(emails[:1500:3])]}})
+    run = _run(sf_emulator, tmp_path)
+    sf_emulator.reset_stats()
+    keys = [PersonKey(key=f"k{i}", prospect_id=f"pid-{i:05d}-{'y' * 30}", email=e) for i, e in enumerate(emails)]
+    matches = run.matcher.match(keys, order=["external_id", "contact_email", "lead_email"])
+    found = {k for k, m in matches.items() if m is not None}
+    assert found == {f"k{i}" for i in range(0, 1500, 3)}
+    assert all(matches[f"k{i}"].via == "contact_email" for i in range(0, 1500, 3))
+    kinds = sf_emulator.stats()["by_kind"]
+    statements = kinds.get("query", 0) + kinds.get("composite", 0)
+    assert 4 <= statements <= 8, kinds  # 2 objects x a few statements, not one per record
+
+
+def test_ties_pick_latest_modified_then_smallest_id(sf_emulator, tmp_path):
+    sf_emulator.clock("2025-01-01T00:00:00Z")
+    refs = sf_emulator.seed({"records": {"Lead": [
+        {"_ref": "a", "LastName": "A", "Company": "C", "Email": "tie@t.test"},
+        {"_ref": "b", "LastName": "B", "Company": "C", "Email": "TIE@t.test"},
+    ]}})
+    run = _run(sf_emulator, tmp_path)
+    m = run.matcher.match([PersonKey(key="k", email="tie@t.test")])["k"]
+    assert m.record_id == min(refs["a"], refs["b"]) and sorted(m.candidates) == sorted(refs.values())
+    sf_emulator.clock("2025-06-01T00:00:00Z")
+    sf_emulator.seed({"records": {"Lead": [{"_ref": "c", "LastName": "Cc", "Company": "C", "Email": "tie@t.test"}]}})
+    newest = next(r["Id"] for r in sf_emulator.records("Lead") if r["LastName"] == "Cc")
+    sf_emulator.clock(None)
+    assert run.matcher.match([PersonKey(key="k", email="tie@t.test")])["k"].record_id == newest
+
+
+def test_owner_resolver_one_query_per_batch_and_cached(sf_emulator, tmp_path):
+    refs = sf_emulator.seed({"users": [
+        {"_ref": "a", "Username": "a@sf.test", "Email": "A@x.test", "LastName": "A", "IsActive": True},
+        {"_ref": "i", "Username": "i@sf.test", "Email": "i@x.test", "LastName": "I", "IsActive": False},
+        {"_ref": "i2", "Username": "i2@sf.test", "Email": "dup@x.test", "LastName": "I2", "IsActive": False},
+        {"_ref": "a2", "Username": "a2@sf.test", "Email": "dup@x.test", "LastName": "A2", "IsActive": True},
+    ]})
+    run = _run(sf_emulator, tmp_path)
+    sf_emulator.reset_stats()
+    got = run.owners.resolve(["a@X.test", "i@x.test", "dup@x.test", "none@x.test", None, "bad"])
+    assert got == {"a@x.test": refs["a"], "i@x.test": None, "dup@x.test": refs["a2"], "none@x.test": None}
+    assert run.owners.status("i@x.test") == "inactive" and run.owners.status("none@x.test") == "not_found"
+    assert sf_emulator.stats()["by_kind"] == {"query": 1}
+    run.owners.resolve(["a@x.test", "none@x.test"])
+    assert sf_emulator.stats()["by_kind"] == {"query": 1}, "answers are cached for the run"
