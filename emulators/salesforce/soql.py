@@ -40,6 +40,7 @@ __all__ = [
     "compile_query",
     "fold",
     "register_sqlite_functions",
+    "case_variants",
     "sort_key",
 ]
 
@@ -180,6 +181,44 @@ def fold(value: str) -> str:
     if value.isascii():
         return value.lower()
     return value.translate(_FOLD)
+
+
+_CASE_CLASSES: dict[str, tuple[str, ...]] | None = None
+_MAX_CASE_VARIANTS = 32
+
+
+def _case_classes() -> dict[str, tuple[str, ...]]:
+    """Folded non-ASCII character -> every character folding to it (built once, a few ms).
+
+    Only code points below U+20000 have case mappings (the last cased script, Adlam, ends at
+    U+1E95F), so the scan stops there."""
+    global _CASE_CLASSES
+    if _CASE_CLASSES is None:
+        classes: dict[str, list[str]] = {}
+        for cp in range(0x80, 0x20000):
+            ch = chr(cp)
+            low = ch.lower()
+            if low != ch and len(low) == 1 and not low.isascii():  # the _FoldTable rule
+                classes.setdefault(low, [low]).append(ch)
+        _CASE_CLASSES = {k: tuple(v) for k, v in classes.items()}
+    return _CASE_CLASSES
+
+
+def case_variants(value: str) -> list[str] | None:
+    """Spellings of a non-ASCII ``value`` that, compared with SQLite's ASCII-only ``NOCASE``, match
+    exactly the strings whose :func:`fold` equals ``fold(value)`` (ASCII letters are left to NOCASE,
+    each non-ASCII letter is expanded to its case class). None when there would be too many."""
+    classes = _case_classes()
+    variants = [""]
+    for ch in value:
+        if ch.isascii():
+            variants = [v + ch for v in variants]
+            continue
+        alts = classes.get(fold(ch), (ch,))
+        if len(variants) * len(alts) > _MAX_CASE_VARIANTS:
+            return None
+        variants = [v + a for v in variants for a in alts]
+    return variants
 
 
 def sort_key(value: str) -> str:
@@ -923,8 +962,19 @@ class _Compiler:
             values = [v for v in values if v != ""]
         if values:
             if self._is_ci_text(col):
-                ascii_vals = [v for v in values if v.isascii()]
-                other = [fold(v) for v in values if not v.isascii()]
+                # ASCII values and the case variants of non-ASCII ones compare with NOCASE (so the
+                # store's NOCASE indexes are used); values with too many variants go through sf_fold.
+                ascii_vals: list[str] = []
+                other: list[str] = []
+                for v in values:
+                    if v.isascii():
+                        ascii_vals.append(v)
+                        continue
+                    variants = case_variants(v)
+                    if variants is None:
+                        other.append(fold(v))
+                    else:
+                        ascii_vals.extend(variants)
                 sub: list[str] = []
                 if ascii_vals:
                     if len(ascii_vals) == 1:

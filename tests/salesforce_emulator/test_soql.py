@@ -483,3 +483,24 @@ def test_complexity_limits_and_number_ranges(db: SoqlDb) -> None:
         db.l1, db.l2]
     e = err(db, "SELECT Id FROM Task WHERE ActivityDate = LAST_N_YEARS:99999")
     assert e.error_code == "NUMBER_OUTSIDE_VALID_RANGE" and position(e) == (1, 42)
+
+
+def test_non_ascii_equality_uses_nocase_indexes_and_stays_exact(db: SoqlDb) -> None:
+    from emulators.salesforce.soql import case_variants
+
+    assert sorted(case_variants("ä@x")) == ["Ä@x", "ä@x"]
+    assert case_variants("ÄÖÜÄÖÜ") is None  # 64 spellings: falls back to sf_fold
+    db.conn.execute('CREATE INDEX lead_email ON "Lead" ("Email" COLLATE NOCASE)')
+    cq = db.compile("SELECT Id FROM Lead WHERE Email IN ('änn@x.de', 'pat@ob.ie')")
+    plan = " ".join(str(r) for r in db.conn.execute("EXPLAIN QUERY PLAN " + cq.sql, cq.params))
+    assert "USING INDEX lead_email" in plan and "sf_fold" not in cq.sql
+    assert db.ids("SELECT Id FROM Lead WHERE Email IN ('änn@x.de', 'PAT@ob.ie')") == [db.l1, db.l2]
+    many = db.insert("Lead", LastName="ÄÖÜäöü", Company="x", Status="Open")
+    cq = db.compile("SELECT Id FROM Lead WHERE LastName = 'äöüÄÖÜ'")
+    assert "sf_fold" in cq.sql
+    assert db.ids("SELECT Id FROM Lead WHERE LastName = 'äöüÄÖÜ'") == [many]
+    assert db.ids("SELECT Id FROM Lead WHERE LastName IN ('äöüÄÖÜ', 'müller')") == [db.l1, many]
+    # Kelvin sign (folds to ASCII k under Unicode) and dotted İ stay distinct from k / i.
+    kelvin = db.insert("Lead", LastName="\u212a", Company="x", Status="Open")
+    assert db.ids("SELECT Id FROM Lead WHERE LastName = 'k'") == []
+    assert db.ids("SELECT Id FROM Lead WHERE LastName = '\u212a'") == [kelvin]
