@@ -1,0 +1,52 @@
+"""The Sforce-Auto-Assign header each owner_fallback sends, observed on the wire: the emulator app
+is served behind a small ASGI wrapper that records request headers."""
+
+from __future__ import annotations
+
+import pytest
+
+from emulators.salesforce.server import create_app
+from emulators.serving import serve_in_thread
+from tests.conftest import SalesforceEmulator
+from tests.target._target_support import live, messages, prospect, run_target, target_config
+
+
+class HeaderRecorder:
+    def __init__(self, app):
+        self.app = app
+        self.state = app.state
+        self.seen: list[tuple[str, str, str | None]] = []
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
+            self.seen.append((scope["method"], scope["path"], headers.get("sforce-auto-assign")))
+        await self.app(scope, receive, send)
+
+
+@pytest.fixture
+def recorded_emulator():
+    app = create_app(":memory:")
+    recorder = HeaderRecorder(app)
+    server = serve_in_thread(recorder)
+    try:
+        yield SalesforceEmulator(server.base_url, app), recorder
+    finally:
+        server.stop()
+        app.state.emulator.store.close()
+
+
+@pytest.mark.parametrize(("fallback", "headers"), [("assignment_rules", ["FALSE", "TRUE"]),
+                                                  ("integration_user", ["FALSE"])])
+def test_auto_assign_header_per_fallback(recorded_emulator, tmp_path, fallback, headers):
+    emu, recorder = recorded_emulator
+    refs = emu.seed({"users": [{"_ref": "s", "Username": "s@sf.test", "Email": "seller@andsend.test",
+                                "LastName": "S", "IsActive": True}]})
+    records = [prospect("h-own", email="own@h.test", purchased_by_user_email="seller@andsend.test"),
+               prospect("h-none", email="none@h.test", purchased_by_user_email="ghost@andsend.test")]
+    run_target(target_config(emu, tmp_path, owner_fallback=fallback), messages("prospects", records))
+    creates = [h for method, path, h in recorder.seen if method == "POST" and path.endswith("/composite/sobjects")]
+    # An explicit owner always goes with FALSE; creates sharing a header value share a call.
+    assert sorted(creates) == headers
+    owners = {r["Andsend_Prospect_Id__c"]: r["OwnerId"] for r in live(emu.records("Lead"))}
+    assert owners["h-own"] == refs["s"]
