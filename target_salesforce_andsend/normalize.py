@@ -149,6 +149,10 @@ def company_name_variants(value: str | None) -> list[str]:
     variants = {original, core}
     for suffix in NAME_VARIANT_SUFFIXES:
         variants.add(f"{core}{suffix}" if suffix.startswith(",") else f"{core} {suffix}")
+    if not original.isascii():
+        # Case-insensitive SOQL comparison may fold ASCII letters only: send the usual casings of
+        # non-ASCII names too ("BÜCHER MÜLLER" finds "Bücher Müller").
+        variants |= {form for v in list(variants) for form in (v.lower(), v.upper(), v.title())}
     return sorted(v for v in variants if v)
 
 

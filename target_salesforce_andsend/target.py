@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from datetime import datetime, timezone
 from typing import Any
 
 from singer_sdk import typing as th
@@ -213,7 +214,7 @@ class TargetSalesforceAndsend(Target):
         run = self._run
         if run is not None and not self._failed:
             pending = getattr(role_module("touchpoints"), "process_pending", None)
-            if pending is not None and "touchpoints" in {self._sink_role(s) for s in self._sinks_active.values()} | {"touchpoints"}:
+            if pending is not None:
                 try:
                     pending(run)
                 except Exception as exc:  # the touchpoints stay parked for the next run
@@ -239,8 +240,7 @@ class TargetSalesforceAndsend(Target):
         report.status = "failed" if error is not None else "succeeded"
         if error is not None:
             report.error = f"{type(error).__name__}: {error}"
-        report.finished_at = __import__("datetime").datetime.now(__import__("datetime").timezone.utc).isoformat(
-            timespec="seconds")
+        report.finished_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         report.rejects_total = run.rejects.count
         run.refresh_api_figures()
         path = report.write(output_paths(run.config)["report"])
