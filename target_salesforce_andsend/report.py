@@ -153,7 +153,7 @@ class RunReport:
             lines.append(f"  ambiguous matches: {len(data['ambiguous_matches'])} (listed in the report)")
         if data["rejects"]:
             lines.append(f"  rejected records: {data['rejects']} (see the rejects file)")
-        calls = ", ".join(f"{k} {v}" for k, v in sorted(data["api_calls"].items()))
+        calls = ", ".join(f"{k}: {v}" for k, v in sorted(data["api_calls"].items()))
         lines.append(f"  Salesforce API calls: {data['api_calls_total']} ({calls or 'none'})")
         if data["quota"]:
             lines.append("  quota: " + ", ".join(f"{k} {v}" for k, v in data["quota"].items() if v is not None))
