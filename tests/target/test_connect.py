@@ -96,10 +96,18 @@ def test_connect_stores_secrets_with_meltano(sf_emulator, monkeypatch, capsys, t
     monkeypatch.chdir(tmp_path)
     browser = Browser(password=ADMIN["password"] + ADMIN["security_token"])
     monkeypatch.setattr("webbrowser.open", browser.open)
-    rc = connect.main(["--login-url", sf_emulator.base_url, "--client-id", APP["client_id"], "--timeout", "60"])
+    rc = connect.main(["--login-url", sf_emulator.base_url, "--client-id", APP["client_id"], "--timeout", "60",
+                       "--meltano-env", "staging"])
     out = capsys.readouterr()
     assert rc == 0, out.err
     assert out.out == ""  # nothing secret printed when Meltano stores it
+    import yaml
+
+    project = yaml.safe_load((tmp_path / "meltano.yml").read_text())
+    staging = next(e for e in project["environments"] if e["name"] == "staging")
+    loader = next(p for p in staging["config"]["plugins"]["loaders"] if p["name"] == "target-salesforce-andsend")
+    assert loader["config"]["client_id"] == APP["client_id"]
+    assert loader["config"]["login_url"] == sf_emulator.base_url
     env = dict(line.split("=", 1) for line in (tmp_path / ".env").read_text().splitlines() if "=" in line)
     refresh = env["TARGET_SALESFORCE_ANDSEND_REFRESH_TOKEN"].strip("'\"")
     assert refresh not in (tmp_path / "meltano.yml").read_text()  # the secret went to .env only
