@@ -39,7 +39,6 @@ def run_activity(store: Store, counts: dict[str, int], now_ms: int) -> dict[str,
     config = store.config()
     seed = config.seed if config else 0
     touched: dict[str, list[str]] = {kind: [] for kind in ACTIVITY_KINDS}
-    prospects = RESOURCES["prospects"]
     with store.transaction() as conn:
         run = int(conn.execute("SELECT value FROM meta WHERE key = 'activity_runs'").fetchone()[0])
         conn.execute("UPDATE meta SET value = ? WHERE key = 'activity_runs'", (str(run + 1),))
@@ -100,13 +99,8 @@ def run_activity(store: Store, counts: dict[str, int], now_ms: int) -> dict[str,
         by_user = {u["id"]: u for u in users}
         new_tps = []
         for i in range(counts.get("new_touchpoints", 0) if purchased else 0):
-            prospect = store.to_record(
-                prospects,
-                conn.execute(
-                    f"SELECT {', '.join(prospects.columns)} FROM prospects WHERE id = ?",  # noqa: S608
-                    (rng.choice(purchased),),
-                ).fetchone(),
-            )
+            prospect = store.raw("prospects", rng.choice(purchased))
+            assert prospect is not None
             user = by_user.get(prospect["purchased_by_user_id"] or "")
             # Executed within the last hour, never before the purchase; created/updated are the write stamp.
             executed = min(stamp_ms, now_ms) - rng.randint(0, HOUR_MS) + i

@@ -323,15 +323,12 @@ def list_handler(resource: str, extra_filters: Callable[[Request], dict[str, Any
         position = _cursor(request, 2)
         after = (position[0], position[1]) if position else None
         filters = extra_filters(request) if extra_filters else {}
-        records, more = emu.store.page(
-            resource,
-            limit=limit,
-            since_ms=since,
-            after=after,
-            filters=filters,
+        records, more, last = emu.store.page_json(
+            resource, limit=limit, since_ms=since, after=after, filters=filters
         )
-        cursor = encode_cursor(records[-1]["updated_at"], records[-1]["id"]) if more and records else None
-        return _page_response(records, cursor)
+        cursor = encode_cursor(*last) if more and last else None
+        body = '{"data":[' + ",".join(records) + '],"next_cursor":' + json.dumps(cursor) + "}"
+        return Response(body, media_type=JSON)
 
     return handler
 

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from emulators.andsend.generator import Dataset, GeneratorConfig, format_ts, parse_ts
@@ -146,6 +147,23 @@ _INDEXES = {
 MAX_STAMP_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the widest fixed-width stamp
 
 
+@cache
+def _json_expr(res: Resource) -> str:
+    """``json_object(...)`` rendering one row exactly as the API shows it."""
+    parts = []
+    for col in res.columns:
+        if col in res.bool_columns:
+            value = f"json(CASE WHEN {col} THEN 'true' ELSE 'false' END)"
+        elif col in res.json_columns:
+            value = f"json({col})"
+        elif res.table == "prospects" and col in HIDDEN_UNTIL_PURCHASED:
+            value = f"CASE WHEN purchased THEN {col} END"
+        else:
+            value = col
+        parts.append(f"'{col}', {value}")
+    return f"json_object({', '.join(parts)})"
+
+
 class CursorError(ValueError):
     pass
 
@@ -271,21 +289,18 @@ class Store:
         return tuple(out)
 
     @staticmethod
-    def to_record(res: Resource, row: Sequence[Any]) -> dict[str, Any]:
+    def _decode(res: Resource, row: Sequence[Any]) -> dict[str, Any]:
         record = dict(zip(res.columns, row, strict=True))
         for col in res.json_columns:
             if record[col] is not None:
                 record[col] = json.loads(record[col])
         for col in res.bool_columns:
             record[col] = bool(record[col])
-        if res.table == "prospects" and not record["purchased"]:
-            for col in HIDDEN_UNTIL_PURCHASED:
-                record[col] = None
         return record
 
     # -- reads --------------------------------------------------------------------------------------
 
-    def page(
+    def page_json(
         self,
         name: str,
         *,
@@ -293,12 +308,18 @@ class Store:
         since_ms: int | None = None,
         after: tuple[str, str] | None = None,
         filters: dict[str, Any] | None = None,
-    ) -> tuple[list[dict[str, Any]], bool]:
-        """Up to ``limit`` records after ``after`` in (updated_at, id) order; and whether more exist."""
+    ) -> tuple[list[str], bool, tuple[str, str] | None]:
+        """Up to ``limit`` records (as JSON text) after ``after`` in (updated_at, id) order.
+
+        Returns the records, whether more exist, and the (updated_at, id) of the last one. SQLite
+        renders the JSON itself (``json_object``): no per-record Python objects on the hot path.
+        """
         res = RESOURCES[name]
         where: list[str] = []
         params: list[Any] = []
         for col, value in (filters or {}).items():
+            if col not in res.columns:
+                raise KeyError(col)
             where.append(f"{col} = ?")
             params.append(int(value) if isinstance(value, bool) else value)
         if since_ms is not None:
@@ -307,23 +328,30 @@ class Store:
         if after is not None:
             where.append("(updated_at, id) > (?, ?)")
             params.extend(after)
-        sql = f"SELECT {', '.join(res.columns)} FROM {res.table}"  # noqa: S608 (identifiers are constants; values are bound)
+        sql = f"SELECT {_json_expr(res)}, updated_at, id FROM {res.table}"  # noqa: S608 (identifiers are constants; values are bound)
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY updated_at, id LIMIT ?"
         params.append(limit + 1)
         with self.lock:
             rows = self.conn.execute(sql, params).fetchall()
-        return [self.to_record(res, r) for r in rows[:limit]], len(rows) > limit
+        page = rows[:limit]
+        last = (page[-1][1], page[-1][2]) if page else None
+        return [row[0] for row in page], len(rows) > limit, last
+
+    def page(self, name: str, *, limit: int, **kwargs: Any) -> tuple[list[dict[str, Any]], bool]:
+        """:meth:`page_json` as dicts."""
+        texts, more, _ = self.page_json(name, limit=limit, **kwargs)
+        return [json.loads(t) for t in texts], more
 
     def get(self, name: str, record_id: str) -> dict[str, Any] | None:
         res = RESOURCES[name]
         with self.lock:
             row = self.conn.execute(
-                f"SELECT {', '.join(res.columns)} FROM {res.table} WHERE id = ?",  # noqa: S608 (identifiers are constants; values are bound)
+                f"SELECT {_json_expr(res)} FROM {res.table} WHERE id = ?",  # noqa: S608 (identifiers are constants; values are bound)
                 (record_id,),
             ).fetchone()
-        return self.to_record(res, row) if row else None
+        return json.loads(row[0]) if row else None
 
     def raw(self, name: str, record_id: str) -> dict[str, Any] | None:
         """A record as stored (prospect contact data included): for the control plane and activity."""
@@ -333,15 +361,7 @@ class Store:
                 f"SELECT {', '.join(res.columns)} FROM {res.table} WHERE id = ?",  # noqa: S608 (identifiers are constants; values are bound)
                 (record_id,),
             ).fetchone()
-        if row is None:
-            return None
-        record = dict(zip(res.columns, row, strict=True))
-        for col in res.json_columns:
-            if record[col] is not None:
-                record[col] = json.loads(record[col])
-        for col in res.bool_columns:
-            record[col] = bool(record[col])
-        return record
+        return self._decode(res, row) if row else None
 
     def count(self, name: str) -> int:
         with self.lock:

@@ -166,3 +166,24 @@ def test_create_app_in_memory_with_sizes():
         assert len(users) == 5 and len(prospects) == 40
     finally:
         server.stop()
+
+
+def test_api_serves_the_generated_records_exactly(andsend_emulator):
+    from emulators.andsend.generator import GeneratorConfig, generate
+    from tests.conftest import ANDSEND_TEST_SIZES
+
+    data = generate(GeneratorConfig(**ANDSEND_TEST_SIZES))
+    expected = {
+        "/v1/users": data.users,
+        "/v1/campaigns": data.campaigns,
+        "/v1/searches": data.searches,
+        "/v1/search-results": data.search_results,
+        "/v1/touchpoints": data.touchpoints,
+        "/v1/prospects": [
+            p if p["purchased"] else {**p, "email": None, "phone": None} for p in data.prospects
+        ],
+    }
+    for path, records in expected.items():
+        served = read_all(andsend_emulator, path, limit=1000)
+        assert sorted(served, key=lambda r: r["id"]) == sorted(records, key=lambda r: r["id"]), path
+        assert [list(r) for r in served[:3]] == [list(records[0])] * 3  # field order as in the schema
