@@ -51,7 +51,7 @@ MAX_NESTING = 100  # nested NOT/AND/OR levels; deeper filters are QUERY_TOO_COMP
 MAX_PARAMS = 30_000  # below SQLite's default 32,766 bound variables per statement
 
 # Value literals (shared by the grammar terminals and the fast IN-list lexer).
-_V_STRING = r"'(?:\\.|[^'\\])*'"
+_V_STRING = r"'[^'\\]*(?:\\.[^'\\]*)*'"  # unrolled (?:\\.|[^'\\])*: much faster in re
 _V_DATETIME = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?(?:Z|[+-]\d{2}:\d{2})"
 _V_DATE = r"\d{4}-\d{2}-\d{2}(?![0-9T])"
 _V_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)"
@@ -108,7 +108,7 @@ DATETIME.3: /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?(Z|[+-]\d{2}:\d{2})/
 DATE.2: /\d{4}-\d{2}-\d{2}/
 VALUE_LIST.5: /@V_LIST@/
 DATE_LITERAL.2: /(YESTERDAY|TODAY|TOMORROW|LAST_WEEK|THIS_WEEK|NEXT_WEEK|LAST_MONTH|THIS_MONTH|NEXT_MONTH|LAST_90_DAYS|NEXT_90_DAYS|THIS_QUARTER|LAST_QUARTER|NEXT_QUARTER|THIS_YEAR|LAST_YEAR|NEXT_YEAR)(?![A-Za-z0-9_])|(LAST_N_DAYS|NEXT_N_DAYS|LAST_N_WEEKS|NEXT_N_WEEKS|LAST_N_MONTHS|NEXT_N_MONTHS|LAST_N_YEARS|NEXT_N_YEARS):\d+/i
-STRING: /'(\\.|[^'\\])*'/
+STRING: /'[^'\\]*(\\.[^'\\]*)*'/
 NUMBER: /[+-]?(\d+(\.\d*)?|\.\d+)/
 INT: /\d+/
 PATH: /[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*/
@@ -250,14 +250,14 @@ def register_sqlite_functions(conn: Any) -> None:
 # ------------------------------------------------------------------------------------------------ AST
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # AST nodes: never mutated after parsing (they are cached)
 class _Path:
     text: str
     line: int
     column: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # AST nodes: never mutated after parsing (they are cached)
 class _Lit:
     kind: str  # STRING NUMBER NULL TRUE FALSE DATETIME DATE DATE_LITERAL
     # decoded: (str, like pattern, offset in raw of a LIKE-only escape or None) / int|float / None / bool /
@@ -268,45 +268,45 @@ class _Lit:
     column: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # AST nodes: never mutated after parsing (they are cached)
 class _Compare:
     path: _Path
     op: str
     value: _Lit
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # AST nodes: never mutated after parsing (they are cached)
 class _Like:
     path: _Path
     pattern: _Lit
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # AST nodes: never mutated after parsing (they are cached)
 class _In:
     path: _Path
     values: tuple[_Lit, ...]
     negate: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # AST nodes: never mutated after parsing (they are cached)
 class _Not:
     expr: Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # AST nodes: never mutated after parsing (they are cached)
 class _BoolOp:
     op: str  # AND / OR
     items: tuple[Any, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # AST nodes: never mutated after parsing (they are cached)
 class _Order:
     path: _Path
     desc: bool
     nulls_first: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # AST nodes: never mutated after parsing (they are cached)
 class _Query:
     is_count: bool
     fields: tuple[_Path, ...]
@@ -460,10 +460,22 @@ def _tok_lit(tok: Token) -> _Lit:
     return _lit(tok.type, tok.value, tok.line or 1, tok.column or 1)
 
 
-_ITEM_RE = re.compile(
-    rf"\s*(?:(?P<STRING>{_V_STRING})|(?P<DATETIME>{_V_DATETIME})|(?P<DATE>{_V_DATE})"
-    rf"|(?P<DATE_LITERAL>{_V_DATE_LITERAL})|(?P<NUMBER>{_V_NUMBER})|(?P<KW>{_V_KW}))\s*[,)]"
-)
+_ITEM_RE = re.compile(_V_STRING + r"|[^\s,()]+")
+_DATE_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _item_kind(raw: str) -> str:
+    """The terminal a value inside an already validated VALUE_LIST is (cheap, by its shape)."""
+    first = raw[0]
+    if first == "'":
+        return "STRING"
+    if first.isalpha():
+        return "KW" if raw.lower() in ("null", "true", "false") else "DATE_LITERAL"
+    if "T" in raw or "t" in raw:
+        return "DATETIME"
+    if len(raw) == 10 and _DATE_SHAPE.fullmatch(raw):
+        return "DATE"
+    return "NUMBER"
 
 
 def _split_value_list(tok: Token) -> tuple[_Lit, ...]:
@@ -473,14 +485,13 @@ def _split_value_list(tok: Token) -> tuple[_Lit, ...]:
     out: list[_Lit] = []
     multiline = "\n" in text
     for m in _ITEM_RE.finditer(text, 1):  # 1: after "("
-        kind = m.lastgroup or ""
-        start = m.start(kind)
+        raw = m.group()
+        start = m.start()
         if multiline and "\n" in text[:start]:
-            before = text[:start]
-            line, column = line0 + before.count("\n"), start - before.rfind("\n")
+            line, column = _pos_in(text, line0, col0, start)
         else:
             line, column = line0, col0 + start
-        out.append(_lit(kind, m.group(kind), line, column))
+        out.append(_lit(_item_kind(raw), raw, line, column))
     return tuple(out)
 
 
