@@ -170,9 +170,9 @@ def test_create_app_in_memory_with_sizes():
 
 def test_api_serves_the_generated_records_exactly(andsend_emulator):
     from emulators.andsend.generator import GeneratorConfig, generate
-    from tests.conftest import ANDSEND_TEST_SIZES
 
-    data = generate(GeneratorConfig(**ANDSEND_TEST_SIZES))
+    config = GeneratorConfig.from_dict(andsend_emulator._control("GET", "config")["config"])
+    data = generate(config)
     expected = {
         "/v1/users": data.users,
         "/v1/campaigns": data.campaigns,
