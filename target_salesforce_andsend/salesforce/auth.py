@@ -305,6 +305,14 @@ class Authenticator:
                 error=error, description=description, flow=flow, status=resp.status_code,
             )
         register_secrets(payload.get("access_token"), payload.get("refresh_token"))
+        rotated = payload.get("refresh_token")
+        if flow == "refresh_token" and rotated and rotated != self._config.get("refresh_token"):
+            # Refresh-token rotation is on for this connected app: the old token is spent, so the
+            # rest of this run uses the new one; the stored setting must be replaced too.
+            self._config["refresh_token"] = rotated
+            log.warning("Salesforce rotated the refresh token; the stored refresh_token will stop working. "
+                        "Turn off refresh-token rotation for this connected app, or run "
+                        "`target-salesforce-andsend connect` again after this run.")
         token = Token(
             access_token=payload["access_token"],
             instance_url=str(payload.get("instance_url") or self._config.get("instance_url") or self.login_url).rstrip("/"),
