@@ -13,7 +13,7 @@ from emulators.salesforce.validation import RequestError
 
 MAX_SUBREQUESTS = 25
 MAX_QUERY_OR_COLLECTION = 5
-_REF_RE = re.compile(r"@\{([A-Za-z0-9_]+)\.([^}]*)\}")
+_REF_RE = re.compile(r"@\{([A-Za-z0-9_]+)((?:\.|\[)[^}]*)\}")  # @{ref.field}, @{ref[0].id}
 _REF_ID_RE = re.compile(r"^[A-Za-z0-9_]+$")
 _PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 _URL_RE = re.compile(r"^/services/data/v(\d+\.\d)/(.*)$")
@@ -53,7 +53,7 @@ def _lookup(value: Any, path: str) -> Any:
 
 def _substitute(text: str, results: dict[str, Resp]) -> str:
     def repl(m: re.Match[str]) -> str:
-        ref, path = m.group(1), m.group(2)
+        ref, path = m.group(1), m.group(2).removeprefix(".")
         resp = results.get(ref)
         if resp is None or resp.status >= 400:
             raise _Unresolved(ref, path)

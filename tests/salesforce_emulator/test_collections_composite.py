@@ -145,3 +145,18 @@ def test_lock_row_faults_are_per_record_and_deterministic(sf_emulator):
         assert len(sf_emulator.records("Lead")) == 50 - len(failed)
         outcomes.append(failed)
     assert outcomes[0] == outcomes[1] and 5 < len(outcomes[0]) < 30
+
+
+def test_composite_reference_into_collection_results(sf_emulator):
+    s = sf_emulator.session()
+    body = {"compositeRequest": [
+        {"method": "POST", "url": "/services/data/v60.0/composite/sobjects", "referenceId": "accts",
+         "body": {"records": [{"attributes": {"type": "Account"}, "Name": "A"},
+                              {"attributes": {"type": "Account"}, "Name": "B"}]}},
+        {"method": "POST", "url": "/services/data/v60.0/sobjects/Contact", "referenceId": "c",
+         "body": {"LastName": "L", "AccountId": "@{accts[1].id}"}},
+        {"method": "GET", "url": "/services/data/v60.0/sobjects/Contact/@{c.id}?fields=AccountId",
+         "referenceId": "read"}]}
+    out = s.post(f"{sf_emulator.api_url}/composite", json=body, timeout=10).json()["compositeResponse"]
+    assert [x["httpStatusCode"] for x in out] == [200, 201, 200]
+    assert out[2]["body"]["AccountId"] == out[0]["body"][1]["id"]
