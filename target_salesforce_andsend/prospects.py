@@ -307,6 +307,7 @@ def _drop_group(plan: Plan, key: str) -> None:
         if action.group_keys == [key]:
             del plan.updates[k]
     plan.links = [a for a in plan.links if key not in a.group_keys]
+    plan.matched = [(g, m) for g, m in plan.matched if g.key != key]
 
 
 def _merge_update(plan: Plan, action: Action) -> None:
@@ -426,10 +427,9 @@ def _sync(run: RunContext, groups: list[Group]) -> None:
     keys = [g.person_key() for g in groups]
     matches = run.matcher.match(keys, order=match_order(run.config, mode))
     # Owner emails: the purchasing user's email, or the users stream / link store by user id.
-    for g in groups:
-        rec = g.record
-        if rec.get("purchased_by_user_id") and rec.get("purchased_by_user_email"):
-            run.remember_users({str(rec["purchased_by_user_id"]): rec["purchased_by_user_email"]})
+    run.remember_users({str(g.record["purchased_by_user_id"]): g.record["purchased_by_user_email"]
+                        for g in groups
+                        if g.record.get("purchased_by_user_id") and g.record.get("purchased_by_user_email")})
     emails = [normalize_email(g.record.get("purchased_by_user_email")) or run.user_email(g.record.get("purchased_by_user_id"))
               for g in groups]
     owners = run.owners.resolve(emails)
