@@ -68,8 +68,10 @@ class QuotaGovernor:
         self.daily_used: int | None = None
         self.daily_max: int | None = None
         self.daily_used_at_start: int | None = None
-        self._active_batches = 0
+        # Reserve of every unit in progress (units run concurrently: sinks drain in parallel);
+        # nesting is per thread (a Writer call inside the Singer batch that admitted it).
         self._batch_reserve = 0
+        self._local = threading.local()
 
     # -- inputs ---------------------------------------------------------------------------------
 
@@ -125,8 +127,7 @@ class QuotaGovernor:
             return
         with self._lock:
             headroom = self._headroom()
-            allowance = self._batch_reserve if self._active_batches else 0
-            if headroom is not None and headroom - 1 + allowance < 0:
+            if headroom is not None and headroom - 1 + self._batch_reserve < 0:
                 raise self._exhausted(1, "call")
             self.run_calls += 1
             if self.daily_used is not None:
@@ -138,8 +139,8 @@ class QuotaGovernor:
         if headroom is None:
             return True
         # Inside an admitted unit, a nested unit (one write of a multi-step batch) may use the
-        # enclosing unit's reserve: it is part of finishing that unit.
-        allowance = self._batch_reserve if self._active_batches else 0
+        # reserve: it is part of finishing that unit. A new outermost unit must fit on its own.
+        allowance = self._batch_reserve if getattr(self._local, "depth", 0) else 0
         return estimated_calls <= headroom + allowance
 
     def admit(self, estimated_calls: int, what: str = "batch") -> None:
@@ -156,19 +157,19 @@ class QuotaGovernor:
         Units nest: the target can admit a whole Singer batch (its lookups and every write) and
         each ``Writer`` call inside is then admitted against that unit's allowance.
         """
+        depth = getattr(self._local, "depth", 0)
+        reserve = 0 if depth else max(2, estimated_calls // 2)
         with self._lock:
             if not self._fits(estimated_calls):
                 raise self._exhausted(estimated_calls, what)
-            if not self._active_batches:
-                self._batch_reserve = max(2, estimated_calls // 2)
-            self._active_batches += 1
+            self._batch_reserve += reserve
+        self._local.depth = depth + 1
         try:
             yield
         finally:
+            self._local.depth = depth
             with self._lock:
-                self._active_batches -= 1
-                if not self._active_batches:
-                    self._batch_reserve = 0
+                self._batch_reserve -= reserve
 
     def limit_exceeded(self, message: str = "") -> QuotaExhausted:
         """The exception for Salesforce's own 403 REQUEST_LIMIT_EXCEEDED."""

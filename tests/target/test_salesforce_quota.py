@@ -106,3 +106,29 @@ def test_nested_units_use_the_enclosing_reserve() -> None:
             pass
     assert gov.snapshot().run_calls == 14
     gov.before_call("oauth")  # logins are not API calls for the allocation
+
+
+def test_concurrent_outermost_units_each_fit_on_their_own() -> None:
+    import threading
+
+    gov = QuotaGovernor({"quota_max_calls_per_run": 10})
+    inside = threading.Event()
+    release = threading.Event()
+
+    def sink_a() -> None:
+        with gov.batch(6, "prospects batch"):  # reserve 3
+            for _ in range(6):
+                gov.before_call("query")
+            inside.set()
+            release.wait(5)
+
+    t = threading.Thread(target=sink_a)
+    t.start()
+    assert inside.wait(5)
+    with pytest.raises(QuotaExhausted):
+        with gov.batch(5, "touchpoints batch"):  # another sink's unit: 4 left, no borrowing of A's reserve
+            pass
+    with gov.batch(4, "touchpoints batch"):
+        pass
+    release.set()
+    t.join()
