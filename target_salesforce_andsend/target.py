@@ -24,6 +24,7 @@ from singer_sdk.target_base import Target
 from .context import RunContext, build_run, output_paths
 from .links import LinkStore
 from .progress import Progress
+from .report import RunReport
 from .sinks import SINKS_BY_ROLE, role_module
 
 ROLES = tuple(SINKS_BY_ROLE)
@@ -234,7 +235,17 @@ class TargetSalesforceAndsend(Target):
                 store.put_users(self._users_seen)
                 store.close()
             if error is not None:
-                self.logger.error("Run failed before it reached Salesforce: %s", error)
+                # Startup failed (catalog, credentials, describe): still leave a report saying why.
+                report = RunReport(dry_run=bool(self.config.get("dry_run")), object_mode=self.config.get("object_mode"))
+                report.status = "failed"
+                report.error = f"{type(error).__name__}: {error}"
+                report.finished_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+                try:
+                    path = report.write(output_paths(dict(self.config))["report"])
+                    self.logger.info("Run report written to %s", path)
+                except OSError as exc:
+                    self.logger.warning("Could not write the run report: %s", exc)
+                self.logger.error("Run failed before any write: %s", error)
             return
         report = run.report
         report.status = "failed" if error is not None else "succeeded"

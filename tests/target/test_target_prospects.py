@@ -316,6 +316,7 @@ def test_describe_refresh_picks_up_new_custom_field(sf_emulator, tmp_path):
     assert "Lead.Seniority__c does not exist" in message
     assert "Setup → Object Manager → Lead → Fields" in message
     assert failed.stdout == "" and sf_emulator.records("Lead") == []
+    assert failed.report["status"] == "failed" and "Seniority__c" in failed.report["error"]
 
     sf_emulator.add_field("Lead", {"name": "Seniority__c", "label": "Seniority", "type": "string", "length": 40,
                                    "custom": True, "nillable": True, "createable": True, "updateable": True})
