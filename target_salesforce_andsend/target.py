@@ -222,6 +222,15 @@ class TargetSalesforceAndsend(Target):
                     self.logger.warning("Pending touchpoints not written this run: %s", exc)
         self.finish_run()
 
+    def _handle_termination(self, signum: int, frame: Any) -> None:  # pragma: no cover - signal path
+        # The SDK drains every sink and exits; the report must still be written.
+        try:
+            super()._handle_termination(signum, frame)
+        finally:
+            if self._run is not None:
+                self._run.report.note(f"terminated by signal {signum} after draining buffered records")
+            self.finish_run()
+
     def finish_run(self, error: BaseException | None = None) -> None:
         """Write the report (also on failure) and the summary; idempotent."""
         with self._run_lock:
