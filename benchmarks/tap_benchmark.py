@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -50,6 +51,22 @@ def start_emulator(db: Path, prospects: int, seed: int) -> tuple[subprocess.Pope
         proc.kill()
         raise SystemExit(f"emulator did not start: {base_url!r}")
     return proc, base_url
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """user+system CPU of a running process (Linux /proc), to compare work, not wall time."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def self_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def floor_run(base_url: str, api_key: str, page_size: int) -> tuple[int, float]:
@@ -104,6 +121,12 @@ def tap_run(config_path: Path, catalog_path: Path) -> tuple[int, float]:
     return count, elapsed
 
 
+def startup_cpu_seconds() -> float:
+    before = children_cpu_seconds()
+    subprocess.run([str(BIN / "tap-andsend"), "--about"], capture_output=True, check=True)
+    return children_cpu_seconds() - before
+
+
 def startup_seconds() -> float:
     started = time.perf_counter()
     subprocess.run([str(BIN / "tap-andsend"), "--about"], capture_output=True, check=True)
@@ -130,11 +153,24 @@ def main() -> int:
             floor_run(base_url, args.api_key, args.page_size)  # warm the emulator's caches
             # Interleaved, so drifting load on a shared machine hits both sides alike.
             floors, taps, startups = [], [], []
+            cpu: dict[str, list[float]] = {
+                "floor_client": [],
+                "floor_server": [],
+                "tap": [],
+                "tap_server": [],
+            }
             for _ in range(args.repeat):
+                server0, client0 = process_cpu_seconds(emulator.pid), self_cpu_seconds()
                 floors.append(floor_run(base_url, args.api_key, args.page_size))
+                cpu["floor_server"].append(process_cpu_seconds(emulator.pid) - server0)
+                cpu["floor_client"].append(self_cpu_seconds() - client0)
+                server0, tap0 = process_cpu_seconds(emulator.pid), children_cpu_seconds()
                 taps.append(tap_run(config_path, catalog_path))
+                cpu["tap_server"].append(process_cpu_seconds(emulator.pid) - server0)
+                cpu["tap"].append(children_cpu_seconds() - tap0)
                 startups.append(startup_seconds())
             startup = min(startups)
+            cpu_startup = startup_cpu_seconds()
         finally:
             emulator.terminate()
             emulator.wait(10)
@@ -152,6 +188,18 @@ def main() -> int:
     )
     print(
         f"ratio floor/tap: {floor_rate / tap_rate:.2f}x wall, {floor_rate / tap_sync_rate:.2f}x excluding start-up"
+    )
+    # CPU seconds are what a busy shared machine does not distort: client + emulator work per run.
+    fc, fs = min(cpu["floor_client"]), min(cpu["floor_server"])
+    tc, ts = min(cpu["tap"]), min(cpu["tap_server"])
+    print(f"cpu floor: client {fc:.2f} s + emulator {fs:.2f} s = {fc + fs:.2f} s")
+    print(
+        f"cpu tap:   tap {tc:.2f} s (start-up {cpu_startup:.2f} s) + emulator {ts:.2f} s = {tc + ts:.2f} s; "
+        f"tap per record {(tc - cpu_startup) / max(1, tap_n) * 1e6:.0f} us"
+    )
+    print(
+        f"cpu ratio tap/floor: {(tc + ts) / (fc + fs):.2f}x, "
+        f"{(tc - cpu_startup + ts) / (fc + fs):.2f}x excluding start-up"
     )
     return 0
 

@@ -10,10 +10,12 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlparse
 
+import msgspec
 import requests
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.helpers.jsonpath import extract_jsonpath
 from singer_sdk.helpers.types import Context
 from singer_sdk.pagination import BaseAPIPaginator, JSONPathPaginator
 from singer_sdk.schema.source import SchemaDirectory, StreamSchema
@@ -45,6 +47,36 @@ def format_timestamp(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+_BODY_ATTR = "_andsend_body"
+_decode_json = msgspec.json.Decoder().decode
+
+
+def response_body(response: requests.Response) -> Any:
+    """The decoded JSON body, decoded once per response (records and cursor share it)."""
+    body = response.__dict__.get(_BODY_ATTR, _BODY_ATTR)
+    if body is _BODY_ATTR:
+        # msgspec straight from bytes: several times faster than requests' text + json path.
+        try:
+            body = _decode_json(response.content)
+        except msgspec.DecodeError as exc:
+            raise FatalAPIError(
+                f"Andsend answered {response.status_code} for {urlparse(response.url).path} "
+                f"with a body that is not JSON ({exc})"
+            ) from exc
+        setattr(response, _BODY_ATTR, body)
+    return body
+
+
+class NextCursorPaginator(JSONPathPaginator):
+    """``JSONPathPaginator("$.next_cursor")`` reading the body parse_response already decoded."""
+
+    def __init__(self) -> None:
+        super().__init__("$.next_cursor")
+
+    def get_next(self, response: requests.Response) -> str | None:
+        return next(extract_jsonpath(self._jsonpath, response_body(response)), None)
 
 
 class AndsendStream(RESTStream[str]):
@@ -97,7 +129,7 @@ class AndsendStream(RESTStream[str]):
         return f"tap-andsend/{self._tap.plugin_version}"
 
     def get_new_paginator(self) -> BaseAPIPaginator[str]:
-        return JSONPathPaginator("$.next_cursor")
+        return NextCursorPaginator()
 
     def get_url_params(self, context: Context | None, next_page_token: str | None) -> dict[str, Any]:
         params: dict[str, Any] = {"limit": self.page_size}
@@ -115,7 +147,7 @@ class AndsendStream(RESTStream[str]):
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
         # The body is {"data": [...], "next_cursor": ...}; a plain dict lookup is several
         # times cheaper per record than the SDK's JSONPath + Decimal parsing.
-        body = response.json()
+        body = response_body(response)
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, list):
             raise FatalAPIError(

@@ -1,52 +1,41 @@
-"""Singer message writer using the standard library's C JSON encoder.
+"""Singer message writer: the SDK's line format, encoded with msgspec, flushed per STATE.
 
 The SDK's default writer goes through simplejson with ``use_decimal``/``ignore_nan``, which
-forces its pure-Python encoder: about a third of the tap's CPU per record. Our records
-come straight from ``response.json()`` (no Decimal, no datetime), so the only non-JSON value
-in a message is ``time_extracted``; the stdlib encoder with a small ``default`` hook writes
-the same lines several times faster.
+forces its pure-Python encoder: about a third of the tap's CPU per record. msgspec (the encoder
+of the SDK's own ``singer-sdk[msgspec]`` writer) produces the same compact JSON lines about ten
+times faster. ``time_extracted`` (a datetime) and any Decimal go through the same hooks as the
+SDK's msgspec writer; NaN/Infinity become null as in the SDK's writer.
 """
 
 from __future__ import annotations
 
 import datetime
-import decimal
-import json
-import math
+import sys
 from typing import Any
 
-from singer_sdk.singerlib.encoding import SimpleSingerWriter
+import msgspec
+from singer_sdk.singerlib.encoding import SimpleSingerWriter, SingerMessageType
 from singer_sdk.singerlib.messages import Message
 
 
-def _default(obj: Any) -> Any:
-    if isinstance(obj, datetime.datetime):
-        return obj.isoformat(sep="T")
-    if isinstance(obj, decimal.Decimal):
-        return float(obj) if obj.is_finite() else None
-    return str(obj)
+def _enc_hook(obj: Any) -> Any:
+    return obj.isoformat(sep="T") if isinstance(obj, datetime.datetime) else str(obj)
 
 
-def _sanitize(obj: Any) -> Any:
-    """NaN/Infinity -> null, as the SDK writer does (``ignore_nan``); only used on the rare retry."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _sanitize(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_sanitize(v) for v in obj]
-    return obj
-
-
-_encode = json.JSONEncoder(default=_default, separators=(",", ":"), allow_nan=False).encode
+_encoder = msgspec.json.Encoder(enc_hook=_enc_hook, decimal_format="number")
 
 
 class FastSingerWriter(SimpleSingerWriter):
-    """Same output as the SDK's writer (compact JSON, one message per line), faster."""
+    """Same output as the SDK's writer (compact JSON, one message per line, text stdout), faster."""
 
     def serialize_message(self, message: Message) -> str:
-        payload = message.to_dict()
-        try:
-            return _encode(payload)
-        except ValueError:  # a NaN/Infinity float somewhere: write null like the SDK does
-            return _encode(_sanitize(payload))
+        return _encoder.encode(message.to_dict()).decode("utf-8")
+
+    def write_message(self, message: Message) -> None:
+        # The SDK flushes after every message: one write syscall per record. Flushing only
+        # after non-RECORD messages keeps what matters: a STATE line always reaches the reader
+        # together with every record before it, so a killed run's last visible STATE still
+        # covers exactly what was delivered; records after it were never acknowledged anyway.
+        sys.stdout.write(self.format_message(message) + "\n")
+        if message.type != SingerMessageType.RECORD:
+            sys.stdout.flush()
