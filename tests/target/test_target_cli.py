@@ -110,3 +110,26 @@ def test_quota_stop_exits_non_zero_with_clear_message(sf_emulator, tmp_path):
     assert "quota_max_calls_per_run" in proc.stderr and "Run report written" in proc.stderr
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["status"] == "failed"
+
+
+def test_sigterm_drains_emits_state_and_writes_report(sf_emulator, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    exe = Path(sys.executable).with_name("target-salesforce-andsend")
+    cfg = write_config(tmp_path, target_config(sf_emulator, tmp_path))
+    proc = subprocess.Popen([str(exe), "--config", cfg], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    proc.stdin.write(singer_file("prospects_basic.singer"))
+    proc.stdin.flush()  # stdin stays open: the target waits for more until the signal
+    time.sleep(3)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert [json.loads(line) for line in out.splitlines()] == [
+        {"bookmarks": {"prospects": {"replication_key_value": "2026-01-01T00:00:00Z"}}}]
+    assert len(live(sf_emulator.records("Lead"))) == 3
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert any("terminated by signal" in n for n in report["notes"])
