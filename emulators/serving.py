@@ -56,6 +56,8 @@ def make_config(app: Any, *, ssl_certfile: str | None = None, ssl_keyfile: str |
         # Many concurrent clients (tests ask for 25+ in flight): keep the backlog deep.
         backlog=512,
         timeout_keep_alive=30,
+        # Idle TLS keep-alive sockets can hold a graceful shutdown for ~30 s (close handshake); cap it.
+        timeout_graceful_shutdown=3,
         ssl_certfile=ssl_certfile,
         ssl_keyfile=ssl_keyfile,
     )

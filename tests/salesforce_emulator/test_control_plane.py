@@ -192,3 +192,21 @@ def test_cli_prints_base_url_first(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_cli_https(tmp_path):
+    import urllib3
+
+    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+    proc = subprocess.Popen([sys.executable, "-m", "emulators.cli", "salesforce", "--port", "0", "--https",
+                             "--instance-url", "https://acme.my.salesforce.com"], stdout=subprocess.PIPE, text=True)
+    try:
+        base = proc.stdout.readline().strip()
+        assert base.startswith("https://127.0.0.1:")
+        r = requests.post(f"{base}/services/oauth2/token", data={
+            "grant_type": "password", "client_id": "emulator-client-id", "client_secret": "emulator-client-secret",
+            "username": "admin@example.com", "password": "emulatortoken"}, verify=False, timeout=10)
+        assert r.json()["instance_url"] == "https://acme.my.salesforce.com"
+    finally:
+        proc.terminate()
+        proc.wait(10)
