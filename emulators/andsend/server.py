@@ -11,6 +11,7 @@ import asyncio
 import hmac
 import json
 import random
+import re
 import sys
 import threading
 import time
@@ -281,10 +282,15 @@ def _limit(request: Request) -> int:
     return value
 
 
+_SPACED_OFFSET = re.compile(r"(?<=\d) (\d\d:\d\d)$")
+
+
 def _since(request: Request) -> int | None:
     raw = request.query_params.get("updated_since")
     if raw is None:
         return None
+    # An unencoded "+02:00" arrives as " 02:00" (form decoding); take it as the offset it was.
+    raw = _SPACED_OFFSET.sub(r"+\1", raw)
     try:
         return parse_ts(raw)
     except (ValueError, OverflowError):
