@@ -131,8 +131,8 @@ class SoqlError(Exception):
 
 def _echo(soql: str, line: int, column: int, detail: str) -> str:
     """Salesforce's error shape: the offending line, a caret under the column, the position, the detail."""
-    lines = soql.splitlines() or [""]
-    src = lines[line - 1] if 0 < line <= len(lines) else ""
+    lines = soql.split("\n")  # rows as the lexer counts them: only \n ends a line
+    src = lines[line - 1].rstrip("\r") if 0 < line <= len(lines) else ""
     start = 0
     if len(src) > 160:  # long statements: echo a window around the error, as Salesforce does
         start = max(0, column - 1 - 80)
@@ -594,9 +594,7 @@ def _parser() -> Lark:
 
 
 def _line_col_of_end(soql: str) -> tuple[int, int]:
-    lines = soql.splitlines() or [""]
-    if soql.endswith(("\n", "\r")):
-        return len(lines) + 1, 1
+    lines = soql.split("\n")
     return len(lines), len(lines[-1]) + 1
 
 

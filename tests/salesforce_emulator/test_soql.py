@@ -7,7 +7,7 @@ import re
 import pytest
 
 from emulators.salesforce.soql import SoqlError
-from tests.salesforce_emulator.soql_db import SoqlDb
+from tests.salesforce_emulator.soql_db import NOW, SoqlDb
 
 
 @pytest.fixture()
@@ -504,3 +504,27 @@ def test_non_ascii_equality_uses_nocase_indexes_and_stays_exact(db: SoqlDb) -> N
     kelvin = db.insert("Lead", LastName="\u212a", Company="x", Status="Open")
     assert db.ids("SELECT Id FROM Lead WHERE LastName = 'k'") == []
     assert db.ids("SELECT Id FROM Lead WHERE LastName = '\u212a'") == [kelvin]
+
+
+def test_rows_count_newlines_only_and_eof_position(db: SoqlDb) -> None:
+    # A U+2028 inside a literal is not a line break for the row/column count.
+    e = err(db, "SELECT Id FROM Lead WHERE Company = 'a\u2028b' AND\r\n  Foo = 'x'")
+    assert position(e) == (2, 3) and e.message.split("\n")[1] == "  Foo = 'x'"
+    e = err(db, "SELECT Id FROM Lead WHERE\n")
+    assert position(e) == (2, 1) and "'<EOF>'" in e.message
+
+
+def test_concurrent_compiles_are_independent(db: SoqlDb) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from emulators.salesforce.soql import compile_query
+
+    def work(i: int) -> tuple[str, list]:
+        cq = compile_query(f"SELECT Id FROM Lead WHERE NumberOfEmployees = {i} OR Email IN ('u{i}@x', 'ä{i}@x')",
+                           db.lookup, now=NOW)
+        return cq.sql, cq.params
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(work, range(400)))
+    for i, (_sql, params) in enumerate(results):
+        assert params[0] == i and f"u{i}@x" in params and f"Ä{i}@x" in params
