@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -20,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from .client import SalesforceClient
-from .errors import SalesforceError
+from .errors import SalesforceAPIError, SalesforceError
 from .results import TRANSIENT_CODES, WriteResult
 
 __all__ = ["COLLECTION_SIZE", "TRANSIENT_CODES", "WriteResult", "Writer"]
@@ -31,6 +32,10 @@ COLLECTION_SIZE = 200  # Salesforce's per-call maximum for sObject Collections
 DEFAULT_BULK_THRESHOLD = 2000
 # Estimated calls of one Bulk 2.0 job: create, upload, close, results x3, and a few polls.
 BULK_CALLS_ESTIMATE = 10
+# Extra calls one write may spend isolating the records that make Salesforce refuse a whole
+# collection (about 3 culprits among 200; beyond that the rest of a refused group is reported
+# as refused with it, and nothing is written for it).
+ISOLATION_CALLS = 40
 
 _KIND = {"create": "collections_create", "update": "collections_update", "upsert": "collections_upsert"}
 
@@ -51,6 +56,40 @@ def _prepare(sobject: str, record: Mapping[str, Any]) -> dict[str, Any]:
         if key != "attributes":
             body[key] = _jsonable(value)
     return body
+
+
+class _Budget:
+    """Calls left for isolating refused records during one write (shared by its chunks)."""
+
+    def __init__(self, calls: int) -> None:
+        self._left = calls
+        self._lock = threading.Lock()
+
+    def take(self, n: int) -> bool:
+        with self._lock:
+            if self._left < n:
+                return False
+            self._left -= n
+            return True
+
+
+_UNKNOWN_COLUMN = re.compile(r"No such column '([^']+)'", re.I)
+
+
+def _unknown_column(exc: SalesforceAPIError) -> str | None:
+    if exc.error_code != "INVALID_FIELD" or not exc.errors:
+        return None
+    m = _UNKNOWN_COLUMN.search(str(exc.errors[0].get("message") or ""))
+    return m.group(1).lower() if m else None
+
+
+def _refused(exc: SalesforceAPIError, group: int) -> WriteResult:
+    first = exc.errors[0] if exc.errors else {}
+    message = str(first.get("message") or exc)
+    if group > 1:
+        message = f"refused together with {group - 1} other record(s), culprit not isolated: {message}"
+    return WriteResult(False, None, None, [{"statusCode": exc.error_code, "message": message,
+                                           "fields": list(first.get("fields") or [])}])
 
 
 def bulk_honours(headers: Mapping[str, str] | None) -> bool:
@@ -136,6 +175,7 @@ class Writer:
             return []
         results: list[WriteResult | None] = [None] * n
         pending = list(range(n))
+        budget = _Budget(ISOLATION_CALLS)
         what = f"{sobject} {op} of {n} record(s)"
         with self.client.quota.batch(self.estimate_calls(n, bulk=bulk_honours(headers)), what):
             attempt = 0
@@ -143,7 +183,7 @@ class Writer:
                 if len(pending) >= self.bulk_threshold and bulk_honours(headers):
                     self._via_bulk(op, sobject, records, ext_field, pending, results)
                 else:
-                    self._via_collections(op, sobject, records, ext_field, pending, headers, results)
+                    self._via_collections(op, sobject, records, ext_field, pending, headers, results, budget)
                 retry = [i for i in pending if results[i] is not None and results[i].transient]  # type: ignore[union-attr]
                 if not retry or attempt >= self.record_retries:
                     break
@@ -161,10 +201,10 @@ class Writer:
 
     def _via_collections(self, op: str, sobject: str, records: Sequence[Mapping[str, Any]], ext_field: str | None,
                          indices: list[int], headers: Mapping[str, str] | None,
-                         results: list[WriteResult | None]) -> None:
+                         results: list[WriteResult | None], budget: _Budget) -> None:
         chunks = [indices[i:i + COLLECTION_SIZE] for i in range(0, len(indices), COLLECTION_SIZE)]
-        send: Callable[[list[int]], list[WriteResult]] = lambda chunk: self._send_chunk(  # noqa: E731
-            op, sobject, [records[i] for i in chunk], ext_field, headers)
+        send: Callable[[list[int]], list[WriteResult]] = lambda chunk: self._send_isolating(  # noqa: E731
+            op, sobject, [records[i] for i in chunk], ext_field, headers, budget)
         if len(chunks) == 1:
             outcomes: list[Any] = []
             try:
@@ -189,6 +229,38 @@ class Writer:
         if first_error is not None:
             first_error.partial_results = list(results)  # type: ignore[attr-defined]
             raise first_error
+
+    def _send_isolating(self, op: str, sobject: str, chunk: list[Mapping[str, Any]], ext_field: str | None,
+                        headers: Mapping[str, str] | None, budget: _Budget) -> list[WriteResult]:
+        """Send a chunk; if Salesforce refuses the whole call (HTTP 400: one record's value cannot
+        even be parsed, say), split it in halves to find the culprits, so one bad record does not
+        hold back the others (nor block every later run). Bounded by ``ISOLATION_CALLS``."""
+        def attempt(part: list[Mapping[str, Any]]) -> list[WriteResult]:
+            try:
+                return self._send_chunk(op, sobject, part, ext_field, headers)
+            except SalesforceAPIError as exc:
+                if exc.status != 400:
+                    raise
+                if len(part) == 1:
+                    return [_refused(exc, 1)]
+                column = _unknown_column(exc)
+                if column is not None:
+                    # The culprits are exactly the records carrying that column: no search needed.
+                    has = [any(k.lower() == column for k in r) for r in part]
+                    if any(has) and not all(has):
+                        clean = [r for r, h in zip(part, has, strict=True) if not h]
+                        if budget.take(1):
+                            sent = iter(attempt(clean))
+                            return [_refused(exc, 1) if h else next(sent) for h in has]
+                    return [_refused(exc, 1) if h else _refused(exc, len(part)) for h in has]
+                if not budget.take(2):
+                    return [_refused(exc, len(part)) for _ in part]
+                self.log.info("%s %s: Salesforce refused a call of %d record(s) (%s); splitting it to find "
+                              "the record(s) at fault", sobject, op, len(part), exc.error_code)
+                mid = len(part) // 2
+                return attempt(part[:mid]) + attempt(part[mid:])
+
+        return attempt(chunk)
 
     def _send_chunk(self, op: str, sobject: str, chunk: list[Mapping[str, Any]], ext_field: str | None,
                     headers: Mapping[str, str] | None) -> list[WriteResult]:

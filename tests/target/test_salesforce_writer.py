@@ -209,3 +209,44 @@ def test_bulk_under_faults_writes_every_row_exactly_once(sf) -> None:
     assert sorted(r["LastName"] for r in stored) == [f"F{i:03d}" for i in range(300)]
     by_id = {r["Id"]: r["LastName"] for r in stored}
     assert [by_id[r.id] for r in results] == [r["LastName"] for r in records]
+
+
+def test_a_record_that_makes_salesforce_refuse_its_whole_collection_is_isolated(sf) -> None:
+    client, writer = _writer(sf)
+    tag = uuid.uuid4().hex
+    records = [{"LastName": f"G{i:03d}", "Company": tag, "NumberOfEmployees": i} for i in range(200)]
+    records[37]["NumberOfEmployees"] = "lots"   # cannot be parsed: the whole call is refused (400)
+    records[150]["NumberOfEmployees"] = "many"
+    results = writer.create("Lead", records)
+    bad = [i for i, r in enumerate(results) if not r.success]
+    assert bad == [37, 150]
+    assert results[37].error_code == "JSON_PARSER_ERROR" and "lots" in results[37].error_message
+    stored = _rows(sf, "Lead", tag)
+    assert len(stored) == 198 and {r["LastName"] for r in stored} == {f"G{i:03d}" for i in range(200)} - {"G037", "G150"}
+    assert sf.stats()["by_kind"]["collections_create"] <= 1 + 40
+
+
+def test_an_unknown_column_refuses_exactly_the_records_carrying_it(sf) -> None:
+    client, writer = _writer(sf)
+    tag = uuid.uuid4().hex
+    records = [{"LastName": f"N{i}", "Company": tag, "Not_A_Field__c": "x"} for i in range(400)]
+    results = writer.create("Lead", records)  # every record: no splitting, one call per chunk
+    assert all(not r.success and r.error_code == "INVALID_FIELD" for r in results)
+    assert sf.stats()["by_kind"]["collections_create"] == 2
+    assert _rows(sf, "Lead", tag) == []
+    mixed = [{"LastName": f"O{i}", "Company": tag, **({"not_a_field__C": "x"} if i % 3 == 0 else {})}
+             for i in range(200)]
+    results = writer.create("Lead", mixed)
+    assert [not r.success for r in results] == [i % 3 == 0 for i in range(200)]
+    assert sf.stats()["by_kind"]["collections_create"] == 4  # the refused call and one resend of the clean ones
+    assert len(_rows(sf, "Lead", tag)) == 133
+
+
+def test_systemic_refusals_cost_a_bounded_number_of_calls(sf) -> None:
+    client, writer = _writer(sf)
+    tag = uuid.uuid4().hex
+    records = [{"LastName": f"S{i}", "Company": tag, "NumberOfEmployees": f"n{i}"} for i in range(600)]
+    results = writer.create("Lead", records)
+    assert all(not r.success and r.error_code == "JSON_PARSER_ERROR" for r in results)
+    assert sf.stats()["by_kind"]["collections_create"] <= 3 + 40  # per write, not per chunk
+    assert _rows(sf, "Lead", tag) == []
