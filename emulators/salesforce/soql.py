@@ -673,6 +673,7 @@ class _Node:
     key: tuple[str, ...]  # lower-case relationship names from the base object
     canonical: tuple[str, ...]
     targets: list[_Target]
+    polymorphic: bool = False  # referenceTo lists several objects: records report type "Name"
 
 
 @dataclass(slots=True)
@@ -814,7 +815,8 @@ class _Compiler:
                     )
                 if not targets:
                     raise self._bad_relationship(path, rel)
-                child = _Node(child_key, node.canonical + (ref["relationshipName"],), targets)
+                child = _Node(child_key, node.canonical + (ref["relationshipName"],), targets,
+                              polymorphic=len(ref.get("referenceTo") or []) > 1)
                 self.nodes[child_key] = child
             node = child
             key = child_key
@@ -1101,7 +1103,8 @@ def _make_shaper(
         chain = tuple(col.node[:k] for k in range(1, len(col.node) + 1))
         plan.append((i, chain, col.field["name"], _convert(col.field["type"])))
     node_info = {
-        key: (nodes[key].canonical[-1], [t.name for t in nodes[key].targets], node_id_index[key])
+        key: (nodes[key].canonical[-1], [t.name for t in nodes[key].targets], node_id_index[key],
+              nodes[key].polymorphic)
         for key in node_id_index
     }
 
@@ -1117,7 +1120,7 @@ def _make_shaper(
                 if key in made:
                     target = made[key]
                 else:
-                    rel_name, types, id_idx = node_info[key]
+                    rel_name, types, id_idx, polymorphic = node_info[key]
                     parent = target
                     rid, rtype = None, None
                     for obj, j in zip(types, id_idx, strict=True):
@@ -1128,7 +1131,10 @@ def _make_shaper(
                         target = None
                     else:
                         target = {
-                            "attributes": {"type": rtype, "url": f"/services/data/{version}/sobjects/{rtype}/{rid}"}
+                            # Salesforce: a polymorphic relationship's record has type "Name"; the url
+                            # names the real object.
+                            "attributes": {"type": "Name" if polymorphic else rtype,
+                                           "url": f"/services/data/{version}/sobjects/{rtype}/{rid}"}
                         }
                     if parent is not None:
                         parent[rel_name] = target
