@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections import Counter
 
 from tap_andsend.schemas import STREAM_NAMES
+from tap_andsend.tap import TapAndsend
 
-from .tap_runs import list_all, run_in_process, stream_validators
+from .tap_runs import TapOutput, catalog_for, list_all, run_in_process, stream_validators
 
 
 def _config(emu, **extra) -> dict:
@@ -147,3 +150,29 @@ def test_start_date_and_later_bookmark(andsend_emulator) -> None:
     state = {"bookmarks": {"prospects": {"replication_key": "updated_at", "replication_key_value": later}}}
     out = run_in_process(_config(emu, start_date=start), state=state, streams=["prospects"])
     assert sorted(r["updated_at"] for r in out.records["prospects"]) == [u for u in every if u >= later]
+
+
+def test_deselected_properties_and_stream_maps_are_honoured(andsend_emulator) -> None:
+    emu = andsend_emulator
+    config = _config(emu)
+    catalog = catalog_for(config, ["prospects"])
+    assert catalog is not None
+    for entry in catalog["streams"]:
+        for md in entry["metadata"]:
+            if entry["tap_stream_id"] == "prospects" and md["breadcrumb"] == ["properties", "phone"]:
+                md["metadata"]["selected"] = False
+    tap = TapAndsend(config=config, catalog=catalog, parse_env_config=False)
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        tap.sync_all()
+    out = TapOutput.parse(buffer.getvalue().splitlines())
+    assert out.records["prospects"] and all("phone" not in r for r in out.records["prospects"])
+    assert all("email" in r for r in out.records["prospects"])
+
+    mapped = run_in_process(
+        _config(emu, stream_maps={"prospects": {"__filter__": "purchased", "full_name": None}}),
+        streams=["prospects"],
+    )
+    every = list_all(emu.base_url, emu.api_key, "prospects")
+    assert set(mapped.ids("prospects")) == {p["id"] for p in every if p["purchased"]}
+    assert all("full_name" not in r and "phone" in r for r in mapped.records["prospects"])
