@@ -172,24 +172,54 @@ def test_emulators_cli_and_data_from_the_wheel(installed: Installed) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 
-def test_salesforce_emulator_serves_from_the_wheel(installed: Installed) -> None:
-    # The installed emulator must start and answer describe from its packaged documents.
-    proc = subprocess.Popen(
-        [str(installed.bin / "andsend-emulators"), "salesforce", "--port", "0", "--db", ":memory:"],
-        cwd=installed.workdir, env=installed.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+def test_pipeline_runs_from_the_wheel(installed: Installed) -> None:
+    """Both emulators, the tap and the target, all from the installed wheel, piped together."""
+    from tests.test_interop_fixtures.processes import EmulatorProcess, records
+
+    work = installed.workdir / "pipeline"
+    work.mkdir()
+    program = str(installed.bin / "andsend-emulators")
+    common = {"program": program, "env": installed.env, "cwd": installed.workdir}
+    andsend = EmulatorProcess(
+        ["andsend", "--port", "0", "--db", str(work / "andsend.sqlite"), "--prospects", "40", "--seed", "2"],
+        work, "andsend", **common,
     )  # fmt: skip
     try:
-        assert proc.stdout is not None
-        first = proc.stdout.readline().strip()
-        if not first.startswith("http://127.0.0.1:"):
-            proc.kill()
-            pytest.fail(
-                f"andsend-emulators salesforce did not print its base URL: {proc.stderr.read()[-2000:]}"
-            )
-        import requests
-
-        stats = requests.get(f"{first}/__emulator__/stats", timeout=10)
-        assert stats.status_code == 200 and isinstance(stats.json()["api_requests"], int)
+        salesforce = EmulatorProcess(
+            ["salesforce", "--port", "0", "--db", str(work / "salesforce.sqlite")],
+            work,
+            "salesforce",
+            **common,
+        )
+        try:
+            (work / "tap.json").write_text(json.dumps({
+                "api_url": andsend.base_url, "api_key": "andsend-demo-key", "purchased_only": True,
+                # The target has no role for campaigns; a stream map drops it (Meltano's `select` does
+                # the same in meltano.yml).
+                "stream_maps": {"campaigns": None},
+            }))  # fmt: skip
+            (work / "target.json").write_text(json.dumps({
+                "login_url": salesforce.base_url, "auth_flow": "password", "client_id": "emulator-client-id",
+                "client_secret": "emulator-client-secret", "username": "admin@example.com",
+                "password": "emulator", "security_token": "token", "output_dir": str(work / "out"),
+            }))  # fmt: skip
+            tap = subprocess.Popen(
+                [str(installed.bin / "tap-andsend"), "--config", str(work / "tap.json")],
+                stdout=subprocess.PIPE, stderr=(work / "tap.log").open("wb"), cwd=installed.workdir, env=installed.env,
+            )  # fmt: skip
+            target = subprocess.run(
+                [str(installed.bin / "target-salesforce-andsend"), "--config", str(work / "target.json")],
+                stdin=tap.stdout, capture_output=True, text=True, timeout=300, cwd=installed.workdir,
+                env=installed.env,
+            )  # fmt: skip
+            assert tap.stdout is not None
+            tap.stdout.close()
+            assert tap.wait(timeout=60) == 0, (work / "tap.log").read_text()[-3000:]
+            assert target.returncode == 0, target.stderr[-3000:]
+            leads = records(salesforce.get("/__emulator__/records/Lead").json())
+            assert any(r.get("Andsend_Prospect_Id__c") for r in leads)
+            assert json.loads((work / "out" / "report.json").read_text())["status"] == "succeeded"
+        finally:
+            salesforce.stop()
     finally:
-        proc.terminate()
-        proc.wait(timeout=15)
+        andsend.stop()

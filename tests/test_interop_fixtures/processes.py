@@ -30,14 +30,24 @@ def executable(name: str) -> str:
 class EmulatorProcess:
     """``andsend-emulators <args>`` in the background; ``base_url`` is its first stdout line."""
 
-    def __init__(self, args: list[str], log_dir: Path, name: str) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        log_dir: Path,
+        name: str,
+        *,
+        program: str | None = None,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
         self.name = name
         self.out = log_dir / f"{name}.out"
         self.err = log_dir / f"{name}.err"
         with self.out.open("wb") as out, self.err.open("wb") as err:
             self.proc = subprocess.Popen(
-                [executable("andsend-emulators"), *args], stdout=out, stderr=err, stdin=subprocess.DEVNULL
-            )
+                [program or executable("andsend-emulators"), *args],
+                stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, cwd=cwd,
+            )  # fmt: skip
         self.base_url = self._wait_for_url()
 
     def _wait_for_url(self, timeout: float = 60) -> str:
