@@ -30,11 +30,35 @@ class Cursor:
     batch: int = 2000  # the page size asked for when the query started; later pages keep it
 
 
+class CompileCache:
+    """Compiled SOQL by (text, queryAll, today, schema generation): the compiler reads the clock only
+    for the date (relative date literals), so a repeated statement need not be parsed again."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self._lock = threading.Lock()
+        self._items: OrderedDict[tuple, Any] = OrderedDict()
+        self.size = size
+
+    def get(self, key: tuple) -> Any:
+        with self._lock:
+            item = self._items.get(key)
+            if item is not None:
+                self._items.move_to_end(key)
+            return item
+
+    def put(self, key: tuple, value: Any) -> None:
+        with self._lock:
+            self._items[key] = value
+            if len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
 class Cursors:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._items: OrderedDict[str, Cursor] = OrderedDict()
         self._n = 0
+        self.compiled = CompileCache()  # per emulator: keys hold its schema generation
 
     def add(self, cursor: Cursor) -> str:
         with self._lock:
@@ -98,10 +122,16 @@ def run_query(emu: Emulator, call: Call, *, include_deleted: bool) -> Resp:
     text = call.query.get("q")
     if text is None or not text.strip():
         return error(400, "MALFORMED_QUERY", "A query string has to be specified")
-    try:
-        compiled = soql.compile_query(text, emu.registry.lookup, now=emu.now(), include_deleted=include_deleted)
-    except soql.SoqlError as exc:
-        return error(400, exc.error_code, exc.message)
+    now = emu.now()
+    key = (text, include_deleted, now.date(), emu.registry.generation)
+    cache = emu.query_cursors.compiled
+    compiled = cache.get(key)
+    if compiled is None:
+        try:
+            compiled = soql.compile_query(text, emu.registry.lookup, now=now, include_deleted=include_deleted)
+        except soql.SoqlError as exc:
+            return error(400, exc.error_code, exc.message)
+        cache.put(key, compiled)
     with emu.store.lock:
         rows = emu.store.conn.execute(compiled.sql, compiled.params).fetchall()
     if compiled.is_count:

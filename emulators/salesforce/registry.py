@@ -91,6 +91,7 @@ class DescribeRegistry:
         self._objects: dict[str, ObjectSchema] = {}
         self._by_lower: dict[str, ObjectSchema] = {}
         self._by_prefix: dict[str, ObjectSchema] = {}
+        self.generation = 0  # bumped on every schema change, so caches keyed on it stay correct
         self.load(overrides or {})
 
     def load(self, overrides: dict[str, Any]) -> None:
@@ -127,6 +128,7 @@ class DescribeRegistry:
             self._objects = objects
             self._by_lower = {n.lower(): s for n, s in objects.items()}
             self._by_prefix = {s.key_prefix: s for s in objects.values() if s.key_prefix}
+            self.generation += 1
 
     def add_field(self, obj: str, field: dict[str, Any]) -> dict[str, Any]:
         schema = self.get(obj)
@@ -137,6 +139,7 @@ class DescribeRegistry:
             if schema.field(full["name"]) is not None:
                 raise ValueError(f"field {full['name']} already exists on {schema.name}")
             _add(schema, full)
+            self.generation += 1
         return full
 
     def get(self, name: str) -> ObjectSchema | None:
