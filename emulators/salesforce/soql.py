@@ -69,7 +69,7 @@ _V_ANY = "|".join((_V_STRING, _V_DATETIME, _V_DATE, _V_DATE_LITERAL, _V_NUMBER, 
 _V_LIST = rf"\(\s*(?:{_V_ANY})(?:\s*,\s*(?:{_V_ANY}))*\s*\)"
 
 _GRAMMAR = r"""
-start: "SELECT"i select_list "FROM"i NAME where_clause? order_clause? limit_clause? offset_clause?
+start: "SELECT"i select_list "FROM"i NAME NAME? where_clause? order_clause? limit_clause? offset_clause?
 
 select_list: COUNT "(" ")"           -> count_list
            | PATH ("," PATH)*         -> field_list
@@ -313,6 +313,7 @@ class _Query:
     sobject: str
     sobject_line: int
     sobject_column: int
+    alias: str | None  # FROM Contact c: "c." may prefix paths
     where: Any
     order: tuple[_Order, ...]
     limit: int | None
@@ -506,8 +507,11 @@ class _Build(Transformer):  # type: ignore[type-arg]
     def _path(tok: Token) -> _Path:
         return _Path(tok.value, tok.line or 1, tok.column or 1)
 
-    def start(self, select: tuple[bool, tuple[_Path, ...]], name: Token, *clauses: tuple[str, Any]) -> _Query:
-        parts = dict(clauses)
+    def start(self, select: tuple[bool, tuple[_Path, ...]], name: Token, *rest: Any) -> _Query:
+        alias = None
+        if rest and isinstance(rest[0], Token):  # FROM Contact c
+            alias, rest = rest[0].value, rest[1:]
+        parts = dict(rest)
         offset_tok = parts.get("offset")
         return _Query(
             is_count=select[0],
@@ -515,6 +519,7 @@ class _Build(Transformer):  # type: ignore[type-arg]
             sobject=name.value,
             sobject_line=name.line or 1,
             sobject_column=name.column or 1,
+            alias=alias,
             where=parts.get("where"),
             order=tuple(parts.get("order", ())),
             limit=int(parts["limit"]) if "limit" in parts else None,
@@ -616,7 +621,7 @@ def _parse(soql: str) -> _Query:
     """Parse (cached by text: the AST is immutable, compile against describes happens per call)."""
     if len(soql) > MAX_STATEMENT_CHARS:
         raise SoqlError(
-            "MALFORMED_QUERY", f"SOQL statements can not be longer than {MAX_STATEMENT_CHARS} characters"
+            "MALFORMED_QUERY", f"SOQL statements can not be longer than {MAX_STATEMENT_CHARS} characters."
         )
     try:
         result = _parser().parse(soql)
@@ -780,6 +785,7 @@ class _Compiler:
                 f"sObject type '{q.sobject}' is not supported. {_SOBJECT_HINT}",
             )
         self.sobject = describe["name"]
+        self.alias = q.alias
         root = _Target(self.sobject, "t0", describe, self._field_map(describe))
         self.nodes[()] = _Node((), (), [root])
 
@@ -830,8 +836,11 @@ class _Compiler:
 
     def column(self, path: _Path) -> _Column:
         parts = path.text.split(".")
-        # Salesforce accepts the object name as a prefix: SELECT Lead.Email FROM Lead.
-        if len(parts) > 1 and parts[0].lower() == self.sobject.lower():
+        # Salesforce accepts the alias or the object name as a prefix: SELECT c.Email FROM Contact c,
+        # SELECT Lead.Email FROM Lead.
+        if len(parts) > 1 and self.alias and parts[0].lower() == self.alias.lower():
+            parts = parts[1:]
+        elif len(parts) > 1 and parts[0].lower() == self.sobject.lower():
             root_fields = self.nodes[()].targets[0].fields
             is_rel = any((f.get("relationshipName") or "").lower() == parts[0].lower() for f in root_fields.values())
             if not is_rel:

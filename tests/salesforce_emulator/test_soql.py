@@ -532,3 +532,11 @@ def test_concurrent_compiles_are_independent(db: SoqlDb) -> None:
         results = list(pool.map(work, range(400)))
     for i, (_sql, params) in enumerate(results):
         assert params[0] == i and f"u{i}@x" in params and f"Ä{i}@x" in params
+
+
+def test_object_alias(db: SoqlDb) -> None:
+    recs = db.records("SELECT c.Email, c.Account.Name FROM Contact c WHERE c.Email LIKE 'cat%' ORDER BY c.Email")
+    assert [(r["Email"], r["Account"]["Name"]) for r in recs] == [("cat@acme.de", "Acme GmbH")]
+    assert db.ids("select Id from Lead l where l.Status = 'Open' limit 1") == [db.l1]
+    e = err(db, "SELECT x.Email FROM Contact c")
+    assert e.error_code == "INVALID_FIELD" and "Didn't understand relationship 'x'" in e.message
