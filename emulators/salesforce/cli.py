@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -23,6 +24,8 @@ def run(args: argparse.Namespace) -> int:
 
     app = create_app(args.db, args.fixture, https=args.https, describe_dir=args.describe_dir,
                      instance_url=args.instance_url)
+    if args.fixture and not app.state.emulator.fixture_loaded:
+        print(f"note: {args.db} already holds an org; --fixture {args.fixture} was not loaded", file=sys.stderr)
     cert, key = app.state.tls or (None, None)
     serve_forever(app, host=args.host, port=args.port, ssl_certfile=cert, ssl_keyfile=key)
     return 0

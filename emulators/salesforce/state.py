@@ -116,7 +116,8 @@ class Emulator:
         self.default_user_id = ""
         self.query_cursors: Any = None  # set by query module
         self.bulk: Any = None  # set by bulk module
-        if self.store.get_meta("initialized") is None:
+        self.fixture_loaded = self.store.get_meta("initialized") is None
+        if self.fixture_loaded:
             self._seed_initial()
             self.store.set_meta("initialized", True)
         else:
