@@ -1,4 +1,4 @@
-"""SOQL subset parser and compiler: SOQL text -> parameterised SQLite SELECT over the emulator store.
+r"""SOQL subset parser and compiler: SOQL text -> parameterised SQLite SELECT over the emulator store.
 
 Grammar: ``../shared/reference/soql-subset.lark`` (Lark, LALR), with one deliberate difference:
 like Salesforce, AND and OR may not be mixed at one level without parentheses
@@ -11,9 +11,16 @@ Semantics follow Salesforce, not SQL:
 * ``= ''`` is the same as ``= null`` (Salesforce stores no empty strings).
 * String ``=``, ``!=``, ``IN``, ``NOT IN``, ``<``.., ``LIKE`` are case-insensitive (Unicode-aware, see
   :func:`fold`) unless the field's describe says ``caseSensitive``; LIKE is always case-insensitive.
-  ASCII-only values use SQLite's ``COLLATE NOCASE`` (index-friendly, and exactly equivalent to
-  :func:`fold` for ASCII values); other values compare through the ``sf_fold`` SQL function.
+  Equality uses SQLite's ``COLLATE NOCASE`` (index-friendly) on ASCII values and on the case
+  variants of non-ASCII ones (:func:`case_variants`), which is exactly :func:`fold` equality; the
+  ``sf_fold`` SQL function covers the rest. ORDER BY text sorts by :func:`sort_key` (``sf_sortkey``).
+* String escapes as documented: ``\' \" \\ \n \r \t \b \f \uXXXX`` (letters also upper case);
+  ``\%`` and ``\_`` only inside LIKE patterns; anything else is ``MALFORMED_QUERY``.
+* Date literals only filter date fields, datetime literals datetime fields; relative literals
+  (TODAY, LAST_N_DAYS:n, ...) are UTC day ranges against the injected ``now`` (:mod:`soql_dates`).
 * Id and reference values must be 15/18-character ids and are compared in their 18-character form.
+* Polymorphic relationships (``Who``) join every target in ``referenceTo`` and COALESCE; their
+  records report ``attributes.type`` ``"Name"``, as Salesforce does.
 
 Every literal reaches SQLite as a bound parameter; identifiers in the SQL text come from describe
 documents only. Connections that run compiled SQL must call :func:`register_sqlite_functions` once.
@@ -32,15 +39,16 @@ from typing import Any
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, VisitError
 
+from emulators.salesforce.ids import normalize as normalize_id
 from emulators.salesforce.soql_dates import relative_range
 
 __all__ = [
     "CompiledQuery",
     "SoqlError",
+    "case_variants",
     "compile_query",
     "fold",
     "register_sqlite_functions",
-    "case_variants",
     "sort_key",
 ]
 
@@ -646,21 +654,6 @@ _TEXT_TYPES = frozenset(
 _ID_TYPES = frozenset({"id", "reference"})
 _NUMBER_TYPES = frozenset({"int", "double", "currency", "percent", "long"})
 _TYPE_NAMES = {"int": "integer", "long": "long", "double": "double", "currency": "currency", "percent": "percent"}
-_ID_RE = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
-_ID_SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
-
-
-def _id18(value: str) -> str:
-    """The canonical 18-character id (checksum recomputed from the case-sensitive 15-character part)."""
-    base = value[:15]
-    suffix = ""
-    for chunk in range(3):
-        bits = 0
-        for i, ch in enumerate(base[chunk * 5 : chunk * 5 + 5]):
-            if "A" <= ch <= "Z":
-                bits |= 1 << i
-        suffix += _ID_SUFFIX[bits]
-    return base + suffix
 
 
 @dataclass(slots=True)
@@ -939,11 +932,12 @@ class _Compiler:
             text = self._plain_string(lit)
             if text == "":
                 return ""
-            if not _ID_RE.fullmatch(text):
+            canonical = normalize_id(text)  # 15 -> 18 characters; None when malformed or bad checksum
+            if canonical is None:
                 raise _err(
                     "INVALID_QUERY_FILTER_OPERATOR", self.soql, lit.line, lit.column, f"invalid ID field: {text}"
                 )
-            return _id18(text)
+            return canonical
         if ftype == "boolean":
             if kind not in ("TRUE", "FALSE"):
                 raise self._type_error(col, lit, "boolean", quoted=False)

@@ -337,6 +337,10 @@ def test_id_literals(db: SoqlDb) -> None:
     e = err(db, "SELECT Id FROM Lead WHERE Id = 'not-an-id'")
     assert e.error_code == "INVALID_QUERY_FILTER_OPERATOR" and "invalid ID field: not-an-id" in e.message
     assert position(e) == (1, 32)
+    bad_checksum = db.l2[:15] + "XXX"
+    assert err(db, f"SELECT Id FROM Lead WHERE Id IN ('{db.l1}', '{bad_checksum}')").error_code == (
+        "INVALID_QUERY_FILTER_OPERATOR")
+    assert db.ids(f"SELECT Id FROM Lead WHERE Id = '{db.l2[:15]}{db.l2[15:].lower()}'") == [db.l2]
 
 
 # ---------------------------------------------------------------------------------------- errors
