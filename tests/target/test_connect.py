@@ -114,3 +114,19 @@ def test_connect_stores_secrets_with_meltano(sf_emulator, monkeypatch, capsys, t
     assert APP["client_id"] in (tmp_path / "meltano.yml").read_text()
     assert _login_with({"client_id": APP["client_id"], "refresh_token": refresh}, sf_emulator.base_url) == \
         ADMIN["username"]
+
+
+@pytest.mark.parametrize(("environment", "host"), [
+    ("sandbox", "https://test.salesforce.com"),
+    ("production", "https://login.salesforce.com"),
+    ("acme", "https://acme.my.salesforce.com"),
+    ("acme--uat.sandbox.my.salesforce.com", "https://acme--uat.sandbox.my.salesforce.com"),
+])
+def test_environment_picks_the_login_host(environment, host, capsys) -> None:
+    rc = connect.main(["--environment", environment, "--client-id", "cid", "--no-browser", "--timeout", "0.2"])
+    err = capsys.readouterr().err
+    assert rc == 1  # nobody signed in
+    url = next(line.strip() for line in err.splitlines() if "/services/oauth2/authorize?" in line)
+    assert url.startswith(f"{host}/services/oauth2/authorize?")
+    q = parse_qs(urlparse(url).query)
+    assert q["client_id"] == ["cid"] and q["response_type"] == ["code"] and "refresh_token" in q["scope"][0]
