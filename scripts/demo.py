@@ -35,6 +35,9 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 STATE_ID = "dev:tap-andsend-to-target-salesforce-andsend"
 OBJECTS = ("Lead", "Contact", "Account", "Task")
+# The emulators' built-in demo credentials (README "Emulators"), the same as meltano.yml's dev.
+ANDSEND_KEY = "andsend-demo-key"
+INTEGRATION_USER = "admin@example.com"
 # Wide enough for the summary table even when stdout is not a terminal (CI logs, pipes).
 console = Console(highlight=False, width=max(110, shutil.get_terminal_size((110, 24)).columns))
 
@@ -178,8 +181,15 @@ class RunResult:
     sections: dict[str, dict[str, Any]]  # section title -> row label -> value
 
 
-def meltano_env(out: Path, andsend_url: str, salesforce_url: str) -> dict[str, str]:
-    env = dict(os.environ)
+def meltano_env(out: Path, andsend_url: str, salesforce_url: str, object_mode: str) -> dict[str, str]:
+    # The demo only ever talks to its own emulators: plugin variables from the shell are dropped
+    # and the dev connection settings are set explicitly (process variables win over a .env
+    # that may hold a real org's credentials).
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TAP_ANDSEND_", "TARGET_SALESFORCE_ANDSEND_"))
+    }
     env.update(
         MELTANO_ENVIRONMENT="dev",
         MELTANO_PROJECT_ROOT=str(ROOT),
@@ -190,9 +200,18 @@ def meltano_env(out: Path, andsend_url: str, salesforce_url: str) -> dict[str, s
         MELTANO_SEND_ANONYMOUS_USAGE_STATS="false",
         MELTANO_CLI_DISABLE_VERSION_CHECK="true",
         TAP_ANDSEND_API_URL=andsend_url,
+        TAP_ANDSEND_API_KEY=ANDSEND_KEY,
         TARGET_SALESFORCE_ANDSEND_LOGIN_URL=salesforce_url,
+        TARGET_SALESFORCE_ANDSEND_AUTH_FLOW="password",
+        TARGET_SALESFORCE_ANDSEND_CLIENT_ID="emulator-client-id",
+        TARGET_SALESFORCE_ANDSEND_CLIENT_SECRET="emulator-client-secret",
+        TARGET_SALESFORCE_ANDSEND_USERNAME=INTEGRATION_USER,
+        TARGET_SALESFORCE_ANDSEND_PASSWORD="emulator",
+        TARGET_SALESFORCE_ANDSEND_SECURITY_TOKEN="token",
         TARGET_SALESFORCE_ANDSEND_ANDSEND_API_URL=andsend_url,
+        TARGET_SALESFORCE_ANDSEND_ANDSEND_API_KEY=ANDSEND_KEY,
         TARGET_SALESFORCE_ANDSEND_OUTPUT_DIR=str(out / "target"),
+        TARGET_SALESFORCE_ANDSEND_OBJECT_MODE=object_mode,
     )
     # The console scripts of this venv must be on PATH: Meltano runs plugins without pip_url
     # from PATH.
@@ -367,6 +386,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--new-touchpoints", type=int, default=40, help="touchpoints sent before the second run"
     )
     parser.add_argument(
+        "--object-mode",
+        choices=("lead", "contact_account"),
+        default="lead",
+        help="new prospects become Leads, or Contacts with their Accounts (default lead)",
+    )
+    parser.add_argument(
         "--andsend-port", type=int, default=0, help="Andsend emulator port (0 = any free port)"
     )
     parser.add_argument(
@@ -382,7 +407,7 @@ def demo(args: argparse.Namespace) -> None:
     logs = out / "logs"
     logs.mkdir(parents=True)
     fixture = out / "salesforce-fixture.json"
-    username = "admin@example.com"  # the integration user of the dev environment (meltano.yml)
+    username = INTEGRATION_USER
 
     console.print(
         f"[bold]Generating[/] {args.prospects} Andsend prospects (seed {args.seed}) and an overlapping Salesforce org"
@@ -409,7 +434,11 @@ def demo(args: argparse.Namespace) -> None:
         andsend_url = andsend.start()
         salesforce_url = salesforce.start()
         console.print(f"Andsend emulator    {andsend_url}\nSalesforce emulator {salesforce_url}")
-        env = meltano_env(out, andsend_url, salesforce_url)
+        console.print(
+            f"Object mode: {args.object_mode} (new prospects become "
+            + ("Leads)" if args.object_mode == "lead" else "Contacts under their Accounts)")
+        )
+        env = meltano_env(out, andsend_url, salesforce_url, args.object_mode)
 
         before = OrgSnapshot.take(salesforce_url)
         console.print(
