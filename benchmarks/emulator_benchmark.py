@@ -45,12 +45,13 @@ def main() -> None:
             "grant_type": "password", "client_id": "emulator-client-id", "client_secret": "emulator-client-secret",
             "username": "admin@example.com", "password": "emulatortoken"}, timeout=30).json()["access_token"]
         s = requests.Session()
+        s.trust_env = False  # 127.0.0.1 needs no proxy lookup per request (requests does it otherwise)
         s.headers["Authorization"] = f"Bearer {token}"
         api = f"{base}/services/data/v60.0"
 
         # Collections create: 200-record batches of Leads with an email and an external id each.
         n = 0
-        cpu0 = cpu_seconds(proc.pid)
+        cpu0, ccpu0 = cpu_seconds(proc.pid), time.process_time()
         start_t = time.perf_counter()
         for b in range(args.batches):
             records = [{"attributes": {"type": "Lead"}, "LastName": f"Lead {b}-{i}", "Company": f"Co {b}",
@@ -60,10 +61,11 @@ def main() -> None:
             n += sum(1 for r in res if r["success"])
         create_s = time.perf_counter() - start_t
         create_cpu = cpu_seconds(proc.pid) - cpu0
+        create_client = time.process_time() - ccpu0
         assert n == args.batches * 200, n
 
         # Single small queries on an indexed, case-insensitive Email match.
-        cpu0 = cpu_seconds(proc.pid)
+        cpu0, ccpu0 = cpu_seconds(proc.pid), time.process_time()
         start_t = time.perf_counter()
         for q in range(args.queries):
             b, i = q % args.batches, q % 200
@@ -72,6 +74,7 @@ def main() -> None:
             assert r.status_code == 200 and r.json()["totalSize"] == 1, r.text
         query_s = time.perf_counter() - start_t
         query_cpu = cpu_seconds(proc.pid) - cpu0
+        query_client = time.process_time() - ccpu0
 
         print(f"collections create: {n} records in {create_s:.2f} s = {n / create_s:,.0f} records/s "
               f"({args.batches / create_s:.1f} requests/s of 200)")
@@ -80,6 +83,11 @@ def main() -> None:
         print(f"server CPU:         {1e6 * create_cpu / n:.0f} us per created record "
               f"(= {n / create_cpu:,.0f} records/s per core); {1000 * query_cpu / args.queries:.2f} ms per query "
               f"(= {args.queries / query_cpu:,.0f} queries/s per core)")
+        print(f"client CPU:         {1e6 * create_client / n:.0f} us per record; "
+              f"{1000 * query_client / args.queries:.2f} ms per query (requests library)")
+        seq = args.queries / (query_cpu + query_client)
+        print(f"sequential estimate on an idle machine (server + client CPU per call): {seq:,.0f} queries/s, "
+              f"{n / (create_cpu + create_client):,.0f} records/s")
         load = os.getloadavg()[0]
         print(f"machine: {os.cpu_count()} cores, load average {load:.2f} (other work on the machine lowers the "
               "wall-clock figures)")
