@@ -111,6 +111,9 @@ class Emulator:
         self.by_method: Counter[str] = Counter()
         self.by_resource: Counter[str] = Counter()
         self.api_requests = 0
+        self.busy_seconds = 0.0  # sum of request durations (control plane excluded)
+        self._first_started: float | None = None
+        self._last_ended: float | None = None
         self.written_base = 0
         self.duplicate_rules: list[dict[str, Any]] = []
         self.default_user_id = ""
@@ -166,6 +169,15 @@ class Emulator:
             if used % 50 == 0:
                 self.persist_usage()
 
+    def note_request_time(self, started: float, ended: float) -> None:
+        """One request's duration (``time.perf_counter`` values), for busy/span seconds."""
+        with self.stats_lock:
+            self.busy_seconds += ended - started
+            if self._first_started is None or started < self._first_started:
+                self._first_started = started
+            if self._last_ended is None or ended > self._last_ended:
+                self._last_ended = ended
+
     def persist_usage(self) -> None:
         self.store.set_meta("daily_api_used", self.daily_used)
         self.store.set_meta("daily_api_max", self.daily_max)
@@ -178,7 +190,9 @@ class Emulator:
             return {"api_requests": self.api_requests, "by_kind": dict(self.by_kind),
                     "by_method": dict(self.by_method), "by_resource": dict(self.by_resource),
                     "records_written": self.store.records_written - self.written_base,
-                    "daily_api_used": self.daily_used, "daily_api_max": self.daily_max}
+                    "daily_api_used": self.daily_used, "daily_api_max": self.daily_max,
+                    "busy_seconds": round(self.busy_seconds, 6),
+                    "span_seconds": round((self._last_ended or 0.0) - (self._first_started or 0.0), 6)}
 
     def reset_stats(self) -> None:
         with self.stats_lock:
@@ -186,6 +200,8 @@ class Emulator:
             self.by_method.clear()
             self.by_resource.clear()
             self.api_requests = 0
+            self.busy_seconds = 0.0
+            self._first_started = self._last_ended = None
             self.written_base = self.store.records_written
 
     # ---- faults ---------------------------------------------------------------------------------
