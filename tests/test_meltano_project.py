@@ -225,6 +225,18 @@ def test_secrets_never_committed_in_plain_text(project: dict[str, Any]) -> None:
 # --- agreement with the executables (needs tap_andsend / target_salesforce_andsend) ------
 
 
+def expected_kind(spec: dict[str, Any]) -> str:
+    """The Meltano setting kind for a JSON-schema property of the plugin's --about."""
+    types = spec.get("type", "string")
+    types = [t for t in (types if isinstance(types, list) else [types]) if t != "null"]
+    if "enum" in spec:
+        return "options"
+    if types == ["string"] and spec.get("format") == "date-time":
+        return "date_iso8601"
+    return {"integer": "integer", "number": "decimal", "boolean": "boolean", "array": "array",
+            "object": "object"}.get(types[0] if types else "string", "string")  # fmt: skip
+
+
 def _about_via_script(name: str) -> dict[str, Any]:
     script = Path(sys.executable).parent / name
     if not script.exists():
@@ -249,6 +261,13 @@ def test_declared_settings_match_the_plugins_about(project: dict[str, Any], kind
     for setting, spec in own.items():
         if spec.get("secret"):
             assert declared[setting].get("sensitive"), f"{name}.{setting} is secret in the plugin"
+        setting_kind = declared[setting]["kind"]
+        assert setting_kind == expected_kind(spec), (
+            f"{name}.{setting}: {setting_kind}, plugin: {spec.get('type')}"
+        )
+        if setting_kind == "options":
+            values = [o["value"] for o in declared[setting]["options"]]
+            assert sorted(values) == sorted(v for v in spec["enum"] if v is not None), f"{name}.{setting}"
     required = set(about["settings"].get("required", []))
     assert required <= set(declared)
     plugin_caps = set(about["capabilities"])
