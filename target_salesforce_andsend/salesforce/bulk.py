@@ -19,7 +19,7 @@ from typing import Any
 
 from .client import SalesforceClient
 from .errors import TransportError
-from .results import WriteResult, parse_bulk_error
+from .results import WriteResult, parse_bulk_error, sf_datetime
 
 log = logging.getLogger("target_salesforce_andsend.salesforce.bulk")
 
@@ -35,7 +35,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
-        return value.isoformat()
+        return sf_datetime(value)
     if isinstance(value, date):
         return value.isoformat()
     return str(value)

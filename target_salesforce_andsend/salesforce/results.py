@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 #: Per-record error codes worth retrying: the record was not written for a passing reason.
@@ -57,3 +58,10 @@ def parse_bulk_error(text: str | None) -> list[dict[str, Any]]:
         message, _, fields_text = rest.rpartition(":")
     fields = [f.strip() for f in fields_text.split(",") if f.strip()]
     return [{"statusCode": code.strip() or "UNKNOWN_ERROR", "message": message.strip(), "fields": fields}]
+
+
+def sf_datetime(value: datetime) -> str:
+    """Salesforce's datetime form (UTC, milliseconds, ``Z``); naive values are taken as UTC."""
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"

@@ -22,7 +22,7 @@ from typing import Any
 
 from .client import SalesforceClient
 from .errors import SalesforceAPIError, SalesforceError
-from .results import TRANSIENT_CODES, WriteResult
+from .results import TRANSIENT_CODES, WriteResult, sf_datetime
 
 __all__ = ["COLLECTION_SIZE", "TRANSIENT_CODES", "WriteResult", "Writer"]
 
@@ -42,7 +42,7 @@ _KIND = {"create": "collections_create", "update": "collections_update", "upsert
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.isoformat()
+        return sf_datetime(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):

@@ -250,3 +250,33 @@ def test_systemic_refusals_cost_a_bounded_number_of_calls(sf) -> None:
     assert all(not r.success and r.error_code == "JSON_PARSER_ERROR" for r in results)
     assert sf.stats()["by_kind"]["collections_create"] <= 3 + 40  # per write, not per chunk
     assert _rows(sf, "Lead", tag) == []
+
+
+@pytest.mark.parametrize("path", ["collections", "bulk"])
+def test_typed_values_arrive_as_salesforce_stores_them(sf, path) -> None:
+    from datetime import date, datetime, timedelta, timezone
+    from decimal import Decimal
+
+    sf.seed({"describe": {"add_fields": {"Lead": [{"name": "Last_Touch__c", "type": "datetime", "label": "Last Touch"},
+                                                   {"name": "Next_Step__c", "type": "date", "label": "Next Step"}]}}})
+    client, writer = _writer(sf, bulk_threshold=3 if path == "bulk" else 10_000)
+    tag = uuid.uuid4().hex
+    when = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=timezone(timedelta(hours=2)))
+    rows = [{"LastName": f"Typed{i}", "Company": tag, "HasOptedOutOfEmail": i % 2 == 0,
+             "NumberOfEmployees": 10 + i, "Last_Touch__c": when, "Next_Step__c": date(2026, 3, 4 + i),
+             "Title": None} for i in range(4)]
+    results = writer.create("Lead", rows)
+    assert all(r.success for r in results), [r.errors for r in results]
+    stored = {r["LastName"]: r for r in _rows(sf, "Lead", tag)}
+    for i in range(4):
+        s = stored[f"Typed{i}"]
+        assert s["HasOptedOutOfEmail"] in (i % 2 == 0, int(i % 2 == 0))
+        assert s["NumberOfEmployees"] == 10 + i
+        # UTC, to the second (the emulator stores .000 where Salesforce would keep .678)
+        assert s["Last_Touch__c"].startswith("2026-01-02T01:04:05.") and s["Last_Touch__c"].endswith("+0000")
+        assert s["Next_Step__c"] == f"2026-03-0{4 + i}"
+        assert s["Title"] is None
+    accounts = writer.create("Account", [{"Name": f"{tag}-{i}", "AnnualRevenue": Decimal("1234.50")} for i in range(4)])
+    assert all(a.success for a in accounts)
+    revenue = {r["AnnualRevenue"] for r in sf.records("Account") if str(r.get("Name", "")).startswith(tag)}
+    assert revenue == {1234.5}
