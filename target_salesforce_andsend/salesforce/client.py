@@ -73,8 +73,9 @@ class SalesforceClient:
         self.timeout = float(_setting(config, "request_timeout", DEFAULT_TIMEOUT))
         self.backoff_base = float(_setting(config, "retry_backoff_seconds", 1.0))
         self.session = requests.Session()
-        # One pool per host, big enough that max_concurrency writer threads never wait for a socket.
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self.max_concurrency + 4, max_retries=0)
+        # One pool per host, big enough for max_concurrency writer threads plus the sinks' own
+        # threads (singer-sdk drains sinks in parallel) without discarding connections.
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(10, 2 * self.max_concurrency + 4), max_retries=0)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
         self.session.headers.update({
