@@ -390,17 +390,21 @@ def validate_create(ctx: WriteContext, schema: ObjectSchema, values: dict[str, A
     # Defaults come from the describe and are valid by construction: check what the caller sent (+ owner).
     _check_values(ctx, schema, row, None, names=[*values, "OwnerId"] if "OwnerId" in row else list(values))
     _object_rules(ctx, schema, row)
-    if not system:
+    if not system and ctx.duplicate_rules:
         _duplicates(ctx, schema, row, None)
     _derive(schema, row, row, ctx.now)
-    row["IsDeleted"] = 0
+    fields = schema.fields
+    if "IsDeleted" in fields:
+        row["IsDeleted"] = 0
+    # Every key of ``row`` is a field of the schema (coerced names, describe defaults, derived and
+    # system fields only when the describe has them), so the row needs no filtering before the INSERT.
     for k in ("CreatedDate", "LastModifiedDate", "SystemModstamp"):
-        if not system or not row.get(k):
+        if k in fields and (not system or not row.get(k)):
             row[k] = ctx.now
     for k in ("CreatedById", "LastModifiedById"):
-        if not system or not row.get(k):
+        if k in fields and (not system or not row.get(k)):
             row[k] = ctx.user_id
-    return {k: v for k, v in row.items() if k in schema.fields}
+    return row
 
 
 def validate_update(ctx: WriteContext, schema: ObjectSchema, existing: dict[str, Any],
