@@ -237,3 +237,60 @@ def test_foreign_tap_streams_mapped_by_stream_roles(salesforce: EmulatorProcess,
     again = run_target(config, singer)
     assert again.returncode == 0, again.stderr[-4000:]
     assert {o: len(sf_rows(salesforce, o)) for o in counts} == counts
+
+
+def test_foreign_field_names_mapped_with_stream_maps(salesforce: EmulatorProcess, tmp_path: Path) -> None:
+    """A tap with its own vocabulary (person_id, work_email, employer, ...) feeds the target with
+    no code: the SDK's stream maps in the target's config rename the fields, stream_roles gives
+    the stream its role."""
+    refs = salesforce.post("/__emulator__/seed", {"users": SEED["users"]}).json()["refs"]
+    schema = {"type": "object", "properties": {
+        **{k: {"type": ["string", "null"]} for k in (
+            "person_id", "given_name", "family_name", "work_email", "employer", "employer_domain", "owner_email",
+            "modified")},
+        "is_purchased": {"type": ["boolean", "null"]},
+    }}  # fmt: skip
+    people = [
+        {"person_id": "x-1", "given_name": "Tom", "family_name": "Kurz", "work_email": "tom.kurz@alpenglas.at",
+         "employer": "Alpenglas GmbH", "employer_domain": "alpenglas.at", "owner_email": "seller@customer.test",
+         "is_purchased": True, "modified": "2026-03-01T00:00:00Z"},
+        {"person_id": "x-2", "given_name": "Ida", "family_name": "Roth", "work_email": "ida.roth@kalk.ch",
+         "employer": "Kalk AG", "employer_domain": "kalk.ch", "owner_email": "seller@customer.test",
+         "is_purchased": False, "modified": "2026-03-01T00:00:00Z"},
+    ]  # fmt: skip
+    singer = tmp_path / "people_export.singer"
+    messages = [
+        {"type": "SCHEMA", "stream": "people_export", "schema": schema, "key_properties": ["person_id"]}
+    ]
+    messages += [{"type": "RECORD", "stream": "people_export", "record": r} for r in people]
+    messages.append(
+        {"type": "STATE", "value": {"bookmarks": {"people_export": {"modified": "2026-03-01T00:00:00Z"}}}}
+    )
+    singer.write_text("".join(json.dumps(m) + "\n" for m in messages))
+    config = tmp_path / "target.json"
+    config.write_text(json.dumps({
+        "login_url": salesforce.base_url, "auth_flow": "password",
+        "client_id": "emulator-client-id", "client_secret": "emulator-client-secret",
+        "username": "admin@example.com", "password": "emulator", "security_token": "token",
+        "object_mode": "lead", "output_dir": str(tmp_path / "out"),
+        "stream_roles": {"people_export": "prospects"},
+        "stream_maps": {"people_export": {
+            "id": "person_id", "first_name": "given_name", "last_name": "family_name", "email": "work_email",
+            "company_name": "employer", "company_domain": "employer_domain",
+            "purchased_by_user_email": "owner_email", "purchased": "is_purchased",
+            "status": "'purchased' if is_purchased else 'available'",
+            "created_at": "modified", "updated_at": "modified",
+            "__key_properties__": ["id"], "__else__": None,
+        }},
+    }))  # fmt: skip
+
+    run = run_target(config, singer)
+    assert run.returncode == 0, run.stderr[-4000:]
+    leads = {r.get("Andsend_Prospect_Id__c"): r for r in sf_rows(salesforce, "Lead")}
+    # Only the purchased person is synced, with the renamed fields in place and the seller as owner.
+    assert set(leads) == {"x-1"}
+    lead = leads["x-1"]
+    assert (lead["FirstName"], lead["LastName"], lead["Email"], lead["Company"]) == (
+        "Tom", "Kurz", "tom.kurz@alpenglas.at", "Alpenglas GmbH",
+    )  # fmt: skip
+    assert lead["OwnerId"] == refs["seller"]
