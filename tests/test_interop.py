@@ -5,7 +5,9 @@
   that file), through a real pipe, first a full and then an incremental run.
 * a "foreign" tap (tests/test_interop_fixtures/foreign_tap.singer: streams crm_people,
   outreach_events, search_hits, with fields of its own) -> target-salesforce-andsend, its
-  streams given their roles by the ``stream_roles`` setting.
+  streams given their roles by the ``stream_roles`` setting;
+* a tap with its own field names (person_id, work_email, employer, ...) -> the target, renamed
+  by the SDK's stream maps in the target's config.
 
 Both check the result where it lands: the JSON-lines files against the Andsend emulator's
 API, and the Salesforce emulator's records.
