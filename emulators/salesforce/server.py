@@ -85,7 +85,7 @@ async def _serve(emu: Emulator, request: Request, path: str) -> Response:
             emu.count_call("versions", request.method, "versions", api=False)
             if request.method != "GET":
                 return to_response(method_not_allowed(request.method, ["GET"]))
-            return to_response(Resp(200, sobjects.versions(_base_url(request))))
+            return to_response(Resp(200, sobjects.versions()))
         if path.startswith("/services/oauth2/"):
             return await _oauth(emu, request, path[len("/services/oauth2/"):].strip("/"))
         m = _SOAP_RE.match(path)

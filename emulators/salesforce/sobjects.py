@@ -17,7 +17,7 @@ RESOURCES = ["tooling", "metadata", "eclair", "folders", "prechatForms", "jsonxf
              "match", "emailConnect", "compactLayouts", "knowledgeManagement", "sobjects", "actions", "support"]
 
 
-def versions(base_url: str) -> list[dict[str, str]]:
+def versions() -> list[dict[str, str]]:
     return [{"label": label, "url": f"/services/data/v{v}", "version": v} for v, label in SUPPORTED_VERSIONS.items()]
 
 
