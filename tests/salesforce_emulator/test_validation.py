@@ -150,3 +150,19 @@ def test_rich_fixture_loads():
     users = {u["Username"]: u for u in emu.store.all_rows("User")}
     assert users["bob.stone@acme-sales.test"]["IsActive"] is False
     assert len(emu.duplicate_rules) == 2
+
+
+def test_yaml_fixture_and_org_settings(tmp_path):
+    from emulators.salesforce.server import create_app
+
+    path = tmp_path / "org.yaml"
+    path.write_text(
+        "org: {id: 00D000000000042, daily_api_max: 500, query_batch_size: 3}\n"
+        "users:\n  - {_ref: u, Username: yaml@x.test, Email: yaml@x.test, LastName: Yaml, password: pw}\n"
+        "records:\n  Account:\n    - {Name: From YAML, OwnerId: '@u'}\n", encoding="utf-8")
+    emu = create_app(":memory:", path).state.emulator
+    assert emu.org_id.startswith("00D000000000042") and len(emu.org_id) == 18
+    assert emu.daily_max == 500 and emu.settings["query_batch_size"] == 3
+    users = {u["Username"]: u["Id"] for u in emu.store.all_rows("User")}
+    assert set(users) == {"admin@example.com", "yaml@x.test"}
+    assert emu.store.all_rows("Account")[0]["OwnerId"] == users["yaml@x.test"]
