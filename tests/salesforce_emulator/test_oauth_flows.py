@@ -105,3 +105,16 @@ def test_token_ttl_setting(sf_emulator):
     assert s.get(api, timeout=10).status_code == 200
     sf_emulator.clock("2026-03-01T00:01:00Z")
     assert s.get(api, timeout=10).status_code == 401
+
+
+def test_identity_url(sf_emulator):
+    body = requests.post(f"{sf_emulator.base_url}/services/oauth2/token", data={
+        "grant_type": "password", "client_id": "emulator-client-id", "client_secret": "emulator-client-secret",
+        "username": "admin@example.com", "password": "emulatortoken"}, timeout=10).json()
+    headers = {"Authorization": f"Bearer {body['access_token']}"}
+    ident = requests.get(body["id"], headers=headers, timeout=10)
+    assert ident.status_code == 200
+    assert ident.json()["username"] == "admin@example.com" and ident.json()["active"] is True
+    info = requests.get(f"{sf_emulator.base_url}/services/oauth2/userinfo", headers=headers, timeout=10).json()
+    assert info["user_id"] == sf_emulator.state.default_user_id
+    assert requests.get(body["id"], timeout=10).status_code == 403
