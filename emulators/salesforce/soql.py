@@ -492,6 +492,7 @@ def _split_value_list(tok: Token) -> tuple[_Lit, ...]:
     text = tok.value
     line0, col0 = tok.line or 1, tok.column or 1
     out: list[_Lit] = []
+    append = out.append
     multiline = "\n" in text
     for m in _ITEM_RE.finditer(text, 1):  # 1: after "("
         raw = m.group()
@@ -500,7 +501,11 @@ def _split_value_list(tok: Token) -> tuple[_Lit, ...]:
             line, column = _pos_in(text, line0, col0, start)
         else:
             line, column = line0, col0 + start
-        out.append(_lit(_item_kind(raw), raw, line, column))
+        if raw[0] == "'" and "\\" not in raw and len(raw) <= MAX_STRING_LITERAL_CHARS + 2:
+            body = raw[1:-1]  # the common case (plain e-mail addresses, ids), without the general path
+            append(_Lit("STRING", (body, body, None), raw, line, column))
+        else:
+            append(_lit(_item_kind(raw), raw, line, column))
     return tuple(out)
 
 
@@ -855,6 +860,10 @@ class _Compiler:
         self.params.append(value)
         return "?"
 
+    def _bind_all(self, values: list[Any]) -> str:
+        self.params.extend(values)
+        return ", ".join(["?"] * len(values))
+
     def cond(self, expr: Any, depth: int = 0) -> str:
         if depth > MAX_NESTING:
             raise _too_complicated()
@@ -978,32 +987,30 @@ class _Compiler:
             if self._is_ci_text(col):
                 # ASCII values and the case variants of non-ASCII ones compare with NOCASE (so the
                 # store's NOCASE indexes are used); values with too many variants go through sf_fold.
-                ascii_vals: list[str] = []
+                ascii_vals = [v for v in values if v.isascii()]
                 other: list[str] = []
-                for v in values:
-                    if v.isascii():
-                        ascii_vals.append(v)
-                        continue
-                    variants = case_variants(v)
-                    if variants is None:
-                        other.append(fold(v))
-                    else:
-                        ascii_vals.extend(variants)
+                if len(ascii_vals) < len(values):
+                    for v in values:
+                        if v.isascii():
+                            continue
+                        variants = case_variants(v)
+                        if variants is None:
+                            other.append(fold(v))
+                        else:
+                            ascii_vals.extend(variants)
                 sub: list[str] = []
                 if ascii_vals:
                     if len(ascii_vals) == 1:
                         sub.append(f"{c} = {self._bind(ascii_vals[0])} COLLATE NOCASE")
                     else:
-                        marks = ", ".join(self._bind(v) for v in ascii_vals)
-                        sub.append(f"{c} COLLATE NOCASE IN ({marks})")
+                        sub.append(f"{c} COLLATE NOCASE IN ({self._bind_all(ascii_vals)})")
                 if other:
-                    marks = ", ".join(self._bind(v) for v in other)
-                    sub.append(f"sf_fold({c}) IN ({marks})")
+                    sub.append(f"sf_fold({c}) IN ({self._bind_all(other)})")
                 inner = _join("OR", sub)
             elif len(values) == 1:
                 inner = f"{c} = {self._bind(values[0])}"
             else:
-                inner = f"{c} IN ({', '.join(self._bind(v) for v in values)})"
+                inner = f"{c} IN ({self._bind_all(values)})"
             parts.append(f"({c} IS NOT NULL AND ({inner}))")
         return _join("OR", parts)
 
@@ -1015,9 +1022,13 @@ class _Compiler:
         """Definite condition: the column equals any of the literals (null, values, date ranges)."""
         parts: list[str] = []
         values: list[Any] = []
+        plain_text = col.field["type"] in _TEXT_TYPES
         for lit in lits:
             if lit.kind == "NULL":
                 parts.append(f"{col.sql} IS NULL")
+                continue
+            if plain_text and lit.kind == "STRING" and lit.value[2] is None:
+                values.append(lit.value[0])  # fast path of _value for text fields
                 continue
             v = self._value(col, lit)
             if isinstance(v, tuple):
