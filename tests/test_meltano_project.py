@@ -123,6 +123,15 @@ def test_target_settings_follow_the_design_contract(project: dict[str, Any]) -> 
     assert sensitive == TARGET_SECRETS
 
 
+def test_target_credential_groups_are_declared_settings(project: dict[str, Any]) -> None:
+    target = plugin(project, "loaders", TARGET)
+    names = {s["name"] for s in target["settings"]}
+    groups = target["settings_group_validation"]
+    assert all(set(group) <= names for group in groups)
+    dev = env_plugin_config(project, "dev", "loaders", TARGET)
+    assert any(set(group) <= set(dev) for group in groups), "dev must hold one complete credential set"
+
+
 def test_tap_secrets_are_sensitive(project: dict[str, Any]) -> None:
     settings = {s["name"]: s for s in plugin(project, "extractors", TAP)["settings"]}
     assert {n for n, s in settings.items() if s.get("sensitive")} == TAP_SECRETS
