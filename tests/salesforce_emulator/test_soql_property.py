@@ -274,3 +274,30 @@ def test_ci_rule_matches_known_cases() -> None:
     # Guards the oracle itself: these are the behaviours the property relies on.
     assert ci("ÄNN@X.DE") == "änn@x.de" and ci("\u212a") == "\u212a" and ci("İ") == "İ"
     assert ci("ΣΑΣ") == "σασ"  # per character: no final-sigma rule
+
+
+# Any text the target can send: everything but NUL and lone surrogates (neither can be stored).
+any_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+                   min_size=1, max_size=40)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(any_text, min_size=1, max_size=8, unique=True), st.data())
+def test_target_quoting_round_trips_through_the_emulator_parser(values: list[str], data: Any) -> None:
+    """The target's one escaping function and the emulator's parser agree on every string: an
+    equality, an IN list (chunked as the target sends it) and a literal LIKE find exactly the record
+    holding the value, case-insensitively."""
+    from target_salesforce_andsend.salesforce.soql import chunked_in_queries, like_pattern, quote
+
+    db = SoqlDb({"Prospect__c": DESCRIBE})
+    ids = {v: db.insert("Prospect__c", Name=v, Key__c=v) for v in values}
+    probe = data.draw(st.sampled_from(values))
+    expect = sorted(ids[v] for v in values if ci(v) == ci(probe))
+    assert sorted(db.ids(f"SELECT Id FROM Prospect__c WHERE Name = {quote(probe)}")) == expect
+    assert db.ids(f"SELECT Id FROM Prospect__c WHERE Key__c = {quote(probe)}") == [ids[probe]]
+    assert sorted(db.ids(f"SELECT Id FROM Prospect__c WHERE Name LIKE {like_pattern(probe)}")) == expect
+    assert ids[probe] in db.ids(f"SELECT Id FROM Prospect__c WHERE Name LIKE {like_pattern(probe, contains=True)}")
+    found: list[str] = []
+    for stmt in chunked_in_queries("SELECT Id FROM Prospect__c WHERE", "Key__c", values, max_statement_chars=300):
+        found += db.ids(stmt)
+    assert sorted(found) == sorted(ids.values())
