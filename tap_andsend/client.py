@@ -89,8 +89,7 @@ class AndsendStream(RESTStream[str]):
     # The API sorts by (updated_at, id), so the bookmark of the last record emitted is a
     # safe resume point: a run killed mid-stream restarts from its last STATE.
     is_sorted = True
-    records_jsonpath = "$.data[*]"
-    # Values arrive from response.json() already as the JSON types the schemas declare (the
+    # Values arrive from the JSON body already as the JSON types the schemas declare (the
     # tests validate every emitted record against them), so the SDK's per-property type
     # conformance is pure overhead: about a quarter of the tap's CPU per record.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
@@ -99,6 +98,9 @@ class AndsendStream(RESTStream[str]):
     schema = StreamSchema(SchemaDirectory(schemas_dir()))
     # When set, list everything regardless of state/start_date (the users lookup).
     full_scan = False
+    # Whether the catalog selects every property, and for which selection mask (see below).
+    _all_selected = False
+    _all_selected_for: object = None
 
     # --- request building -------------------------------------------------------------
 
@@ -156,7 +158,7 @@ class AndsendStream(RESTStream[str]):
         if self._all_selected_for is not mask:
             self._all_selected = all(mask.values())
             self._all_selected_for = mask
-        if not self._all_selected:
+        if not self._all_selected or self.TYPE_CONFORMANCE_LEVEL is not TypeConformanceLevel.NONE:
             yield from super()._generate_record_messages(record)
             return
         for stream_map in self.stream_maps:
@@ -168,9 +170,6 @@ class AndsendStream(RESTStream[str]):
                     version=self._stream_version,
                     time_extracted=utc_now(),
                 )
-
-    _all_selected_for: object = None
-    _all_selected = False
 
     # --- responses --------------------------------------------------------------------
 
