@@ -629,9 +629,23 @@ def _syntax_error(soql: str, exc: UnexpectedInput) -> SoqlError:
     return _err("MALFORMED_QUERY", soql, tok.line or 1, tok.column or 1, f"unexpected token: '{tok.value}'")
 
 
-@lru_cache(maxsize=4096)
+_CACHED_STATEMENT_CHARS = 4_000
+
+
 def _parse(soql: str) -> _Query:
-    """Parse (cached by text: the AST is immutable, compile against describes happens per call)."""
+    """Parse, through a cache by text for short statements (repeated lookups); long ones (batched IN
+    lists) are practically never repeated and would make the cache hold megabytes of literals."""
+    if len(soql) <= _CACHED_STATEMENT_CHARS:
+        return _parse_cached(soql)
+    return _parse_text(soql)
+
+
+@lru_cache(maxsize=2048)
+def _parse_cached(soql: str) -> _Query:
+    return _parse_text(soql)  # the AST is never mutated; describes are applied per compile
+
+
+def _parse_text(soql: str) -> _Query:
     if len(soql) > MAX_STATEMENT_CHARS:
         raise SoqlError(
             "MALFORMED_QUERY", f"SOQL statements can not be longer than {MAX_STATEMENT_CHARS} characters."

@@ -544,3 +544,16 @@ def test_object_alias(db: SoqlDb) -> None:
     assert db.ids("select Id from Lead l where l.Status = 'Open' limit 1") == [db.l1]
     e = err(db, "SELECT x.Email FROM Contact c")
     assert e.error_code == "INVALID_FIELD" and "Didn't understand relationship 'x'" in e.message
+
+
+def test_parse_cache_holds_short_statements_only(db: SoqlDb) -> None:
+    from emulators.salesforce import soql
+
+    short = f"SELECT Id FROM Lead WHERE Email = 'cache-{id(db)}@x'"
+    db.compile(short)
+    hits = soql._parse_cached.cache_info().hits
+    db.compile(short)
+    assert soql._parse_cached.cache_info().hits == hits + 1
+    size = soql._parse_cached.cache_info().currsize
+    long = "SELECT Id FROM Lead WHERE Email IN (" + ", ".join(f"'{i}-{id(db)}@x.de'" for i in range(400)) + ")"
+    assert db.ids(long) == [] and soql._parse_cached.cache_info().currsize == size
