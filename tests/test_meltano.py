@@ -219,3 +219,12 @@ def test_two_meltano_runs_move_everything_then_only_the_changes(pipeline: Pipeli
         bookmarks_2["touchpoints"]["replication_key_value"]
         > bookmarks_1["touchpoints"]["replication_key_value"]
     )
+
+    # --- run 3: a full resync (README: safe) duplicates nothing -----------------------
+    counts = {o: len(p.sf(o)) for o in ("Lead", "Contact", "Account", "Task")}
+    p.run("run", "--full-refresh", "tap-andsend", "target-salesforce-andsend")
+    assert {o: len(p.sf(o)) for o in counts} == counts
+    assert set(linked(p)) == set(people_2)
+    report_3 = p.report()
+    assert report_3["rejects"] == 0
+    assert sum(sum(o.values()) for o in report_3["counts"].get("prospects", {}).values()) >= len(people_2)
