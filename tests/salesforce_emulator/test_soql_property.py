@@ -301,3 +301,68 @@ def test_target_quoting_round_trips_through_the_emulator_parser(values: list[str
     for stmt in chunked_in_queries("SELECT Id FROM Prospect__c WHERE", "Key__c", values, max_statement_chars=300):
         found += db.ids(stmt)
     assert sorted(found) == sorted(ids.values())
+
+
+SOQL_PIECES = [
+    "SELECT", "Id", "Name", "Email__c", "Key__c", "Count__c", "Score__c", "Active__c", "Day__c", "Seen__c",
+    "Owner", ".", ",", "FROM", "Prospect__c", "Lead", "WHERE", "AND", "OR", "NOT", "(", ")", "=", "!=", "<",
+    ">=", "LIKE", "IN", "NOT IN", "null", "true", "FALSE", "'a'", "'%\\_'", "'\\q'", "'", '"x"', "\\", "5",
+    "-3.5", "99999999999999999999", "2026-01-01", "2026-13-45", "2026-01-01T00:00:00Z", "TODAY",
+    "LAST_N_DAYS:3", "LAST_N_DAYS:99999999", "ORDER BY", "ASC", "DESC", "NULLS FIRST", "LIMIT", "OFFSET",
+    "2001", "COUNT()", "COUNT", "\n", "  ", "ä", "\u212a", ";", "--", "/*",
+]
+
+
+ANY_FIELD = st.sampled_from(["Id", "Name", "Email__c", "Key__c", "Count__c", "Score__c", "Active__c", "Day__c",
+                             "Seen__c", "IsDeleted", "Nope", "Name.X", "prospect__c.Name"])
+ANY_VALUE = st.sampled_from([
+    "'a'", "'A%'", "''", "null", "true", "5", "-3.5", "99999999999999999999", "2026-01-01",
+    "2026-01-01T00:00:00Z", "TODAY", "LAST_N_DAYS:3", "LAST_N_YEARS:99999", "'a01000000000001'", "'x\\%'",
+    "'\\u00e4'",
+])
+
+
+@st.composite
+def shaped_queries(draw: Any) -> str:
+    """Grammatical statements mixing every field with every operator and value: type errors,
+    unknown fields and valid filters alike."""
+    def cond() -> str:
+        f, op = draw(ANY_FIELD), draw(st.sampled_from(["=", "!=", "<", "<=", ">", ">=", "LIKE", "IN", "NOT IN"]))
+        if op.endswith("IN"):
+            return f"{f} {op} ({', '.join(draw(st.lists(ANY_VALUE, min_size=1, max_size=3)))})"
+        return f"{f} {op} {draw(ANY_VALUE)}"
+    fields = ", ".join(draw(st.lists(ANY_FIELD, min_size=1, max_size=3, unique=True)))
+    head = "SELECT COUNT()" if draw(st.booleans()) and draw(st.booleans()) else f"SELECT {fields}"
+    where = f" WHERE {cond()}" + (f" {draw(st.sampled_from(['AND', 'OR']))} {cond()}" if draw(st.booleans()) else "")
+    order = f" ORDER BY {draw(ANY_FIELD)} {draw(st.sampled_from(['', 'DESC', 'NULLS LAST']))}" if draw(
+        st.booleans()) else ""
+    limit = f" LIMIT {draw(st.integers(0, 5))}" if draw(st.booleans()) else ""
+    return f"{head} FROM Prospect__c{where}{order}{limit}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(
+    shaped_queries(),
+    shaped_queries(),
+    st.lists(st.sampled_from(SOQL_PIECES), max_size=20).map(" ".join),
+    st.lists(st.sampled_from(SOQL_PIECES), max_size=12).map(lambda p: "SELECT Id FROM Prospect__c WHERE " + " ".join(p)),
+    st.text(max_size=60),
+))
+def test_any_input_is_a_result_or_a_salesforce_error_never_a_crash(text: str) -> None:
+    """Whatever a client sends, the compiler answers with SQL that runs or with a SoqlError (a 400),
+    never another exception (a 500) and never SQL that SQLite rejects."""
+    from emulators.salesforce.soql import SoqlError
+
+    db = SoqlDb({"Prospect__c": DESCRIBE})
+    db.insert("Prospect__c", Name="a", Count__c=1)
+    try:
+        cq = db.compile(text, now=NOW)
+    except SoqlError as e:
+        assert e.error_code in {"MALFORMED_QUERY", "INVALID_TYPE", "INVALID_FIELD", "NUMBER_OUTSIDE_VALID_RANGE",
+                                "INVALID_QUERY_FILTER_OPERATOR", "QUERY_TOO_COMPLICATED"}
+        assert e.message
+        return
+    rows = db.conn.execute(cq.sql, cq.params).fetchall()
+    if not cq.is_count:
+        for row in rows:
+            cq.shape(row, api_version="60.0")
