@@ -299,3 +299,15 @@ def test_hub_definitions_and_readme_tables_are_generated_from_about() -> None:
         hub_only = {"domain_url", "keywords", "maintenance_status", "logo_url", "repo", "quality", "docs"}
         entry = {k: v for k, v in hub.items() if k not in hub_only}
         jsonschema.validate({"plugins": {kind: [entry]}}, schema)
+
+
+def test_env_example_names_real_settings(project: dict[str, Any]) -> None:
+    """Every variable in .env.example is one Meltano maps to a declared setting."""
+    prefixes = {"TAP_ANDSEND_": ("extractors", TAP), "TARGET_SALESFORCE_ANDSEND_": ("loaders", TARGET)}
+    names = re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M)
+    assert names
+    for name in names:
+        prefix = next(p for p in prefixes if name.startswith(p))
+        kind, plugin_name = prefixes[prefix]
+        declared = {s["name"] for s in plugin(project, kind, plugin_name)["settings"]}
+        assert name[len(prefix) :].lower() in declared, name
