@@ -46,6 +46,11 @@ class RoleSink(BatchSink):
     def preprocess_record(self, record: dict, context: dict) -> dict:
         return record
 
+    def _singer_validate_message(self, record: dict) -> None:
+        # The SDK aborts the whole run on a record without its key property. Such a record goes
+        # to the role module instead, which rejects it into the rejects file with its reason.
+        return None
+
     def process_batch(self, context: dict) -> None:
         records: list[dict[str, Any]] = list(context.get("records") or [])
         if not records:
