@@ -40,6 +40,7 @@ class Job:
     created: str
     api_version: str
     state: str = "Open"
+    assignment_rule_id: str | None = None  # Bulk API runs assignment rules only when a job names one
     modstamp: str = ""
     uploads: list[bytes] = field(default_factory=list)
     processed: int = 0
@@ -60,6 +61,8 @@ class Job:
         }
         if self.external_id:
             out["externalIdFieldName"] = self.external_id
+        if self.assignment_rule_id:
+            out["assignmentRuleId"] = self.assignment_rule_id
         out.update({"concurrencyMode": "Parallel", "contentType": "CSV", "apiVersion": float(self.api_version),
                     "contentUrl": f"services/data/v{self.api_version}/jobs/ingest/{self.id}/batches",
                     "lineEnding": self.line_ending, "columnDelimiter": self.delimiter})
@@ -155,7 +158,7 @@ class BulkManager:
             return error(400, "INVALIDJOB", f"InvalidJob : Invalid column delimiter: {delimiter}")
         now = self.emu.now_text()
         job = Job(self.emu.store.new_id("750"), schema.name, op, ext, line_ending, delimiter, call.user_id, now,
-                  call.api_version, modstamp=now)
+                  call.api_version, modstamp=now, assignment_rule_id=body.get("assignmentRuleId") or None)
         with self._lock:
             self.jobs[job.id] = job
         return Resp(200, job.info())
@@ -287,7 +290,8 @@ class BulkManager:
                 job.unprocessed.extend(rows[start:])
                 return
             chunk = rows[start : start + CHUNK]
-            ctx = emu.write_context(job.user_id, api_version=job.api_version)
+            ctx = emu.write_context(job.user_id, api_version=job.api_version,
+                                    auto_assign=bool(job.assignment_rule_id))
             with emu.store.transaction():
                 for row in chunk:
                     raw = dict(zip(columns, row, strict=True))

@@ -123,7 +123,8 @@ def create(emu: Emulator, call: Call) -> Resp:
     if chunks > 10:
         return error(400, "INVALID_BATCH", "Cannot have more than 10 chunks in a single operation. Please rearrange "
                      "the data to reduce chunking.")
-    ctx = emu.write_context(call.user_id, api_version=call.api_version, allow_save=call.allow_save())
+    ctx = emu.write_context(call.user_id, api_version=call.api_version, allow_save=call.allow_save(),
+                            auto_assign=call.auto_assign())
 
     def op(item: tuple[ObjectSchema, dict[str, Any], bool]) -> dict[str, Any]:
         schema, values, has_id = item
@@ -142,7 +143,8 @@ def update(emu: Emulator, call: Call) -> Resp:
         rid = next((v for k, v in rec.items() if k.lower() == "id"), None)
         values = coerce(schema, {k: v for k, v in rec.items() if k.lower() != "id"})
         prepared.append((schema, rid, values))
-    ctx = emu.write_context(call.user_id, api_version=call.api_version, allow_save=call.allow_save())
+    ctx = emu.write_context(call.user_id, api_version=call.api_version, allow_save=call.allow_save(),
+                            auto_assign=call.auto_assign())
 
     def op(item: tuple[ObjectSchema, Any, dict[str, Any]]) -> dict[str, Any]:
         schema, rid, values = item
@@ -186,7 +188,8 @@ def upsert(emu: Emulator, call: Call, obj: str, field_name: str) -> Resp:
             norm = key if field.get("caseSensitive") else str(key).lower()
             seen[norm] = seen.get(norm, 0) + 1
         prepared.append(values)
-    ctx = emu.write_context(call.user_id, api_version=call.api_version, allow_save=call.allow_save())
+    ctx = emu.write_context(call.user_id, api_version=call.api_version, allow_save=call.allow_save(),
+                            auto_assign=call.auto_assign())
 
     def op(values: dict[str, Any]) -> dict[str, Any]:
         key = values.get(field["name"])

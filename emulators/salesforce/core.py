@@ -40,6 +40,10 @@ class Call:
     def base(self) -> str:
         return f"/services/data/v{self.api_version}"
 
+    def auto_assign(self) -> bool:
+        """``Sforce-Auto-Assign``: active assignment rules run unless the caller sends FALSE."""
+        return self.header("sforce-auto-assign", "TRUE").strip().lower() not in ("false", "0")
+
     def allow_save(self) -> bool:
         value = self.header("sforce-duplicate-rule-header").replace(" ", "").lower()
         return "allowsave=true" in value

@@ -101,7 +101,8 @@ def create(emu: Emulator, call: Call, schema: ObjectSchema) -> Resp:
     if any(k.lower() == "id" for k in body):
         return error(400, "INVALID_FIELD", "The Id field should not be specified in the sobject data.")
     values = coerce(schema, body)
-    ctx = emu.write_context(call.user_id, api_version=call.api_version, allow_save=call.allow_save())
+    ctx = emu.write_context(call.user_id, api_version=call.api_version, allow_save=call.allow_save(),
+                            auto_assign=call.auto_assign())
     try:
         with emu.store.transaction():
             if call.in_composite and emu.lock_fault():
@@ -134,7 +135,8 @@ def record(emu: Emulator, call: Call, obj: str, rid: str) -> Resp:
         if row is None or row.get("IsDeleted"):
             return not_found()
         return Resp(200, dml.record_json(emu, schema, row, call.api_version, fields))
-    ctx = emu.write_context(call.user_id, api_version=call.api_version, allow_save=call.allow_save())
+    ctx = emu.write_context(call.user_id, api_version=call.api_version, allow_save=call.allow_save(),
+                            auto_assign=call.auto_assign())
     state = emu.store.exists_live(schema.name, canonical)
     if state is None:
         return not_found()
@@ -177,7 +179,8 @@ def by_external_id(emu: Emulator, call: Call, obj: str, field_name: str, value: 
         assert row is not None
         return Resp(200, dml.record_json(emu, schema, row, call.api_version,
                                          dml.resolve_fields(schema, call.query.get("fields"))))
-    ctx = emu.write_context(call.user_id, api_version=call.api_version, allow_save=call.allow_save())
+    ctx = emu.write_context(call.user_id, api_version=call.api_version, allow_save=call.allow_save(),
+                            auto_assign=call.auto_assign())
     if call.method == "DELETE":
         if not matches:
             return not_found()

@@ -116,6 +116,7 @@ class Emulator:
         self._last_ended: float | None = None
         self.written_base = 0
         self.duplicate_rules: list[dict[str, Any]] = []
+        self.assignment_rules: dict[str, str] = {}
         self.default_user_id = ""
         self.query_cursors: Any = None  # set by query module
         self.bulk: Any = None  # set by bulk module
@@ -125,6 +126,7 @@ class Emulator:
             self.store.set_meta("initialized", True)
         else:
             self.duplicate_rules = self.store.get_meta("duplicate_rules", [])
+            self.assignment_rules = self.store.get_meta("assignment_rules", {})
             self.default_user_id = self.store.get_meta("default_user_id", "")
         self.written_base = self.store.records_written  # fixture rows are not "written" by clients
         self.daily_max = int(self.store.get_meta("daily_api_max", org.get("daily_api_max", DEFAULT_DAILY_MAX)))
@@ -221,8 +223,10 @@ class Emulator:
         return self.roll(self.faults.lock_row_rate)
 
     # ---- writes ---------------------------------------------------------------------------------
-    def write_context(self, user_id: str, *, api_version: str = "60.0", allow_save: bool = False) -> WriteContext:
-        return WriteContext(self.store, user_id, self.now_text(), api_version, allow_save, self.duplicate_rules)
+    def write_context(self, user_id: str, *, api_version: str = "60.0", allow_save: bool = False,
+                      auto_assign: bool = True) -> WriteContext:
+        return WriteContext(self.store, user_id, self.now_text(), api_version, allow_save, self.duplicate_rules,
+                            assignment=self.assignment_rules, auto_assign=auto_assign)
 
     # ---- fixtures -------------------------------------------------------------------------------
     def _seed_initial(self) -> None:
@@ -308,6 +312,14 @@ class Emulator:
                 if not app.get("client_id"):
                     raise ValueError("an app needs a client_id")
                 self.auth.set_app(app)
+            for rule in fixture.get("assignment_rules") or []:
+                schema = self.registry.get(str(rule.get("object", "")))
+                owner = str(rule.get("owner", ""))
+                owner = refs.get(owner[1:], "") if owner.startswith("@") else (ids.normalize(owner) or "")
+                if schema is None or not owner.startswith("005"):
+                    raise ValueError(f"an assignment rule needs a known object and an owner user: {rule}")
+                self.assignment_rules = {**self.assignment_rules, schema.name: owner}
+                self.store.set_meta("assignment_rules", self.assignment_rules)
             rules = fixture.get("duplicate_rules") or []
             if rules:
                 self.duplicate_rules = [*self.duplicate_rules, *rules]
@@ -335,6 +347,8 @@ class Emulator:
             self.store.reset_counters()
             self.auth.clear_config()
             self.store.set_meta("duplicate_rules", [])
+            self.store.set_meta("assignment_rules", {})
+            self.assignment_rules = {}
             self._seed_initial()
         self.daily_max = int(self.store.get_meta("daily_api_max", DEFAULT_DAILY_MAX))
         self.daily_used = int(self.store.get_meta("daily_api_used", 0))

@@ -73,6 +73,10 @@ class WriteContext:
     api_version: str = "60.0"
     allow_save: bool = False
     duplicate_rules: list[dict[str, Any]] = field(default_factory=list)
+    # Active Lead assignment rules ({object: owner id}) and whether this call runs them
+    # (``Sforce-Auto-Assign``, TRUE unless the caller says FALSE).
+    assignment: dict[str, str] = field(default_factory=dict)
+    auto_assign: bool = True
     user_cache: dict[str, Any] = field(default_factory=dict)
     system: bool = False  # fixture seeding: data-load semantics (inactive owners allowed)
 
@@ -384,8 +388,12 @@ def validate_create(ctx: WriteContext, schema: ObjectSchema, values: dict[str, A
     for name, value in values.items():
         if value is None and name in schema.create_defaults and schema.fields[name]["type"] == "boolean":
             row[name] = schema.create_defaults[name]
-    if "OwnerId" in schema.fields and not row.get("OwnerId"):
-        row["OwnerId"] = ctx.user_id
+    if "OwnerId" in schema.fields:
+        rule_owner = ctx.assignment.get(schema.name) if ctx.auto_assign and not system else None
+        if rule_owner:
+            row["OwnerId"] = rule_owner  # an active assignment rule wins over a given owner, as in Salesforce
+        elif not row.get("OwnerId"):
+            row["OwnerId"] = ctx.user_id
     _required_missing(schema, row, schema.required)
     # Defaults come from the describe and are valid by construction: check what the caller sent (+ owner).
     _check_values(ctx, schema, row, None, names=[*values, "OwnerId"] if "OwnerId" in row else list(values))

@@ -166,3 +166,41 @@ def test_yaml_fixture_and_org_settings(tmp_path):
     users = {u["Username"]: u["Id"] for u in emu.store.all_rows("User")}
     assert set(users) == {"admin@example.com", "yaml@x.test"}
     assert emu.store.all_rows("Account")[0]["OwnerId"] == users["yaml@x.test"]
+
+
+def test_lead_assignment_rules_and_auto_assign_header(sf_emulator):
+    import time
+
+    refs = sf_emulator.seed({
+        "users": [{"_ref": "q", "Username": "queue@x.test", "Email": "queue@x.test", "LastName": "Queue"},
+                  {"_ref": "rep", "Username": "rep@x.test", "Email": "rep@x.test", "LastName": "Rep"}],
+        "assignment_rules": [{"object": "Lead", "owner": "@q"}]})
+    s = sf_emulator.session()
+    api = sf_emulator.api_url
+    admin = sf_emulator.state.default_user_id
+
+    def owner_of(rid):
+        return next(r["OwnerId"] for r in sf_emulator.records("Lead") if r["Id"] == rid)
+
+    lead = {"LastName": "A", "Company": "C"}
+    assert owner_of(s.post(f"{api}/sobjects/Lead", json=lead, timeout=10).json()["id"]) == refs["q"]
+    given = {**lead, "OwnerId": refs["rep"]}
+    assert owner_of(s.post(f"{api}/sobjects/Lead", json=given, timeout=10).json()["id"]) == refs["q"]
+    off = {"Sforce-Auto-Assign": "FALSE"}
+    assert owner_of(s.post(f"{api}/sobjects/Lead", json=given, headers=off, timeout=10).json()["id"]) == refs["rep"]
+    assert owner_of(s.post(f"{api}/sobjects/Lead", json=lead, headers=off, timeout=10).json()["id"]) == admin
+    res = s.post(f"{api}/composite/sobjects", headers=off, timeout=10,
+                 json={"records": [{"attributes": {"type": "Lead"}, **given}]}).json()
+    assert owner_of(res[0]["id"]) == refs["rep"]
+    contact = s.post(f"{api}/sobjects/Contact", json={"LastName": "C"}, timeout=10).json()["id"]
+    assert next(c["OwnerId"] for c in sf_emulator.records("Contact") if c["Id"] == contact) == admin
+    for extra, expected in (({}, admin), ({"assignmentRuleId": "01Q000000000001"}, refs["q"])):
+        job = s.post(f"{api}/jobs/ingest", json={"object": "Lead", "operation": "insert", **extra}, timeout=10).json()
+        s.put(f"{api}/jobs/ingest/{job['id']}/batches", data=f"LastName,Company\nBulk{expected},C\n",
+              headers={"Content-Type": "text/csv"}, timeout=10)
+        s.patch(f"{api}/jobs/ingest/{job['id']}", json={"state": "UploadComplete"}, timeout=10)
+        for _ in range(200):
+            if s.get(f"{api}/jobs/ingest/{job['id']}", timeout=10).json()["state"] == "JobComplete":
+                break
+            time.sleep(0.02)
+        assert next(r["OwnerId"] for r in sf_emulator.records("Lead") if r["LastName"] == f"Bulk{expected}") == expected
