@@ -114,8 +114,12 @@ def marker_token(touchpoint_id: str) -> str:
 
 
 def markers_in(subject: str | None) -> set[str]:
-    """Touchpoint ids (as encoded by marker_token) carried by an existing Task's Subject."""
-    return set(MARKER_RE.findall(subject or ""))
+    """The touchpoint id (as encoded by marker_token) of an existing Task's Subject.
+
+    Only the last marker counts: build_subject appends ours after the message's own subject
+    line, which may itself contain marker-like text that must not mark another touchpoint done."""
+    found = MARKER_RE.findall(subject or "")
+    return {found[-1]} if found else set()
 
 
 def marker_id(touchpoint_id: str) -> str:
