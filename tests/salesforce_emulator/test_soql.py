@@ -557,3 +557,17 @@ def test_parse_cache_holds_short_statements_only(db: SoqlDb) -> None:
     size = soql._parse_cached.cache_info().currsize
     long = "SELECT Id FROM Lead WHERE Email IN (" + ", ".join(f"'{i}-{id(db)}@x.de'" for i in range(400)) + ")"
     assert db.ids(long) == [] and soql._parse_cached.cache_info().currsize == size
+
+
+def test_fold_rule_keeps_lengths_and_non_ascii(db: SoqlDb) -> None:
+    from emulators.salesforce.soql import fold
+
+    assert fold("ÄNN@X.DE") == "änn@x.de"
+    assert fold("\u212a") == "\u212a" and fold("İ") == "İ"  # KELVIN SIGN -> k would be ASCII; İ -> 2 chars
+    assert fold("ΣΑΣ") == "σασ"
+    kelvin = db.insert("Lead", LastName="\u212aelvin", Company="x", Status="Open")
+    # Through sf_fold (range and non-ASCII LIKE): the Kelvin sign is not an ASCII k.
+    assert kelvin not in db.ids("SELECT Id FROM Lead WHERE LastName < 'l'")
+    assert db.ids("SELECT Id FROM Lead WHERE LastName LIKE '\u212a%'") == [kelvin]
+    assert db.ids("SELECT Id FROM Lead WHERE LastName LIKE 'k%'") == []
+    assert db.ids("SELECT Id FROM Lead WHERE LastName LIKE '%Ü%'") == [db.l1]  # Müller
