@@ -164,6 +164,14 @@ class TargetSalesforceAndsend(Target):
     def process_role_batch(self, role: str, records: list[dict]) -> None:
         if role == "users":
             users = {str(r["id"]): r["email"] for r in records if r.get("id") and r.get("email")}
+            bad = [r for r in records if not (r.get("id") and r.get("email"))]
+            if bad:
+                # A user without id or email cannot own anything; say so instead of dropping it.
+                for r in bad:
+                    self.run.rejects.add(role="users", key=str(r.get("id")) if r.get("id") else None,
+                                         object="User", error_code="MISSING_ID_OR_EMAIL",
+                                         message="user record has no id or no email; not usable for owners",
+                                         record=r)
             with self._run_lock:
                 self._users_seen.update(users)
                 run = self._run
