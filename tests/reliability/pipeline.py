@@ -173,6 +173,7 @@ def start_world(
     external_ids: bool = True,
     overlap: float = 0.3,
     template_dir: Path | None = None,
+    api_key: str = API_KEY,
 ) -> World:
     """Andsend emulator with ``config``'s data set and a Salesforce org that already holds
     ``overlap`` of its purchased people (``sf_fixture``), both on ephemeral ports."""
@@ -181,9 +182,9 @@ def start_world(
 
     db_path = tmp_path / "andsend.sqlite"
     shutil.copyfile(_template_db(config, template_dir or tmp_path), db_path)
-    a_app = andsend_app(str(db_path))
+    a_app = andsend_app(str(db_path), api_key=api_key)
     a_server = serve_in_thread(a_app)
-    andsend = Andsend(a_server.base_url, db_path, a_app, a_server)
+    andsend = Andsend(a_server.base_url, db_path, a_app, a_server, api_key)
     try:
         fixture = build_fixture(config, FixtureOptions(overlap=overlap, omit_external_ids=not external_ids))
         s_app = salesforce_app(":memory:", fixture)
@@ -364,9 +365,12 @@ class Pipeline:
         *,
         timeout: float = 300,
         env: dict[str, str] | None = None,
+        target_env: dict[str, str] | None = None,
         input_lines: list[str] | None = None,
     ) -> RunResult:
-        """One run. ``input_lines``: feed these Singer lines to the target instead of the tap's."""
+        """One run. ``env``: both processes' environment (default ``self.env``); ``target_env``: the
+        target's where it differs. ``input_lines``: feed these Singer lines to the target instead
+        of the tap's."""
         n = len(self.runs)
         tap_args = [
             TAP,
@@ -384,7 +388,11 @@ class Pipeline:
         started = time.monotonic()
         with tap_err_path.open("wb") as tap_err, target_err_path.open("wb") as target_err:
             target = subprocess.Popen(
-                target_args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=target_err, env=run_env
+                target_args,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=target_err,
+                env=target_env or run_env,
             )
             tap = None
             if input_lines is None:
