@@ -61,10 +61,15 @@ def test_select_shapes_records_with_canonical_names_and_types(db: SoqlDb) -> Non
 
 
 def test_compiled_query_interface(db: SoqlDb) -> None:
-    cq = db.compile("SELECT id, owner.email FROM LEAD")
+    cq = db.compile("SELECT id, owner.email FROM LEAD WHERE Company = 'Acme' AND NumberOfEmployees > 5 LIMIT 7")
     assert cq.sobject == "Lead" and not cq.is_count
     assert cq.select_paths == ["Id", "Owner.Email"]
-    assert "?" not in cq.sql or cq.params is not None
+    # Every literal is a bound parameter, in order; none appears in the SQL text.
+    assert cq.params == ["Acme", 5, 7, 0] and cq.sql.count("?") == 4
+    assert "Acme" not in cq.sql and " 5" not in cq.sql and "7" not in cq.sql
+    # The selected columns come first; the rows carry hidden trailing columns that shape() reads.
+    row = db.conn.execute(cq.sql, cq.params).fetchone()
+    assert row[:2] == (db.l1, "ann@acme.test") and len(row) > 2
 
 
 def test_default_order_is_insertion_and_deleted_rows_are_hidden(db: SoqlDb) -> None:
