@@ -255,8 +255,9 @@ def test_rerun_of_450_costs_two_queries_and_no_write(sf, tmp_path):
     activities.process_batch(make_run(sf, tmp_path), tps)
     by_kind = stats(sf)["by_kind"]
     assert by_kind.get("collections_upsert", 0) + by_kind.get("collections_create", 0) == 0
-    # a new run: one owner lookup and one existence check (people come from the link store), no write
-    assert by_kind.get("query", 0) + by_kind.get("composite", 0) == 2
+    # a new run: its describes (one Composite), one owner lookup and one existence check (people come
+    # from the link store), no write
+    assert by_kind.get("query", 0) + by_kind.get("composite", 0) == 3
     assert len(records(sf, "Task")) == 450
 
 
@@ -334,8 +335,9 @@ def test_quota_stop_mid_batch_then_rerun_is_exactly_once(sf, tmp_path):
 
     people(sf)
     tps = [touchpoint(f"tp_q{i:03d}", "p_contact" if i % 2 else "p_lead") for i in range(600)]
-    # the first batch costs 9 counted calls (limits, describes, lookups, a write), later ones 2: 12 stops the third
-    run = make_run(sf, tmp_path, quota_max_calls_per_run=12)
+    # the first batch costs 7 counted calls (limits, one describe Composite, lookups, a write), later ones 2:
+    # 10 stops the third
+    run = make_run(sf, tmp_path, quota_max_calls_per_run=10)
     with pytest.raises(QuotaExhausted):
         for start in range(0, 600, 200):
             activities.process_batch(run, tps[start : start + 200])
