@@ -561,8 +561,8 @@ class _Build(Transformer):  # type: ignore[type-arg]
                 desc = m.value.upper() == "DESC"
             else:
                 nulls = m.value.upper().endswith("FIRST")
-        # Salesforce: NULLS FIRST is the default for ascending, NULLS LAST for descending order.
-        return _Order(self._path(path), desc, (not desc) if nulls is None else nulls)
+        # Salesforce docs (SOQL ORDER BY): "By default, null values are sorted first", whatever the direction.
+        return _Order(self._path(path), desc, True if nulls is None else nulls)
 
     def limit_clause(self, tok: Token) -> tuple[str, Any]:
         return ("limit", tok.value)

@@ -193,7 +193,7 @@ def test_booleans_and_numbers(db: SoqlDb) -> None:
 
 
 def test_relationship_fields_in_select_where_and_order(db: SoqlDb) -> None:
-    recs = db.records("SELECT Id, Owner.Email, owner.name FROM Lead ORDER BY Owner.Email DESC")
+    recs = db.records("SELECT Id, Owner.Email, owner.name FROM Lead ORDER BY Owner.Email DESC NULLS LAST")
     assert [r["Id"] for r in recs] == [db.l2, db.l1, db.l3]
     assert recs[0]["Owner"] == {
         "attributes": {"type": "User", "url": f"/services/data/v60.0/sobjects/User/{db.bob}"},
@@ -242,7 +242,10 @@ def test_order_by_nulls_and_case_insensitivity(db: SoqlDb) -> None:
     assert names == ["Zed", "O'Brien", "Müller", "ann"]
     assert db.ids("SELECT Id FROM Lead WHERE Company != 'x' ORDER BY Email") == [db.l3, db.l1, db.l2]
     assert db.ids("SELECT Id FROM Lead WHERE Company != 'x' ORDER BY Email NULLS LAST") == [db.l1, db.l2, db.l3]
-    assert db.ids("SELECT Id FROM Lead WHERE Company != 'x' ORDER BY Email DESC") == [db.l2, db.l1, db.l3]
+    # Nulls sort first by default in both directions (Salesforce SOQL ORDER BY docs).
+    assert db.ids("SELECT Id FROM Lead WHERE Company != 'x' ORDER BY Email DESC") == [db.l3, db.l2, db.l1]
+    assert db.ids("SELECT Id FROM Lead WHERE Company != 'x' ORDER BY Email DESC NULLS LAST") == [
+        db.l2, db.l1, db.l3]
     assert db.ids("SELECT Id FROM Lead WHERE Company != 'x' ORDER BY Email DESC NULLS FIRST") == [
         db.l3, db.l2, db.l1]
     assert db.ids("SELECT Id FROM Lead ORDER BY Status DESC, NumberOfEmployees ASC NULLS LAST") == [

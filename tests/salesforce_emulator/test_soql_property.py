@@ -238,7 +238,7 @@ def expected_order(rows: list[tuple[int, dict[str, Any]]], field: str, desc: boo
     present = [(i, r) for i, r in rows if r[field] is not None]
     nulls = [i for i, r in rows if r[field] is None]
     present.sort(key=lambda ir: key(ir[1][field]), reverse=desc)  # stable: ties keep insertion order
-    first = (not desc) if nulls_first is None else nulls_first
+    first = True if nulls_first is None else nulls_first  # nulls first by default, both directions
     ordered = [i for i, _ in present]
     return nulls + ordered if first else ordered + nulls
 
