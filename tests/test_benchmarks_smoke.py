@@ -1,0 +1,30 @@
+"""The pipeline benchmark runs end to end at a tiny size and writes valid results (figures are
+never asserted: this only keeps the script from rotting)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_pipeline_benchmark_runs_and_writes_json(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "pipeline_benchmark.py"), "--n", "50", "--latency-ms", "0",
+         "--naive-sample", "20", "--out-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    [json_path] = tmp_path.glob("pipeline-*.json")
+    data = json.loads(json_path.read_text())
+    [result] = data["results"]
+    assert result["n"] == 50 and result["records"]["prospects"] > 0
+    run = result["pipeline"][0]
+    assert run["calls"] == sum(run["by_kind"].values()) > 0
+    assert run["target_peak_rss_mib"] > 0 and result["floor"]["total"] > 0
+    sample = result["naive"]["sample"]
+    assert sample["measured_calls"] == sample["predicted_calls"]  # the per-record formula holds
+    assert json_path.with_suffix(".md").read_text().startswith("# Pipeline benchmark")
