@@ -5,8 +5,8 @@ the keys no earlier step decided (SOQL `IN` lists built by `salesforce.soql.chun
 so one statement per step and object unless the list is longer than a statement allows):
 
 * `external_id`: `Andsend_Prospect_Id__c IN (...)` on Contact, then Lead (where the org has the
-  field). Keys without an email on objects without the field fall back to the ids this target
-  recorded in its link store on earlier runs (`Id IN (...)`).
+  field). On objects without the field, keys fall back to the ids this target recorded in its
+  link store on earlier runs (`Id IN (...)`), also once a prospect without e-mail got one.
 * `contact_email`: `Contact.Email IN (...)`.
 * `lead_email`: `Lead.Email IN (...)`; a converted Lead is followed to its ConvertedContactId
   (one batched `Contact.Id IN (...)` read), with the converted Account as its account.
@@ -242,7 +242,9 @@ class Matcher:
         # Records this target created or linked on earlier runs, for keys nothing else identifies.
         links = getattr(self.run, "links", None)
         if links is not None and by_pid:
-            known = links.get_many([pid for pid, k in by_pid.items() if not normalize_email(k.email)])
+            # Every key, not only those without e-mail: a prospect bought without an address that
+            # gets one later is still the record created for it (its new e-mail is not on it yet).
+            known = links.get_many(list(by_pid))
             for sobject in ("Contact", "Lead"):
                 ids = {link["record_id"]: pid for pid, link in known.items() if link["object"] == sobject}
                 if not ids or self.run.org.has_field(sobject, EXTERNAL_ID_FIELD):
