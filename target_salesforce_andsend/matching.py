@@ -255,6 +255,27 @@ class Matcher:
                         match = self._person_match(sobject, [row], "external_id")
                         out[by_pid.pop(pid).key] = (
                             self._follow_converted([match])[0] if sobject == "Lead" else match)
+        if links is not None and by_pid:
+            out.update(self._adopt_interrupted_creates(links, by_pid))
+        return out
+
+    def _adopt_interrupted_creates(self, links: Any, by_pid: dict[str, PersonKey]) -> dict[str, Match]:
+        """People without e-mail whose create a crash interrupted before their link was stored
+        (prospects.create_intents): the record with exactly the intended names (and Account or
+        Company) and no e-mail is the one that run created; adopt it rather than create another."""
+        out: dict[str, Match] = {}
+        intents = {pid: i for pid, i in links.pending_list("create_intent").items() if pid in by_pid}
+        for sobject in ("Contact", "Lead"):
+            wanted = {pid: i for pid, i in intents.items() if i.get("object") == sobject}
+            names = sorted({i["LastName"] for i in wanted.values() if i.get("LastName")})
+            if not names or self.run.org.has_field(sobject, EXTERNAL_ID_FIELD):
+                continue
+            rows = [r for r in self._query_in(sobject, "LastName", names) if not normalize_email(r.get("Email"))]
+            for pid, intent in wanted.items():
+                same = [r for r in rows if all((r.get(f) or None) == (v or None) for f, v in intent.items()
+                                               if f != "object" and f in r)]
+                if same and pid in by_pid:
+                    out[by_pid.pop(pid).key] = self._person_match(sobject, same, "external_id")
         return out
 
     def _email_rows(self, sobject: str, keys: list[PersonKey]) -> dict[str, list[dict]]:

@@ -545,12 +545,18 @@ def _execute_admitted(run: RunContext, plan: Plan, groups_by_key: dict[str, Grou
                 action.fields["AccountId"] = action.account_id
         creates[action.object].append(action)
     for sobject, actions in creates.items():
+        intents = create_intents(run, sobject, actions)
+        if intents:
+            run.links.pending_put(CREATE_INTENT, intents)
         for action, result in _create_grouped(run, sobject, actions):
             if result.success:
                 run.report.count(ROLE, sobject, "created")
                 links += _link_rows(action, result.id)
             else:
                 _reject_action(run, action, result, groups_by_key)
+    run.links.put_links(links)  # new records are known before anything else can fail
+    links = []
+    run.links.pending_delete(CREATE_INTENT, [pid for g in groups_by_key.values() for pid in g.prospect_ids])
 
     # 3. Updates of matched records (only changed, policy-allowed values).
     by_object: dict[str, list[Action]] = defaultdict(list)
@@ -572,6 +578,23 @@ def _execute_admitted(run: RunContext, plan: Plan, groups_by_key: dict[str, Grou
     for _group, match in plan.matched:
         run.report.count(ROLE, match.object_type, "matched")
     run.links.put_links(links)
+
+
+CREATE_INTENT = "create_intent"  # link-store pending kind: people being created that only the target can recognise
+
+
+def create_intents(run: RunContext, sobject: str, actions: list[Action]) -> dict[str, dict]:
+    """Prospect id -> what is about to be created, for people nothing in Salesforce identifies
+    afterwards (no e-mail, and no external-id field on the object). A crash after Salesforce
+    created such a record but before its link was stored would otherwise make the next run
+    create it again; the Matcher adopts the record these intents describe instead."""
+    if run.org.external_id_field(sobject):
+        return {}
+    return {pid: {"object": sobject, **{f: action.fields.get(f) for f in INTENT_FIELDS[sobject]}}
+            for action in actions if not action.email for pid in action.prospect_ids}
+
+
+INTENT_FIELDS = {"Lead": ("LastName", "FirstName", "Company"), "Contact": ("LastName", "FirstName", "AccountId")}
 
 
 def _link_rows(action: Action, record_id: str | None) -> list[dict]:
