@@ -22,7 +22,8 @@ ROLE_MODULES = {
 
 
 class RoleSink(BatchSink):
-    """Collects records (as the SDK does) and hands them over, one call per batch."""
+    """Collects records (as the SDK does) and hands them over, one call per batch, to the target's
+    batch worker (processed in order, in the background)."""
 
     role: str = ""
     MAX_SIZE_DEFAULT = 1000
@@ -55,7 +56,7 @@ class RoleSink(BatchSink):
         records: list[dict[str, Any]] = list(context.get("records") or [])
         if not records:
             return
-        self.target.process_role_batch(self.role, records)
+        self.target.submit_role_batch(self.role, records)
 
 
 class ProspectsSink(RoleSink):

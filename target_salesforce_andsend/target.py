@@ -8,6 +8,9 @@
 * stdout carries STATE only (and none at all on a dry run, which writes nothing to move past).
 * The RunContext is built on the first batch that needs Salesforce; the run report is written at
   the end of input and whenever a batch fails.
+* Batches run on one background worker (batch_worker.py), in the order the sinks hand them over,
+  so reading and validating the next records overlaps the Salesforce calls of the last batch;
+  every STATE message and the end of input first wait for all batches handed over.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from singer_sdk import typing as th
 from singer_sdk.sinks import Sink
 from singer_sdk.target_base import Target
 
+from .batch_worker import BatchWorker
 from .context import RunContext, build_run, output_paths
 from .links import LinkStore
 from .progress import Progress
@@ -123,6 +127,7 @@ class TargetSalesforceAndsend(Target):
         self._users_seen: dict[str, str] = {}
         self._finished = False
         self._failed: BaseException | None = None
+        self._batches = BatchWorker(self.process_role_batch)
         super().__init__(*args, **kwargs)
 
     # -- routing --------------------------------------------------------------------------
@@ -160,6 +165,10 @@ class TargetSalesforceAndsend(Target):
         except Exception:
             snap = {}
         return {"calls": sum(run.client.calls.values()), **snap}
+
+    def submit_role_batch(self, role: str, records: list[dict]) -> None:
+        """Hand a sink's batch to the worker (raises the failure of an earlier batch)."""
+        self._batches.submit(role, records)
 
     def process_role_batch(self, role: str, records: list[dict]) -> None:
         if role == "users":
@@ -211,6 +220,7 @@ class TargetSalesforceAndsend(Target):
         super().drain_one(sink)
 
     def _write_state_message(self, state: dict) -> None:
+        self._batches.wait()  # STATE only once every batch before it is written; raises if one failed
         if self.config.get("dry_run"):
             self.logger.info("Dry run: STATE not emitted (nothing was written to Salesforce)")
             return
@@ -220,6 +230,7 @@ class TargetSalesforceAndsend(Target):
 
     def process_endofpipe(self) -> None:
         super().process_endofpipe()
+        self._batches.wait()
         run = self._run
         if run is not None and not self._failed:
             pending = getattr(role_module("touchpoints"), "process_pending", None)
@@ -241,6 +252,10 @@ class TargetSalesforceAndsend(Target):
 
     def finish_run(self, error: BaseException | None = None) -> None:
         """Write the report (also on failure) and the summary; idempotent."""
+        try:
+            self._batches.wait()  # a no-op on the worker itself (a failing batch reports from there)
+        except BaseException as exc:  # that failure was reported by its batch already
+            error = error or exc
         with self._run_lock:
             if self._finished:
                 return
