@@ -7,4 +7,10 @@ source "$ROOT/scripts/bootstrap.sh"
 cd "$ROOT"
 ruff check .
 ruff format --check . || true
-exec python -m pytest "$@"
+# Tests marked slow (the reliability soak, large-scale generation) are left out unless a marker
+# expression is given: ./scripts/test.sh -m slow   (or -m "" for everything).
+marker=(-m "not slow")
+for arg in "$@"; do
+  case "$arg" in -m | -m* | --markexpr | --markexpr=*) marker=() ;; esac
+done
+exec python -m pytest ${marker[@]+"${marker[@]}"} "$@"

@@ -46,6 +46,7 @@ def _world(tmp_path: Path, template_dir: Path) -> tuple[World, Pipeline]:
         default_tap_config(world),
         default_target_config(world, tmp_path / "out", object_mode="contact_account"),
     )
+    pipeline.keep_input = True  # the relayed Singer input stays next to the logs, for a post-mortem
     return world, pipeline
 
 
