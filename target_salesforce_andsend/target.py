@@ -87,6 +87,9 @@ CONFIG_SCHEMA = th.PropertiesList(
     _setting("stream_roles", th.ObjectType(additional_properties=th.StringType),
              "Stream name -> role (prospects, touchpoints, search_results, users); default: the stream "
              "name is its role."),
+    _setting("validate_records", th.BooleanType, "Also run the Singer SDK's JSON-schema check on every record "
+             "(it only logs: the target checks each record itself and sends bad ones to the rejects file with a "
+             "reason). Off by default: it would take more than half of the target's CPU.", default=False),
     _setting("dry_run", th.BooleanType, "Plan everything with reads only; write the plan to the report and "
              "emit no STATE.", default=False),
     # -- quota and writes --
