@@ -132,6 +132,12 @@ def process_batch(run: RunContext, records: list[dict]) -> None:
     from .andsend_writeback import AndsendBadgeWriter
     from .matching import PersonKey
 
+    for r in records:
+        if not (r.get("id") and r.get("search_id")):  # no badge can be keyed: rejected with the reason
+            run.rejects.add(role=ROLE, key=str(r.get("id")), object=None, error_code="INVALID_SEARCH_RESULT",
+                            message="the search result lacks its id or search_id", record=r)
+            run.report.count(ROLE, "search_result", "rejected")
+            run.report.rejected()
     results = dedupe_latest(r for r in records if r.get("id") and r.get("search_id"))
     if not results:
         return
