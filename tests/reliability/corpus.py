@@ -441,8 +441,9 @@ TOUCHPOINTS: list[tuple[dict[str, Any], Any]] = [
     (touchpoint("tp_rejected_person", "hz_dots"), ("skipped", "person_not_in_salesforce")),
 ]
 
-# Search results: (record, exists?) -- an injected e-mail must not find the bystanders.
-SEARCH_RESULTS: list[tuple[dict[str, Any], bool]] = [
+# Search results: (record, badge exists?, or the code it is rejected with) -- an injected e-mail
+# must not find the bystanders.
+SEARCH_RESULTS: list[tuple[dict[str, Any], bool | str]] = [
     (
         {
             "id": "res_inject",
@@ -485,6 +486,19 @@ SEARCH_RESULTS: list[tuple[dict[str, Any], bool]] = [
         },
         True,
     ),  # the Contact created for hz_pct_email this very run (prospects drain first)
+    (  # missing its key property
+        {"search_id": "srch_corpus", "email": "noid@corpus.test", "last_name": "No Id", "updated_at": STAMP},
+        "INVALID_SEARCH_RESULT",
+    ),
+    (
+        {
+            "id": "res_no_search",
+            "email": "nosearch@corpus.test",
+            "last_name": "No Search",
+            "updated_at": STAMP,
+        },
+        "INVALID_SEARCH_RESULT",
+    ),
 ]
 
 

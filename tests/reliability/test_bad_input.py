@@ -124,9 +124,13 @@ def test_hostile_corpus_each_record_gets_its_outcome(org: Org, tmp_path: Path) -
     assert states and set(states[-1]["bookmarks"]) == {"prospects", "touchpoints", "search_results"}
 
     rejects = checks.read_jsonl(out / "rejects.jsonl")
-    rejected: dict[str, list[dict[str, Any]]] = {}
+    rejected: dict[str, list[dict[str, Any]]] = {}  # prospect id -> its rejects
+    rejected_other: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (role, key) -> rejects
     for r in rejects:
-        rejected.setdefault(str(r["key"]), []).append(r)
+        if r["role"] == "prospects":
+            rejected.setdefault(str(r["key"]), []).append(r)
+        else:
+            rejected_other.setdefault((r["role"], str(r["key"])), []).append(r)
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     people = [{**r, "_object": o} for o in ("Lead", "Contact") for r in org.records(o)]
     carrying: dict[str, list[dict[str, Any]]] = {}
@@ -193,13 +197,20 @@ def test_hostile_corpus_each_record_gets_its_outcome(org: Org, tmp_path: Path) -
         else:
             expected_rejects += 1
             assert tp["id"] not in tasks
-            assert [r["error_code"] for r in rejected[tp["id"]]] == [want[1]]
+            assert [r["error_code"] for r in rejected_other[("touchpoints", tp["id"])]] == [want[1]]
     assert len(tasks) == sum(1 for _, w in TOUCHPOINTS if w[0] == "task")
-    assert len(rejects) == expected_rejects, "rejects besides the expected ones"
     badges = {b["result_id"]: b for b in checks.read_jsonl(out / "badges.jsonl")}
     for result, exists in SEARCH_RESULTS:
+        if isinstance(exists, str):
+            expected_rejects += 1
+            assert [r["error_code"] for r in rejected_other[("search_results", str(result.get("id")))]] == [
+                exists
+            ], result
+            assert str(result.get("id")) not in badges
+            continue
         assert badges[result["id"]]["exists"] is exists, badges[result["id"]]
     assert badges["res_victim"]["record_id"] == org.refs["l_victim"]
+    assert len(rejects) == expected_rejects, "rejects besides the expected ones"
 
     # No unrelated record touched: the seeded rows a case may not touch are exactly as before.
     after = snapshot(org)
