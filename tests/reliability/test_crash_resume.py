@@ -199,7 +199,13 @@ def crash_cycles(
             while kill is None:  # the next kill point in the rotation that this run can reach
                 kill = KILLS[(offset + step) % len(KILLS)](world, rng, work)
                 step += 1
+            # A little latency on both APIs keeps the processes alive between their steps, so a
+            # kill point late in a short incremental run is still met by a running process.
+            world.salesforce.faults(latency_ms=20)
+            world.andsend.faults(latency_ms=50)
             killed = pipeline.run(kill)
+            world.salesforce.faults()
+            world.andsend.faults()
             assert kill.fired, (
                 f"cycle {cycle}: kill point '{kill.name}' was never reached\n{killed.describe()}"
             )
