@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
@@ -90,32 +91,57 @@ def dedupe_latest(results: Iterable[dict]) -> list[dict]:
     return list(by_key.values())
 
 
+# The start of a line this module wrote (badge_for's key order, compact separators): the key is read
+# from it without parsing the whole line. Anything else (escapes, another layout) is parsed.
+_LINE_KEY = re.compile(r'^\{"result_id":"([^"\\]*)","search_id":"([^"\\]*)"')
+
+
+def _line_key(line: str) -> str | None:
+    m = _LINE_KEY.match(line)
+    if m and line.endswith("}"):
+        return f"{m.group(2)}\x1f{m.group(1)}"
+    try:
+        b = json.loads(line)
+    except ValueError:
+        return None  # a torn last line from a killed run; the rerun rewrites it
+    return f"{b.get('search_id')}\x1f{b.get('result_id')}" if isinstance(b, dict) else None
+
+
 def merge_badges_file(path: Path, badges: list[dict]) -> None:
-    """Merge badges into the JSON-lines file keyed by (search_id, result_id); atomic rewrite."""
+    """Merge badges into the JSON-lines file keyed by (search_id, result_id); atomic rewrite.
+
+    The existing file is streamed line by line (a replaced badge keeps its line's position, new
+    ones are appended), so memory is one batch however big the file grows."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    merged: dict[str, dict] = {}
-    if path.exists():
-        with path.open(encoding="utf-8") as fh:
-            for line in fh:
-                line = line.strip()
-                if not line:
-                    continue
-                try:
-                    b = json.loads(line)
-                except ValueError:
-                    continue  # a torn last line from a killed run; the rerun rewrites it
-                merged[f"{b.get('search_id')}\x1f{b.get('result_id')}"] = b
+    new: dict[str, dict] = {}
     for b in badges:
-        merged[f"{b['search_id']}\x1f{b['result_id']}"] = b
+        new[f"{b['search_id']}\x1f{b['result_id']}"] = b
+    written: set[str] = set()
     fd, tmp = tempfile.mkstemp(prefix=".badges-", dir=str(path.parent))
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for b in merged.values():
-                fh.write(json.dumps(b, ensure_ascii=False, separators=(",", ":")) + "\n")
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            if path.exists():
+                with path.open(encoding="utf-8") as fh:
+                    for raw in fh:
+                        line = raw.strip()
+                        key = _line_key(line) if line else None
+                        if key is None or key in written:
+                            continue
+                        if key in new:
+                            line = _dump(new[key])
+                            written.add(key)
+                        out.write(line + "\n")
+            for key, b in new.items():
+                if key not in written:
+                    out.write(_dump(b) + "\n")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _dump(badge: dict) -> str:
+    return json.dumps(badge, ensure_ascii=False, separators=(",", ":"))
 
 
 def badges_path(config: dict) -> Path:
