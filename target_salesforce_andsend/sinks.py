@@ -77,11 +77,19 @@ class UsersSink(RoleSink):
     role = "users"
 
 
+class IgnoredSink(RoleSink):
+    """Streams with nothing to write to Salesforce (tap-andsend's `campaigns`, or any stream mapped
+    to `ignore`): their records are counted as skipped in the run report, never silently lost."""
+
+    role = "ignore"
+
+
 SINKS_BY_ROLE: dict[str, type[RoleSink]] = {
     "prospects": ProspectsSink,
     "touchpoints": TouchpointsSink,
     "search_results": SearchResultsSink,
     "users": UsersSink,
+    "ignore": IgnoredSink,
 }
 
 

@@ -1,7 +1,8 @@
 """TargetSalesforceAndsend: the Singer target frame.
 
 * Streams are routed by role (`stream_roles`: stream name -> prospects | touchpoints |
-  search_results | users; default: the stream name is the role).
+  search_results | users | ignore; default: the stream name is the role, and tap-andsend's
+  `campaigns` stream is `ignore`: counted as skipped in the report, nothing written).
 * Prospects (and users) are drained before touchpoints and search results, because Tasks and
   badges need their people: every drain puts those sinks first, and a touchpoints/search_results
   sink that fills up drains the prospects buffered so far before itself.
@@ -32,6 +33,8 @@ from .report import RunReport
 from .sinks import SINKS_BY_ROLE, role_module
 
 ROLES = tuple(SINKS_BY_ROLE)
+# Streams of tap-andsend that carry nothing for Salesforce; a plain `tap-andsend | target` pipe works.
+DEFAULT_STREAM_ROLES = {"campaigns": "ignore"}
 FIRST_ROLES = ("users", "prospects")  # drained before the roles that need their people
 
 
@@ -85,8 +88,8 @@ CONFIG_SCHEMA = th.PropertiesList(
     _setting("fallback_owner_email", th.StringType, "Email of the Salesforce User owning records when "
              "owner_fallback is user."),
     _setting("stream_roles", th.ObjectType(additional_properties=th.StringType),
-             "Stream name -> role (prospects, touchpoints, search_results, users); default: the stream "
-             "name is its role."),
+             "Stream name -> role (prospects, touchpoints, search_results, users, ignore); default: the "
+             "stream name is its role, and `campaigns` is `ignore` (counted as skipped, not written)."),
     _setting("validate_records", th.BooleanType, "Also run the Singer SDK's JSON-schema check on every record "
              "(it only logs: the target checks each record itself and sends bad ones to the rejects file with a "
              "reason). Off by default: it would take more than half of the target's CPU.", default=False),
@@ -128,6 +131,7 @@ class TargetSalesforceAndsend(Target):
         self._run: RunContext | None = None
         self._run_lock = threading.RLock()
         self._users_seen: dict[str, str] = {}
+        self._ignored = 0  # records of `ignore`-role streams, reported as skipped
         self._finished = False
         self._failed: BaseException | None = None
         self._batches = BatchWorker(self.process_role_batch)
@@ -136,7 +140,7 @@ class TargetSalesforceAndsend(Target):
     # -- routing --------------------------------------------------------------------------
 
     def role_for(self, stream_name: str) -> str:
-        roles = self.config.get("stream_roles") or {}
+        roles = {**DEFAULT_STREAM_ROLES, **(self.config.get("stream_roles") or {})}
         role = roles.get(stream_name, stream_name)
         if role not in SINKS_BY_ROLE:
             raise ValueError(
@@ -174,6 +178,10 @@ class TargetSalesforceAndsend(Target):
         self._batches.submit(role, records)
 
     def process_role_batch(self, role: str, records: list[dict]) -> None:
+        if role == "ignore":
+            with self._run_lock:
+                self._ignored += len(records)
+            return
         if role == "users":
             users = {str(r["id"]): r["email"] for r in records if r.get("id") and r.get("email")}
             bad = [r for r in records if not (r.get("id") and r.get("email"))]
@@ -283,6 +291,8 @@ class TargetSalesforceAndsend(Target):
                 self.logger.error("Run failed before any write: %s", error)
             return
         report = run.report
+        if self._ignored:
+            report.count("ignore", "-", "skipped_stream_ignored", self._ignored)
         report.status = "failed" if error is not None else "succeeded"
         if error is not None:
             report.error = f"{type(error).__name__}: {error}"

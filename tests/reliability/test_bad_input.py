@@ -248,14 +248,14 @@ FATAL: dict[str, tuple[list[str], str]] = {
             json.dumps(
                 {
                     "type": "SCHEMA",
-                    "stream": "campaigns",
+                    "stream": "opportunities",
                     "schema": {"properties": {"id": {"type": "string"}}},
                     "key_properties": ["id"],
                 }
             ),
             _STATE,
         ],
-        "Stream 'campaigns' has no role: map it in stream_roles",
+        "Stream 'opportunities' has no role: map it in stream_roles",
     ),
     "STATE without value": (
         [_S, _rec("p1"), json.dumps({"type": "STATE"}), _STATE],
