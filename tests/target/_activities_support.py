@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,3 +130,24 @@ def touchpoint(tid: str, prospect_id: str, **kw) -> dict:
     }
     tp.update(kw)
     return tp
+
+
+@pytest.fixture(scope="module")
+def servers():
+    """Two orgs for the whole module: with and without the Task external-id field."""
+    started = {
+        "ext": start_sf({"users": USERS}),
+        "noext": start_sf({"users": USERS, **NO_TASK_EXTERNAL_ID}),
+    }
+    yield started
+    for s in started.values():
+        s.stop()
+
+
+@pytest.fixture(params=["ext", "noext"])
+def sf(request, servers):
+    """Each test runs against both orgs, reset to their fixture."""
+    server = servers[request.param]
+    sf_control(server, "POST", "reset")
+    server.variant = request.param
+    return server

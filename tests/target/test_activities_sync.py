@@ -10,36 +10,19 @@ import json
 import pytest
 
 from target_salesforce_andsend import activities
-from tests.target._activities_support import (
+from tests.target._activities_support import (  # noqa: F401 (fixtures)
     NO_TASK_EXTERNAL_ID,
     USERS,
     make_run,
     records,
     seed,
+    servers,
+    sf,
     sf_control,
     start_sf,
     stats,
     touchpoint,
 )
-
-
-@pytest.fixture(scope="module")
-def servers():
-    started = {
-        "ext": start_sf({"users": USERS}),
-        "noext": start_sf({"users": USERS, **NO_TASK_EXTERNAL_ID}),
-    }
-    yield started
-    for s in started.values():
-        s.stop()
-
-
-@pytest.fixture(params=["ext", "noext"])
-def sf(request, servers):
-    server = servers[request.param]
-    sf_control(server, "POST", "reset")
-    server.variant = request.param
-    return server
 
 
 def people(server) -> dict[str, str]:

@@ -15,13 +15,13 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
-from tests.target._activities_support import (
+from tests.target._activities_support import (  # noqa: F401 (fixtures)
     NO_TASK_EXTERNAL_ID,
     USERS,
     records,
     seed,
+    servers,
+    sf,
     sf_control,
     start_sf,
     target_config,
@@ -30,24 +30,6 @@ from tests.target._activities_support import (
 from tests.target._target_support import messages, prospect, run_target
 
 TARGET = str(Path(sys.executable).parent / "target-salesforce-andsend")
-
-
-@pytest.fixture(scope="module")
-def servers():
-    started = {
-        "ext": start_sf({"users": USERS}),
-        "noext": start_sf({"users": USERS, **NO_TASK_EXTERNAL_ID}),
-    }
-    yield started
-    for s in started.values():
-        s.stop()
-
-
-@pytest.fixture(params=["ext", "noext"])
-def sf(request, servers):
-    server = servers[request.param]
-    sf_control(server, "POST", "reset")
-    return server
 
 
 def test_touchpoints_before_their_prospect_are_written_on_a_later_run(sf, tmp_path):
