@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -120,6 +120,16 @@ def _email_spellings(keys: list[PersonKey]) -> list[str]:
                 spellings.append(raw)  # SOQL case folding may not cover every script
     return spellings
 
+
+
+def _keys_by(keys: list[PersonKey], normalised: Callable[[PersonKey], str | None]) -> dict[str, list[PersonKey]]:
+    """Keys grouped by one normalised match value (keys without that value are left out)."""
+    wanted: dict[str, list[PersonKey]] = defaultdict(list)
+    for k in keys:
+        value = normalised(k)
+        if value:
+            wanted[value].append(k)
+    return wanted
 
 class Matcher:
     """Batched lookups; reads only. Field lists come from the catalog so matches carry the
@@ -279,11 +289,7 @@ class Matcher:
         return out
 
     def _email_rows(self, sobject: str, keys: list[PersonKey]) -> dict[str, list[dict]]:
-        wanted: dict[str, list[PersonKey]] = defaultdict(list)
-        for k in keys:
-            email = normalize_email(k.email)
-            if email:
-                wanted[email].append(k)
+        wanted = _keys_by(keys, lambda k: normalize_email(k.email))
         if not wanted:
             return {}
         prefetched = self._prefetch_for(sobject)
@@ -332,11 +338,7 @@ class Matcher:
                      candidates=sorted(r["Id"] for r in rows), record=chosen)
 
     def _step_account_domain(self, keys: list[PersonKey]) -> dict[str, Match]:
-        wanted: dict[str, list[PersonKey]] = defaultdict(list)
-        for k in keys:
-            domain = normalize_domain(k.domain)
-            if domain:
-                wanted[domain].append(k)
+        wanted = _keys_by(keys, lambda k: normalize_domain(k.domain))
         if not wanted:
             return {}
         values = [v for d in wanted for v in website_variants(d)]
@@ -349,13 +351,8 @@ class Matcher:
                 for d, ks in wanted.items() if grouped.get(d) for k in ks}
 
     def _step_account_name(self, keys: list[PersonKey]) -> dict[str, Match]:
-        wanted: dict[str, list[PersonKey]] = defaultdict(list)
-        values: list[str] = []
-        for k in keys:
-            name = normalize_company(k.company)
-            if name:
-                values.extend(company_name_variants(k.company))
-                wanted[name].append(k)
+        wanted = _keys_by(keys, lambda k: normalize_company(k.company))
+        values = [v for group in wanted.values() for k in group for v in company_name_variants(k.company)]
         if not wanted:
             return {}
         grouped: dict[str, list[dict]] = defaultdict(list)
