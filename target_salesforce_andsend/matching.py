@@ -338,31 +338,29 @@ class Matcher:
                      candidates=sorted(r["Id"] for r in rows), record=chosen)
 
     def _step_account_domain(self, keys: list[PersonKey]) -> dict[str, Match]:
-        wanted = _keys_by(keys, lambda k: normalize_domain(k.domain))
-        if not wanted:
-            return {}
-        values = [v for d in wanted for v in website_variants(d)]
-        grouped: dict[str, list[dict]] = defaultdict(list)
-        for row in self._query_in("Account", "Website", values):
-            domain = normalize_domain(row.get("Website"))
-            if domain in wanted:
-                grouped[domain].append(row)
-        return {k.key: self._account_match(grouped[d], "account_domain")
-                for d, ks in wanted.items() if grouped.get(d) for k in ks}
+        return self._account_step(keys, "Website", lambda k: k.domain, normalize_domain, "account_domain",
+                                  lambda k, d: website_variants(d))
 
     def _step_account_name(self, keys: list[PersonKey]) -> dict[str, Match]:
-        wanted = _keys_by(keys, lambda k: normalize_company(k.company))
-        values = [v for group in wanted.values() for k in group for v in company_name_variants(k.company)]
+        return self._account_step(keys, "Name", lambda k: k.company, normalize_company, "account_name",
+                                  lambda k, n: company_name_variants(k.company))
+
+    def _account_step(self, keys: list[PersonKey], field: str, raw: Callable[[PersonKey], str | None],
+                      normalise: Callable[[str | None], str | None], via: str,
+                      spellings: Callable[[PersonKey, str], Iterable[str]]) -> dict[str, Match]:
+        """One batched IN lookup of Accounts on `field` for every key's spellings, confirmed by
+        comparing normalised values in Python (the same normalisation on both sides)."""
+        wanted = _keys_by(keys, lambda k: normalise(raw(k)))
         if not wanted:
             return {}
+        values = [v for norm, group in wanted.items() for k in group for v in spellings(k, norm)]
         grouped: dict[str, list[dict]] = defaultdict(list)
-        for row in self._query_in("Account", "Name", values):
-            name = normalize_company(row.get("Name"))
-            if name in wanted:
-                grouped[name].append(row)
-        return {k.key: self._account_match(grouped[n], "account_name")
+        for row in self._query_in("Account", field, values):
+            norm = normalise(row.get(field))
+            if norm in wanted:
+                grouped[norm].append(row)
+        return {k.key: self._account_match(grouped[n], via)
                 for n, ks in wanted.items() if grouped.get(n) for k in ks}
-
 
 def select_fields_for(run: Any, sobject: str) -> list[str]:
     """The select list the Matcher uses for `sobject` (shared with follow-up reads)."""
