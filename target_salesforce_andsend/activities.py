@@ -232,15 +232,14 @@ def existing_touchpoint_ids(run: RunContext, facts: TaskOrgFacts, writes: list[t
         f = facts.external_id_field
         ids = [str(tp["id"]) for tp, _ in writes]
         prefix = f"SELECT Id, {f} FROM Task WHERE"  # noqa: S608 - field name from describe; values quoted
-        for stmt in chunked_in_queries(prefix, f, ids):
-            for row in run.client.query_all(stmt):
-                if row.get(f):
-                    found.add(str(row[f]))
+        for rows in run.client.query_many(list(chunked_in_queries(prefix, f, ids))):
+            found.update(str(row[f]) for row in rows if row.get(f))
         return found
     who_ids = sorted({task["WhoId"] for _, task in writes})
     suffix = " AND Subject LIKE " + like_pattern("[andsend:", contains=True)
-    for stmt in chunked_in_queries("SELECT Id, Subject FROM Task WHERE", "WhoId", who_ids, suffix=suffix):
-        for row in run.client.query_all(stmt):
+    for rows in run.client.query_many(list(chunked_in_queries("SELECT Id, Subject FROM Task WHERE", "WhoId",
+                                                               who_ids, suffix=suffix))):
+        for row in rows:
             found |= tasks.markers_in(row.get("Subject"))
     return found
 

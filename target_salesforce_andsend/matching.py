@@ -164,13 +164,14 @@ class Matcher:
                 out.append(canonical)
         return out
 
-    def _query_in(self, sobject: str, field_name: str, values: Iterable[str], suffix: str = "") -> list[dict]:
+    def _statements(self, sobject: str, field_name: str, values: Iterable[str], suffix: str = "") -> list[str]:
         # Field and object names come from describe and code, never from data.
         prefix = f"SELECT {', '.join(self._fields(sobject))} FROM {sobject} WHERE"  # noqa: S608
-        rows: list[dict] = []
-        for statement in chunked_in_queries(prefix, field_name, values, suffix=suffix):
-            rows.extend(_clean(r) for r in self.client.query_all(statement))
-        return rows
+        return list(chunked_in_queries(prefix, field_name, values, suffix=suffix))
+
+    def _query_in(self, sobject: str, field_name: str, values: Iterable[str], suffix: str = "") -> list[dict]:
+        results = self.client.query_many(self._statements(sobject, field_name, values, suffix))
+        return [_clean(r) for rows in results for r in rows]
 
     # -- entry point ----------------------------------------------------------------------
 
@@ -198,28 +199,32 @@ class Matcher:
     def _prefetch_people(self, keys: list[PersonKey], steps: list[str]) -> dict[str, list[dict]]:
         """One read per object for the external-id *and* email steps together
         (`Email IN (...) OR Andsend_Prospect_Id__c IN (...)`); the steps then pick from these
-        rows in their order. Halves the person lookups of a batch."""
-        out: dict[str, list[dict]] = {}
+        rows in their order. Halves the person lookups of a batch; the statements of both
+        objects go out together (``query_many``)."""
+        rows: dict[str, dict[str, dict]] = {}  # object -> Id -> row, for the prefetched objects
+        statements: list[tuple[str, str]] = []  # (object, statement)
         for sobject, email_step in (("Contact", "contact_email"), ("Lead", "lead_email")):
             use_ext = "external_id" in steps and self.run.org.has_field(sobject, EXTERNAL_ID_FIELD)
             use_email = email_step in steps
             if not (use_ext and use_email):
                 continue  # a single step reads for itself
             ext = self.run.org.field_name(sobject, EXTERNAL_ID_FIELD) or EXTERNAL_ID_FIELD
-            rows: dict[str, dict] = {}
+            rows[sobject] = {}
             for part in _slices(keys):
                 pids = [k.prospect_id for k in part if k.prospect_id and literal_fits(k.prospect_id)]
                 emails = _email_spellings(part)
                 if pids and emails:
                     suffix = f" OR {ext} IN ({','.join(quote(p) for p in dict.fromkeys(pids))})"
-                    found = self._query_in(sobject, "Email", emails, suffix=suffix)
+                    part_statements = self._statements(sobject, "Email", emails, suffix=suffix)
                 elif pids:
-                    found = self._query_in(sobject, ext, pids)
+                    part_statements = self._statements(sobject, ext, pids)
                 else:
-                    found = self._query_in(sobject, "Email", emails)
-                rows.update((r["Id"], r) for r in found)
-            out[sobject] = list(rows.values())
-        return out
+                    part_statements = self._statements(sobject, "Email", emails)
+                statements += [(sobject, st) for st in part_statements]
+        results = self.client.query_many([st for _, st in statements])
+        for (sobject, _), found in zip(statements, results, strict=True):
+            rows[sobject].update((r["Id"], _clean(r)) for r in found)
+        return {sobject: list(by_id.values()) for sobject, by_id in rows.items()}
 
     # -- person steps ---------------------------------------------------------------------
 

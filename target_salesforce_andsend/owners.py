@@ -30,8 +30,8 @@ class OwnerResolver:
         if missing:
             found: dict[str, list[dict]] = {}
             prefix = "SELECT Id, Email, IsActive, LastModifiedDate FROM User WHERE"
-            for statement in chunked_in_queries(prefix, "Email", missing):
-                for row in self.client.query_all(statement):
+            for rows in self.client.query_many(list(chunked_in_queries(prefix, "Email", missing))):
+                for row in rows:
                     email = normalize_email(row.get("Email"))
                     if email:
                         found.setdefault(email, []).append(row)

@@ -70,9 +70,10 @@ async def endpoint(request: Request) -> Response:
             log.exception("emulator error on %s %s", request.method, path)
             return to_response(error(500, "UNKNOWN_EXCEPTION", "An unexpected error occurred. Please include this "
                                      "ErrorId if you contact support: 1234567890-12345 (-1)"))
-    # Request durations (latency included) feed stats' busy_seconds / span_seconds, from which a
+    # Request durations (latency included) feed stats' busy/active/span seconds, from which a
     # benchmark computes a client's effective concurrency.
     started = time.perf_counter()
+    emu.note_request_start(started)
     try:
         return await _serve(emu, request, path)
     finally:

@@ -112,6 +112,11 @@ class Emulator:
         self.by_resource: Counter[str] = Counter()
         self.api_requests = 0
         self.busy_seconds = 0.0  # sum of request durations (control plane excluded)
+        # Time with at least one request in flight: busy / active is how many round trips a client
+        # keeps going at once while it waits on Salesforce (its own CPU time left out).
+        self.active_seconds = 0.0
+        self._in_flight = 0
+        self._active_since = 0.0
         self._first_started: float | None = None
         self._last_ended: float | None = None
         self.written_base = 0
@@ -171,10 +176,20 @@ class Emulator:
             if used % 50 == 0:
                 self.persist_usage()
 
+    def note_request_start(self, started: float) -> None:
+        with self.stats_lock:
+            if self._in_flight == 0:
+                self._active_since = started
+            self._in_flight += 1
+
     def note_request_time(self, started: float, ended: float) -> None:
-        """One request's duration (``time.perf_counter`` values), for busy/span seconds."""
+        """One request's duration (``time.perf_counter`` values), for busy/active/span seconds;
+        ``note_request_start`` was called with ``started``."""
         with self.stats_lock:
             self.busy_seconds += ended - started
+            self._in_flight = max(0, self._in_flight - 1)
+            if self._in_flight == 0:
+                self.active_seconds += ended - self._active_since
             if self._first_started is None or started < self._first_started:
                 self._first_started = started
             if self._last_ended is None or ended > self._last_ended:
@@ -194,6 +209,7 @@ class Emulator:
                     "records_written": self.store.records_written - self.written_base,
                     "daily_api_used": self.daily_used, "daily_api_max": self.daily_max,
                     "busy_seconds": round(self.busy_seconds, 6),
+                    "active_seconds": round(self.active_seconds, 6),
                     "span_seconds": round((self._last_ended or 0.0) - (self._first_started or 0.0), 6)}
 
     def reset_stats(self) -> None:
@@ -203,6 +219,7 @@ class Emulator:
             self.by_resource.clear()
             self.api_requests = 0
             self.busy_seconds = 0.0
+            self.active_seconds = 0.0
             self._first_started = self._last_ended = None
             self.written_base = self.store.records_written
 

@@ -18,7 +18,8 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlencode
 
@@ -43,6 +44,7 @@ _BACKOFF_CAP = 60.0
 # Statuses after which a request certainly was not applied: safe to resend even a create.
 _NOT_APPLIED_STATUSES = frozenset({502, 503, 504})
 _MAX_RENEWALS_PER_CALL = 3
+_READER_PREFIX = "sf-reader"
 
 
 def _setting(config: Mapping[str, Any], key: str, default: Any) -> Any:
@@ -94,6 +96,8 @@ class SalesforceClient:
         self._read_limits_at_start = read_limits_at_start
         self._describe_cache: dict[str, dict[str, Any]] = {}
         self._describe_lock = threading.Lock()
+        self._readers: ThreadPoolExecutor | None = None
+        self._readers_lock = threading.Lock()
 
     def __repr__(self) -> str:
         url = self._token.instance_url if self._token else None
@@ -278,6 +282,32 @@ class SalesforceClient:
     def query(self, soql: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
         return list(self.query_all(soql, include_deleted=include_deleted))
 
+    def query_many(self, statements: Sequence[str]) -> list[list[dict[str, Any]]]:
+        """Every record of each statement, in statement order; up to ``max_concurrency``
+        statements in flight at once. A batch's IN-list lookups are independent reads: sending
+        them together turns n round trips of waiting into about n / max_concurrency. Every
+        statement finishes before the first failure is raised (no read is left running)."""
+        if len(statements) <= 1 or threading.current_thread().name.startswith(_READER_PREFIX):
+            return [self.query(s) for s in statements]  # nothing to overlap (or already a reader)
+        futures = [self._reader_pool().submit(self.query, s) for s in statements]
+        out: list[list[dict[str, Any]]] = []
+        first_error: BaseException | None = None
+        for f in futures:
+            try:
+                out.append(f.result())
+            except BaseException as exc:  # re-raised once every read is done
+                first_error = first_error or exc
+                out.append([])
+        if first_error is not None:
+            raise first_error
+        return out
+
+    def _reader_pool(self) -> ThreadPoolExecutor:
+        with self._readers_lock:
+            if self._readers is None:
+                self._readers = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix=_READER_PREFIX)
+            return self._readers
+
     def _first_page(self, resource: str, soql: str) -> dict[str, Any]:
         query_string = urlencode({"q": soql})
         if len(self.url(resource)) + 1 + len(query_string) <= MAX_GET_URL_BYTES:
@@ -344,6 +374,10 @@ class SalesforceClient:
         return f"{self.instance_url}/{record_id}"
 
     def close(self) -> None:
+        with self._readers_lock:
+            if self._readers is not None:
+                self._readers.shutdown(wait=True)
+                self._readers = None
         self.session.close()
 
     def __enter__(self) -> SalesforceClient:
