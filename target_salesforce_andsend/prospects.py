@@ -534,7 +534,11 @@ def _execute_admitted(run: RunContext, plan: Plan, groups_by_key: dict[str, Grou
                 _reject_action(run, action, result, groups_by_key)
                 failed_keys.update(action.group_keys)
 
-    # 2. People (Leads or Contacts).
+    # 2. Matched Accounts, before the Contacts created under them: a run stopped after those
+    # creates finds the Contacts on its rerun and never plans their Account's update again.
+    _update_matched(run, [a for a in plan.updates.values() if a.object == "Account"], groups_by_key)
+
+    # 3. People (Leads or Contacts).
     creates: dict[str, list[Action]] = defaultdict(list)
     for action in plan.creates:
         if any(k in failed_keys for k in action.group_keys):
@@ -558,19 +562,8 @@ def _execute_admitted(run: RunContext, plan: Plan, groups_by_key: dict[str, Grou
     links = []
     run.links.pending_delete(CREATE_INTENT, [pid for g in groups_by_key.values() for pid in g.prospect_ids])
 
-    # 3. Updates of matched records (only changed, policy-allowed values).
-    by_object: dict[str, list[Action]] = defaultdict(list)
-    for action in plan.updates.values():
-        by_object[action.object].append(action)
-    for sobject, actions in by_object.items():
-        results = run.writer.update(sobject, [{"Id": a.record_id, **a.fields} for a in actions])
-        for action, result in zip(actions, results, strict=True):
-            if result.success:
-                run.report.count(ROLE, sobject, "updated")
-                if sobject != "Account":
-                    links += _link_rows(action, action.record_id)
-            else:
-                _reject_action(run, action, result, groups_by_key)
+    # 4. Updates of matched people (only changed, policy-allowed values).
+    links += _update_matched(run, [a for a in plan.updates.values() if a.object != "Account"], groups_by_key)
     for action in plan.links:
         run.report.count(ROLE, action.object, "unchanged")
         if action.object != "Account":
@@ -578,6 +571,24 @@ def _execute_admitted(run: RunContext, plan: Plan, groups_by_key: dict[str, Grou
     for _group, match in plan.matched:
         run.report.count(ROLE, match.object_type, "matched")
     run.links.put_links(links)
+
+
+def _update_matched(run: RunContext, actions: list[Action], groups_by_key: dict[str, Group]) -> list[dict]:
+    """Write the updates of matched records; the link rows of the people updated."""
+    links: list[dict] = []
+    by_object: dict[str, list[Action]] = defaultdict(list)
+    for action in actions:
+        by_object[action.object].append(action)
+    for sobject, group in by_object.items():
+        results = run.writer.update(sobject, [{"Id": a.record_id, **a.fields} for a in group])
+        for action, result in zip(group, results, strict=True):
+            if result.success:
+                run.report.count(ROLE, sobject, "updated")
+                if sobject != "Account":
+                    links += _link_rows(action, action.record_id)
+            else:
+                _reject_action(run, action, result, groups_by_key)
+    return links
 
 
 CREATE_INTENT = "create_intent"  # link-store pending kind: people being created that only the target can recognise

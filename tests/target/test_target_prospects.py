@@ -420,6 +420,37 @@ def test_org_limit_exceeded_stops_cleanly(sf_emulator, tmp_path):
     assert sorted(r[EXT] for r in live(sf_emulator.records("Lead"))) == sorted(r["id"] for r in records)
 
 
+def test_stop_after_the_last_write_resumes_to_the_clean_end_state(sf_emulator, tmp_path):
+    """A run that Salesforce stops at its very last write call, then resumed, ends exactly as an
+    uninterrupted run: here the matched Account's empty Website is filled even though the stop
+    came after the Contacts under it were created (the Account update goes first)."""
+    account = {"records": {"Account": [{"_ref": "acc", "Name": "Acme Inc", "Website": None}]}}
+    records = [prospect(f"st-{i}", email=f"p{i}@acme-inc.test", company_name="Acme Inc",
+                        company_domain="acme-inc.test") for i in range(3)]
+
+    def end_state():
+        accounts = [(a["Name"], a["Website"]) for a in live(sf_emulator.records("Account"))]
+        contacts = sorted((c[EXT], c["AccountId"] is not None) for c in live(sf_emulator.records("Contact")))
+        return accounts, contacts
+
+    sf_emulator.seed(account)
+    sf_emulator.reset_stats()
+    run_target(target_config(sf_emulator, tmp_path / "clean", object_mode="contact_account"),
+               messages("prospects", records))
+    clean, calls = end_state(), sf_emulator.stats()["api_requests"]
+    assert clean == ([("Acme Inc", "acme-inc.test")], [("st-0", True), ("st-1", True), ("st-2", True)])
+
+    sf_emulator.reset()
+    sf_emulator.seed(account)
+    sf_emulator.faults(limit_exceeded_after=calls - 1)  # the last call is refused
+    config = target_config(sf_emulator, tmp_path / "stopped", object_mode="contact_account")
+    stopped = run_target(config, messages("prospects", records), expect_error=True)
+    assert stopped.report["status"] == "failed" and stopped.stdout == ""
+    sf_emulator.faults()
+    run_target(config, messages("prospects", records))
+    assert end_state() == clean
+
+
 # ------------------------------------------------------------ orgs without the external id
 
 
