@@ -100,9 +100,10 @@ CONFIG_SCHEMA = th.PropertiesList(
              "percentage of its allocation.", default=80),
     _setting("quota_max_calls_per_run", th.IntegerType, "Stop when this run's API calls would pass this "
              "number (0 = no cap).", default=0),
-    _setting("max_concurrency", th.IntegerType, "Concurrent write calls.", default=4),
+    _setting("max_concurrency", th.IntegerType, "Salesforce calls in flight at once (a write's 200-record "
+             "chunks, a lookup's IN statements).", default=8),
     _setting("bulk_threshold", th.IntegerType, "Records of one object in one batch at or above which Bulk "
-             "API 2.0 is used.", default=2000),
+             "API 2.0 is used (below it, sObject Collections calls in parallel finish sooner).", default=10000),
     _setting("max_retries", th.IntegerType, "Retries of a failed call or locked record.", default=5),
     _setting("retry_backoff_seconds", th.NumberType, "Base of the exponential backoff between retries.",
              default=1.0),

@@ -29,7 +29,9 @@ __all__ = ["COLLECTION_SIZE", "TRANSIENT_CODES", "WriteResult", "Writer"]
 log = logging.getLogger("target_salesforce_andsend.salesforce.writer")
 
 COLLECTION_SIZE = 200  # Salesforce's per-call maximum for sObject Collections
-DEFAULT_BULK_THRESHOLD = 2000
+# Below this, max_concurrency Collections calls in parallel finish a batch sooner than a Bulk job
+# (six calls or more, and polling); batches of the default 5,000 records stay on Collections.
+DEFAULT_BULK_THRESHOLD = 10_000
 # Estimated calls of one Bulk 2.0 job: create, upload, close, results x3, and a few polls.
 BULK_CALLS_ESTIMATE = 10
 # Extra calls one write may spend isolating the records that make Salesforce refuse a whole

@@ -45,7 +45,7 @@ def test_batch_size_default_and_setting(tmp_path):
     schema = json.loads(messages("prospects", [])[0])["schema"]
     target = TargetSalesforceAndsend(config={"output_dir": str(tmp_path)})
     sink = ProspectsSink(target, "prospects", schema, ["id"])
-    assert sink.max_size == 1000
+    assert sink.max_size == 5000
     target = TargetSalesforceAndsend(config={"output_dir": str(tmp_path), "batch_size_rows": 50})
     assert ProspectsSink(target, "prospects", schema, ["id"]).max_size == 50
     assert sink.include_sdc_metadata_properties is False
