@@ -1,66 +1,137 @@
-"""One background worker that processes the sinks' batches, in the order they were handed over.
+"""Background workers that process the sinks' batches: one lane per kind of work, each lane in
+the order its batches were handed over, lanes overlapping only where the work is independent.
 
 The SDK drains a full sink synchronously: while a batch waits on Salesforce, no input line is
-read. Handing the batch to this worker lets the SDK's thread parse and validate the next records
-meanwhile (the two overlap: the worker mostly waits on sockets). Guarantees:
+read. Handing the batch to a lane lets the SDK's thread parse and validate the next records
+meanwhile. Guarantees:
 
-* order: one worker, first in first out, so prospects are still written before the touchpoints
-  and badges that need them, exactly as when batches ran inline;
-* bounded memory: at most ``depth`` batches wait (``submit`` blocks beyond that);
+* order: within a lane, one batch at a time, first in first out. A batch also waits for the
+  batches handed over before it in the lanes it depends on (``waits_for``): with the target's
+  lanes, Tasks and badges wait for every earlier prospects batch (they need those people), and
+  a prospects batch waits for everything before it. So Tasks and badges of the same stretch of
+  input overlap each other (different objects, badges only read), and nothing else changes;
+* bounded memory: at most ``depth`` batches wait per lane (``submit`` blocks beyond that);
 * exactly once: ``wait()`` returns only when every batch handed over is done and re-raises the
   first failure; the target calls it before every STATE message and at the end of input, so
-  STATE never moves past records not yet written. After a failure, later batches are dropped
-  unprocessed (the run fails; the next run starts from the last STATE).
+  STATE never moves past records not yet written. After a failure, batches not yet started are
+  dropped unprocessed (the run fails; the next run starts from the last STATE).
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 
+class _Batch:
+    __slots__ = ("args", "deps", "done")
+
+    def __init__(self, args: tuple[Any, ...], deps: list[_Batch]) -> None:
+        self.args = args
+        self.deps = deps
+        self.done = threading.Event()
+
+
 class BatchWorker:
-    def __init__(self, process: Callable[..., None], *, depth: int = 1) -> None:
+    """``lane_of(*args)`` names a batch's lane; ``waits_for[lane]`` lists the other lanes whose
+    earlier batches it waits for (missing or None: every lane). One lane by default."""
+
+    def __init__(self, process: Callable[..., None], *, depth: int = 1,
+                 lane_of: Callable[..., str] | None = None,
+                 waits_for: Mapping[str, Collection[str] | None] | None = None) -> None:
         self._process = process
-        self._queue: queue.Queue[tuple[Any, ...] | None] = queue.Queue(maxsize=max(1, depth))
+        self._depth = max(1, depth)
+        self._lane_of = lane_of or (lambda *args: "batch-worker")
+        self._waits_for = dict(waits_for or {})
+        self._queues: dict[str, queue.Queue[_Batch | None]] = {}
+        self._threads: dict[str, threading.Thread] = {}
+        self._last: dict[str, _Batch] = {}  # the latest batch handed over, per lane
+        self._submit_lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._outstanding = 0
+        self._running: set[int] = set()  # idents of lane threads inside a batch
+        self._waiting_inside: set[int] = set()  # ... of those calling wait() from there
         self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
-        self._start_lock = threading.Lock()
 
     @property
-    def thread(self) -> threading.Thread | None:
-        return self._thread
+    def threads(self) -> list[threading.Thread]:
+        return list(self._threads.values())
 
     def submit(self, *args: Any) -> None:
-        """Queue one batch (blocks while ``depth`` batches wait); raises an earlier failure."""
+        """Queue one batch (blocks while ``depth`` batches wait in its lane); raises an earlier
+        failure."""
         self.raise_failure()
-        with self._start_lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="batch-worker", daemon=True)
-                self._thread.start()
-        self._queue.put(args)
+        lane = self._lane_of(*args)
+        with self._submit_lock:
+            waits = self._waits_for.get(lane)
+            lanes = set(self._last) if waits is None else {*waits, lane}
+            batch = _Batch(args, [self._last[name] for name in lanes if name in self._last])
+            self._last[lane] = batch
+            if lane not in self._queues:
+                self._queues[lane] = queue.Queue(maxsize=self._depth)
+                thread = threading.Thread(target=self._run, args=(self._queues[lane],), name=lane, daemon=True)
+                self._threads[lane] = thread
+                thread.start()
+            with self._cond:
+                self._outstanding += 1
+        self._queues[lane].put(batch)
 
-    def _run(self) -> None:
+    def _run(self, lane: queue.Queue[_Batch | None]) -> None:
+        me = threading.get_ident()
         while True:
-            item = self._queue.get()
+            batch = lane.get()
+            if batch is None:
+                return
             try:
-                if item is None:
-                    return
+                for dep in batch.deps:
+                    dep.done.wait()
+                batch.deps = []  # let finished batches (and their records) be freed
                 if self._error is None:
-                    self._process(*item)
+                    with self._cond:
+                        self._running.add(me)
+                    try:
+                        self._process(*batch.args)
+                    finally:
+                        with self._cond:
+                            self._running.discard(me)
+                            self._cond.notify_all()
             except BaseException as exc:  # handed to the SDK's thread by wait()/submit()
-                self._error = exc
+                with self._cond:
+                    self._error = self._error or exc
             finally:
-                self._queue.task_done()
+                batch.args = ()
+                batch.done.set()
+                with self._cond:
+                    self._outstanding -= 1
+                    self._cond.notify_all()
 
     def wait(self) -> None:
-        """Block until every batch handed over is processed; re-raise the first failure."""
-        if threading.current_thread() is self._thread:
-            return  # called from a batch itself (e.g. the report on failure): nothing to wait for
-        self._queue.join()
+        """Block until every batch handed over is processed; re-raise the first failure.
+
+        Called from inside a batch (the report a failing batch writes), it waits only until no
+        other lane is inside a batch, except lanes doing the same, so the report sees their
+        counts and two failing lanes do not wait for each other."""
+        me = threading.get_ident()
+        if any(t.ident == me for t in self._threads.values()):
+            with self._cond:
+                self._waiting_inside.add(me)
+                self._cond.notify_all()
+                try:
+                    self._cond.wait_for(lambda: not (self._running - self._waiting_inside - {me}))
+                finally:
+                    self._waiting_inside.discard(me)
+            return
+        with self._cond:
+            self._cond.wait_for(lambda: self._outstanding == 0)
         self.raise_failure()
+
+    def note_failure(self, exc: BaseException) -> None:
+        """Record a failure now (from inside the failing batch, before its report is written), so
+        no lane starts another batch meanwhile."""
+        with self._cond:
+            self._error = self._error or exc
 
     def raise_failure(self) -> None:
         if self._error is not None:
@@ -71,7 +142,8 @@ class BatchWorker:
         return self._error is not None
 
     def close(self) -> None:
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread() and thread.is_alive():
-            self._queue.put(None)
-            thread.join()
+        me = threading.current_thread()
+        for name, thread in list(self._threads.items()):
+            if thread is not me and thread.is_alive():
+                self._queues[name].put(None)
+                thread.join()

@@ -9,9 +9,12 @@
 * stdout carries STATE only (and none at all on a dry run, which writes nothing to move past).
 * The RunContext is built on the first batch that needs Salesforce; the run report is written at
   the end of input and whenever a batch fails.
-* Batches run on one background worker (batch_worker.py), in the order the sinks hand them over,
-  so reading and validating the next records overlaps the Salesforce calls of the last batch;
-  every STATE message and the end of input first wait for all batches handed over.
+* Batches run in the background (batch_worker.py), so reading and validating the next records
+  overlaps the Salesforce calls of the last batch: one lane for people (users, prospects), one
+  for touchpoints, one for search results. Each lane keeps the sinks' order; Tasks and badges
+  wait for every prospects batch handed over before them, prospects for everything before them,
+  so only Tasks and badges overlap each other. Every STATE message and the end of input first
+  wait for all batches handed over.
 """
 
 from __future__ import annotations
@@ -36,6 +39,14 @@ ROLES = tuple(SINKS_BY_ROLE)
 # Streams of tap-andsend that carry nothing for Salesforce; a plain `tap-andsend | target` pipe works.
 DEFAULT_STREAM_ROLES = {"campaigns": "ignore"}
 FIRST_ROLES = ("users", "prospects")  # drained before the roles that need their people
+# Background lanes (batch_worker.py) and the lanes whose earlier batches each waits for.
+LANE_OF_ROLE = {"users": "people", "prospects": "people", "touchpoints": "touchpoints",
+                "search_results": "search-results", "ignore": "search-results"}
+LANE_WAITS_FOR: dict[str, tuple[str, ...] | None] = {
+    "people": None,  # everything before it
+    "touchpoints": ("people",),
+    "search-results": ("people",),
+}
 
 
 def _setting(name: str, kind: Any, description: str, **kw: Any) -> th.Property:
@@ -135,7 +146,8 @@ class TargetSalesforceAndsend(Target):
         self._ignored = 0  # records of `ignore`-role streams, reported as skipped
         self._finished = False
         self._failed: BaseException | None = None
-        self._batches = BatchWorker(self.process_role_batch)
+        self._batches = BatchWorker(self.process_role_batch, lane_of=lambda role, _records: LANE_OF_ROLE[role],
+                                    waits_for=LANE_WAITS_FOR)
         super().__init__(*args, **kwargs)
 
     # -- routing --------------------------------------------------------------------------
@@ -203,6 +215,7 @@ class TargetSalesforceAndsend(Target):
             run = self.run
             role_module(role).process_batch(run, records)
         except BaseException as exc:
+            self._batches.note_failure(exc)  # no other lane starts a batch while the report is written
             self._failed = exc
             self.finish_run(error=exc)
             raise

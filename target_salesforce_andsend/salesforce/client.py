@@ -101,6 +101,9 @@ class SalesforceClient:
         self._describe_lock = threading.Lock()
         self._readers: ThreadPoolExecutor | None = None
         self._readers_lock = threading.Lock()
+        # max_concurrency is a promise about the org: calls in flight, whichever thread (writer
+        # chunks, reader statements, the target's lanes) sends them. Held only while sending.
+        self._in_flight = threading.BoundedSemaphore(self.max_concurrency)
 
     def __repr__(self) -> str:
         url = self._token.instance_url if self._token else None
@@ -216,8 +219,9 @@ class SalesforceClient:
             if headers:
                 send_headers.update(headers)
             try:
-                resp = self.session.request(method, url, params=params, json=json, data=data,
-                                            headers=send_headers, timeout=timeout or self.timeout)
+                with self._in_flight:
+                    resp = self.session.request(method, url, params=params, json=json, data=data,
+                                                headers=send_headers, timeout=timeout or self.timeout)
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
                 not_sent = _not_sent(exc)
                 if attempt < self.max_retries and (retry_ambiguous or not_sent):

@@ -76,3 +76,78 @@ def test_wait_from_inside_a_batch_does_not_deadlock() -> None:
     worker.wait()
     assert calls == ["a"]
     worker.close()
+
+
+LANES = {"p": "people", "t": "touchpoints", "s": "search-results"}
+WAITS = {"people": None, "touchpoints": ("people",), "search-results": ("people",)}
+
+
+def _laned(process) -> BatchWorker:
+    return BatchWorker(process, lane_of=lambda kind, n: LANES[kind], waits_for=WAITS, depth=4)
+
+
+def test_lanes_overlap_only_independent_work() -> None:
+    """Tasks and badges overlap each other; both wait for the people before them; people wait
+    for everything before them."""
+    events: list[tuple[str, str, int]] = []
+    lock = threading.Lock()
+    both_inside = threading.Barrier(2, timeout=5)
+
+    def process(kind: str, n: int) -> None:
+        with lock:
+            events.append(("start", kind, n))
+        if n == 1:  # the first t and s batches meet inside: they must be able to run together
+            both_inside.wait()
+        time.sleep(0.05)
+        with lock:
+            events.append(("end", kind, n))
+
+    worker = _laned(process)
+    for kind, n in [("p", 0), ("t", 1), ("s", 1), ("t", 2), ("p", 3), ("s", 4), ("t", 4)]:
+        worker.submit(kind, n)
+    worker.wait()
+    worker.close()
+    at = {(e, k, n): i for i, (e, k, n) in enumerate(events)}
+    assert at[("start", "t", 1)] > at[("end", "p", 0)] and at[("start", "s", 1)] > at[("end", "p", 0)]
+    assert at[("start", "t", 2)] > at[("end", "t", 1)]  # one lane: in order, one at a time
+    for before in [("t", 1), ("s", 1), ("t", 2)]:  # people wait for everything handed over before
+        assert at[("start", "p", 3)] > at[("end", *before)]
+    assert at[("start", "s", 4)] > at[("end", "p", 3)] and at[("start", "t", 4)] > at[("end", "p", 3)]
+    assert len(events) == 14
+
+
+def test_a_failure_in_one_lane_stops_every_lane() -> None:
+    done: list[tuple[str, int]] = []
+
+    def process(kind: str, n: int) -> None:
+        if (kind, n) == ("t", 1):
+            raise RuntimeError("quota")
+        done.append((kind, n))
+
+    worker = _laned(process)
+    for kind, n in [("p", 0), ("t", 1), ("p", 2), ("s", 3)]:
+        worker.submit(kind, n)
+    with pytest.raises(RuntimeError, match="quota"):
+        worker.wait()
+    assert ("p", 2) not in done and ("s", 3) not in done  # handed over after the failed batch
+    worker.close()
+
+
+def test_two_failing_lanes_reporting_from_inside_do_not_wait_for_each_other() -> None:
+    both_inside = threading.Barrier(2, timeout=5)
+    worker: BatchWorker
+
+    def process(kind: str, n: int) -> None:
+        both_inside.wait()  # both lanes are inside a batch
+        worker.note_failure(RuntimeError(kind))
+        worker.wait()  # each writes the report: must not wait for the other forever
+        raise RuntimeError(kind)
+
+    worker = _laned(process)
+    worker.submit("t", 1)
+    worker.submit("s", 1)
+    finished = threading.Thread(target=lambda: pytest.raises(RuntimeError, worker.wait))
+    finished.start()
+    finished.join(5)
+    assert not finished.is_alive()
+    worker.close()
