@@ -31,6 +31,8 @@ Decisions (documented in the README):
 from __future__ import annotations
 
 from collections import Counter, OrderedDict, defaultdict
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +47,7 @@ from .catalog import (
 )
 from .matching import ACCOUNT_STEPS, DEFAULT_ORDER, PERSON_STEPS, Match, PersonKey, validate_order
 from .normalize import company_domain_for, normalize_company, normalize_domain, normalize_email
+from .salesforce.writer import Write
 
 if TYPE_CHECKING:
     from .context import RunContext
@@ -425,14 +428,17 @@ def process_batch(run: RunContext, records: list[dict]) -> None:
 def _sync(run: RunContext, groups: list[Group]) -> None:
     mode = run.object_mode
     keys = [g.person_key() for g in groups]
-    matches = run.matcher.match(keys, order=match_order(run.config, mode))
     # Owner emails: the purchasing user's email, or the users stream / link store by user id.
     run.remember_users({str(g.record["purchased_by_user_id"]): g.record["purchased_by_user_email"]
                         for g in groups
                         if g.record.get("purchased_by_user_id") and g.record.get("purchased_by_user_email")})
     emails = [normalize_email(g.record.get("purchased_by_user_email")) or run.user_email(g.record.get("purchased_by_user_id"))
               for g in groups]
-    owners = run.owners.resolve(emails)
+    # The owners' User lookup and the people lookups are independent reads: both at once.
+    with ThreadPoolExecutor(1, thread_name_prefix="owners") as pool:
+        owners_read = pool.submit(run.owners.resolve, emails)
+        matches = run.matcher.match(keys, order=match_order(run.config, mode))
+    owners = owners_read.result()
     statuses = {e: run.owners.status(e) for e in emails if e}
     plan = plan_batch(groups, matches, owners, plan_inputs(run), user_emails=run.andsend_user_emails,
                       owner_statuses=statuses)
@@ -473,18 +479,6 @@ def _headers(action: Action) -> dict[str, str] | None:
     return {"Sforce-Auto-Assign": "TRUE" if action.auto_assign else "FALSE"}
 
 
-def _create_grouped(run: RunContext, sobject: str, actions: list[Action]) -> list[tuple[Action, Any]]:
-    """Creates sharing one Sforce-Auto-Assign header value go in the same Writer call."""
-    by_header: dict[str, list[Action]] = defaultdict(list)
-    for action in actions:
-        by_header[str(_headers(action))].append(action)
-    out: list[tuple[Action, Any]] = []
-    for group in by_header.values():
-        results = run.writer.create(sobject, [a.fields for a in group], headers=_headers(group[0]))
-        out.extend(zip(group, results, strict=True))
-    return out
-
-
 def _reject_action(run: RunContext, action: Action, result: Any, groups_by_key: dict[str, Group]) -> None:
     err = (result.errors or [{}])[0] if result is not None else {}
     code = str(err.get("statusCode") or "UNKNOWN_ERROR")
@@ -517,29 +511,30 @@ def _execute(run: RunContext, plan: Plan, groups_by_key: dict[str, Group]) -> No
 
 
 def _execute_admitted(run: RunContext, plan: Plan, groups_by_key: dict[str, Group]) -> None:
-    links: list[dict] = []
-    failed_keys: set[str] = set()
-
-    # 1. Accounts the new Contacts need.
+    """Two rounds of writes, each round's writes together (``Writer.write_together``): their
+    records are distinct, so only the rounds need an order. Whatever a round wrote is recorded
+    (report, links) before a failure in it fails the batch."""
+    # 1. Accounts: those the new Contacts need, and the matched ones' updates. The updates go
+    # before the Contacts created under them: a run stopped after those creates finds the
+    # Contacts on its rerun and never plans their Account's update again.
+    refs = list(plan.account_creates)
+    ref_of = {id(plan.account_creates[r]): r for r in refs}
     account_ids: dict[str, str] = {}
-    if plan.account_creates:
-        refs = list(plan.account_creates)
-        results = _create_grouped(run, "Account", [plan.account_creates[r] for r in refs])
-        ref_of = {id(plan.account_creates[r]): r for r in refs}
-        for action, result in results:
-            if result.success:
+    failed_keys: set[str] = set()
+    round_1 = _writes(run, "Account", [plan.account_creates[r] for r in refs],
+                      [a for a in plan.updates.values() if a.object == "Account"])
+    for op, action, result in _write_round(run, round_1):
+        if result.success:
+            if op == "create":
                 account_ids[ref_of[id(action)]] = result.id
-                run.report.count(ROLE, "Account", "created")
-            else:
-                _reject_action(run, action, result, groups_by_key)
+            run.report.count(ROLE, "Account", "created" if op == "create" else "updated")
+        else:
+            _reject_action(run, action, result, groups_by_key)
+            if op == "create":
                 failed_keys.update(action.group_keys)
 
-    # 2. Matched Accounts, before the Contacts created under them: a run stopped after those
-    # creates finds the Contacts on its rerun and never plans their Account's update again.
-    _update_matched(run, [a for a in plan.updates.values() if a.object == "Account"], groups_by_key)
-
-    # 3. People (Leads or Contacts).
-    creates: dict[str, list[Action]] = defaultdict(list)
+    # 2. People (Leads or Contacts): the new ones and the matched ones' updates.
+    creates: list[Action] = []
     for action in plan.creates:
         if any(k in failed_keys for k in action.group_keys):
             continue  # its Account was refused; already in the rejects file
@@ -547,23 +542,29 @@ def _execute_admitted(run: RunContext, plan: Plan, groups_by_key: dict[str, Grou
             action.account_id = account_ids.get(action.account_ref)
             if action.account_id:
                 action.fields["AccountId"] = action.account_id
-        creates[action.object].append(action)
-    for sobject, actions in creates.items():
-        intents = create_intents(run, sobject, actions)
+        creates.append(action)
+    for sobject in dict.fromkeys(a.object for a in creates):
+        intents = create_intents(run, sobject, [a for a in creates if a.object == sobject])
         if intents:
             run.links.pending_put(CREATE_INTENT, intents)
-        for action, result in _create_grouped(run, sobject, actions):
+    round_2: list[tuple[str, list[Action], Write]] = []
+    for sobject in dict.fromkeys([*(a.object for a in creates), *(a.object for a in plan.updates.values())]):
+        if sobject != "Account":
+            round_2 += _writes(run, sobject, [a for a in creates if a.object == sobject],
+                               [a for a in plan.updates.values() if a.object == sobject])
+    links: list[dict] = []
+    try:
+        for op, action, result in _write_round(run, round_2):
             if result.success:
-                run.report.count(ROLE, sobject, "created")
-                links += _link_rows(action, result.id)
+                run.report.count(ROLE, action.object, "created" if op == "create" else "updated")
+                links += _link_rows(action, result.id if op == "create" else action.record_id)
             else:
                 _reject_action(run, action, result, groups_by_key)
-    run.links.put_links(links)  # new records are known before anything else can fail
-    links = []
+    finally:
+        run.links.put_links(links)  # what was written is known before the batch can fail
     run.links.pending_delete(CREATE_INTENT, [pid for g in groups_by_key.values() for pid in g.prospect_ids])
 
-    # 4. Updates of matched people (only changed, policy-allowed values).
-    links += _update_matched(run, [a for a in plan.updates.values() if a.object != "Account"], groups_by_key)
+    links = []
     for action in plan.links:
         run.report.count(ROLE, action.object, "unchanged")
         if action.object != "Account":
@@ -573,22 +574,35 @@ def _execute_admitted(run: RunContext, plan: Plan, groups_by_key: dict[str, Grou
     run.links.put_links(links)
 
 
-def _update_matched(run: RunContext, actions: list[Action], groups_by_key: dict[str, Group]) -> list[dict]:
-    """Write the updates of matched records; the link rows of the people updated."""
-    links: list[dict] = []
-    by_object: dict[str, list[Action]] = defaultdict(list)
-    for action in actions:
-        by_object[action.object].append(action)
-    for sobject, group in by_object.items():
-        results = run.writer.update(sobject, [{"Id": a.record_id, **a.fields} for a in group])
-        for action, result in zip(group, results, strict=True):
-            if result.success:
-                run.report.count(ROLE, sobject, "updated")
-                if sobject != "Account":
-                    links += _link_rows(action, action.record_id)
-            else:
-                _reject_action(run, action, result, groups_by_key)
-    return links
+def _writes(run: RunContext, sobject: str, creates: list[Action],
+            updates: list[Action]) -> list[tuple[str, list[Action], Write]]:
+    """The writes of one object: its creates, one per Sforce-Auto-Assign header value, and its
+    updates."""
+    out: list[tuple[str, list[Action], Write]] = []
+    by_header: dict[str, list[Action]] = defaultdict(list)
+    for action in creates:
+        by_header[str(_headers(action))].append(action)
+    for group in by_header.values():
+        out.append(("create", group, Write("create", sobject, [a.fields for a in group], None,
+                                           _headers(group[0]))))
+    if updates:
+        out.append(("update", updates, Write("update", sobject, [{"Id": a.record_id, **a.fields} for a in updates])))
+    return out
+
+
+def _write_round(run: RunContext, writes: list[tuple[str, list[Action], Write]]) -> Iterator[tuple[str, Action, Any]]:
+    """(op, action, result) for every action of the round's writes, sent together; after the
+    results of the writes that completed, the first failure of the others is raised."""
+    outcomes = run.writer.write_together([w for _, _, w in writes])
+    failure: Exception | None = None
+    for (op, actions, _), outcome in zip(writes, outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            failure = failure or outcome
+            continue
+        for action, result in zip(actions, outcome, strict=True):
+            yield op, action, result
+    if failure is not None:
+        raise failure
 
 
 CREATE_INTENT = "create_intent"  # link-store pending kind: people being created that only the target can recognise

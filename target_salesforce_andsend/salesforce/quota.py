@@ -18,12 +18,14 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import QuotaExhausted
+
+T = TypeVar("T")
 
 __all__ = ["QuotaExhausted", "QuotaGovernor", "QuotaSnapshot", "UNCOUNTED_KINDS"]
 
@@ -170,6 +172,21 @@ class QuotaGovernor:
             self._local.depth = depth
             with self._lock:
                 self._batch_reserve -= reserve
+
+    def carried(self, fn: Callable[..., T]) -> Callable[..., T]:
+        """``fn`` for another thread, counted inside the unit of work this thread is in (as if
+        this thread ran it), so the parts of one admitted batch are not admitted again."""
+        depth = getattr(self._local, "depth", 0)
+
+        def run(*args: Any, **kwargs: Any) -> T:
+            saved = getattr(self._local, "depth", 0)
+            self._local.depth = depth
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self._local.depth = saved
+
+        return run
 
     def limit_exceeded(self, message: str = "") -> QuotaExhausted:
         """The exception for Salesforce's own 403 REQUEST_LIMIT_EXCEEDED."""

@@ -18,13 +18,13 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from .client import SalesforceClient
 from .errors import SalesforceAPIError, SalesforceError
 from .results import TRANSIENT_CODES, WriteResult, sf_datetime
 
-__all__ = ["COLLECTION_SIZE", "TRANSIENT_CODES", "WriteResult", "Writer"]
+__all__ = ["COLLECTION_SIZE", "TRANSIENT_CODES", "Write", "WriteResult", "Writer"]
 
 log = logging.getLogger("target_salesforce_andsend.salesforce.writer")
 
@@ -108,6 +108,16 @@ def bulk_honours(headers: Mapping[str, str] | None) -> bool:
     return True
 
 
+class Write(NamedTuple):
+    """One write of :meth:`Writer.write_together`."""
+
+    op: str  # create | update | upsert
+    sobject: str
+    records: Sequence[Mapping[str, Any]]
+    external_id_field: str | None = None
+    headers: Mapping[str, str] | None = None
+
+
 class Writer:
     """Thread-safe; ``max_concurrency`` collection calls run at once."""
 
@@ -147,6 +157,34 @@ class Writer:
                headers: Mapping[str, str] | None = None) -> list[WriteResult]:
         """Insert or update by ``external_id_field``; ``WriteResult.created`` tells which."""
         return self._write("upsert", sobject, records, external_id_field, headers)
+
+    def write_together(self, writes: Sequence[Write]) -> list[list[WriteResult] | Exception]:
+        """Several independent writes (different records) at once: their calls share the
+        ``max_concurrency`` in flight instead of waiting for each other. One outcome per write,
+        in order: its results, or the exception it raised. Every write finishes before this
+        returns, so the caller can keep what succeeded before it fails the batch."""
+        def one(w: Write) -> list[WriteResult]:
+            return self._write(w.op, w.sobject, w.records, w.external_id_field, w.headers)
+
+        if len(writes) <= 1:
+            outcomes: list[list[WriteResult] | Exception] = []
+            for w in writes:
+                try:
+                    outcomes.append(one(w))
+                except Exception as exc:
+                    outcomes.append(exc)
+            return outcomes
+        # Own short-lived threads, not the chunk pool they feed (that could starve it); each
+        # stays inside the quota unit of work the caller admitted.
+        with ThreadPoolExecutor(len(writes), thread_name_prefix="sf-write") as pool:
+            futures = [pool.submit(self.client.quota.carried(one), w) for w in writes]
+        outcomes = []
+        for f in futures:
+            exc = f.exception()
+            if exc is not None and not isinstance(exc, Exception):
+                raise exc  # KeyboardInterrupt and the like are not a write's outcome
+            outcomes.append(exc if exc is not None else f.result())
+        return outcomes
 
     def close(self) -> None:
         with self._pool_lock:

@@ -280,3 +280,31 @@ def test_typed_values_arrive_as_salesforce_stores_them(sf, path) -> None:
     assert all(a.success for a in accounts)
     revenue = {r["AnnualRevenue"] for r in sf.records("Account") if str(r.get("Name", "")).startswith(tag)}
     assert revenue == {1234.5}
+
+
+def test_write_together_overlaps_independent_writes_and_keeps_each_outcome(sf) -> None:
+    """A create, an update and a write Salesforce refuses as a whole: one round trip of waiting
+    for the three (measured at the emulator), each outcome kept, the failure not hiding the rest."""
+    from target_salesforce_andsend.salesforce.writer import Write
+
+    client, writer = _writer(sf, max_retries=0)
+    tag = uuid.uuid4().hex
+    existing = writer.create("Lead", [{"LastName": "Old", "Company": tag}])[0]
+    sf.faults(latency_ms=300)
+    control(sf, "POST", "stats/reset")
+    with client.quota.batch(10, "test"):
+        outcomes = writer.write_together([
+            Write("create", "Lead", [{"LastName": f"N{i}", "Company": tag} for i in range(3)]),
+            Write("update", "Lead", [{"Id": existing.id, "Title": "Updated"}]),
+            Write("upsert", "Lead", [{"LastName": "X", "Company": tag}], "No_Such_Field__c"),
+        ])
+    stats = sf.stats()
+    sf.faults()
+    created, updated, refused = outcomes
+    assert [r.success for r in created] == [True] * 3 and updated[0].success
+    assert isinstance(refused, Exception)
+    rows = _rows(sf, "Lead", tag)
+    assert sorted(r["LastName"] for r in rows) == ["N0", "N1", "N2", "Old"]
+    assert next(r for r in rows if r["Id"] == existing.id)["Title"] == "Updated"
+    assert stats["busy_seconds"] >= 3 * 0.3
+    assert stats["busy_seconds"] / stats["active_seconds"] > 2.5  # the three were in flight together
