@@ -168,7 +168,9 @@ def process_batch(run: RunContext, records: list[dict]) -> None:
     if not results:
         return
     keys = [PersonKey(**person_key_fields(r)) for r in results]
-    matches = run.matcher.match(keys, order=run.config.get("match_order") or None)
+    # Search results repeat people and companies across batches: values looked up by an earlier
+    # batch of the run are answered from memory (forgotten whenever prospects are written).
+    matches = run.matcher.match(keys, order=run.config.get("match_order") or None, remember=True)
     checked_at = _now()
     badges = [
         badge_for(r, matches.get(k.key), record_link=run.client.record_link, checked_at=checked_at)

@@ -55,10 +55,6 @@ class BatchWorker:
         self._waiting_inside: set[int] = set()  # ... of those calling wait() from there
         self._error: BaseException | None = None
 
-    @property
-    def threads(self) -> list[threading.Thread]:
-        return list(self._threads.values())
-
     def submit(self, *args: Any) -> None:
         """Queue one batch (blocks while ``depth`` batches wait in its lane); raises an earlier
         failure."""

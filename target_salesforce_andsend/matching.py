@@ -25,7 +25,7 @@ sides, because SOQL's case-insensitive `IN` is only the coarse filter.
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -131,6 +131,53 @@ def _keys_by(keys: list[PersonKey], normalised: Callable[[PersonKey], str | None
             wanted[value].append(k)
     return wanted
 
+def _person_slots(k: PersonKey) -> list[tuple[str, str]]:
+    """The values a person lookup asks for one key: its e-mail and its prospect id."""
+    slots = []
+    email = normalize_email(k.email)
+    if email:
+        slots.append(("email", email))
+    if k.prospect_id and literal_fits(k.prospect_id):
+        slots.append(("pid", k.prospect_id))
+    return slots
+
+
+class LookupMemory:
+    """What the lookups of a run found per value (an e-mail, a prospect id, a company's domain or
+    name, per object), so a value looked up by an earlier batch is not sent again: search results
+    repeat people and companies across batches. Bounded (least recently used values go first),
+    and forgotten whenever the target writes people or Accounts (``Matcher.forget``)."""
+
+    def __init__(self, max_values: int = 50_000) -> None:
+        self._values: OrderedDict[tuple[str, str, str], list[dict]] = OrderedDict()
+        self._max = max_values
+        self._lock = threading.Lock()
+
+    def known(self, sobject: str, kind: str, value: str) -> bool:
+        with self._lock:
+            return (sobject, kind, value) in self._values
+
+    def rows(self, sobject: str, kind: str, value: str) -> list[dict]:
+        with self._lock:
+            key = (sobject, kind, value)
+            self._values.move_to_end(key)
+            return self._values[key]
+
+    def put(self, sobject: str, kind: str, value: str, rows: list[dict]) -> None:
+        with self._lock:
+            self._values[(sobject, kind, value)] = rows
+            self._values.move_to_end((sobject, kind, value))
+            while len(self._values) > self._max:
+                self._values.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
 class Matcher:
     """Batched lookups; reads only. Field lists come from the catalog so matches carry the
     current values the update policies compare against."""
@@ -140,6 +187,14 @@ class Matcher:
         self.client = run.client
         # Per thread: touchpoints and search results may be matched in parallel drains.
         self._local = threading.local()
+        self.memory = LookupMemory()
+
+    def forget(self) -> None:
+        """Drop the remembered lookups: the target is about to write people or Accounts."""
+        self.memory.clear()
+
+    def _memory(self) -> LookupMemory | None:
+        return self.memory if getattr(self._local, "remember", False) else None
 
     # -- select lists ---------------------------------------------------------------------
 
@@ -175,10 +230,14 @@ class Matcher:
 
     # -- entry point ----------------------------------------------------------------------
 
-    def match(self, keys: list[PersonKey], *, order: list[str] | None = None) -> dict[str, Match | None]:
+    def match(self, keys: list[PersonKey], *, order: list[str] | None = None,
+              remember: bool = False) -> dict[str, Match | None]:
+        """``remember``: answer values already looked up this run from ``self.memory`` and
+        remember the new ones (for reads that need no fresher view than the run's own writes)."""
         steps = validate_order(order or DEFAULT_ORDER)
         result: dict[str, Match | None] = {k.key: None for k in keys}
         pending = {k.key: k for k in keys}
+        self._local.remember = remember
         self._local.prefetched = self._prefetch_people(keys, steps)
         try:
             for step in steps:
@@ -191,6 +250,7 @@ class Matcher:
                         del pending[key]
         finally:
             self._local.prefetched = {}
+            self._local.remember = False
         return result
 
     def _prefetch_for(self, sobject: str) -> list[dict] | None:
@@ -203,6 +263,8 @@ class Matcher:
         objects go out together (``query_many``)."""
         rows: dict[str, dict[str, dict]] = {}  # object -> Id -> row, for the prefetched objects
         statements: list[tuple[str, str]] = []  # (object, statement)
+        memory = self._memory()
+        asked: dict[str, list[PersonKey]] = {}  # object -> keys sent to Salesforce
         for sobject, email_step in (("Contact", "contact_email"), ("Lead", "lead_email")):
             use_ext = "external_id" in steps and self.run.org.has_field(sobject, EXTERNAL_ID_FIELD)
             use_email = email_step in steps
@@ -210,7 +272,18 @@ class Matcher:
                 continue  # a single step reads for itself
             ext = self.run.org.field_name(sobject, EXTERNAL_ID_FIELD) or EXTERNAL_ID_FIELD
             rows[sobject] = {}
-            for part in _slices(keys):
+            ask = keys
+            if memory is not None:
+                ask = []
+                for k in keys:
+                    slots = _person_slots(k)
+                    if slots and all(memory.known(sobject, kind, v) for kind, v in slots):
+                        for kind, v in slots:
+                            rows[sobject].update((r["Id"], r) for r in memory.rows(sobject, kind, v))
+                    else:
+                        ask.append(k)
+            asked[sobject] = ask
+            for part in _slices(ask):
                 pids = [k.prospect_id for k in part if k.prospect_id and literal_fits(k.prospect_id)]
                 emails = _email_spellings(part)
                 if pids and emails:
@@ -222,9 +295,29 @@ class Matcher:
                     part_statements = self._statements(sobject, "Email", emails)
                 statements += [(sobject, st) for st in part_statements]
         results = self.client.query_many([st for _, st in statements])
+        found_rows: dict[str, list[dict]] = defaultdict(list)
         for (sobject, _), found in zip(statements, results, strict=True):
-            rows[sobject].update((r["Id"], _clean(r)) for r in found)
+            found_rows[sobject] += [_clean(r) for r in found]
+        for sobject, found in found_rows.items():
+            rows[sobject].update((r["Id"], r) for r in found)
+        if memory is not None:
+            for sobject, ask in asked.items():
+                self._remember_people(memory, sobject, ask, found_rows.get(sobject, []))
         return {sobject: list(by_id.values()) for sobject, by_id in rows.items()}
+
+    def _remember_people(self, memory: LookupMemory, sobject: str, keys: list[PersonKey], found: list[dict]) -> None:
+        by_email: dict[str, list[dict]] = defaultdict(list)
+        by_pid: dict[str, list[dict]] = defaultdict(list)
+        ext = self.run.org.field_name(sobject, EXTERNAL_ID_FIELD) or EXTERNAL_ID_FIELD
+        for r in found:
+            email = normalize_email(r.get("Email"))
+            if email:
+                by_email[email].append(r)
+            if r.get(ext) not in (None, ""):
+                by_pid[str(r[ext])].append(r)
+        for k in keys:
+            for kind, value in _person_slots(k):
+                memory.put(sobject, kind, value, (by_email if kind == "email" else by_pid).get(value, []))
 
     # -- person steps ---------------------------------------------------------------------
 
@@ -358,12 +451,24 @@ class Matcher:
         wanted = _keys_by(keys, lambda k: normalise(raw(k)))
         if not wanted:
             return {}
-        values = [v for norm, group in wanted.items() for k in group for v in spellings(k, norm)]
+        memory = self._memory()
         grouped: dict[str, list[dict]] = defaultdict(list)
-        for row in self._query_in("Account", field, values):
+        ask = dict(wanted)
+        if memory is not None:
+            for norm in list(ask):
+                if memory.known("Account", field, norm):
+                    grouped[norm] = list(memory.rows("Account", field, norm))
+                    del ask[norm]
+        values = [v for norm, group in ask.items() for k in group for v in spellings(k, norm)]
+        asked: dict[str, list[dict]] = defaultdict(list)
+        for row in self._query_in("Account", field, values) if values else []:
             norm = normalise(row.get(field))
-            if norm in wanted:
-                grouped[norm].append(row)
+            if norm in ask:
+                asked[norm].append(row)
+        grouped.update(asked)
+        if memory is not None:
+            for norm in ask:
+                memory.put("Account", field, norm, asked.get(norm, []))
         return {k.key: self._account_match(grouped[n], via)
                 for n, ks in wanted.items() if grouped.get(n) for k in ks}
 

@@ -503,6 +503,8 @@ def _execute(run: RunContext, plan: Plan, groups_by_key: dict[str, Group]) -> No
     """All of a batch's writes are admitted by the quota governor together, so a quota stop
     happens between batches, never with half a batch written."""
     estimate = estimate_write_calls(run, plan)
+    if estimate:
+        run.matcher.forget()  # what the badges remembered may change now
     if estimate == 0:
         _execute_admitted(run, plan, groups_by_key)
         return

@@ -139,3 +139,52 @@ def test_without_api_settings_only_the_file_is_written(sf_emulator, andsend_emul
     run_target(config, messages("search_results", chosen))
     assert len((tmp_path / "custom" / "b.jsonl").read_text().splitlines()) == len(chosen)
     assert andsend_emulator.badges() == []
+
+
+def _lookup_calls(sf_emulator) -> int:
+    kinds = sf_emulator.stats()["by_kind"]
+    return sum(kinds.get(k, 0) for k in ("query", "query_more", "composite"))
+
+
+def _copies(results: list[dict], tag: str) -> list[dict]:
+    """The same people and companies, in other search results (a later batch of the same run)."""
+    return [{**r, "id": f"{r['id']}-{tag}", "search_id": f"{r['search_id']}-{tag}"} for r in results]
+
+
+def test_a_later_batch_is_answered_from_the_runs_lookups(sf_emulator, scenario, tmp_path):
+    """Search results repeat people and companies across batches: a value looked up by an earlier
+    batch of the run costs no second call, and gets the same badge."""
+    chosen, expected = scenario
+    sf_emulator.reset_stats()
+    run_target(target_config(sf_emulator, tmp_path / "one"), messages("search_results", chosen))
+    one_batch = _lookup_calls(sf_emulator)
+
+    sf_emulator.reset_stats()
+    config = target_config(sf_emulator, tmp_path / "two", batch_size_rows=len(chosen))
+    run_target(config, messages("search_results", chosen + _copies(chosen, "again")))
+    assert _lookup_calls(sf_emulator) == one_batch  # the second batch asked Salesforce nothing
+    badges = {b["result_id"]: (b["object_type"], b["record_id"])
+              for b in map(json.loads, (Path(config["output_dir"]) / "badges.jsonl").read_text().splitlines())}
+    assert {k.removesuffix("-again"): v for k, v in badges.items() if k.endswith("-again")} == expected
+
+
+def test_prospects_written_between_badge_batches_are_seen(sf_emulator, scenario, tmp_path):
+    """The run's own writes make remembered lookups stale: a person bought after a first badge
+    batch said "not in Salesforce" gets a black badge in the next batch."""
+    from tests.target._target_support import prospect
+
+    chosen, _ = scenario
+    none_r = chosen[-1]
+    bought = prospect(none_r["prospect_id"], email=None, company_name=none_r["company_name"],
+                      company_domain=none_r["company_domain"])
+    lines = (messages("search_results", chosen)[:-1]  # first batch (fills the sink), no STATE yet
+             + messages("prospects", [bought])[:-1]
+             + messages("search_results", _copies(chosen, "after"))[1:])
+    config = target_config(sf_emulator, tmp_path, batch_size_rows=len(chosen))
+    run_target(config, lines)
+    (lead,) = [r for r in records(sf_emulator, "Lead") if r.get("Andsend_Prospect_Id__c") == none_r["prospect_id"]]
+    badges = {b["result_id"]: b for b in map(json.loads, (Path(config["output_dir"]) / "badges.jsonl")
+                                             .read_text().splitlines())}
+    assert badges[none_r["id"]]["exists"] is False  # checked before the purchase was written
+    after = badges[f"{none_r['id']}-after"]
+    assert after["exists"] is True and after["record_id"] == lead["Id"]

@@ -65,3 +65,18 @@ def test_merge_badges_file_rewrites_per_result(tmp_path):
         fh.write('{"result_id": "r3", "sea')
     badges.merge_badges_file(path, [b2])
     assert len(path.read_text().splitlines()) == 2
+
+
+def test_lookup_memory_is_bounded_and_keeps_the_recently_used():
+    from target_salesforce_andsend.matching import LookupMemory
+
+    memory = LookupMemory(max_values=3)
+    for value in ("a", "b", "c"):
+        memory.put("Account", "Name", value, [{"Id": value}])
+    assert memory.rows("Account", "Name", "a") == [{"Id": "a"}]  # used: now the most recent
+    memory.put("Account", "Name", "d", [])
+    assert len(memory) == 3
+    assert not memory.known("Account", "Name", "b")  # the least recently used went first
+    assert memory.known("Account", "Name", "a") and memory.known("Account", "Name", "d")
+    memory.clear()
+    assert len(memory) == 0
