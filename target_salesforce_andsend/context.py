@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -179,7 +180,13 @@ def build_run(config: dict, logger: logging.Logger, *, client: SalesforceClient 
     catalog = load_catalog(config)  # before any call: a broken catalog needs no network
     client = client or SalesforceClient(config, logger=logger)
     org = OrgInfo(client)
-    validate_against_org(catalog, org)
+    # Sign in, then the org's limits and every describe at once (two independent reads).
+    with ThreadPoolExecutor(1, thread_name_prefix="limits") as pool:
+        limits = pool.submit(client.read_limits) if client.connect(read_limits=False) and \
+            client.reads_limits_at_start else None
+        validate_against_org(catalog, org)
+    if limits is not None:
+        limits.result()
     paths = output_paths(config)
     paths["output_dir"].mkdir(parents=True, exist_ok=True)
     run = RunContext(

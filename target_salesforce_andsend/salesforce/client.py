@@ -111,23 +111,33 @@ class SalesforceClient:
 
     # -- session --------------------------------------------------------------------------------
 
-    def connect(self) -> None:
-        """Log in and read the org's limits (one call); done lazily by the first request."""
+    def connect(self, *, read_limits: bool | None = None) -> bool:
+        """Log in and read the org's limits (one call); done lazily by the first request.
+        ``read_limits=False`` leaves the limits to :meth:`read_limits`. True if this call logged in."""
         if self._started:
-            return
+            return False
         with self._start_lock:
             if self._started:
-                return
+                return False
             self._ensure_token()
             self._started = True
-        if self._read_limits_at_start:
-            try:
-                self.quota.start(self.limits())
-            except SalesforceAPIError as exc:
-                # Some profiles may not read /limits; every response's Sforce-Limit-Info still feeds
-                # the governor, so the daily budget applies from the first call on.
-                self.log.warning("Could not read Salesforce /limits (%s); using Sforce-Limit-Info headers only",
-                                 exc.error_code)
+        if self._read_limits_at_start if read_limits is None else read_limits:
+            self.read_limits()
+        return True
+
+    @property
+    def reads_limits_at_start(self) -> bool:
+        return self._read_limits_at_start
+
+    def read_limits(self) -> None:
+        """``/limits`` into the quota governor."""
+        try:
+            self.quota.start(self.limits())
+        except SalesforceAPIError as exc:
+            # Some profiles may not read /limits; every response's Sforce-Limit-Info still feeds
+            # the governor, so the daily budget applies from the first call on.
+            self.log.warning("Could not read Salesforce /limits (%s); using Sforce-Limit-Info headers only",
+                             exc.error_code)
 
     def _ensure_token(self) -> tuple[Token, int]:
         with self._token_lock:
