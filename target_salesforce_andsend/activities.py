@@ -40,6 +40,7 @@ error code and message.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -229,12 +230,7 @@ def existing_touchpoint_ids(run: RunContext, facts: TaskOrgFacts, writes: list[t
     if not writes:
         return found
     if facts.external_id_field:
-        f = facts.external_id_field
-        ids = [str(tp["id"]) for tp, _ in writes]
-        prefix = f"SELECT Id, {f} FROM Task WHERE"  # noqa: S608 - field name from describe; values quoted
-        for rows in run.client.query_many(list(chunked_in_queries(prefix, f, ids))):
-            found.update(str(row[f]) for row in rows if row.get(f))
-        return found
+        return tasks_with_external_ids(run, facts, [str(tp["id"]) for tp, _ in writes])
     who_ids = sorted({task["WhoId"] for _, task in writes})
     suffix = " AND Subject LIKE " + like_pattern("[andsend:", contains=True)
     for rows in run.client.query_many(list(chunked_in_queries("SELECT Id, Subject FROM Task WHERE", "WhoId",
@@ -244,11 +240,24 @@ def existing_touchpoint_ids(run: RunContext, facts: TaskOrgFacts, writes: list[t
     return found
 
 
-def _classify(run: RunContext, facts: TaskOrgFacts, writes: list[tuple[dict, dict]]) -> list[tuple[dict, dict]]:
+def tasks_with_external_ids(run: RunContext, facts: TaskOrgFacts, ids: list[str]) -> set[str]:
+    """The touchpoint ids among ``ids`` whose Task exists (orgs with the Task external id)."""
+    f = facts.external_id_field
+    prefix = f"SELECT Id, {f} FROM Task WHERE"  # noqa: S608 - field name from describe; values quoted
+    found: set[str] = set()
+    for rows in run.client.query_many(list(chunked_in_queries(prefix, f, ids))):
+        found.update(str(row[f]) for row in rows if row.get(f))
+    return found
+
+
+def _classify(run: RunContext, facts: TaskOrgFacts, writes: list[tuple[dict, dict]],
+              existing: set[str] | None = None) -> list[tuple[dict, dict]]:
     """The (touchpoint, Task fields) still to write. A touchpoint that already has its Task is skipped
     as already_synced: an executed step does not change, and the Task may since have been edited
-    by sales, so it is never overwritten (both with and without the external id)."""
-    existing = existing_touchpoint_ids(run, facts, writes)
+    by sales, so it is never overwritten (both with and without the external id). ``existing``:
+    read already (a superset of the writes' ids)."""
+    if existing is None:
+        existing = existing_touchpoint_ids(run, facts, writes)
     out: list[tuple[dict, dict]] = []
     done: list[str] = []
     for tp, task in writes:
@@ -337,9 +346,17 @@ def _process(run: RunContext, touchpoints: list[dict], *, retrying: int = 0) -> 
         return
     facts = task_facts(run.client.describe(OBJECT))
     valid = [tp for tp in touchpoints if valid_touchpoint(tp)]
-    people = resolve_people(run, valid) if valid else {}
-    resolvable = [tp for tp in valid if str(tp["prospect_id"]) in people]
-    owners = resolve_owners(run, resolvable) if resolvable else {}
+    existing_read = None
+    with ThreadPoolExecutor(1, thread_name_prefix="tasks") as pool:
+        if facts.external_id_field and valid:
+            # With the Task external id, the Tasks already there are read beside the people and
+            # owners (independent reads); without it the check needs the people's ids (WhoId).
+            existing_read = pool.submit(tasks_with_external_ids, run, facts,
+                                        list(dict.fromkeys(str(tp["id"]) for tp in valid)))
+        people = resolve_people(run, valid) if valid else {}
+        resolvable = [tp for tp in valid if str(tp["prospect_id"]) in people]
+        owners = resolve_owners(run, resolvable) if resolvable else {}
+    existing = existing_read.result() if existing_read is not None else None
     plan = plan_tasks(
         touchpoints,
         people=people,
@@ -360,7 +377,7 @@ def _process(run: RunContext, touchpoints: list[dict], *, retrying: int = 0) -> 
         _links_add_pending(run, new_pending)
     if not plan.writes:
         return
-    to_send = _classify(run, facts, plan.writes)
+    to_send = _classify(run, facts, plan.writes, existing)
     if run.dry_run:  # reads only: report what would be written
         _report_dry_run(run, facts, to_send)
         return
