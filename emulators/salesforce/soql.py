@@ -28,6 +28,7 @@ documents only. Connections that run compiled SQL must call :func:`register_sqli
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -212,7 +213,8 @@ def _case_classes() -> dict[str, tuple[str, ...]]:
     return _CASE_CLASSES
 
 
-def case_variants(value: str) -> list[str] | None:
+@functools.lru_cache(maxsize=65_536)  # clients look the same values up again and again
+def case_variants(value: str) -> tuple[str, ...] | None:
     """Spellings of a non-ASCII ``value`` that, compared with SQLite's ASCII-only ``NOCASE``, match
     exactly the strings whose :func:`fold` equals ``fold(value)`` (ASCII letters are left to NOCASE,
     each non-ASCII letter is expanded to its case class). None when there would be too many."""
@@ -226,7 +228,7 @@ def case_variants(value: str) -> list[str] | None:
         if len(variants) * len(alts) > _MAX_CASE_VARIANTS:
             return None
         variants = [v + a for v in variants for a in alts]
-    return variants
+    return tuple(variants)
 
 
 def sort_key(value: str) -> str:
