@@ -142,11 +142,18 @@ def _person_slots(k: PersonKey) -> list[tuple[str, str]]:
     return slots
 
 
+# What a remembered row keeps: what the person steps match on, enough to pick among candidates,
+# follow a converted Lead and say which record matched (badges); not the catalog's fields.
+_REMEMBERED_FIELDS = ("Id", "LastModifiedDate", "Email", EXTERNAL_ID_FIELD, "AccountId", "IsConverted",
+                      "ConvertedContactId", "ConvertedAccountId")
+
+
 class LookupMemory:
     """What the lookups of a run found per value (an e-mail, a prospect id, a company's domain or
     name, per object), so a value looked up by an earlier batch is not sent again: search results
-    repeat people and companies across batches. Bounded (least recently used values go first),
-    and forgotten whenever the target writes people or Accounts (``Matcher.forget``)."""
+    repeat people and companies across batches. Bounded (least recently used values go first;
+    rows kept with only ``_REMEMBERED_FIELDS``), and forgotten whenever the target writes people
+    or Accounts (``Matcher.forget``)."""
 
     def __init__(self, max_values: int = 50_000) -> None:
         self._values: OrderedDict[tuple[str, str, str], list[dict]] = OrderedDict()
@@ -164,8 +171,9 @@ class LookupMemory:
             return self._values[key]
 
     def put(self, sobject: str, kind: str, value: str, rows: list[dict]) -> None:
+        slim = [{f: r[f] for f in _REMEMBERED_FIELDS if f in r} for r in rows]
         with self._lock:
-            self._values[(sobject, kind, value)] = rows
+            self._values[(sobject, kind, value)] = slim
             self._values.move_to_end((sobject, kind, value))
             while len(self._values) > self._max:
                 self._values.popitem(last=False)
@@ -233,7 +241,8 @@ class Matcher:
     def match(self, keys: list[PersonKey], *, order: list[str] | None = None,
               remember: bool = False) -> dict[str, Match | None]:
         """``remember``: answer values already looked up this run from ``self.memory`` and
-        remember the new ones (for reads that need no fresher view than the run's own writes)."""
+        remember the new ones (for reads that need no fresher view than the run's own writes, and
+        only a match's identity: remembered rows keep ``_REMEMBERED_FIELDS``)."""
         steps = validate_order(order or DEFAULT_ORDER)
         result: dict[str, Match | None] = {k.key: None for k in keys}
         pending = {k.key: k for k in keys}
