@@ -81,7 +81,8 @@ class Store:
             idx = q(f"ix_{schema.name}_{f['name']}")
             if f["type"] == "reference" and f["name"] not in ("CreatedById", "LastModifiedById"):
                 self.conn.execute(f"CREATE INDEX IF NOT EXISTS {idx} ON {t} ({q(f['name'])})")
-            elif f["type"] != "id" and (f.get("externalId") or f.get("unique") or f["type"] == "email"):
+            elif f["type"] != "id" and (f.get("externalId") or f.get("unique") or f["type"] == "email"
+                                         or f.get("nameField")):  # Salesforce indexes Name fields too
                 collate = "" if f.get("caseSensitive") else " COLLATE NOCASE"
                 self.conn.execute(f"CREATE INDEX IF NOT EXISTS {idx} ON {t} ({q(f['name'])}{collate})")
         self._forget(schema.name)
