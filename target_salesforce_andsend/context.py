@@ -181,9 +181,9 @@ def build_run(config: dict, logger: logging.Logger, *, client: SalesforceClient 
     client = client or SalesforceClient(config, logger=logger)
     org = OrgInfo(client)
     # Sign in, then the org's limits and every describe at once (two independent reads).
+    read_limits = client.connect(read_limits=False) and client.reads_limits_at_start
     with ThreadPoolExecutor(1, thread_name_prefix="limits") as pool:
-        limits = pool.submit(client.read_limits) if client.connect(read_limits=False) and \
-            client.reads_limits_at_start else None
+        limits = pool.submit(client.read_limits) if read_limits else None
         validate_against_org(catalog, org)
     if limits is not None:
         limits.result()

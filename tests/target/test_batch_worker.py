@@ -146,8 +146,17 @@ def test_two_failing_lanes_reporting_from_inside_do_not_wait_for_each_other() ->
     worker = _laned(process)
     worker.submit("t", 1)
     worker.submit("s", 1)
-    finished = threading.Thread(target=lambda: pytest.raises(RuntimeError, worker.wait))
+    raised: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            worker.wait()
+        except RuntimeError as exc:
+            raised.append(exc)
+
+    finished = threading.Thread(target=wait)
     finished.start()
     finished.join(5)
-    assert not finished.is_alive()
+    assert not finished.is_alive(), "the two reporting lanes waited for each other"
+    assert len(raised) == 1 and str(raised[0]) in ("t", "s")  # the first failure reaches the caller
     worker.close()
