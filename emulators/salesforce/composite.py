@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
-from emulators.salesforce.core import Call, Resp
+from emulators.salesforce.core import Call, Resp, parse_query_string
 from emulators.salesforce.state import Emulator
 from emulators.salesforce.validation import RequestError
 
@@ -174,7 +174,7 @@ def _run_one(emu: Emulator, parent: Call, sub: dict[str, Any], results: dict[str
     for name in ("sforce-duplicate-rule-header", "sforce-auto-assign", "sforce-query-options"):
         if name in parent.headers and name not in headers:
             headers[name] = parent.headers[name]
-    call = Call(method=sub["method"].upper(), path=m.group(2), query=dict(parse_qsl(parts.query)), headers=headers,
+    call = Call(method=sub["method"].upper(), path=m.group(2), query=parse_query_string(parts.query, keep_blank_values=False), headers=headers,
                 body=json.dumps(body).encode() if body is not None else b"", api_version=m.group(1),
                 user_id=parent.user_id, in_composite=True)
     if body is not None:

@@ -26,7 +26,7 @@ from starlette.routing import Route
 from emulators.salesforce import control, sobjects
 from emulators.salesforce.auth import OAuthError
 from emulators.salesforce.bulk import BulkManager
-from emulators.salesforce.core import JSON_TYPE, Call, Resp, error, method_not_allowed
+from emulators.salesforce.core import JSON_TYPE, Call, Resp, error, method_not_allowed, parse_query_string
 from emulators.salesforce.query import Cursors
 from emulators.salesforce.routes import dispatch_api, kind_of
 from emulators.salesforce.state import SUPPORTED_VERSIONS, Emulator
@@ -141,7 +141,7 @@ async def _api(emu: Emulator, request: Request, version: str, rest: str) -> Resp
     if emu.roll(faults.error_503_rate):
         return to_response(error(503, "SERVER_UNAVAILABLE", "Server temporarily unavailable: please retry."))
     body = await request.body()
-    call = Call(method=request.method, path=rest, query=dict(request.query_params),
+    call = Call(method=request.method, path=rest, query=parse_query_string(request.scope["query_string"].decode("latin-1")),
                 headers={k.lower(): v for k, v in request.headers.items()}, body=body, api_version=version,
                 user_id=session.user_id)
     parts = rest.strip("/").split("/") if rest.strip("/") else []

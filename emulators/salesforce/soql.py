@@ -29,6 +29,7 @@ documents only. Connections that run compiled SQL must call :func:`register_sqli
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -213,22 +214,32 @@ def _case_classes() -> dict[str, tuple[str, ...]]:
     return _CASE_CLASSES
 
 
-@functools.lru_cache(maxsize=65_536)  # clients look the same values up again and again
+_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]")
+
+
+@functools.lru_cache(maxsize=262_144)  # clients look the same values up again and again
 def case_variants(value: str) -> tuple[str, ...] | None:
     """Spellings of a non-ASCII ``value`` that, compared with SQLite's ASCII-only ``NOCASE``, match
     exactly the strings whose :func:`fold` equals ``fold(value)`` (ASCII letters are left to NOCASE,
     each non-ASCII letter is expanded to its case class). None when there would be too many."""
     classes = _case_classes()
-    variants = [""]
-    for ch in value:
-        if ch.isascii():
-            variants = [v + ch for v in variants]
-            continue
-        alts = classes.get(fold(ch), (ch,))
-        if len(variants) * len(alts) > _MAX_CASE_VARIANTS:
+    # The value as alternating pieces: ASCII text (kept) and one non-ASCII character (its case
+    # class); the variants are their product, joined once each (a value is mostly ASCII).
+    pieces: list[tuple[str, ...]] = []
+    count = 1
+    last = 0
+    for m in _NON_ASCII_RUN.finditer(value):
+        if m.start() > last:
+            pieces.append((value[last:m.start()],))
+        alts = classes.get(fold(m.group()), (m.group(),))
+        count *= len(alts)
+        if count > _MAX_CASE_VARIANTS:
             return None
-        variants = [v + a for v in variants for a in alts]
-    return tuple(variants)
+        pieces.append(alts)
+        last = m.end()
+    if last < len(value):
+        pieces.append((value[last:],))
+    return tuple("".join(p) for p in itertools.product(*pieces))
 
 
 def sort_key(value: str) -> str:
