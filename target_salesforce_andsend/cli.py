@@ -99,8 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int | None:
         return mapping_main(args[1:])
     if command == "plan":
         return plan_main(args[1:])
+    from .memory import limit_malloc_arenas
     from .target import TargetSalesforceAndsend
 
+    limit_malloc_arenas()  # before the target's threads allocate (see memory.py)
     return TargetSalesforceAndsend.cli(args=args, prog_name=PROG)
 
 
