@@ -16,6 +16,9 @@ Delivery:
   raises, so STATE does not move past badges Andsend never received. A dry run writes the file
   (it is local output) but sends nothing to Andsend.
 
+Two batches may be matched at once (the target's two search-results lanes); each writes the file
+and calls Andsend only in its turn (``run.in_turn()``), after every batch handed over before it.
+
 ``prospect_key`` is the Andsend prospect id when the result has one, else ``email:<normalised
 email>``, else None. Report counts go to role ``search_results``: ``checked``, ``found_<Object>``,
 ``not_found``, ``written_back``.
@@ -155,7 +158,6 @@ def _now() -> str:
 
 
 def process_batch(run: RunContext, records: list[dict]) -> None:
-    from .andsend_writeback import AndsendBadgeWriter
     from .matching import PersonKey
 
     for r in records:
@@ -186,6 +188,13 @@ def process_batch(run: RunContext, records: list[dict]) -> None:
                                      match.record_id)
         else:
             run.report.count(ROLE, "search_result", "not_found")
+    with run.in_turn():  # after the output of every earlier batch: a result seen twice ends as its later badge
+        _output(run, badges)
+
+
+def _output(run: RunContext, badges: list[dict]) -> None:
+    from .andsend_writeback import AndsendBadgeWriter
+
     merge_badges_file(badges_path(run.config), badges)  # local output: written in dry runs too
     url, key = run.config.get("andsend_api_url"), run.config.get("andsend_api_key")
     if url and key and not run.config.get("dry_run"):

@@ -10,6 +10,10 @@ meanwhile. Guarantees:
   lanes, Tasks and badges wait for every earlier prospects batch (they need those people), and
   a prospects batch waits for everything before it. So Tasks and badges of the same stretch of
   input overlap each other (different objects, badges only read), and nothing else changes;
+* turns: batches of one ``turn_of`` group may run on several lanes at once (badges of different
+  search results are independent reads), yet a batch's ``in_turn()`` section (its output: a
+  file, a write-back) runs only after that of every batch of its group handed over before it,
+  so outputs stay in input order (a result seen twice ends as its later version);
 * bounded memory: at most ``depth`` batches wait per lane (``submit`` blocks beyond that);
 * exactly once: ``wait()`` returns only when every batch handed over is done and re-raises the
   first failure; the target calls it before every STATE message and at the end of input, so
@@ -21,30 +25,49 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 
 class _Batch:
-    __slots__ = ("args", "deps", "done")
+    __slots__ = ("args", "deps", "done", "turn")
 
-    def __init__(self, args: tuple[Any, ...], deps: list[_Batch]) -> None:
+    def __init__(self, args: tuple[Any, ...], deps: list[_Batch], turn: tuple[str, int] | None) -> None:
         self.args = args
         self.deps = deps
         self.done = threading.Event()
+        self.turn = turn  # (group, sequence number in the group) or None
+
+
+class _Turns:
+    """Sequence numbers of one group whose turn is over; ``next`` is the first still to come."""
+
+    __slots__ = ("issued", "next", "over")
+
+    def __init__(self) -> None:
+        self.issued = 0
+        self.next = 0
+        self.over: set[int] = set()
 
 
 class BatchWorker:
-    """``lane_of(*args)`` names a batch's lane; ``waits_for[lane]`` lists the other lanes whose
-    earlier batches it waits for (missing or None: every lane). One lane by default."""
+    """``lane_of(*args)`` names a batch's lane (called in submission order); ``waits_for[lane]``
+    lists the other lanes whose earlier batches it waits for (missing or None: every lane);
+    ``turn_of(*args)`` names the group whose ``in_turn()`` sections run in submission order (None:
+    no group). One lane by default."""
 
     def __init__(self, process: Callable[..., None], *, depth: int = 1,
                  lane_of: Callable[..., str] | None = None,
-                 waits_for: Mapping[str, Collection[str] | None] | None = None) -> None:
+                 waits_for: Mapping[str, Collection[str] | None] | None = None,
+                 turn_of: Callable[..., str | None] | None = None) -> None:
         self._process = process
         self._depth = max(1, depth)
         self._lane_of = lane_of or (lambda *args: "batch-worker")
         self._waits_for = dict(waits_for or {})
+        self._turn_of = turn_of or (lambda *args: None)
+        self._turns: dict[str, _Turns] = {}
+        self._local = threading.local()  # the batch a lane thread is processing
         self._queues: dict[str, queue.Queue[_Batch | None]] = {}
         self._threads: dict[str, threading.Thread] = {}
         self._last: dict[str, _Batch] = {}  # the latest batch handed over, per lane
@@ -59,11 +82,18 @@ class BatchWorker:
         """Queue one batch (blocks while ``depth`` batches wait in its lane); raises an earlier
         failure."""
         self.raise_failure()
-        lane = self._lane_of(*args)
         with self._submit_lock:
+            lane = self._lane_of(*args)
+            group = self._turn_of(*args)
+            turn = None
+            if group is not None:
+                with self._cond:
+                    turns = self._turns.setdefault(group, _Turns())
+                    turn = (group, turns.issued)
+                    turns.issued += 1
             waits = self._waits_for.get(lane)
             lanes = set(self._last) if waits is None else {*waits, lane}
-            batch = _Batch(args, [self._last[name] for name in lanes if name in self._last])
+            batch = _Batch(args, [self._last[name] for name in lanes if name in self._last], turn)
             self._last[lane] = batch
             if lane not in self._queues:
                 self._queues[lane] = queue.Queue(maxsize=self._depth)
@@ -87,9 +117,11 @@ class BatchWorker:
                 if self._error is None:
                     with self._cond:
                         self._running.add(me)
+                    self._local.batch = batch
                     try:
                         self._process(*batch.args)
                     finally:
+                        self._local.batch = None
                         with self._cond:
                             self._running.discard(me)
                             self._cond.notify_all()
@@ -98,10 +130,46 @@ class BatchWorker:
                     self._error = self._error or exc
             finally:
                 batch.args = ()
+                self._end_turn(batch)  # a batch that never took its turn does not hold up the rest
                 batch.done.set()
                 with self._cond:
                     self._outstanding -= 1
                     self._cond.notify_all()
+
+    @contextmanager
+    def in_turn(self) -> Iterator[None]:
+        """The calling batch's ordered section: entered once every batch of its turn group handed
+        over before it has finished its own (or ended without one). Outside a batch, or for a
+        batch without a group, it is entered at once. Raises the run's first failure instead of
+        entering when a batch has failed meanwhile (its output must not be written after the gap)."""
+        batch: _Batch | None = getattr(self._local, "batch", None)
+        if batch is None or batch.turn is None:
+            yield
+            return
+        group, seq = batch.turn
+        with self._cond:
+            turns = self._turns[group]
+            self._cond.wait_for(lambda: turns.next == seq or self._error is not None)
+            if self._error is not None:
+                raise self._error
+        try:
+            yield
+        finally:
+            self._end_turn(batch)
+
+    def _end_turn(self, batch: _Batch) -> None:
+        if batch.turn is None:
+            return
+        group, seq = batch.turn
+        with self._cond:
+            turns = self._turns[group]
+            if seq < turns.next or seq in turns.over:
+                return  # ended already (in_turn's exit, then the batch's end)
+            turns.over.add(seq)
+            while turns.next in turns.over:
+                turns.over.discard(turns.next)
+                turns.next += 1
+            self._cond.notify_all()
 
     def wait(self) -> None:
         """Block until every batch handed over is processed; re-raise the first failure.

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -94,6 +96,8 @@ class RunContext:
     andsend_user_emails: dict[str, str] = field(default_factory=dict)
     fallback_owner_id: str | None = None
     progress: Any = None
+    # A batch's ordered output section (BatchWorker.in_turn when batches run in the background).
+    in_turn: Callable[[], AbstractContextManager[None]] = nullcontext
     finished: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

@@ -151,21 +151,49 @@ def _copies(results: list[dict], tag: str) -> list[dict]:
     return [{**r, "id": f"{r['id']}-{tag}", "search_id": f"{r['search_id']}-{tag}"} for r in results]
 
 
+def _strangers(n: int) -> list[dict]:
+    """Search results of people and companies nobody else mentions (nothing to remember)."""
+    return [{"id": f"stranger-{i}", "search_id": "strangers", "prospect_id": f"stranger-p{i}",
+             "email": f"nobody{i}@stranger{i}.example", "first_name": "No", "last_name": f"Body{i}",
+             "company_name": f"Stranger Works {i}", "company_domain": f"stranger{i}.example"} for i in range(n)]
+
+
 def test_a_later_batch_is_answered_from_the_runs_lookups(sf_emulator, scenario, tmp_path):
     """Search results repeat people and companies across batches: a value looked up by an earlier
-    batch of the run costs no second call, and gets the same badge."""
+    batch of the run costs no second call, and gets the same badge. (Two badge batches run at
+    once, so the repeat comes two batches later, after an unrelated one.)"""
     chosen, expected = scenario
-    sf_emulator.reset_stats()
-    run_target(target_config(sf_emulator, tmp_path / "one"), messages("search_results", chosen))
-    one_batch = _lookup_calls(sf_emulator)
-
+    strangers = _strangers(len(chosen))
     sf_emulator.reset_stats()
     config = target_config(sf_emulator, tmp_path / "two", batch_size_rows=len(chosen))
-    run_target(config, messages("search_results", chosen + _copies(chosen, "again")))
-    assert _lookup_calls(sf_emulator) == one_batch  # the second batch asked Salesforce nothing
+    run_target(config, messages("search_results", chosen + strangers))
+    two_batches = _lookup_calls(sf_emulator)
+
+    sf_emulator.reset_stats()
+    config = target_config(sf_emulator, tmp_path / "three", batch_size_rows=len(chosen))
+    run_target(config, messages("search_results", chosen + strangers + _copies(chosen, "again")))
+    assert _lookup_calls(sf_emulator) == two_batches  # the third batch asked Salesforce nothing
     badges = {b["result_id"]: (b["object_type"], b["record_id"])
               for b in map(json.loads, (Path(config["output_dir"]) / "badges.jsonl").read_text().splitlines())}
     assert {k.removesuffix("-again"): v for k, v in badges.items() if k.endswith("-again")} == expected
+
+
+def test_a_result_in_two_batches_at_once_ends_as_its_later_badge(sf_emulator, scenario, tmp_path):
+    """Two badge batches are checked at the same time, but written in input order: a result sent
+    again in the next batch (now with the e-mail of a Lead) keeps its later, black badge."""
+    chosen, expected = scenario
+    grey = next(r for r in chosen if expected[r["id"]] == (None, None))
+    black = next(r for r in chosen if expected[r["id"]][0] == "Lead" and r.get("email"))
+    later = {**grey, "email": black["email"], "prospect_id": black.get("prospect_id")}
+    first = chosen
+    second = [later] + [r for r in _copies(chosen, "b")][: len(chosen) - 1]
+    for attempt in range(3):  # the order must hold whichever batch finishes its lookups first
+        config = target_config(sf_emulator, tmp_path / str(attempt), batch_size_rows=len(chosen))
+        run_target(config, messages("search_results", first + second))
+        badges = {b["result_id"]: b for b in map(json.loads, (Path(config["output_dir"]) / "badges.jsonl")
+                                                 .read_text().splitlines())}
+        assert badges[grey["id"]]["exists"] is True, attempt
+        assert badges[grey["id"]]["record_id"] == expected[black["id"]][1]
 
 
 def test_prospects_written_between_badge_batches_are_seen(sf_emulator, scenario, tmp_path):

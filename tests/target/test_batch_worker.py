@@ -160,3 +160,78 @@ def test_two_failing_lanes_reporting_from_inside_do_not_wait_for_each_other() ->
     assert not finished.is_alive(), "the two reporting lanes waited for each other"
     assert len(raised) == 1 and str(raised[0]) in ("t", "s")  # the first failure reaches the caller
     worker.close()
+
+
+def _turned(process, lanes: int = 2) -> BatchWorker:  # type: ignore[no-untyped-def]
+    """Badge-like batches: ``lanes`` lanes taken in turn, one turn group, outputs in order."""
+    count = iter(range(10_000))
+    return BatchWorker(process, lane_of=lambda n, *_: f"s-{next(count) % lanes}",
+                       waits_for={f"s-{i}": () for i in range(lanes)}, turn_of=lambda *_: "badges")
+
+
+def test_turns_let_batches_overlap_but_keep_their_outputs_in_order() -> None:
+    outputs: list[int] = []
+    both_inside = threading.Barrier(2, timeout=5)
+    worker: BatchWorker
+
+    def process(n: int, work_s: float) -> None:
+        if n < 2:
+            both_inside.wait()  # batches 0 and 1 run at the same time (two lanes)
+        time.sleep(work_s)  # the later batches finish their own work first ...
+        with worker.in_turn():
+            outputs.append(n)  # ... yet write in the order they were handed over
+
+    worker = _turned(process)
+    for n, work_s in enumerate([0.3, 0.0, 0.2, 0.0, 0.1, 0.0]):
+        worker.submit(n, work_s)
+    worker.wait()
+    worker.close()
+    assert outputs == [0, 1, 2, 3, 4, 5]
+
+
+def test_a_batch_ending_without_its_turn_does_not_hold_up_the_next() -> None:
+    outputs: list[int] = []
+    worker: BatchWorker
+
+    def process(n: int) -> None:
+        if n % 2:
+            return  # nothing to write (every result was rejected): never enters its turn
+        with worker.in_turn():
+            outputs.append(n)
+
+    worker = _turned(process)
+    for n in range(6):
+        worker.submit(n)
+    worker.wait()
+    worker.close()
+    assert outputs == [0, 2, 4]
+
+
+def test_a_failure_before_its_turn_stops_the_later_outputs() -> None:
+    outputs: list[int] = []
+    worker: BatchWorker
+    later_waiting = threading.Event()
+
+    def process(n: int) -> None:
+        if n == 0:
+            later_waiting.wait(5)
+            time.sleep(0.1)  # batch 1 is inside in_turn(), waiting for batch 0's turn
+            raise RuntimeError("lookup failed")
+        later_waiting.set()
+        with worker.in_turn():
+            outputs.append(n)
+
+    worker = _turned(process)
+    worker.submit(0)
+    worker.submit(1)
+    with pytest.raises(RuntimeError, match="lookup failed"):
+        worker.wait()
+    worker.close()
+    assert outputs == []  # batch 1's output would have followed a gap: it is not written
+
+
+def test_in_turn_outside_a_batch_is_entered_at_once() -> None:
+    worker = BatchWorker(lambda *_: None, turn_of=lambda *_: "badges")
+    with worker.in_turn():
+        pass
+    worker.close()
