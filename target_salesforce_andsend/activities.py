@@ -32,6 +32,10 @@ Exactly once, across reruns and a crash between the write and STATE:
   written again, and two runs racing on the same touchpoints could both create: that is the price
   of having no external id.)
 
+Two batches are prepared at once (the target's touchpoints lane has two workers): people,
+owners and Task fields of one overlap the other's writes, while the check for existing Tasks and
+the writes run batch after batch in input order (``run.in_turn()``).
+
 Writes go through ``run.writer`` (Collections of 200, Bulk 2.0 at/above ``bulk_threshold``), under
 the client's quota governor and retries; Tasks Salesforce refuses go to the rejects file with the
 error code and message.
@@ -40,7 +44,6 @@ error code and message.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -345,18 +348,11 @@ def _process(run: RunContext, touchpoints: list[dict], *, retrying: int = 0) -> 
     if not touchpoints:
         return
     facts = task_facts(run.client.describe(OBJECT))
+    # People, owners and the Task fields: reads and local work, done while another batch writes.
     valid = [tp for tp in touchpoints if valid_touchpoint(tp)]
-    existing_read = None
-    with ThreadPoolExecutor(1, thread_name_prefix="tasks") as pool:
-        if facts.external_id_field and valid:
-            # With the Task external id, the Tasks already there are read beside the people and
-            # owners (independent reads); without it the check needs the people's ids (WhoId).
-            existing_read = pool.submit(tasks_with_external_ids, run, facts,
-                                        list(dict.fromkeys(str(tp["id"]) for tp in valid)))
-        people = resolve_people(run, valid) if valid else {}
-        resolvable = [tp for tp in valid if str(tp["prospect_id"]) in people]
-        owners = resolve_owners(run, resolvable) if resolvable else {}
-    existing = existing_read.result() if existing_read is not None else None
+    people = resolve_people(run, valid) if valid else {}
+    resolvable = [tp for tp in valid if str(tp["prospect_id"]) in people]
+    owners = resolve_owners(run, resolvable) if resolvable else {}
     plan = plan_tasks(
         touchpoints,
         people=people,
@@ -373,16 +369,20 @@ def _process(run: RunContext, touchpoints: list[dict], *, retrying: int = 0) -> 
         if reason == REASON_INVALID:
             _reject(run, tp, {}, {"statusCode": "INVALID_TOUCHPOINT", "message": "touchpoint lacks id, prospect_id or a valid executed_at"})
     new_pending = [tp for tp in plan.pending if str(tp.get("id")) not in retry_ids]
-    if new_pending and not run.dry_run:
-        _links_add_pending(run, new_pending)
-    if not plan.writes:
-        return
-    to_send = _classify(run, facts, plan.writes, existing)
-    if run.dry_run:  # reads only: report what would be written
-        _report_dry_run(run, facts, to_send)
-        return
-    sent = _write(run, facts, to_send)
-    _handle_results(run, sent, {str(tp["id"]): task for tp, task in plan.writes})
+    # The check for existing Tasks and the writes: only after every batch handed over before this
+    # one has written (run.in_turn), so a touchpoint sent again in the next batch finds its Task
+    # instead of racing to create a second one.
+    with run.in_turn():
+        if new_pending and not run.dry_run:
+            _links_add_pending(run, new_pending)
+        if not plan.writes:
+            return
+        to_send = _classify(run, facts, plan.writes)
+        if run.dry_run:  # reads only: report what would be written
+            _report_dry_run(run, facts, to_send)
+            return
+        sent = _write(run, facts, to_send)
+        _handle_results(run, sent, {str(tp["id"]): task for tp, task in plan.writes})
 
 
 # --------------------------------------------------------------------------- adapters

@@ -5,7 +5,8 @@ The SDK drains a full sink synchronously: while a batch waits on Salesforce, no 
 read. Handing the batch to a lane lets the SDK's thread parse and validate the next records
 meanwhile. Guarantees:
 
-* order: within a lane, one batch at a time, first in first out. A batch also waits for the
+* order: within a lane, one batch at a time, first in first out (a lane with several
+  ``workers`` overlaps its batches instead; their turns keep the order). A batch also waits for the
   batches handed over before it in the lanes it depends on (``waits_for``): with the target's
   lanes, Tasks and badges wait for every earlier prospects batch (they need those people), and
   a prospects batch waits for everything before it. So Tasks and badges of the same stretch of
@@ -54,13 +55,16 @@ class _Turns:
 class BatchWorker:
     """``lane_of(*args)`` names a batch's lane (called in submission order); ``waits_for[lane]``
     lists the other lanes whose earlier batches it waits for (missing or None: every lane);
+    ``workers[lane]`` threads take that lane's batches (default 1: one at a time, in order; more:
+    batches of the lane overlap, and only their ``in_turn()`` sections keep the order);
     ``turn_of(*args)`` names the group whose ``in_turn()`` sections run in submission order (None:
     no group). One lane by default."""
 
     def __init__(self, process: Callable[..., None], *, depth: int = 1,
                  lane_of: Callable[..., str] | None = None,
                  waits_for: Mapping[str, Collection[str] | None] | None = None,
-                 turn_of: Callable[..., str | None] | None = None) -> None:
+                 turn_of: Callable[..., str | None] | None = None,
+                 workers: Mapping[str, int] | None = None) -> None:
         self._process = process
         self._depth = max(1, depth)
         self._lane_of = lane_of or (lambda *args: "batch-worker")
@@ -69,8 +73,9 @@ class BatchWorker:
         self._turns: dict[str, _Turns] = {}
         self._local = threading.local()  # the batch a lane thread is processing
         self._queues: dict[str, queue.Queue[_Batch | None]] = {}
-        self._threads: dict[str, threading.Thread] = {}
-        self._last: dict[str, _Batch] = {}  # the latest batch handed over, per lane
+        self._workers = {lane: max(1, n) for lane, n in (workers or {}).items()}
+        self._threads: dict[str, list[threading.Thread]] = {}
+        self._unfinished: dict[str, list[_Batch]] = {}  # handed over and not done, per lane
         self._submit_lock = threading.Lock()
         self._cond = threading.Condition()
         self._outstanding = 0
@@ -92,19 +97,26 @@ class BatchWorker:
                     turn = (group, turns.issued)
                     turns.issued += 1
             waits = self._waits_for.get(lane)
-            lanes = set(self._last) if waits is None else {*waits, lane}
-            batch = _Batch(args, [self._last[name] for name in lanes if name in self._last], turn)
-            self._last[lane] = batch
+            workers = self._workers.get(lane, 1)
+            lanes = set(self._unfinished) if waits is None else {*waits, lane}
+            if workers > 1:
+                lanes.discard(lane)  # its own lane's batches overlap (their turns keep the order)
+            with self._cond:
+                deps = [b for name in lanes for b in self._unfinished.get(name, ())]
+                batch = _Batch(args, deps, turn)
+                self._unfinished.setdefault(lane, []).append(batch)
+                self._outstanding += 1
             if lane not in self._queues:
                 self._queues[lane] = queue.Queue(maxsize=self._depth)
-                thread = threading.Thread(target=self._run, args=(self._queues[lane],), name=lane, daemon=True)
-                self._threads[lane] = thread
-                thread.start()
-            with self._cond:
-                self._outstanding += 1
+                self._threads[lane] = [
+                    threading.Thread(target=self._run, args=(lane, self._queues[lane]),
+                                     name=lane if workers == 1 else f"{lane}-{i}", daemon=True)
+                    for i in range(workers)]
+                for thread in self._threads[lane]:
+                    thread.start()
         self._queues[lane].put(batch)
 
-    def _run(self, lane: queue.Queue[_Batch | None]) -> None:
+    def _run(self, name: str, lane: queue.Queue[_Batch | None]) -> None:
         me = threading.get_ident()
         while True:
             batch = lane.get()
@@ -133,6 +145,7 @@ class BatchWorker:
                 self._end_turn(batch)  # a batch that never took its turn does not hold up the rest
                 batch.done.set()
                 with self._cond:
+                    self._unfinished[name].remove(batch)
                     self._outstanding -= 1
                     self._cond.notify_all()
 
@@ -178,7 +191,7 @@ class BatchWorker:
         other lane is inside a batch, except lanes doing the same, so the report sees their
         counts and two failing lanes do not wait for each other."""
         me = threading.get_ident()
-        if any(t.ident == me for t in self._threads.values()):
+        if any(t.ident == me for threads in self._threads.values() for t in threads):
             with self._cond:
                 self._waiting_inside.add(me)
                 self._cond.notify_all()
@@ -207,7 +220,9 @@ class BatchWorker:
 
     def close(self) -> None:
         me = threading.current_thread()
-        for name, thread in list(self._threads.items()):
-            if thread is not me and thread.is_alive():
+        for name, threads in list(self._threads.items()):
+            others = [t for t in threads if t is not me and t.is_alive()]
+            for _ in others:
                 self._queues[name].put(None)
+            for thread in others:
                 thread.join()

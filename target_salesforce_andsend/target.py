@@ -11,12 +11,13 @@
   the end of input and whenever a batch fails.
 * Batches run in the background (batch_worker.py), so reading and validating the next records
   overlaps the Salesforce calls of the last batch: one lane for people (users, prospects), one
-  for touchpoints, two for search results (taken in turn). Each lane keeps the sinks' order;
+  for touchpoints and one for search results, the last two with two workers each. Each lane keeps
+  the sinks' order;
   Tasks and badges wait for every prospects batch handed over before them, prospects for
-  everything before them, so only Tasks and badges overlap each other, and two badge batches
-  overlap each other: their lookups are independent reads, while their output (badges file,
-  Andsend write-back) is written in input order (``in_turn``). Every STATE message and the end
-  of input first wait for all batches handed over.
+  everything before them. So Tasks and badges overlap each other, and two batches of each
+  overlap: their reads and own work do, while their writes and output (existence check and Task
+  writes; badges file and Andsend write-back) run in input order (``run.in_turn``). Every STATE
+  message and the end of input first wait for all batches handed over.
 """
 
 from __future__ import annotations
@@ -44,16 +45,17 @@ FIRST_ROLES = ("users", "prospects")  # drained before the roles that need their
 # Background lanes (batch_worker.py) and the lanes whose earlier batches each waits for.
 LANE_OF_ROLE = {"users": "people", "prospects": "people", "touchpoints": "touchpoints",
                 "search_results": "search-results", "ignore": "search-results"}
-# Badge batches only read Salesforce: two run at once, so one's lookups overlap the other's own
-# work (normalising, the badges file, the Andsend write-back), which the emulator and Salesforce
-# would otherwise wait through. Measured at N = 100,000: see benchmarks/results.
-SEARCH_RESULT_LANES = 2
+# Touchpoints and search results each have two workers: one batch's own work (people and owners,
+# Task fields, normalising; the badges file, the Andsend write-back) overlaps the other's
+# Salesforce calls, which Salesforce would otherwise wait through. Each batch's writes/output run
+# in input order (``run.in_turn``, BatchWorker turns).
+LANE_WORKERS = {"touchpoints": 2, "search-results": 2}
 LANE_WAITS_FOR: dict[str, tuple[str, ...] | None] = {
     "people": None,  # everything before it
     "touchpoints": ("people",),
-    **{f"search-results-{i}": ("people",) for i in range(SEARCH_RESULT_LANES)},
+    "search-results": ("people",),
 }
-TURN_OF_ROLE = {"search_results": "badges"}  # outputs written in input order (BatchWorker.in_turn)
+TURN_OF_ROLE = {"touchpoints": "tasks", "search_results": "badges"}
 
 
 def _setting(name: str, kind: Any, description: str, **kw: Any) -> th.Property:
@@ -153,8 +155,8 @@ class TargetSalesforceAndsend(Target):
         self._ignored = 0  # records of `ignore`-role streams, reported as skipped
         self._finished = False
         self._failed: BaseException | None = None
-        self._search_batches = 0  # search-results batches handed over (their lanes take turns)
-        self._batches = BatchWorker(self.process_role_batch, lane_of=self._lane_of, waits_for=LANE_WAITS_FOR,
+        self._batches = BatchWorker(self.process_role_batch, lane_of=lambda role, _records: LANE_OF_ROLE[role],
+                                    waits_for=LANE_WAITS_FOR, workers=LANE_WORKERS,
                                     turn_of=lambda role, _records: TURN_OF_ROLE.get(role))
         super().__init__(*args, **kwargs)
 
@@ -171,13 +173,6 @@ class TargetSalesforceAndsend(Target):
 
     def get_sink_class(self, stream_name: str) -> type[Sink]:
         return SINKS_BY_ROLE[self.role_for(stream_name)]
-
-    def _lane_of(self, role: str, _records: list[dict]) -> str:
-        lane = LANE_OF_ROLE[role]
-        if lane == "search-results":
-            lane = f"{lane}-{self._search_batches % SEARCH_RESULT_LANES}"
-            self._search_batches += 1
-        return lane
 
     # -- the run --------------------------------------------------------------------------
 

@@ -162,11 +162,10 @@ def test_two_failing_lanes_reporting_from_inside_do_not_wait_for_each_other() ->
     worker.close()
 
 
-def _turned(process, lanes: int = 2) -> BatchWorker:  # type: ignore[no-untyped-def]
-    """Badge-like batches: ``lanes`` lanes taken in turn, one turn group, outputs in order."""
-    count = iter(range(10_000))
-    return BatchWorker(process, lane_of=lambda n, *_: f"s-{next(count) % lanes}",
-                       waits_for={f"s-{i}": () for i in range(lanes)}, turn_of=lambda *_: "badges")
+def _turned(process, workers: int = 2) -> BatchWorker:  # type: ignore[no-untyped-def]
+    """Badge-like batches: one lane with ``workers`` threads, one turn group, outputs in order."""
+    return BatchWorker(process, lane_of=lambda *_: "s", waits_for={"s": ()}, workers={"s": workers},
+                       turn_of=lambda *_: "badges")
 
 
 def test_turns_let_batches_overlap_but_keep_their_outputs_in_order() -> None:
@@ -235,3 +234,26 @@ def test_in_turn_outside_a_batch_is_entered_at_once() -> None:
     with worker.in_turn():
         pass
     worker.close()
+
+
+def test_a_lane_waiting_for_a_multi_worker_lane_waits_for_all_its_unfinished_batches() -> None:
+    """People wait for every touchpoints batch before them, also a slow one overtaken by a later one."""
+    events: list[tuple[str, str, int]] = []
+    lock = threading.Lock()
+
+    def process(kind: str, n: int) -> None:
+        with lock:
+            events.append(("start", kind, n))
+        time.sleep(0.4 if (kind, n) == ("t", 1) else 0.01)
+        with lock:
+            events.append(("end", kind, n))
+
+    worker = BatchWorker(process, lane_of=lambda kind, _n: kind, waits_for={"p": None, "t": ("p",)},
+                         workers={"t": 2})
+    for kind, n in [("t", 1), ("t", 2), ("p", 3)]:
+        worker.submit(kind, n)
+    worker.wait()
+    worker.close()
+    at = {(e, k, n): i for i, (e, k, n) in enumerate(events)}
+    assert at[("end", "t", 2)] < at[("end", "t", 1)]  # two workers: batch 2 overtook batch 1
+    assert at[("start", "p", 3)] > at[("end", "t", 1)]
