@@ -43,6 +43,7 @@ error code and message.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -312,6 +313,9 @@ def _handle_results(run: RunContext, sent: list[tuple[dict, Any]], tasks_by_tp: 
     _links_resolve_pending(run, done)
 
 
+_RETRY_ONCE = threading.Lock()
+
+
 def process_batch(run: RunContext, records: list[dict]) -> None:
     """Plan, then write, one batch of touchpoints (plus any touchpoints still pending)."""
     touchpoints = dedupe_latest(records)
@@ -321,8 +325,10 @@ def process_batch(run: RunContext, records: list[dict]) -> None:
         return
     pending: list[dict] = []
     section = run.report.section("activities")
-    if not section.get("pending_retried"):  # once per run here, once more at the end of the run
+    with _RETRY_ONCE:  # two batches may start together: only one takes the pending touchpoints
+        first = not section.get("pending_retried")
         section["pending_retried"] = True
+    if first:  # once per run here, once more at the end of the run
         ids = {str(t.get("id")) for t in touchpoints}
         pending = [tp for tp in _links_pending(run) if str(tp.get("id")) not in ids]
     _process(run, pending + touchpoints, retrying=len(pending))
