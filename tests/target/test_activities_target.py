@@ -137,3 +137,20 @@ def test_one_run_with_prospects_touchpoints_and_search_results(sf_emulator, ands
     assert [badges[r["id"]]["exists"] for r in results] == [True, True, False]
     assert badges[results[0]["id"]]["record_id"] == contacts[results[0]["prospect_id"]]["Id"]
     assert run.states[-1] == {"bookmarks": {"all": 1}}
+
+
+def test_a_touchpoint_in_two_batches_prepared_at_once_is_one_task(sf, tmp_path):
+    """Two touchpoints batches are prepared at the same time (two workers), but check for their
+    Tasks and write them in input order: a touchpoint sent again in the next batch finds the Task
+    the batch before wrote, with and without the Task external id."""
+    seed(sf, {"records": {"Contact": [{"LastName": "Lee", "Email": "lee@acme.test",
+                                       "Andsend_Prospect_Id__c": "p_twice"}]}})
+    first = [touchpoint(f"tp_{i}", "p_twice") for i in range(4)]
+    second = [dict(first[3], subject="sent again")] + [touchpoint(f"tp_{i}", "p_twice") for i in range(4, 7)]
+    for attempt in range(3):  # whichever batch finishes preparing first
+        config = target_config(sf, tmp_path / f"out{attempt}", batch_size_rows=4)
+        run_target(config, messages("touchpoints", first + second))
+        tasks = records(sf, "Task")
+        assert len(tasks) == 7, attempt
+        if sf.variant == "ext":
+            assert sorted(t["Andsend_Touchpoint_Id__c"] for t in tasks) == [f"tp_{i}" for i in range(7)]
