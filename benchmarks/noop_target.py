@@ -2,7 +2,7 @@
 
 The pipeline benchmark feeds it the same captured tap output as target-salesforce-andsend, so
 the difference between the two is what the real target spends on its own work. It parses,
-validates and batches records exactly as any SDK target does (``BatchSink``, 1,000 rows a batch,
+validates and batches records exactly as any SDK target does (``BatchSink``, 5,000 rows a batch,
 as the real target's sinks), emits STATE, and does nothing with a batch.
 
     python benchmarks/noop_target.py --config '{}'-file < tap-output.singer > state.jsonl
@@ -18,7 +18,7 @@ from singer_sdk.target_base import Target
 class NoopSink(BatchSink):
     """Collects a batch (as the SDK does) and drops it."""
 
-    MAX_SIZE_DEFAULT = 1000  # the real target's RoleSink batch size
+    MAX_SIZE_DEFAULT = 5000  # the real target's RoleSink batch size
 
     def process_batch(self, context: dict) -> None:
         context.get("records", []).clear()

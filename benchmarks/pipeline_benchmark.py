@@ -9,13 +9,15 @@ purchased people already in the org), both emulators in their own processes, the
 
 1. the tap alone, its output captured to a file (the input of steps 3 and 4);
 2. the pipeline at each ``--latency-ms`` (Salesforce emulator latency): ``tap-andsend | target``
-   as two processes joined by a pipe, on a fresh org (reset to the fixture) and output dir;
+   as two processes joined by a pipe, on a fresh org (a newly started Salesforce emulator with the
+   fixture) and output dir;
    Salesforce calls by kind (``/__emulator__/stats``), wall time, records/s, the target's peak
    RSS (its own ``ru_maxrss``, reaped with ``wait4``), and the effective concurrency of its
    Salesforce round trips: the sum of request durations over the time with at least one request
    in flight (how many round trips overlap while the target waits), and over the whole run
    (first request to last response, the target's own CPU time included);
-3. the target alone fed the captured file (zero latency): wall time and peak RSS;
+3. the target alone fed the captured file (zero latency, a newly started Salesforce emulator):
+   wall time and peak RSS;
 4. baseline: a no-op singer-sdk target (``benchmarks/noop_target.py``) fed the same file;
 5. baseline: one record at a time. Its calls are computed per record (a query per key and
    object, one owner query, one write) and measured for real on a sample (``--naive-sample``
@@ -372,9 +374,18 @@ def bench_n(n: int, args: argparse.Namespace, latencies: list[int]) -> dict[str,
                                                 *flags])
         procs.append(andsend_proc)
         t2 = time.perf_counter()
-        sf_proc, sf = start_emulator(["salesforce", "--port", "0", "--db", ":memory:",
-                                      "--fixture", str(workdir / "sf-fixture.json")])
+        sf_args = ["salesforce", "--port", "0", "--db", ":memory:", "--fixture", str(workdir / "sf-fixture.json")]
+        sf_proc, sf = start_emulator(sf_args)
         procs.append(sf_proc)
+
+        def fresh_sf() -> tuple[subprocess.Popen[Any], str]:
+            # Every measured run gets a newly started Salesforce emulator loaded with the same
+            # fixture: one that served earlier runs needed ~10% more CPU for the same work.
+            stop(procs.pop())
+            proc, url = start_emulator(sf_args)
+            procs.append(proc)
+            return proc, url
+
         t3 = time.perf_counter()
         out["setup_s"] = {"salesforce_fixture": round(t1 - t0, 1), "andsend_emulator": round(t2 - t1, 1),
                           "salesforce_emulator": round(t3 - t2, 1)}
@@ -405,6 +416,7 @@ def bench_n(n: int, args: argparse.Namespace, latencies: list[int]) -> dict[str,
         badges: list[dict] = []
         for latency in latencies:
             tag = f"pipeline-{latency}ms"
+            sf_proc, sf = fresh_sf()
             fresh_org(sf, latency)
             run_dir = workdir / tag
             cfg = workdir / f"{tag}.json"
@@ -429,6 +441,7 @@ def bench_n(n: int, args: argparse.Namespace, latencies: list[int]) -> dict[str,
                   flush=True)
 
         # The target alone and the no-op target, from the captured tap output, at zero latency.
+        sf_proc, sf = fresh_sf()
         fresh_org(sf, 0)
         cfg = workdir / "alone.json"
         cfg.write_text(json.dumps(target_config(sf, andsend, workdir / "alone", extra)))
