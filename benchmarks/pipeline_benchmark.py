@@ -37,6 +37,7 @@ import math
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -440,25 +441,36 @@ def bench_n(n: int, args: argparse.Namespace, latencies: list[int]) -> dict[str,
                   f"peak {figures['target_peak_rss_mib']} MiB, concurrency {figures['effective_concurrency']}",
                   flush=True)
 
-        # The target alone and the no-op target, from the captured tap output, at zero latency.
-        sf_proc, sf = fresh_sf()
-        fresh_org(sf, 0)
-        cfg = workdir / "alone.json"
-        cfg.write_text(json.dumps(target_config(sf, andsend, workdir / "alone", extra)))
-        cpu0 = process_cpu_seconds(sf_proc.pid)
-        alone = run_from_file([target_exe, "--config", str(cfg)], captured, workdir, "target-alone")
-        alone_sf = sf_figures(sf, total, alone.wall_s)
-        alone_sf["sf_emulator_cpu_s"] = round(process_cpu_seconds(sf_proc.pid) - cpu0, 2)
-        noop_cfg = workdir / "noop.json"
-        noop_cfg.write_text(json.dumps({k: v for k, v in extra.items() if k == "batch_size_rows"}))
-        noop = run_from_file([sys.executable, str(Path(__file__).with_name("noop_target.py")), "--config",
-                              str(noop_cfg)], captured, workdir, "noop")
-        out["target_alone"] = {**alone_sf, "peak_rss_mib": mib(alone.peak_rss_kib), "cpu_s": round(alone.cpu_s, 2)}
-        out["noop_target"] = {"wall_s": round(noop.wall_s, 2), "records_per_s": round(total / noop.wall_s, 1),
-                              "peak_rss_mib": mib(noop.peak_rss_kib), "cpu_s": round(noop.cpu_s, 2)}
-        out["target_vs_noop"] = round(alone.wall_s / noop.wall_s, 2)
-        print(f"[N={n}] target alone {alone.wall_s:.1f} s ({mib(alone.peak_rss_kib)} MiB), "
-              f"no-op {noop.wall_s:.1f} s", flush=True)
+        # The target alone and the no-op target, from the captured tap output, at zero latency;
+        # --pairs K runs the pair K times (wall times on a shared machine move by ~10%) and
+        # reports the median ratio, the first pair's details.
+        pairs: list[dict[str, Any]] = []
+        for i in range(max(1, args.pairs)):
+            sf_proc, sf = fresh_sf()
+            fresh_org(sf, 0)
+            cfg = workdir / "alone.json"
+            cfg.write_text(json.dumps(target_config(sf, andsend, workdir / f"alone-{i}", extra)))
+            cpu0 = process_cpu_seconds(sf_proc.pid)
+            alone = run_from_file([target_exe, "--config", str(cfg)], captured, workdir, "target-alone")
+            alone_sf = sf_figures(sf, total, alone.wall_s)
+            alone_sf["sf_emulator_cpu_s"] = round(process_cpu_seconds(sf_proc.pid) - cpu0, 2)
+            noop_cfg = workdir / "noop.json"
+            noop_cfg.write_text(json.dumps({k: v for k, v in extra.items() if k == "batch_size_rows"}))
+            noop = run_from_file([sys.executable, str(Path(__file__).with_name("noop_target.py")), "--config",
+                                  str(noop_cfg)], captured, workdir, "noop")
+            pairs.append({"target_alone_s": round(alone.wall_s, 2), "noop_s": round(noop.wall_s, 2),
+                          "ratio": round(alone.wall_s / noop.wall_s, 2),
+                          "target_peak_rss_mib": mib(alone.peak_rss_kib)})
+            if i == 0:
+                out["target_alone"] = {**alone_sf, "peak_rss_mib": mib(alone.peak_rss_kib),
+                                       "cpu_s": round(alone.cpu_s, 2)}
+                out["noop_target"] = {"wall_s": round(noop.wall_s, 2), "records_per_s": round(total / noop.wall_s, 1),
+                                      "peak_rss_mib": mib(noop.peak_rss_kib), "cpu_s": round(noop.cpu_s, 2)}
+            print(f"[N={n}] target alone {alone.wall_s:.1f} s ({mib(alone.peak_rss_kib)} MiB), "
+                  f"no-op {noop.wall_s:.1f} s", flush=True)
+        out["target_vs_noop"] = round(statistics.median(p["ratio"] for p in pairs), 2)
+        if len(pairs) > 1:
+            out["target_vs_noop_pairs"] = pairs
 
         # One record at a time: the formula for all records, and a measured sample.
         sample = naive_sample(records, args.naive_sample)
@@ -510,6 +522,14 @@ def markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
                 f"{r['target_alone']['wall_s'] if first else ''} | {r['noop_target']['wall_s'] if first else ''} | "
                 f"{r['target_vs_noop'] if first else ''} | {p['target_peak_rss_mib']} | "
                 f"{p['effective_concurrency']} | {p.get('concurrency_over_run')} |")
+    repeated = [r for r in results if r.get("target_vs_noop_pairs")]
+    if repeated:
+        lines += ["", "Target alone / no-op target, every pair (the table shows the first pair's times and "
+                  "the median ratio):", ""]
+        for r in repeated:
+            lines.append(f"- N={r['n']:,}: " + "; ".join(
+                f"{p['target_alone_s']} s / {p['noop_s']} s = {p['ratio']} (peak {p['target_peak_rss_mib']} MiB)"
+                for p in r["target_vs_noop_pairs"]))
     lines += ["", "Calls by kind (first latency):", ""]
     for r in results:
         kinds = ", ".join(f"{k} {v}" for k, v in r["pipeline"][0]["by_kind"].items())
@@ -567,6 +587,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="an extra target setting, e.g. max_concurrency=8 (repeatable)")
     ap.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "results"))
     ap.add_argument("--keep", action="store_true", help="keep the work files (emulator DBs, tap output, logs)")
+    ap.add_argument("--pairs", type=int, default=1,
+                    help="runs of the target alone / no-op target pair per N (the median ratio is reported)")
     args = ap.parse_args(argv)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     started = time.perf_counter()
