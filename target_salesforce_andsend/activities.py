@@ -254,14 +254,11 @@ def tasks_with_external_ids(run: RunContext, facts: TaskOrgFacts, ids: list[str]
     return found
 
 
-def _classify(run: RunContext, facts: TaskOrgFacts, writes: list[tuple[dict, dict]],
-              existing: set[str] | None = None) -> list[tuple[dict, dict]]:
+def _classify(run: RunContext, facts: TaskOrgFacts, writes: list[tuple[dict, dict]]) -> list[tuple[dict, dict]]:
     """The (touchpoint, Task fields) still to write. A touchpoint that already has its Task is skipped
     as already_synced: an executed step does not change, and the Task may since have been edited
-    by sales, so it is never overwritten (both with and without the external id). ``existing``:
-    read already (a superset of the writes' ids)."""
-    if existing is None:
-        existing = existing_touchpoint_ids(run, facts, writes)
+    by sales, so it is never overwritten (both with and without the external id)."""
+    existing = existing_touchpoint_ids(run, facts, writes)
     out: list[tuple[dict, dict]] = []
     done: list[str] = []
     for tp, task in writes:

@@ -16,7 +16,7 @@ Delivery:
   raises, so STATE does not move past badges Andsend never received. A dry run writes the file
   (it is local output) but sends nothing to Andsend.
 
-Two batches may be matched at once (the target's two search-results lanes); each writes the file
+Two batches may be matched at once (the search-results lane has two workers); each writes the file
 and calls Andsend only in its turn (``run.in_turn()``), after every batch handed over before it.
 
 ``prospect_key`` is the Andsend prospect id when the result has one, else ``email:<normalised

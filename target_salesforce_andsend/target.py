@@ -12,12 +12,11 @@
 * Batches run in the background (batch_worker.py), so reading and validating the next records
   overlaps the Salesforce calls of the last batch: one lane for people (users, prospects), one
   for touchpoints and one for search results, the last two with two workers each. Each lane keeps
-  the sinks' order;
-  Tasks and badges wait for every prospects batch handed over before them, prospects for
-  everything before them. So Tasks and badges overlap each other, and two batches of each
-  overlap: their reads and own work do, while their writes and output (existence check and Task
-  writes; badges file and Andsend write-back) run in input order (``run.in_turn``). Every STATE
-  message and the end of input first wait for all batches handed over.
+  the sinks' order; Tasks and badges wait for every prospects batch handed over before them,
+  prospects for everything before them. So Tasks and badges overlap each other, and two batches
+  of each overlap: their reads and own work do, while their writes and output (existence check
+  and Task writes; badges file and Andsend write-back) run in input order (``run.in_turn``).
+  Every STATE message and the end of input first wait for all batches handed over.
 """
 
 from __future__ import annotations
