@@ -7,6 +7,7 @@ users qualify. Several users with the same email: an active one, latest modified
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -23,10 +24,18 @@ class OwnerResolver:
         self.client = client
         self._cache: dict[str, str | None] = {}
         self.inactive: set[str] = set()  # emails whose only users are inactive (for the report)
+        # Two touchpoints batches may resolve the same new emails at once: one asks, the other
+        # waits for its answer instead of asking again.
+        self._lock = threading.Lock()
 
     def resolve(self, emails: Iterable[str | None]) -> dict[str, str | None]:
         wanted = {e for e in (normalize_email(x) for x in emails) if e}
-        missing = sorted(wanted - self._cache.keys())
+        if wanted - self._cache.keys():
+            with self._lock:
+                self._ask(sorted(wanted - self._cache.keys()))
+        return {e: self._cache.get(e) for e in wanted}
+
+    def _ask(self, missing: list[str]) -> None:
         if missing:
             found: dict[str, list[dict]] = {}
             prefix = "SELECT Id, Email, IsActive, LastModifiedDate FROM User WHERE"
@@ -41,7 +50,6 @@ class OwnerResolver:
                 self._cache[email] = pick(active)["Id"] if active else None
                 if rows and not active:
                     self.inactive.add(email)
-        return {e: self._cache.get(e) for e in wanted}
 
     def lookup(self, email: str | None) -> str | None:
         """A cached answer (call `resolve` first)."""

@@ -61,3 +61,30 @@ def test_owner_resolver_one_query_per_batch_and_cached(sf_emulator, tmp_path):
     assert sf_emulator.stats()["by_kind"] == {"query": 1}
     run.owners.resolve(["a@x.test", "none@x.test"])
     assert sf_emulator.stats()["by_kind"] == {"query": 1}, "answers are cached for the run"
+
+
+def test_owner_resolver_asks_once_for_emails_two_batches_resolve_at_once(sf_emulator, tmp_path):
+    """Two touchpoints batches are prepared at the same time: the second waits for the first's
+    User lookup of the same new emails instead of sending its own."""
+    import threading
+
+    refs = sf_emulator.seed({"users": [{"_ref": "a", "Username": "a@sf.test", "Email": "a@x.test",
+                                        "LastName": "A", "IsActive": True}]})
+    run = _run(sf_emulator, tmp_path)
+    sf_emulator.reset_stats()
+    sf_emulator.faults(latency_ms=300)  # the first lookup is still in flight when the second starts
+    start = threading.Barrier(2, timeout=10)
+    got: list[dict] = []
+
+    def resolve() -> None:
+        start.wait()
+        got.append(run.owners.resolve(["a@x.test", "none@x.test"]))
+
+    threads = [threading.Thread(target=resolve) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    sf_emulator.faults()
+    assert got == [{"a@x.test": refs["a"], "none@x.test": None}] * 2
+    assert sf_emulator.stats()["by_kind"] == {"query": 1}
