@@ -4,6 +4,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/bootstrap.sh
 source "$ROOT/scripts/bootstrap.sh"
+"$ROOT/scripts/system-deps.sh"  # PostgreSQL and Chromium for the store and browser tests
 cd "$ROOT"
 ruff check .
 # Tests marked slow (the reliability soak, large-scale generation) are left out unless a marker
