@@ -348,11 +348,34 @@ class Auth:
         return entry["user_id"], app
 
     # ---- SOAP login ---------------------------------------------------------------------------
-    def soap_login(self, body: bytes, version: str, instance_url: str) -> tuple[int, str]:
+    def soap_call(self, body: bytes, version: str, instance_url: str) -> tuple[int, str]:
+        """The partner SOAP endpoint: ``login`` and ``logout`` (the calls REST clients make there)."""
         try:
             root = ET.fromstring(body)
         except ET.ParseError:
             return 500, soap_fault("soapenv:Client", "INVALID_LOGIN", "Invalid request")
+        operation = next((el.tag.rsplit("}", 1)[-1] for b in root.iter() if b.tag.rsplit("}", 1)[-1] == "Body"
+                          for el in b), None)
+        if operation == "logout":
+            return self.soap_logout(root)
+        return self.soap_login(root, version, instance_url)
+
+    def soap_logout(self, root: ET.Element) -> tuple[int, str]:
+        """``logout()``: ends the session named by the SessionHeader; an unknown or ended session is
+        ``INVALID_SESSION_ID`` (SOAP API Developer Guide, logout())."""
+        session_id = next(((el.text or "").strip() for el in root.iter()
+                           if el.tag.rsplit("}", 1)[-1] == "sessionId"), "")
+        if not session_id or self.check(session_id) is None:
+            return 500, soap_fault("sf:INVALID_SESSION_ID", "INVALID_SESSION_ID",
+                                   "Invalid Session ID found in SessionHeader: Illegal Session", kind="UnexpectedErrorFault")
+        self.revoke(session_id)
+        return 200, (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+            'xmlns="urn:partner.soap.sforce.com"><soapenv:Body><logoutResponse/></soapenv:Body></soapenv:Envelope>'
+        )
+
+    def soap_login(self, root: ET.Element, version: str, instance_url: str) -> tuple[int, str]:
         username = password = None
         for el in root.iter():
             tag = el.tag.rsplit("}", 1)[-1]
@@ -384,14 +407,14 @@ class Auth:
         return 200, xml
 
 
-def soap_fault(faultcode: str, code: str, message: str) -> str:
+def soap_fault(faultcode: str, code: str, message: str, *, kind: str = "LoginFault") -> str:
     return (
         '<?xml version="1.0" encoding="UTF-8"?>'
         '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
         'xmlns:sf="urn:fault.partner.soap.sforce.com" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
         f"<soapenv:Body><soapenv:Fault><faultcode>{faultcode}</faultcode>"
         f"<faultstring>{code}: {html.escape(message)}</faultstring><detail>"
-        f'<sf:LoginFault xsi:type="sf:LoginFault"><sf:exceptionCode>{code}</sf:exceptionCode>'
-        f"<sf:exceptionMessage>{html.escape(message)}</sf:exceptionMessage></sf:LoginFault>"
+        f'<sf:{kind} xsi:type="sf:{kind}"><sf:exceptionCode>{code}</sf:exceptionCode>'
+        f"<sf:exceptionMessage>{html.escape(message)}</sf:exceptionMessage></sf:{kind}>"
         "</detail></soapenv:Fault></soapenv:Body></soapenv:Envelope>"
     )

@@ -94,7 +94,7 @@ async def _serve(emu: Emulator, request: Request, path: str) -> Response:
             emu.count_call("soap_login", request.method, "soap", api=False)
             if request.method != "POST":
                 return to_response(method_not_allowed(request.method, ["POST"]))
-            status, xml = emu.auth.soap_login(await request.body(), m.group(1), emu.instance_url(_base_url(request)))
+            status, xml = emu.auth.soap_call(await request.body(), m.group(1), emu.instance_url(_base_url(request)))
             return Response(xml, status_code=status, media_type="text/xml;charset=UTF-8")
         m = _API_RE.match(path)
         if m:

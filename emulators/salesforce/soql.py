@@ -62,7 +62,7 @@ MAX_PARAMS = 30_000  # below SQLite's default 32,766 bound variables per stateme
 
 # Value literals (shared by the grammar terminals and the fast IN-list lexer).
 _V_STRING = r"'[^'\\]*(?:\\.[^'\\]*)*'"  # unrolled (?:\\.|[^'\\])*: much faster in re
-_V_DATETIME = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?(?:Z|[+-]\d{2}:\d{2})"
+_V_DATETIME = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})"
 _V_DATE = r"\d{4}-\d{2}-\d{2}(?![0-9T])"
 _V_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)"
 _V_KW = r"(?i:null|true|false)(?![A-Za-z0-9_])"
@@ -114,7 +114,7 @@ FALSE: "false"i
 OP: "=" | "!=" | "<>" | "<=" | ">=" | "<" | ">"
 DIR: /ASC|DESC/i
 NULLS: /NULLS\s+(FIRST|LAST)/i
-DATETIME.3: /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?(Z|[+-]\d{2}:\d{2})/
+DATETIME.3: /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})/
 DATE.2: /\d{4}-\d{2}-\d{2}/
 VALUE_LIST.5: /@V_LIST@/
 DATE_LITERAL.2: /(YESTERDAY|TODAY|TOMORROW|LAST_WEEK|THIS_WEEK|NEXT_WEEK|LAST_MONTH|THIS_MONTH|NEXT_MONTH|LAST_90_DAYS|NEXT_90_DAYS|THIS_QUARTER|LAST_QUARTER|NEXT_QUARTER|THIS_YEAR|LAST_YEAR|NEXT_YEAR)(?![A-Za-z0-9_])|(LAST_N_DAYS|NEXT_N_DAYS|LAST_N_WEEKS|NEXT_N_WEEKS|LAST_N_MONTHS|NEXT_N_MONTHS|LAST_N_YEARS|NEXT_N_YEARS):\d+/i
@@ -421,12 +421,17 @@ def _decode_string(raw: str, line: int, column: int) -> tuple[str, str, int | No
 
 
 _DATETIME_RE = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,3}))?(Z|[+-]\d{2}:\d{2})", re.IGNORECASE
+    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})", re.IGNORECASE
 )
 
 
 def _stored_datetime(dt: datetime) -> str:
+    """The stored text form (milliseconds). A literal finer than that (clients such as tap-salesforce
+    send microseconds, which Salesforce accepts) keeps its microseconds: stored values compare with
+    it as text exactly as their instants compare ('+' sorts before every digit)."""
     dt = dt.astimezone(timezone.utc)
+    if dt.microsecond % 1000:
+        return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond:06d}+0000"
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}+0000"
 
 
@@ -440,8 +445,9 @@ def _decode_datetime(text: str) -> str:
     else:
         sign = 1 if tz[0] == "+" else -1
         tzinfo = timezone(sign * timedelta(hours=int(tz[1:3]), minutes=int(tz[4:6])))
-    ms = int((frac or "0").ljust(3, "0"))
-    dt = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), ms * 1000, tzinfo=tzinfo)
+    # Beyond microseconds there is nothing to compare with: further digits are dropped.
+    micros = int((frac or "0")[:6].ljust(6, "0"))
+    dt = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), micros, tzinfo=tzinfo)
     return _stored_datetime(dt)
 
 

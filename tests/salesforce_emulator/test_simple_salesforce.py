@@ -227,3 +227,29 @@ def test_refresh_token_login(sf_https):
     assert refreshed["access_token"] != token["access_token"] and "refresh_token" not in refreshed
     sf = Salesforce(instance_url=refreshed["instance_url"], session_id=refreshed["access_token"], session=s)
     assert sf.query("SELECT COUNT() FROM Lead")["totalSize"] == 0
+
+
+def test_soap_logout_ends_the_session(sf_https):
+    """``logout()`` on the partner endpoint ends the SessionHeader's session (not a failed login)."""
+    sf = _soap_login(sf_https)
+    envelope = (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        '<env:Envelope xmlns:env="http://schemas.xmlsoap.org/soap/envelope/">'
+        '<env:Header><SessionHeader xmlns="urn:partner.soap.sforce.com">'
+        f"<sessionId>{sf.session_id}</sessionId></SessionHeader></env:Header>"
+        '<env:Body><n1:logout xmlns:n1="urn:partner.soap.sforce.com"/></env:Body></env:Envelope>'
+    )
+    url = f"https://{INSTANCE}/services/Soap/u/60.0"
+    headers = {"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": "logout"}
+    ok = sf_https.session.post(url, data=envelope, headers=headers, timeout=30)
+    assert ok.status_code == 200 and "<logoutResponse/>" in ok.text
+    old_session = sf.session_id
+    gone = sf_https.session.get(f"https://{INSTANCE}/services/data/v60.0/limits",
+                                headers={"Authorization": f"Bearer {old_session}"}, timeout=30)
+    assert gone.status_code == 401 and gone.json()[0]["errorCode"] == "INVALID_SESSION_ID"
+    sf.query("SELECT Id FROM Lead")  # simple-salesforce signs in again on the 401
+    assert sf.session_id != old_session
+    again = sf_https.session.post(url, data=envelope, headers=headers, timeout=30)
+    assert again.status_code == 500
+    assert "<sf:exceptionCode>INVALID_SESSION_ID</sf:exceptionCode>" in again.text
+    assert "LoginFault" not in again.text

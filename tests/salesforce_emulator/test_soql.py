@@ -279,6 +279,20 @@ def test_absolute_dates_and_datetimes(db: SoqlDb) -> None:
     assert db.ids("SELECT Id FROM Lead WHERE CreatedDate < 2025-06-30T19:00:00-05:00") == [db.l3]
 
 
+def test_datetime_literals_with_fractional_seconds(db: SoqlDb) -> None:
+    # Every documented form plus the fractions clients send (tap-salesforce: microseconds and Z;
+    # Salesforce accepts them). Stored values have milliseconds; a finer literal compares by instant.
+    assert db.ids("SELECT Id FROM Lead WHERE CreatedDate >= 2026-03-01T00:00:00.000000Z") == [db.l1, db.l2]
+    assert db.ids("SELECT Id FROM Lead WHERE CreatedDate = 2026-03-01T00:00:00.0Z") == [db.l2]
+    assert db.ids("SELECT Id FROM Lead WHERE CreatedDate = 2026-03-01T00:00:00.000000000Z") == [db.l2]
+    assert db.ids("SELECT Id FROM Lead WHERE CreatedDate > 2026-02-28T23:59:59.999999Z") == [db.l1, db.l2]
+    assert db.ids("SELECT Id FROM Lead WHERE CreatedDate > 2026-03-01T00:00:00.000001Z") == [db.l1]
+    assert db.ids("SELECT Id FROM Lead WHERE CreatedDate >= 2026-03-01T00:00:00.000001Z") == [db.l1]
+    assert db.ids("SELECT Id FROM Lead WHERE CreatedDate <= 2026-03-01T00:00:00.000999Z") == [db.l2, db.l3]
+    assert db.ids("SELECT Id FROM Lead WHERE CreatedDate = 2026-03-01T00:00:00.000001Z") == []
+    assert db.ids("SELECT Id FROM Lead WHERE CreatedDate = 2026-03-01T01:00:00.000000+01:00") == [db.l2]
+
+
 def test_relative_date_literals_with_fixed_now(db: SoqlDb) -> None:
     # NOW = Wednesday 2026-03-18 15:30 UTC; weeks start on Sunday 2026-03-15.
     assert db.ids("SELECT Id FROM Task WHERE ActivityDate = TODAY") == [db.t1]
