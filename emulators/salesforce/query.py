@@ -116,24 +116,33 @@ def _page(emu: Emulator, call: Call, cursor: Cursor, loc: str | None, offset: in
     return body
 
 
-def run_query(emu: Emulator, call: Call, *, include_deleted: bool) -> Resp:
-    from emulators.salesforce import soql  # written alongside; imported late so other routes work without it
+def execute(emu: Emulator, text: str, *, include_deleted: bool) -> tuple[Any, list[tuple]]:
+    """Compile (cached) and run one statement: (compiled query, every row). Raises SoqlError. Shared
+    by the REST query resources and the Bulk query jobs, so both answer the same statement alike."""
+    from emulators.salesforce import soql
 
-    text = call.query.get("q")
-    if text is None or not text.strip():
-        return error(400, "MALFORMED_QUERY", "A query string has to be specified")
     now = emu.now()
     key = (text, include_deleted, now.date(), emu.registry.generation)
     cache = emu.query_cursors.compiled
     compiled = cache.get(key)
     if compiled is None:
-        try:
-            compiled = soql.compile_query(text, emu.registry.lookup, now=now, include_deleted=include_deleted)
-        except soql.SoqlError as exc:
-            return error(400, exc.error_code, exc.message)
+        compiled = soql.compile_query(text, emu.registry.lookup, now=now, include_deleted=include_deleted)
         cache.put(key, compiled)
     with emu.store.lock:
         rows = emu.store.conn.execute(compiled.sql, compiled.params).fetchall()
+    return compiled, rows
+
+
+def run_query(emu: Emulator, call: Call, *, include_deleted: bool) -> Resp:
+    from emulators.salesforce import soql
+
+    text = call.query.get("q")
+    if text is None or not text.strip():
+        return error(400, "MALFORMED_QUERY", "A query string has to be specified")
+    try:
+        compiled, rows = execute(emu, text, include_deleted=include_deleted)
+    except soql.SoqlError as exc:
+        return error(400, exc.error_code, exc.message)
     if compiled.is_count:
         total = rows[0][0] if rows and len(rows) == 1 and len(rows[0]) == 1 else len(rows)
         return Resp(200, {"totalSize": int(total), "done": True, "records": []})

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from emulators.salesforce import control, sobjects
+from emulators.salesforce import bulk_query_v1, control, sobjects
 from emulators.salesforce.auth import OAuthError
 from emulators.salesforce.bulk import BulkManager
 from emulators.salesforce.core import JSON_TYPE, Call, Resp, error, method_not_allowed, parse_query_string
@@ -34,6 +34,7 @@ from emulators.salesforce.state import SUPPORTED_VERSIONS, Emulator
 log = logging.getLogger("emulators.salesforce")
 _API_RE = re.compile(r"^/services/data/v([^/]+)(?:/(.*))?$")
 _SOAP_RE = re.compile(r"^/services/Soap/u/(\d+\.\d)(?:/.*)?$")
+_ASYNC_RE = re.compile(r"^/services/async/(\d+\.\d)/(.*)$")
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 INVALID_SESSION = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
 
@@ -99,6 +100,9 @@ async def _serve(emu: Emulator, request: Request, path: str) -> Response:
         m = _API_RE.match(path)
         if m:
             return await _api(emu, request, m.group(1), m.group(2) or "")
+        m = _ASYNC_RE.match(path)
+        if m:
+            return await _bulk_v1(emu, request, m.group(1), m.group(2))
         if path.startswith("/id/"):
             return await _identity(emu, request, path)
         return to_response(error(404, "NOT_FOUND", "The requested resource does not exist"))
@@ -153,6 +157,21 @@ async def _api(emu: Emulator, request: Request, version: str, rest: str) -> Resp
     _kind, resp = dispatch_api(emu, call)
     if faults.revoke_tokens_every and n_calls % faults.revoke_tokens_every == 0:
         emu.auth.revoke_all_access()
+    return to_response(resp, {"Sforce-Limit-Info": emu.limit_header()})
+
+
+async def _bulk_v1(emu: Emulator, request: Request, version: str, rest: str) -> Response:
+    """Bulk API 1.0 (``/services/async``): its own session header and error shapes (bulk_query_v1.py)."""
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    parts = [p for p in rest.strip("/").split("/") if p]
+    wants_json = "json" in headers.get("content-type", "").lower()
+    session = emu.auth.check(headers.get("x-sfdc-session", "").strip()) if headers.get("x-sfdc-session") else None
+    if session is None:
+        return to_response(bulk_query_v1._fail(400, "InvalidSessionId", "Invalid session id", wants_json))
+    if emu.daily_used >= emu.daily_max:
+        return to_response(bulk_query_v1._fail(403, "ExceededQuota", "TotalRequests Limit exceeded.", wants_json))
+    emu.count_call(bulk_query_v1.kind_of(request.method, parts), request.method, "async", api=True)
+    resp = emu.bulk_v1.handle(request.method, version, parts, headers, await request.body(), session.user_id)
     return to_response(resp, {"Sforce-Limit-Info": emu.limit_header()})
 
 
@@ -228,6 +247,7 @@ def create_app(db_path: str = ":memory:", fixture: dict[str, Any] | str | Path |
     emu = Emulator(db_path, fixture, describe_dir=describe_dir, instance_url=instance_url)
     emu.query_cursors = Cursors()
     emu.bulk = BulkManager(emu)
+    emu.bulk_v1 = bulk_query_v1.BulkQueryV1(emu)
     app = Starlette(routes=[Route("/{path:path}", endpoint, methods=ALL_METHODS)])
     app.state.emulator = emu
     app.state.tls = None

@@ -125,6 +125,7 @@ class Emulator:
         self.default_user_id = ""
         self.query_cursors: Any = None  # set by query module
         self.bulk: Any = None  # set by bulk module
+        self.bulk_v1: Any = None  # Bulk API 1.0 query jobs (bulk_query_v1.py)
         self.fixture_loaded = self.store.get_meta("initialized") is None
         if self.fixture_loaded:
             self._seed_initial()
@@ -375,3 +376,5 @@ class Emulator:
             self.query_cursors.clear()
         if self.bulk is not None:
             self.bulk.clear()
+        if self.bulk_v1 is not None:
+            self.bulk_v1.clear()
