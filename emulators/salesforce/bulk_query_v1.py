@@ -186,6 +186,11 @@ class BulkQueryV1:
             compiled, rows = query.execute(self.emu, text, include_deleted=job.operation == "queryAll")
             if compiled.is_count:
                 raise soql.SoqlError("MALFORMED_QUERY", "Aggregate queries are not supported by the Bulk API")
+            compound = [p for p in compiled.select_paths
+                        if (self.emu.registry.get(compiled.sobject).by_lower.get(p.lower()) or {}).get("type")
+                        in soql.COMPOUND_TYPES]
+            if compound:
+                raise soql.SoqlError("FeatureNotEnabled", "Selecting compound data not supported in Bulk Query")
             if compiled.sobject.casefold() != job.object.casefold():
                 raise soql.SoqlError("INVALID_TYPE", f"The query's object {compiled.sobject} is not the "
                                      f"job's object {job.object}")

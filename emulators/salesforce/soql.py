@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -777,7 +778,42 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+# Compound fields (Address, Location) are read-only views of their component fields: never stored,
+# selected as one JSON object, not filterable or sortable ("Compound Fields", SOAP API Developer Guide).
+COMPOUND_TYPES = frozenset({"address", "location"})
+# Component field -> key in the compound value, by the component's name without its prefix.
+_COMPOUND_KEYS = {"street": "street", "city": "city", "state": "state", "statecode": "stateCode",
+                  "postalcode": "postalCode", "country": "country", "countrycode": "countryCode",
+                  "latitude": "latitude", "longitude": "longitude", "geocodeaccuracy": "geocodeAccuracy"}
+
+
+def compound_key(compound: str, component: str) -> str | None:
+    """The key of ``component`` (``BillingCity``) in the value of ``compound`` (``BillingAddress``)."""
+    prefix = compound[: -len("Address")] if compound.endswith("Address") else ""
+    return _COMPOUND_KEYS.get(component[len(prefix):].lower())
+
+
+def _compound_sql(alias: str, name: str, fields: Any) -> str:
+    parts = []
+    for fd in sorted(fields, key=lambda d: d["name"]):
+        if (fd.get("compoundFieldName") or "").lower() != name.lower():
+            continue
+        key = compound_key(name, fd["name"])
+        if key:
+            parts.append(f"'{key}', {alias}.{_q(fd['name'])}")
+    return f"json_object({', '.join(sorted(parts))})" if parts else "NULL"
+
+
+def _compound(value: Any) -> Any:
+    data = json.loads(value) if isinstance(value, str) else value
+    if not isinstance(data, dict) or all(v is None for v in data.values()):
+        return None
+    return dict(sorted(data.items()))
+
+
 def _convert(ftype: str) -> Callable[[Any], Any] | None:
+    if ftype in COMPOUND_TYPES:
+        return _compound
     if ftype == "boolean":
         return lambda v: None if v is None else bool(v)
     if ftype in ("int", "long"):
@@ -883,8 +919,12 @@ class _Compiler:
             entity = node.targets[0].name if len(node.targets) == 1 else "Name"
             raise _err("INVALID_FIELD", self.soql, path.line, path.column, _custom_field_hint(fname, entity))
         f = hits[0][1]
-        exprs = [f"{t.alias}.{_q(fd['name'])}" for t, fd in hits]
-        sql = exprs[0] if len(exprs) == 1 else f"COALESCE({', '.join(exprs)})"
+        if f["type"] in COMPOUND_TYPES:
+            t = hits[0][0]
+            sql = _compound_sql(t.alias, f["name"], t.fields.values())
+        else:
+            exprs = [f"{t.alias}.{_q(fd['name'])}" for t, fd in hits]
+            sql = exprs[0] if len(exprs) == 1 else f"COALESCE({', '.join(exprs)})"
         return _Column(sql, f, ".".join(node.canonical + (f["name"],)), node.key)
 
     # -- WHERE

@@ -70,12 +70,12 @@ class Store:
         if not existing:
             cols = ['"_rowid" INTEGER PRIMARY KEY', '"Id" TEXT NOT NULL UNIQUE']
             for f in schema.describe["fields"]:
-                if f["name"] != "Id":
+                if f["name"] != "Id" and f["type"] not in ("address", "location"):  # compound: a view
                     cols.append(f"{q(f['name'])} {column_type(f)}")
             self.conn.execute(f"CREATE TABLE {t} ({', '.join(cols)})")
         else:
             for f in schema.describe["fields"]:
-                if f["name"] not in existing:
+                if f["name"] not in existing and f["type"] not in ("address", "location"):
                     self.conn.execute(f"ALTER TABLE {t} ADD COLUMN {q(f['name'])} {column_type(f)}")
         for f in schema.describe["fields"]:
             idx = q(f"ix_{schema.name}_{f['name']}")
@@ -282,4 +282,19 @@ def to_json_value(field: dict[str, Any] | None, value: Any) -> Any:
 
 def to_json_record(schema: ObjectSchema, rec: dict[str, Any]) -> dict[str, Any]:
     fields = schema.fields
-    return {k: to_json_value(fields.get(k), v) for k, v in rec.items()}
+    out = {k: to_json_value(fields.get(k), v) for k, v in rec.items()}
+    for f in fields.values():
+        if f["type"] in ("address", "location"):
+            out[f["name"]] = compound_value(schema, f["name"], out)
+    return out
+
+
+def compound_value(schema: ObjectSchema, name: str, rec: dict[str, Any]) -> dict[str, Any] | None:
+    """A compound address from its components in ``rec`` (None when every component is empty), with
+    the same keys as a SOQL query returns."""
+    from emulators.salesforce.soql import compound_key
+
+    parts = {compound_key(name, f["name"]): rec.get(f["name"]) for f in schema.fields.values()
+             if f.get("compoundFieldName") == name}
+    parts.pop(None, None)
+    return dict(sorted(parts.items())) if any(v is not None for v in parts.values()) else None

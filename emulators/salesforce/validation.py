@@ -220,6 +220,9 @@ def coerce(schema: ObjectSchema, raw: dict[str, Any], *, csv: bool = False,
         f = schema.by_lower.get(key.lower())
         if f is None:
             raise RequestError("INVALID_FIELD", f"No such column '{key}' on sobject of type {schema.name}")
+        if f["type"] in ("address", "location"):
+            out[f["name"]] = value  # compound fields are read-only: refused with the other unwritable fields
+            continue
         if csv:
             if value == "" or value is None:
                 continue

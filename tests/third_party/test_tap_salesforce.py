@@ -26,7 +26,8 @@ TAP = "tap-salesforce==2.8.1"
 STREAMS = ("Account", "Contact", "Lead", "Task", "User")
 FIXTURE: dict[str, Any] = {
     "records": {
-        "Account": [{"_ref": f"a{i}", "Name": f"Acme {i} GmbH", "Website": f"https://acme{i}.de"} for i in range(5)],
+        "Account": [{"_ref": f"a{i}", "Name": f"Acme {i} GmbH", "Website": f"https://acme{i}.de",
+                     "BillingCity": "Berlin"} for i in range(5)],
         "Lead": [{"LastName": f"Lee {i}", "Company": f"Acme {i}", "Email": f"lee{i}@acme{i}.de",
                   "Title": "CTO" if i % 2 else None} for i in range(7)],
     }
@@ -64,8 +65,9 @@ def _config(tmp: Path, org: Org, api_type: str) -> Path:
     return path
 
 
-def _catalog(tap_python: Path, org: Org, tmp: Path) -> Path:
-    done = run_client(tap_python, org, "tap_salesforce:main", ["--config", str(_config(tmp, org, "REST")),
+def _catalog(tap_python: Path, org: Org, tmp: Path, api_type: str = "REST") -> Path:
+    # Discovery depends on the mode: in BULK it marks compound address fields unsupported.
+    done = run_client(tap_python, org, "tap_salesforce:main", ["--config", str(_config(tmp, org, api_type)),
                                                                 "--discover"], tmp)
     assert done.returncode == 0, done.stderr[-3000:]
     catalog = json.loads(done.stdout)
@@ -78,7 +80,7 @@ def _catalog(tap_python: Path, org: Org, tmp: Path) -> Path:
                 entry["metadata"]["selected"] = stream["stream"] in STREAMS
                 entry["metadata"]["replication-method"] = "INCREMENTAL"
                 entry["metadata"]["replication-key"] = "SystemModstamp"
-    path = tmp / "catalog.json"
+    path = tmp / f"catalog-{api_type}.json"
     path.write_text(json.dumps(catalog))
     return path
 
@@ -135,13 +137,15 @@ def test_discover_and_rest_full_then_incremental(tap_python: Path, org: Org, tmp
 
 
 def test_bulk_api_1_query_mode(tap_python: Path, org: Org, tmp_path: Path) -> None:
-    catalog = _catalog(tap_python, org, tmp_path)
-    rest, _ = _sync(tap_python, org, tmp_path, catalog, "REST")
-    bulk, state = _sync(tap_python, org, tmp_path, catalog, "BULK")
+    rest, _ = _sync(tap_python, org, tmp_path, _catalog(tap_python, org, tmp_path), "REST")
+    bulk, state = _sync(tap_python, org, tmp_path, _catalog(tap_python, org, tmp_path, "BULK"), "BULK")
     for stream in STREAMS:
         assert set(bulk[stream]) == {r["Id"] for r in org.rows(stream)}, stream
         for rid, rec in rest[stream].items():  # the same values through both APIs (typed by the tap)
-            assert bulk[stream][rid] == rec, (stream, rid)
+            compound = {k for k in rec if k.endswith("Address")}
+            assert not compound & set(bulk[stream][rid]), (stream, compound)
+            assert bulk[stream][rid] == {k: v for k, v in rec.items() if k not in compound}, (stream, rid)
+    assert all(rec["BillingAddress"]["city"] == "Berlin" for rec in rest["Account"].values())  # REST reads them
     assert "SystemModstamp" in state["bookmarks"]["Account"]
     stats = _control(org, "GET", "stats")
     assert stats["by_kind"]["bulk1_create_job"] == len(STREAMS)
