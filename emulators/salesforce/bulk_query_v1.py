@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import escape
 
+from emulators.salesforce import bulk_query
 from emulators.salesforce.core import Resp
 from emulators.salesforce.ids import make_id
 from emulators.salesforce.state import Emulator
@@ -280,35 +281,10 @@ def _fail(status: int, code: str, message: str, as_json: bool) -> Resp:
                 f"<exceptionMessage>{escape(message)}</exceptionMessage></error>", status)
 
 
-def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in record.items():
-        if key == "attributes":
-            continue
-        if isinstance(value, dict):
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str) and len(value) == 28 and value.endswith("+0000") and value[10] == "T":
-        return value[:-5] + "Z"  # Bulk CSV spells datetimes with Z
-    return str(value)
-
-
 def _csv(compiled: Any, rows: list[tuple], version: str) -> str:
+    columns, data = bulk_query.table(compiled, rows, version)
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    columns = list(compiled.select_paths)
+    writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n")
     writer.writerow(columns)
-    lowered = [c.casefold() for c in columns]
-    for row in rows:
-        flat = {k.casefold(): v for k, v in _flatten(compiled.shape(row, api_version=version)).items()}
-        writer.writerow([_cell(flat.get(c)) for c in lowered])
+    writer.writerows(data)
     return out.getvalue()

@@ -46,6 +46,12 @@ def kind_of(method: str, parts: list[str]) -> str:
             if n == 4:
                 return "collections_upsert"
         return "other"
+    if head == "jobs" and n >= 2 and parts[1].lower() == "query":
+        if n == 2:
+            return "bulk_query_create" if method == "POST" else "bulk_query_status"
+        if n == 4 and parts[3].lower() == "results":
+            return "bulk_query_results"
+        return "bulk_query_status"
     if head == "jobs" and n >= 2 and parts[1].lower() == "ingest":
         if n == 2:
             return "bulk_create_job" if method == "POST" else "bulk_status"
@@ -126,6 +132,8 @@ def _route(emu: Emulator, call: Call, parts: list[str]) -> Resp:
                 _json_media(call)
                 return collections.upsert(emu, call, parts[2], parts[3])
         return not_found()
+    if head == "jobs" and n >= 2 and parts[1].lower() == "query":
+        return emu.bulk_query.route(call, parts[2:])
     if head == "jobs" and n >= 2 and parts[1].lower() == "ingest":
         if emu.bulk is None:
             return not_found()

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from emulators.salesforce import bulk_query_v1, control, sobjects
+from emulators.salesforce import bulk_query, bulk_query_v1, control, sobjects
 from emulators.salesforce.auth import OAuthError
 from emulators.salesforce.bulk import BulkManager
 from emulators.salesforce.core import JSON_TYPE, Call, Resp, error, method_not_allowed, parse_query_string
@@ -248,6 +248,7 @@ def create_app(db_path: str = ":memory:", fixture: dict[str, Any] | str | Path |
     emu.query_cursors = Cursors()
     emu.bulk = BulkManager(emu)
     emu.bulk_v1 = bulk_query_v1.BulkQueryV1(emu)
+    emu.bulk_query = bulk_query.BulkQueryManager(emu)
     app = Starlette(routes=[Route("/{path:path}", endpoint, methods=ALL_METHODS)])
     app.state.emulator = emu
     app.state.tls = None

@@ -126,6 +126,7 @@ class Emulator:
         self.query_cursors: Any = None  # set by query module
         self.bulk: Any = None  # set by bulk module
         self.bulk_v1: Any = None  # Bulk API 1.0 query jobs (bulk_query_v1.py)
+        self.bulk_query: Any = None  # Bulk API 2.0 query jobs (bulk_query.py)
         self.fixture_loaded = self.store.get_meta("initialized") is None
         if self.fixture_loaded:
             self._seed_initial()
@@ -378,3 +379,5 @@ class Emulator:
             self.bulk.clear()
         if self.bulk_v1 is not None:
             self.bulk_v1.clear()
+        if self.bulk_query is not None:
+            self.bulk_query.clear()

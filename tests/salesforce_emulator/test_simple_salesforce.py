@@ -253,3 +253,38 @@ def test_soap_logout_ends_the_session(sf_https):
     assert again.status_code == 500
     assert "<sf:exceptionCode>INVALID_SESSION_ID</sf:exceptionCode>" in again.text
     assert "LoginFault" not in again.text
+
+
+def test_bulk2_query_jobs_with_locator_paging(sf_https):
+    """Bulk API 2.0 query: create, poll, results in sets (Sforce-Locator) as CSV, through simple-salesforce."""
+    sf = _soap_login(sf_https)
+    sf_https.control("PUT", "settings", {"bulk_processing_delay_ms": 300})  # the client must poll
+    refs = sf_https.control("POST", "seed", {"records": {"Lead": [
+        {"_ref": f"l{i}", "LastName": f"Lee {i}", "Company": "Acme, Inc.", "Email": f"l{i}@acme.de",
+         "HasOptedOutOfEmail": i == 3} for i in range(5)]}})["refs"]
+    sets = list(sf.bulk2.Lead.query("SELECT Id, LastName, Company, HasOptedOutOfEmail, Owner.Email FROM Lead "
+                                    "WHERE Company = 'Acme, Inc.' ORDER BY LastName", max_records=2, wait=1))
+    assert len(sets) == 3  # 2 + 2 + 1 records, each set with its header
+    rows = [row for text in sets for row in csv.DictReader(io.StringIO(text))]
+    assert [r["Id"] for r in rows] == [refs[f"l{i}"] for i in range(5)]
+    assert rows[0]["Company"] == "Acme, Inc." and rows[3]["HasOptedOutOfEmail"] == "true"
+    assert rows[0]["Owner.Email"] == "admin@example.com"
+    stats = sf_https.control("GET", "stats")["by_kind"]
+    assert stats["bulk_query_create"] == 1 and stats["bulk_query_results"] == 3 and stats["bulk_query_status"] >= 1
+
+
+def test_bulk2_query_refuses_what_salesforce_refuses(sf_https):
+    sf = _soap_login(sf_https)
+    url = f"https://{INSTANCE}/services/data/v60.0/jobs/query"
+    headers = {"Authorization": f"Bearer {sf.session_id}"}
+    bad = sf_https.session.post(url, json={"operation": "query", "query": "SELECT Id FROM Nope"}, headers=headers,
+                                timeout=30)
+    assert bad.status_code == 400 and bad.json()[0]["errorCode"] == "INVALID_TYPE"
+    compound = sf_https.session.post(url, json={"operation": "query", "query": "SELECT Id, BillingAddress FROM Account"},
+                                     headers=headers, timeout=30)
+    assert compound.status_code == 400 and compound.json()[0]["errorCode"] == "API_ERROR"
+    sf_https.control("PUT", "settings", {"bulk_processing_delay_ms": 5000})
+    job = sf_https.session.post(url, json={"operation": "query", "query": "SELECT Id FROM Account"}, headers=headers,
+                                timeout=30).json()
+    early = sf_https.session.get(f"{url}/{job['id']}/results", headers=headers, timeout=30)
+    assert early.status_code == 412 and early.json()[0]["errorCode"] == "JOB_NOT_COMPLETE"
