@@ -183,7 +183,10 @@ class BulkQueryManager:
         writer.writerow(job.columns)
         writer.writerows(part)
         next_locator = _b36(end) if end < len(job.rows) else "null"
-        return Resp(200, out.getvalue().encode("utf-8"), media_type="text/csv; charset=UTF-8",
+        # No Content-Type: Salesforce sends `Content-Type: text/csv`, but uvicorn writes header names in
+        # lower case, and airbyte-cdk 7 looks the header up in a plain dict by "content-type" and then
+        # fails to parse it; without the header every client reads the body as CSV, as it is.
+        return Resp(200, out.getvalue().encode("utf-8"), media_type=None,
                     headers={"Sforce-Locator": next_locator, "Sforce-NumberOfRecords": str(len(part))})
 
 
