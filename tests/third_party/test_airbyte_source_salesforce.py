@@ -4,8 +4,8 @@ emulator: objects with compound address fields over REST, the others through Bul
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
