@@ -292,6 +292,15 @@ class BulkManager:
             chunk = rows[start : start + CHUNK]
             ctx = emu.write_context(job.user_id, api_version=job.api_version,
                                     auto_assign=bool(job.assignment_rule_id))
+            cpu = emu.org_rules.batch_failure(schema.name, len(chunk)) if job.operation not in (
+                "delete", "hardDelete") else None
+            if cpu is not None:  # the org's automation fails the whole 200-record chunk
+                for row in chunk:
+                    raw = dict(zip(columns, row, strict=True))
+                    job.failures.append([_row_id(raw), f"CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY:{cpu}:--", *row])
+                    job.failed += 1
+                    job.processed += 1
+                continue
             with emu.store.transaction():
                 for row in chunk:
                     raw = dict(zip(columns, row, strict=True))

@@ -62,7 +62,8 @@ def _record_schema(emu: Emulator, rec: Any) -> ObjectSchema:
 
 
 def _run(emu: Emulator, all_or_none: bool, items: list[Any],
-         op: Callable[[Any], dict[str, Any]], *, single_write: bool = False) -> list[dict[str, Any]]:
+         op: Callable[[Any], dict[str, Any]], *, single_write: bool = False,
+         objects: list[str] | None = None) -> list[dict[str, Any]]:
     """Apply ``op`` to every item in one transaction, a savepoint per item; returns ordered results.
 
     ``single_write``: ``op`` validates first and writes one statement as its very last step (a
@@ -105,6 +106,14 @@ def _run(emu: Emulator, all_or_none: bool, items: list[Any],
                     raise
             if failed and all_or_none:
                 raise _Rollback
+            cpu = _automation_limit(emu, objects, results)
+            if cpu is not None:
+                raise _CpuLimit(cpu)
+    except _CpuLimit as exc:
+        # The org's automation ran out of CPU time on the whole batch: Salesforce rolls the trigger's
+        # transaction back, and every record of the call fails with the automation's error.
+        error = {"statusCode": "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY", "message": exc.message, "fields": []}
+        results = [{"success": False, "errors": [dict(error)]} for _ in results]
     except _Rollback:
         out = []
         for r in results:
@@ -120,6 +129,22 @@ def _run(emu: Emulator, all_or_none: bool, items: list[Any],
         r.pop("_item", None)
         r.pop("_keep_id", None)
     return results
+
+
+class _CpuLimit(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _automation_limit(emu: Emulator, objects: list[str] | None, results: list[dict[str, Any]]) -> str | None:
+    if not objects or not emu.org_rules.automation:
+        return None
+    written: dict[str, int] = {}
+    for obj, r in zip(objects, results, strict=True):
+        if r.get("success"):
+            written[obj] = written.get(obj, 0) + 1
+    return next((m for obj, n in written.items() if (m := emu.org_rules.batch_failure(obj, n))), None)
 
 
 def create(emu: Emulator, call: Call) -> Resp:
@@ -147,7 +172,8 @@ def create(emu: Emulator, call: Call) -> Resp:
             raise RecordError("INVALID_FIELD", "cannot specify Id in an insert call", ["Id"])
         return {"id": dml.insert(emu, ctx, schema, values), "success": True, "errors": []}
 
-    return Resp(200, _run(emu, all_or_none, prepared, op, single_write=True))
+    return Resp(200, _run(emu, all_or_none, prepared, op, single_write=True,
+                          objects=[schema.name for schema, _, _ in prepared]))
 
 
 def update(emu: Emulator, call: Call) -> Resp:
@@ -169,7 +195,7 @@ def update(emu: Emulator, call: Call) -> Resp:
         dml.update(emu, ctx, schema, canonical, values)
         return {"id": canonical, "success": True, "errors": [], "_keep_id": True}
 
-    results = _run(emu, all_or_none, prepared, op)
+    results = _run(emu, all_or_none, prepared, op, objects=[schema.name for schema, _, _ in prepared])
     for (_, rid, _), r in zip(prepared, results, strict=True):
         if "id" not in r and ids.normalize(rid):
             r["id"] = ids.normalize(rid)
@@ -214,7 +240,7 @@ def upsert(emu: Emulator, call: Call, obj: str, field_name: str) -> Resp:
         rid, created = dml.upsert(emu, ctx, schema, field, key, dict(values))
         return {"id": rid, "success": True, "errors": [], "created": created}
 
-    results = _run(emu, all_or_none, prepared, op)
+    results = _run(emu, all_or_none, prepared, op, objects=[schema.name] * len(prepared))
     for r in results:
         _order(r)
     return Resp(200, results)

@@ -46,6 +46,8 @@ def kind_of(method: str, parts: list[str]) -> str:
             if n == 4:
                 return "collections_upsert"
         return "other"
+    if head == "ui-api":
+        return "ui_api"
     if head == "jobs" and n >= 2 and parts[1].lower() == "query":
         if n == 2:
             return "bulk_query_create" if method == "POST" else "bulk_query_status"
@@ -134,6 +136,8 @@ def _route(emu: Emulator, call: Call, parts: list[str]) -> Resp:
         return not_found()
     if head == "jobs" and n >= 2 and parts[1].lower() == "query":
         return emu.bulk_query.route(call, parts[2:])
+    if head == "ui-api" and n == 5 and parts[1].lower() == "object-info" and parts[3].lower() == "picklist-values":
+        return sobjects.picklist_values(emu, call, parts[2], parts[4]) if m == "GET" else method_not_allowed(m, ["GET"])
     if head == "jobs" and n >= 2 and parts[1].lower() == "ingest":
         if emu.bulk is None:
             return not_found()

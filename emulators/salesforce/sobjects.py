@@ -76,7 +76,38 @@ def describe(emu: Emulator, call: Call, obj: str) -> Resp:
     base = f"{call.base}/sobjects/{schema.name}"
     doc["urls"] = {"compactLayouts": f"{base}/describe/compactLayouts", "rowTemplate": f"{base}/{{ID}}",
                    "describe": f"{base}/describe", "sobject": base}
+    doc["recordTypeInfos"] = emu.org_rules.record_type_infos(schema.name, call.api_version)
     return Resp(200, doc)
+
+
+def picklist_values(emu: Emulator, call: Call, obj: str, record_type_id: str) -> Resp:
+    """UI API ``/ui-api/object-info/{obj}/picklist-values/{recordTypeId}``: every picklist field's values
+    (and default) for one record type; the Master record type has the object's own values."""
+    from emulators.salesforce.org_rules import MASTER_RECORD_TYPE
+
+    schema = _schema(emu, obj)
+    rt = None
+    if record_type_id[:15] != MASTER_RECORD_TYPE[:15]:
+        rt = emu.org_rules.record_type(schema.name, record_type_id)
+        if rt is None:
+            return error(404, "NOT_FOUND", f"Record type {record_type_id} is not valid for {schema.name}")
+    out: dict[str, Any] = {}
+    for f in schema.describe["fields"]:
+        if f["type"] not in ("picklist", "multipicklist"):
+            continue
+        spec = (rt.picklists.get(f["name"]) if rt else None) or {}
+        active = [p for p in f["picklistValues"] if p.get("active", True)]
+        values = [p for p in active if p["value"] in spec["values"]] if spec.get("values") else active
+        default = spec.get("default") if spec else next((p["value"] for p in active if p.get("defaultValue")), None)
+        out[f["name"]] = {
+            "controllerValues": {}, "eTag": f"{schema.name}.{f['name']}.{record_type_id}",
+            "defaultValue": None if default is None else {"attributes": None, "label": default, "validFor": [],
+                                                          "value": default},
+            "url": f"{call.base}/ui-api/object-info/{schema.name}/picklist-values/{record_type_id}/{f['name']}",
+            "values": [{"attributes": None, "label": p.get("label") or p["value"], "validFor": [],
+                        "value": p["value"]} for p in values],
+        }
+    return Resp(200, {"eTag": f"{schema.name}.{record_type_id}", "picklistFieldValues": out})
 
 
 def sobject_root(emu: Emulator, call: Call, obj: str) -> Resp:

@@ -15,6 +15,7 @@ from typing import Any
 
 from emulators.salesforce import ids
 from emulators.salesforce.auth import Auth
+from emulators.salesforce.org_rules import OrgRules
 from emulators.salesforce.registry import DescribeRegistry
 from emulators.salesforce.store import Store
 from emulators.salesforce.validation import (
@@ -27,6 +28,10 @@ from emulators.salesforce.validation import (
     validate_create,
 )
 
+ORG_RULE_KEYS = ("validation_rules", "record_types", "duplicate_rules", "automation")
+RECORD_TYPE_FIELD = {"name": "RecordTypeId", "type": "reference", "referenceTo": ["RecordType"],
+                     "relationshipName": "RecordType", "label": "Record Type ID", "custom": False,
+                     "filterable": True}
 DEFAULT_USER = {"Username": "admin@example.com", "Email": "admin@example.com", "FirstName": "Ada",
                 "LastName": "Admin", "Alias": "aadmin", "IsActive": True, "password": "emulator",
                 "security_token": "token"}
@@ -120,7 +125,7 @@ class Emulator:
         self._first_started: float | None = None
         self._last_ended: float | None = None
         self.written_base = 0
-        self.duplicate_rules: list[dict[str, Any]] = []
+        self.org_rules = OrgRules()  # validation rules, record types, duplicate rules, automation
         self.assignment_rules: dict[str, str] = {}
         self.default_user_id = ""
         self.query_cursors: Any = None  # set by query module
@@ -132,7 +137,7 @@ class Emulator:
             self._seed_initial()
             self.store.set_meta("initialized", True)
         else:
-            self.duplicate_rules = self.store.get_meta("duplicate_rules", [])
+            self.org_rules = OrgRules.from_fixture(self.store.get_meta("org_rules", {}), self._record_type_id)
             self.assignment_rules = self.store.get_meta("assignment_rules", {})
             self.default_user_id = self.store.get_meta("default_user_id", "")
         self.written_base = self.store.records_written  # fixture rows are not "written" by clients
@@ -244,8 +249,11 @@ class Emulator:
     # ---- writes ---------------------------------------------------------------------------------
     def write_context(self, user_id: str, *, api_version: str = "60.0", allow_save: bool = False,
                       auto_assign: bool = True) -> WriteContext:
-        return WriteContext(self.store, user_id, self.now_text(), api_version, allow_save, self.duplicate_rules,
-                            assignment=self.assignment_rules, auto_assign=auto_assign)
+        return WriteContext(self.store, user_id, self.now_text(), api_version, allow_save,
+                            assignment=self.assignment_rules, auto_assign=auto_assign, org=self.org_rules)
+
+    def _record_type_id(self) -> str:
+        return self.store.new_id("012")
 
     # ---- fixtures -------------------------------------------------------------------------------
     def _seed_initial(self) -> None:
@@ -259,7 +267,7 @@ class Emulator:
         org = fixture.get("org") or {}
         self.store.set_meta("daily_api_max", int(org.get("daily_api_max", DEFAULT_DAILY_MAX)))
         self.store.set_meta("daily_api_used", int(org.get("daily_api_used", 0)))
-        self.duplicate_rules = []
+        self.org_rules = OrgRules()
         refs = self.seed({**fixture, "users": users, "apps": apps, "describe": None}, initial=True)
         admin = refs.get("__admin__") or self.store.find("User", "Username", DEFAULT_USER["Username"], nocase=True)[0]
         self.default_user_id = admin
@@ -339,10 +347,15 @@ class Emulator:
                     raise ValueError(f"an assignment rule needs a known object and an owner user: {rule}")
                 self.assignment_rules = {**self.assignment_rules, schema.name: owner}
                 self.store.set_meta("assignment_rules", self.assignment_rules)
-            rules = fixture.get("duplicate_rules") or []
-            if rules:
-                self.duplicate_rules = [*self.duplicate_rules, *rules]
-                self.store.set_meta("duplicate_rules", self.duplicate_rules)
+            if any(fixture.get(k) for k in ORG_RULE_KEYS):
+                self.org_rules.extend(fixture, self._record_type_id)
+                self.store.set_meta("org_rules", self.org_rules.as_fixture())
+                for obj in self.org_rules.record_types:
+                    schema = self.registry.get(obj)
+                    if schema is None:
+                        raise ValueError(f"record types for unknown object {obj}")
+                    if schema.field("RecordTypeId") is None:
+                        self.add_field(schema.name, RECORD_TYPE_FIELD)
         return refs
 
     def add_field(self, obj: str, field: dict[str, Any]) -> dict[str, Any]:
@@ -365,7 +378,7 @@ class Emulator:
             self.store.wipe()
             self.store.reset_counters()
             self.auth.clear_config()
-            self.store.set_meta("duplicate_rules", [])
+            self.store.set_meta("org_rules", {})
             self.store.set_meta("assignment_rules", {})
             self.assignment_rules = {}
             self._seed_initial()

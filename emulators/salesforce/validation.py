@@ -16,6 +16,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from emulators.salesforce import ids
+from emulators.salesforce.org_rules import OrgRules, RuleError, duplicate_matches
 from emulators.salesforce.registry import TEXT_TYPES, ObjectSchema
 from emulators.salesforce.store import Store
 
@@ -72,13 +73,13 @@ class WriteContext:
     now: str  # storage datetime text
     api_version: str = "60.0"
     allow_save: bool = False
-    duplicate_rules: list[dict[str, Any]] = field(default_factory=list)
     # Active Lead assignment rules ({object: owner id}) and whether this call runs them
     # (``Sforce-Auto-Assign``, TRUE unless the caller says FALSE).
     assignment: dict[str, str] = field(default_factory=dict)
     auto_assign: bool = True
     user_cache: dict[str, Any] = field(default_factory=dict)
     system: bool = False  # fixture seeding: data-load semantics (inactive owners allowed)
+    org: OrgRules | None = None  # validation rules, record types, duplicate rules, automation
 
 
 # ---- coercion -----------------------------------------------------------------------------------
@@ -267,6 +268,11 @@ def _check_values(ctx: WriteContext, schema: ObjectSchema, values: dict[str, Any
                 if any(p not in allowed for p in parts):
                     raise RecordError("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
                                       f"{f['label']}: bad value for restricted picklist field: {value}", [name])
+        elif t == "reference" and name == "RecordTypeId":
+            canonical = ids.normalize(value)
+            if canonical is None:
+                raise RecordError("MALFORMED_ID", f"{f['label']}: id value of incorrect type: {value}", [name])
+            values[name] = canonical  # which record types exist is the org rules' to check
         elif t == "reference":
             canonical = ids.normalize(value)
             if canonical is None:
@@ -313,39 +319,44 @@ def _object_rules(ctx: WriteContext, schema: ObjectSchema, merged: dict[str, Any
 
 
 def _duplicates(ctx: WriteContext, schema: ObjectSchema, values: dict[str, Any], record_id: str | None) -> None:
-    for rule in ctx.duplicate_rules:
-        if rule.get("object", "").lower() != schema.name.lower():
-            continue
-        f = schema.field(rule.get("field", "Email"))
-        if f is None:
-            continue
-        value = values.get(f["name"])
-        if not value:
-            continue
-        block = rule.get("action", "alert") == "block"
+    if ctx.org is None:
+        return
+    for rule in ctx.org.duplicate_rules_for(schema.name):
+        block = rule.action == "block"
         if not block and ctx.allow_save:
             continue
-        matches = ctx.store.find(schema.name, f["name"], value, nocase=True, exclude_id=record_id, limit=5)
-        if not matches:
+        found = duplicate_matches(ctx.store, ctx.store.registry, rule, values, record_id)
+        if not found:
             continue
-        rule_name = rule.get("name") or f"Emulator_{schema.name}_{f['name']}_Rule"
         dup = {
             "allowSave": not block,
-            "duplicateRule": rule_name,
+            "duplicateRule": rule.name,
             "duplicateRuleEntityType": schema.name,
             "errorMessage": "Use one of these records?",
             "matchResults": [{
-                "entityType": schema.name, "errors": [], "matchEngine": "ExactMatchEngine",
+                "entityType": obj, "errors": [], "matchEngine": "ExactMatchEngine",
                 "matchRecords": [{
                     "additionalInformation": [], "fieldDiffs": [], "matchConfidence": 100.0,
-                    "record": {"attributes": {"type": schema.name,
-                                              "url": f"/services/data/v{ctx.api_version}/sobjects/{schema.name}/{m}"},
+                    "record": {"attributes": {"type": obj,
+                                              "url": f"/services/data/v{ctx.api_version}/sobjects/{obj}/{m}"},
                                "Id": m},
                 } for m in matches],
-                "rule": f"Emulator_{schema.name}_{f['name']}_Match", "size": len(matches), "success": True,
-            }],
+                "rule": f"{rule.name}_{obj}_Matching_Rule", "size": len(matches), "success": True,
+            } for obj, matches in found],
         }
         raise RecordError("DUPLICATES_DETECTED", "Use one of these records?", [], duplicateResult=dup)
+
+
+def _org_rules(ctx: WriteContext, schema: ObjectSchema, row: dict[str, Any], given: dict[str, Any], *,
+               create: bool) -> None:
+    """Record types, validation rules and automation of the org (org_rules.py)."""
+    if ctx.org is None:
+        return
+    try:
+        ctx.org.apply_record_type(schema.name, row, given, create=create)
+        ctx.org.check(schema.name, row, create=create)
+    except RuleError as exc:
+        raise RecordError(exc.code, exc.message, exc.fields, **exc.extra) from None
 
 
 def _derive(schema: ObjectSchema, merged: dict[str, Any], values: dict[str, Any], now: str) -> None:
@@ -401,7 +412,8 @@ def validate_create(ctx: WriteContext, schema: ObjectSchema, values: dict[str, A
     # Defaults come from the describe and are valid by construction: check what the caller sent (+ owner).
     _check_values(ctx, schema, row, None, names=[*values, "OwnerId"] if "OwnerId" in row else list(values))
     _object_rules(ctx, schema, row)
-    if not system and ctx.duplicate_rules:
+    if not system:
+        _org_rules(ctx, schema, row, values, create=True)
         _duplicates(ctx, schema, row, None)
     _derive(schema, row, row, ctx.now)
     fields = schema.fields
@@ -440,10 +452,13 @@ def validate_update(ctx: WriteContext, schema: ObjectSchema, existing: dict[str,
     _required_missing(schema, merged, list(values))
     _check_values(ctx, schema, values, existing["Id"])
     _object_rules(ctx, schema, merged)
-    dup_fields = {r.get("field", "Email").lower() for r in ctx.duplicate_rules
-                  if r.get("object", "").lower() == schema.name.lower()}
-    if any(n.lower() in dup_fields for n in values):
-        _duplicates(ctx, schema, merged, existing["Id"])
+    if ctx.org is not None and not ctx.system:
+        _org_rules(ctx, schema, merged, values, create=False)
+        values.update({k: merged[k] for k in ("RecordTypeId",) if k in values})
+        dup_fields = {f.lower() for r in ctx.org.duplicate_rules_for(schema.name) for m in r.match
+                      for f in m.get("fields") or []}
+        if any(n.lower() in dup_fields for n in values):
+            _duplicates(ctx, schema, merged, existing["Id"])
     _derive(schema, merged, values, ctx.now)
     values["LastModifiedDate"] = ctx.now
     values["SystemModstamp"] = ctx.now

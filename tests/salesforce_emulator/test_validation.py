@@ -149,7 +149,7 @@ def test_rich_fixture_loads():
     assert sum(1 for lead in leads if lead["IsConverted"]) == 1
     users = {u["Username"]: u for u in emu.store.all_rows("User")}
     assert users["bob.stone@acme-sales.test"]["IsActive"] is False
-    assert len(emu.duplicate_rules) == 2
+    assert len(emu.org_rules.duplicates) == 2
 
 
 def test_yaml_fixture_and_org_settings(tmp_path):

@@ -1,0 +1,142 @@
+"""A messy org's rules, defined by the fixture: validation rules, record types, cross-object duplicate
+rules and automation that fails, answered as Salesforce answers them (checked through the REST API)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+
+def _create(sf: Any, obj: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
+    return sf.session().post(f"{sf.api_url}/sobjects/{obj}", json=body, headers=headers or {}, timeout=10)
+
+
+def _collection(sf: Any, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    r = sf.session().post(f"{sf.api_url}/composite/sobjects", json={"allOrNone": False, "records": records},
+                          timeout=30)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_validation_rules_fail_with_the_rule_message_and_field(sf_emulator):
+    sf_emulator.seed({"validation_rules": [
+        {"name": "Web_Leads_Need_Phone", "object": "Lead", "message": "Web leads need a phone number.",
+         "error_field": "Phone", "when": {"field": "LeadSource", "equals": "Web"},
+         "rule": {"kind": "required_if", "field": "Phone"}},
+        {"name": "Phone_Format", "object": "Lead", "message": "Phone must start with +.", "error_field": "Phone",
+         "rule": {"kind": "regex", "field": "Phone", "pattern": r"\+[0-9 ]{6,20}"}},
+        {"name": "Short_Title", "object": "Lead", "message": "Title is too long.",
+         "rule": {"kind": "length", "field": "Title", "max": 10}},
+        {"name": "Source_Status", "object": "Lead", "message": "Purchased leads start Open.",
+         "rule": {"kind": "allowed_combinations", "fields": ["LeadSource", "Status"],
+                  "values": [["Purchased List", "Open - Not Contacted"], ["Web", "Open - Not Contacted"],
+                             ["Web", "Working - Contacted"]]}},
+        {"name": "Inactive_Rule", "object": "Lead", "active": False, "message": "never",
+         "rule": {"kind": "forbidden"}}]})
+    base = {"LastName": "Lee", "Company": "Acme"}
+    r = _create(sf_emulator, "Lead", {**base, "LeadSource": "Web"})
+    assert r.status_code == 400
+    assert r.json() == [{"message": "Web leads need a phone number.", "errorCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+                         "fields": ["Phone"]}]
+    assert _create(sf_emulator, "Lead", {**base, "Phone": "030 123"}).json()[0]["message"] == "Phone must start with +."
+    assert _create(sf_emulator, "Lead", {**base, "Title": "Chief Executive"}).json()[0]["fields"] == []
+    bad_combo = _create(sf_emulator, "Lead", {**base, "LeadSource": "Purchased List", "Status": "Working - Contacted"})
+    assert bad_combo.json()[0]["message"] == "Purchased leads start Open."
+    ok = _create(sf_emulator, "Lead", {**base, "LeadSource": "Web", "Phone": "+49 30 1234"})
+    assert ok.status_code == 201, ok.text
+    # Updates are checked on the whole record: clearing the phone of a web lead fails.
+    upd = sf_emulator.session().patch(f"{sf_emulator.api_url}/sobjects/Lead/{ok.json()['id']}", json={"Phone": None},
+                                      timeout=10)
+    assert upd.status_code == 400 and upd.json()[0]["errorCode"] == "FIELD_CUSTOM_VALIDATION_EXCEPTION"
+    # In Collections each record gets its own outcome.
+    res = _collection(sf_emulator, [{"attributes": {"type": "Lead"}, **base, "Phone": "+1 555 1234"},
+                                    {"attributes": {"type": "Lead"}, **base, "Phone": "555"}])
+    assert res[0]["success"] and not res[1]["success"]
+    assert res[1]["errors"][0]["statusCode"] == "FIELD_CUSTOM_VALIDATION_EXCEPTION"
+
+
+def test_record_types_in_describe_ui_api_defaults_and_restricted_values(sf_emulator):
+    sf_emulator.seed({"record_types": {"Lead": [
+        {"developer_name": "Inbound", "name": "Inbound Lead", "default": True,
+         "picklists": {"LeadSource": {"values": ["Web", "Phone Inquiry"], "default": "Web"}}},
+        {"developer_name": "Partner", "name": "Partner Lead",
+         "picklists": {"LeadSource": {"values": ["Partner Referral", "Andsend"], "default": "Partner Referral"}}}]}})
+    s = sf_emulator.session()
+    describe = s.get(f"{sf_emulator.api_url}/sobjects/Lead/describe", timeout=10).json()
+    infos = {i["developerName"]: i for i in describe["recordTypeInfos"]}
+    assert set(infos) == {"Inbound", "Partner", "Master"} and infos["Inbound"]["defaultRecordTypeMapping"]
+    assert infos["Master"]["recordTypeId"] == "012000000000000AAA" and infos["Partner"]["recordTypeId"].startswith("012")
+    assert any(f["name"] == "RecordTypeId" for f in describe["fields"])
+    partner = infos["Partner"]["recordTypeId"]
+    values = s.get(f"{sf_emulator.api_url}/ui-api/object-info/Lead/picklist-values/{partner}", timeout=10).json()
+    source = values["picklistFieldValues"]["LeadSource"]
+    assert [v["value"] for v in source["values"]] == ["Partner Referral", "Andsend"]
+    assert source["defaultValue"]["value"] == "Partner Referral"
+    # No record type given: the default one, with its picklist defaults.
+    r = _create(sf_emulator, "Lead", {"LastName": "Lee", "Company": "Acme"})
+    row = next(x for x in sf_emulator.records("Lead") if x["Id"] == r.json()["id"])
+    assert row["RecordTypeId"] == infos["Inbound"]["recordTypeId"] and row["LeadSource"] == "Web"
+    # A value the record type does not allow, and an unknown record type.
+    bad = _create(sf_emulator, "Lead", {"LastName": "Lee", "Company": "Acme", "RecordTypeId": partner,
+                                        "LeadSource": "Web"})
+    assert bad.status_code == 400 and bad.json()[0]["errorCode"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+    unknown = _create(sf_emulator, "Lead", {"LastName": "Lee", "Company": "Acme", "RecordTypeId": "012000000000999AAA"})
+    assert unknown.status_code == 400 and unknown.json()[0]["errorCode"] == "INVALID_CROSS_REFERENCE_KEY"
+    good = _create(sf_emulator, "Lead", {"LastName": "Lee", "Company": "Acme", "RecordTypeId": partner,
+                                         "LeadSource": "Andsend"})
+    assert good.status_code == 201, good.text
+
+
+def test_duplicate_rules_across_objects_name_the_matched_records(sf_emulator):
+    refs = sf_emulator.seed({
+        "duplicate_rules": [
+            {"name": "Standard_Lead_Duplicate_Rule", "object": "Lead", "action": "alert",
+             "match": [{"object": "Lead", "fields": ["Email"]}, {"object": "Contact", "fields": ["Email"]}]},
+            {"name": "Account_Website_Rule", "object": "Account", "action": "block",
+             "match": [{"object": "Account", "fields": ["Website"], "compare": "domain"}]},
+            {"name": "Account_Name_Rule", "object": "Account", "action": "alert",
+             "match": [{"object": "Account", "fields": ["Name"]}]}],
+        "records": {"Account": [{"_ref": "a1", "Name": "Acme GmbH", "Website": "https://www.acme.de/en/"}],
+                    "Contact": [{"_ref": "c1", "LastName": "Lee", "Email": "ann@acme.de", "AccountId": "@a1"}]}})
+    r = _create(sf_emulator, "Lead", {"LastName": "Lee", "Company": "Acme", "Email": "ANN@acme.de"})
+    assert r.status_code == 400
+    err = r.json()[0]
+    assert err["errorCode"] == "DUPLICATES_DETECTED"
+    dup = err["duplicateResult"]
+    assert dup["allowSave"] is True and dup["duplicateRule"] == "Standard_Lead_Duplicate_Rule"
+    assert [(m["entityType"], [x["record"]["Id"] for x in m["matchRecords"]]) for m in dup["matchResults"]] == [
+        ("Contact", [refs["c1"]])]
+    # Alert rules are bypassed with allowSave; block rules are not.
+    saved = _create(sf_emulator, "Lead", {"LastName": "Lee", "Company": "Acme", "Email": "ann@acme.de"},
+                    {"Sforce-Duplicate-Rule-Header": "allowSave=true"})
+    assert saved.status_code == 201
+    blocked = _create(sf_emulator, "Account", {"Name": "Acme Deutschland", "Website": "acme.de"},
+                      {"Sforce-Duplicate-Rule-Header": "allowSave=true"})
+    assert blocked.status_code == 400
+    result = blocked.json()[0]["duplicateResult"]
+    assert result["allowSave"] is False and result["matchResults"][0]["matchRecords"][0]["record"]["Id"] == refs["a1"]
+    by_name = _create(sf_emulator, "Account", {"Name": "acme gmbh"})
+    assert by_name.json()[0]["duplicateResult"]["duplicateRule"] == "Account_Name_Rule"
+
+
+@pytest.mark.parametrize("size,fails", [(3, False), (4, True)])
+def test_automation_errors_and_cpu_limit_on_large_batches(sf_emulator, size, fails):
+    sf_emulator.seed({"automation": [
+        {"name": "LeadRouter", "object": "Lead", "when": {"field": "Company", "equals": "Trigger Fail Ltd"},
+         "message": "System.NullPointerException: Attempt to de-reference a null object"},
+        {"name": "TaskRollup", "object": "Task", "cpu_limit_batch": 3}]})
+    r = _create(sf_emulator, "Lead", {"LastName": "Lee", "Company": "Trigger Fail Ltd"})
+    assert r.status_code == 400
+    assert r.json()[0] == {"message": "LeadRouter: execution of BeforeInsert caused by: System.NullPointerException: "
+                                      "Attempt to de-reference a null object",
+                           "errorCode": "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY", "fields": []}
+    tasks = [{"attributes": {"type": "Task"}, "Subject": f"Email {i}", "Status": "Completed"} for i in range(size)]
+    res = _collection(sf_emulator, tasks)
+    if fails:
+        assert all(not x["success"] for x in res)
+        assert res[0]["errors"][0]["statusCode"] == "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY"
+        assert "Apex CPU time limit exceeded" in res[0]["errors"][0]["message"]
+        assert sf_emulator.records("Task") == []  # rolled back as a whole
+    else:
+        assert all(x["success"] for x in res) and len(sf_emulator.records("Task")) == size
