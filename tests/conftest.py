@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -197,6 +197,25 @@ def sf_emulator() -> Iterator[SalesforceEmulator]:
     finally:
         server.stop()
         app.state.emulator.store.close()
+
+
+@pytest.fixture
+def sf_emulator_factory() -> Iterator[Callable[..., SalesforceEmulator]]:
+    """Start Salesforce emulators loaded with a fixture (org options such as sandbox or field security
+    take effect only at start); every one is stopped after the test."""
+    started: list[tuple[Any, Any]] = []
+
+    def start(fixture: Any = None, **kwargs: Any) -> SalesforceEmulator:
+        app, server = _start_salesforce(fixture, **kwargs)
+        started.append((app, server))
+        return SalesforceEmulator(server.base_url, app)
+
+    try:
+        yield start
+    finally:
+        for app, server in started:
+            server.stop()
+            app.state.emulator.store.close()
 
 
 @pytest.fixture(scope="session")

@@ -51,6 +51,7 @@ class Session:
 class Auth:
     def __init__(self, store: Store, org_id: str, clock: Callable[[], float], ttl: Callable[[], int]) -> None:
         self.store = store
+        self.sandbox = False  # set by the emulator from the fixture's org options
         self.org_id = org_id
         self.clock = clock  # emulator clock, epoch seconds
         self.ttl = ttl
@@ -399,7 +400,7 @@ class Auth:
             'xmlns="urn:partner.soap.sforce.com" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
             "<soapenv:Body><loginResponse><result>"
             f"<metadataServerUrl>{meta}</metadataServerUrl><passwordExpired>false</passwordExpired>"
-            f"<sandbox>false</sandbox><serverUrl>{server}</serverUrl><sessionId>{token}</sessionId>"
+            f"<sandbox>{'true' if self.sandbox else 'false'}</sandbox><serverUrl>{server}</serverUrl><sessionId>{token}</sessionId>"
             f"<userId>{user_id}</userId><userInfo><organizationId>{self.org_id}</organizationId>"
             f"<userId>{user_id}</userId><userName>{html.escape(username or '')}</userName></userInfo>"
             "</result></loginResponse></soapenv:Body></soapenv:Envelope>"

@@ -76,8 +76,9 @@ def _route(emu: Emulator, method: str, parts: list[str], data: Any) -> Resp:
             if unknown:
                 raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
             for k, v in data.items():
-                if not isinstance(v, int) or v < 0 or (k == "query_batch_size" and v < 1):
-                    raise ValueError(f"{k} must be a positive integer")
+                number = (int, float) if k == "long_request_seconds" else int
+                if isinstance(v, bool) or not isinstance(v, number) or v < 0 or (k == "query_batch_size" and v < 1):
+                    raise ValueError(f"{k} must be a positive {'integer' if number is int else 'number'}")
                 emu.settings[k] = v
         return Resp(200, dict(emu.settings))
     if head == "describe" and len(parts) == 3 and parts[2] == "fields" and method == "POST":

@@ -171,6 +171,7 @@ class OrgRules:
     record_types: dict[str, list[RecordType]] = field(default_factory=dict)
     duplicates: list[DuplicateRule] = field(default_factory=list)
     automation: list[Automation] = field(default_factory=list)
+    state_country: bool = False  # State and Country/Territory Picklists (address_picklists.py)
 
     # -- loading ------------------------------------------------------------------------------
 

@@ -109,6 +109,27 @@ class DescribeRegistry:
             drop = {n.lower() for n in names}
             schema.describe["fields"] = [f for f in schema.describe["fields"] if f["name"].lower() not in drop]
             schema._reindex()
+        security = overrides.get("field_security") or {}
+        for obj, names in (security.get("hidden") or {}).items():
+            # Hidden by field-level security: absent from describe, so unknown to queries and writes.
+            schema = objects[_canon(objects, obj)]
+            drop = {n.lower() for n in names}
+            schema.describe["fields"] = [f for f in schema.describe["fields"] if f["name"].lower() not in drop]
+            schema._reindex()
+        for obj, names in (security.get("read_only") or {}).items():
+            schema = objects[_canon(objects, obj)]
+            for name in names:
+                f = schema.field(name)
+                if f is None:
+                    raise ValueError(f"field_security: unknown field {obj}.{name}")
+                f["createable"] = f["updateable"] = False
+            schema._reindex()
+        if overrides.get("state_country_picklists"):
+            from emulators.salesforce.address_picklists import code_fields
+
+            for schema in objects.values():
+                for f in code_fields(schema.fields):
+                    _add(schema, complete_field(f))
         for obj, fields in (overrides.get("add_fields") or {}).items():
             schema = objects[_canon(objects, obj)]
             for field in fields:

@@ -129,6 +129,19 @@ async def _api(emu: Emulator, request: Request, version: str, rest: str) -> Resp
     session = emu.auth.check(token) if token else None
     if session is None:
         return to_response(Resp(401, INVALID_SESSION), {"WWW-Authenticate": 'Token'})
+    if emu.long_requests_over_limit():
+        # More requests have been running for long_request_seconds than the org allows at once
+        # (Salesforce: 25 requests of 20 s or more in production): new requests are refused.
+        return to_response(error(403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded."),
+                           {"Sforce-Limit-Info": emu.limit_header()})
+    ticket = emu.long_request_start()
+    try:
+        return await _api_call(emu, request, version, rest, session)
+    finally:
+        emu.long_request_end(ticket)
+
+
+async def _api_call(emu: Emulator, request: Request, version: str, rest: str, session: Any) -> Response:
     faults = emu.faults
     with emu.fault_lock:
         emu.calls_since_faults += 1

@@ -91,7 +91,7 @@ class Emulator:
         self.fixture = load_fixture(fixture)
         self.describe_dir = describe_dir
         self.instance_url_override = instance_url.rstrip("/") if instance_url else None
-        self.registry = DescribeRegistry(describe_dir, self.fixture.get("describe"))
+        self.registry = DescribeRegistry(describe_dir, self.describe_overrides())
         self.store = Store(db_path, self.registry)
         # Fields an admin added at run time survive a restart of a file database.
         for obj, field in self.store.get_meta("added_fields", []):
@@ -105,8 +105,13 @@ class Emulator:
         self._frozen: datetime | None = None
         self.settings: dict[str, Any] = {"query_batch_size": int(org.get("query_batch_size", 2000)),
                                          "bulk_processing_delay_ms": int(org.get("bulk_processing_delay_ms", 0)),
-                                         "token_ttl_seconds": int(org.get("token_ttl_seconds", 7200))}
+                                         "token_ttl_seconds": int(org.get("token_ttl_seconds", 7200)),
+                                         "long_request_seconds": float(org.get("long_request_seconds", 20)),
+                                         "long_request_limit": int(org.get("long_request_limit", 25))}
+        self._request_starts: dict[int, float] = {}
+        self._request_ticket = 0
         self.auth = Auth(self.store, self.org_id, self.epoch, lambda: int(self.settings["token_ttl_seconds"]))
+        self.auth.sandbox = bool(org.get("sandbox"))
         self.faults = Faults()
         self.rng = random.Random(1)
         self.fault_lock = threading.Lock()
@@ -126,6 +131,7 @@ class Emulator:
         self._last_ended: float | None = None
         self.written_base = 0
         self.org_rules = OrgRules()  # validation rules, record types, duplicate rules, automation
+        self.org_rules.state_country = bool((self.fixture.get("org") or {}).get("state_country_picklists"))
         self.assignment_rules: dict[str, str] = {}
         self.default_user_id = ""
         self.query_cursors: Any = None  # set by query module
@@ -138,6 +144,7 @@ class Emulator:
             self.store.set_meta("initialized", True)
         else:
             self.org_rules = OrgRules.from_fixture(self.store.get_meta("org_rules", {}), self._record_type_id)
+            self.org_rules.state_country = bool(org.get("state_country_picklists"))
             self.assignment_rules = self.store.get_meta("assignment_rules", {})
             self.default_user_id = self.store.get_meta("default_user_id", "")
         self.written_base = self.store.records_written  # fixture rows are not "written" by clients
@@ -182,6 +189,24 @@ class Emulator:
                 used = self.daily_used
             if used % 50 == 0:
                 self.persist_usage()
+
+    # ---- concurrent long-running requests --------------------------------------------------------
+    def long_request_start(self) -> int:
+        with self.stats_lock:
+            self._request_ticket += 1
+            self._request_starts[self._request_ticket] = time.monotonic()
+            return self._request_ticket
+
+    def long_request_end(self, ticket: int) -> None:
+        with self.stats_lock:
+            self._request_starts.pop(ticket, None)
+
+    def long_requests_over_limit(self) -> bool:
+        threshold = float(self.settings["long_request_seconds"])
+        now = time.monotonic()
+        with self.stats_lock:
+            running = sum(1 for t in self._request_starts.values() if now - t >= threshold)
+        return running >= int(self.settings["long_request_limit"])
 
     def note_request_start(self, started: float) -> None:
         with self.stats_lock:
@@ -252,6 +277,17 @@ class Emulator:
         return WriteContext(self.store, user_id, self.now_text(), api_version, allow_save,
                             assignment=self.assignment_rules, auto_assign=auto_assign, org=self.org_rules)
 
+    @property
+    def sandbox(self) -> bool:
+        return bool((self.fixture.get("org") or {}).get("sandbox"))
+
+    def describe_overrides(self) -> dict[str, Any]:
+        """The fixture's describe changes plus the org options that change describes (field-level
+        security, State and Country/Territory Picklists)."""
+        org = self.fixture.get("org") or {}
+        return {**(self.fixture.get("describe") or {}), "field_security": self.fixture.get("field_security") or {},
+                "state_country_picklists": bool(org.get("state_country_picklists"))}
+
     def _record_type_id(self) -> str:
         return self.store.new_id("012")
 
@@ -267,7 +303,7 @@ class Emulator:
         org = fixture.get("org") or {}
         self.store.set_meta("daily_api_max", int(org.get("daily_api_max", DEFAULT_DAILY_MAX)))
         self.store.set_meta("daily_api_used", int(org.get("daily_api_used", 0)))
-        self.org_rules = OrgRules()
+        self.org_rules = OrgRules(state_country=bool(org.get("state_country_picklists")))
         refs = self.seed({**fixture, "users": users, "apps": apps, "describe": None}, initial=True)
         admin = refs.get("__admin__") or self.store.find("User", "Username", DEFAULT_USER["Username"], nocase=True)[0]
         self.default_user_id = admin
@@ -319,6 +355,10 @@ class Emulator:
                             raise ValueError(f"unknown reference {v}")
                         v = refs[v[1:]]
                     raw[k] = v
+                if obj == "User" and self.sandbox and raw.get("Email") and rec.get("_ref") != "__admin__" \
+                        and not str(raw["Email"]).endswith(".invalid"):
+                    # A sandbox copy appends .invalid to every user's email but its creator's.
+                    raw["Email"] = f"{raw['Email']}.invalid"
                 try:
                     values = coerce(schema, raw)
                     if obj == "User":
@@ -372,7 +412,7 @@ class Emulator:
     def reset(self) -> None:
         """Data back to the loaded fixture; faults and stats cleared; issued tokens stay valid."""
         with self.store.lock:
-            self.registry.load(self.fixture.get("describe") or {})
+            self.registry.load(self.describe_overrides())
             self.store.set_meta("added_fields", [])
             self.store.ensure_tables()
             self.store.wipe()

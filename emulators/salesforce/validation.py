@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
 
-from emulators.salesforce import ids
+from emulators.salesforce import address_picklists, ids
 from emulators.salesforce.org_rules import OrgRules, RuleError, duplicate_matches
 from emulators.salesforce.registry import TEXT_TYPES, ObjectSchema
 from emulators.salesforce.store import Store
@@ -352,6 +352,11 @@ def _org_rules(ctx: WriteContext, schema: ObjectSchema, row: dict[str, Any], giv
     """Record types, validation rules and automation of the org (org_rules.py)."""
     if ctx.org is None:
         return
+    if ctx.org.state_country:
+        try:
+            address_picklists.apply(schema.fields, row, given)
+        except address_picklists.AddressError as exc:
+            raise RecordError("FIELD_INTEGRITY_EXCEPTION", exc.message, [exc.field]) from None
     try:
         ctx.org.apply_record_type(schema.name, row, given, create=create)
         ctx.org.check(schema.name, row, create=create)
@@ -453,8 +458,9 @@ def validate_update(ctx: WriteContext, schema: ObjectSchema, existing: dict[str,
     _check_values(ctx, schema, values, existing["Id"])
     _object_rules(ctx, schema, merged)
     if ctx.org is not None and not ctx.system:
+        before = dict(merged)
         _org_rules(ctx, schema, merged, values, create=False)
-        values.update({k: merged[k] for k in ("RecordTypeId",) if k in values})
+        values.update({k: v for k, v in merged.items() if k in schema.fields and before.get(k) != v})
         dup_fields = {f.lower() for r in ctx.org.duplicate_rules_for(schema.name) for m in r.match
                       for f in m.get("fields") or []}
         if any(n.lower() in dup_fields for n in values):

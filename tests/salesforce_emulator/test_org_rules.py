@@ -140,3 +140,67 @@ def test_automation_errors_and_cpu_limit_on_large_batches(sf_emulator, size, fai
         assert sf_emulator.records("Task") == []  # rolled back as a whole
     else:
         assert all(x["success"] for x in res) and len(sf_emulator.records("Task")) == size
+
+
+def test_field_level_security_hidden_and_read_only(sf_emulator_factory):
+    sf = sf_emulator_factory({"field_security": {"hidden": {"Lead": ["Industry"]}, "read_only": {"Contact": ["Title"]}}})
+    s = sf.session()
+    lead = {f["name"] for f in s.get(f"{sf.api_url}/sobjects/Lead/describe", timeout=10).json()["fields"]}
+    assert "Industry" not in lead and "Title" in lead
+    q = s.get(f"{sf.api_url}/query", params={"q": "SELECT Id, Industry FROM Lead"}, timeout=10)
+    assert q.status_code == 400 and q.json()[0]["errorCode"] == "INVALID_FIELD"
+    w = _create(sf, "Lead", {"LastName": "Lee", "Company": "Acme", "Industry": "Retail"})
+    assert w.status_code == 400 and w.json()[0]["errorCode"] == "INVALID_FIELD"
+    title = next(f for f in s.get(f"{sf.api_url}/sobjects/Contact/describe", timeout=10).json()["fields"]
+                 if f["name"] == "Title")
+    assert not title["createable"] and not title["updateable"]
+    ro = _create(sf, "Contact", {"LastName": "Lee", "Title": "CTO"})
+    assert ro.status_code == 400 and ro.json()[0]["errorCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"
+    assert ro.json()[0]["fields"] == ["Title"]
+
+
+def test_sandbox_users_emails_end_in_invalid(sf_emulator_factory):
+    sf = sf_emulator_factory({"org": {"sandbox": True}, "users": [
+        {"Username": "ann@acme.test.dev", "Email": "ann@acme.test", "LastName": "Lee", "IsActive": True}]})
+    emails = {u["Username"]: u["Email"] for u in sf.records("User")}
+    assert emails["ann@acme.test.dev"] == "ann@acme.test.invalid"
+    assert emails["admin@example.com"] == "admin@example.com"  # the sandbox's creator keeps hers
+
+
+def test_state_and_country_picklists(sf_emulator_factory):
+    sf = sf_emulator_factory({"org": {"state_country_picklists": True}})
+    s = sf.session()
+    fields = {f["name"]: f for f in s.get(f"{sf.api_url}/sobjects/Account/describe", timeout=10).json()["fields"]}
+    assert fields["BillingCountryCode"]["type"] == "picklist" and fields["BillingCountryCode"]["restrictedPicklist"]
+    assert {"DE", "US"} <= {p["value"] for p in fields["BillingCountryCode"]["picklistValues"]}
+    by_name = _create(sf, "Account", {"Name": "A", "BillingCountry": "Germany"})
+    by_code = _create(sf, "Account", {"Name": "B", "BillingCountryCode": "US", "BillingStateCode": "CA"})
+    rows = {r["Id"]: r for r in sf.records("Account")}
+    a, b = rows[by_name.json()["id"]], rows[by_code.json()["id"]]
+    assert (a["BillingCountry"], a["BillingCountryCode"]) == ("Germany", "DE")
+    assert (b["BillingCountry"], b["BillingState"], b["BillingStateCode"]) == ("United States", "California", "CA")
+    bad = _create(sf, "Account", {"Name": "C", "BillingCountry": "Deutschland"})
+    assert bad.status_code == 400 and bad.json()[0]["errorCode"] == "FIELD_INTEGRITY_EXCEPTION"
+    assert bad.json()[0]["fields"] == ["BillingCountry"]
+    no_states = _create(sf, "Account", {"Name": "D", "BillingCountry": "Germany", "BillingState": "Bavaria"})
+    assert no_states.status_code == 400 and "problem with this state" in no_states.json()[0]["message"]
+
+
+def test_concurrent_long_running_requests_are_limited(sf_emulator):
+    import concurrent.futures
+
+    sf_emulator.settings(long_request_seconds=0.3, long_request_limit=2)
+    sf_emulator.faults(latency_ms=900)
+    s = sf_emulator.session()
+    s.get(f"{sf_emulator.api_url}/limits", timeout=10)  # sign in before the clock matters
+
+    def call(delay: float) -> int:
+        import time
+
+        time.sleep(delay)
+        return s.get(f"{sf_emulator.api_url}/limits", timeout=10).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        statuses = list(pool.map(call, [0, 0, 0.5, 0.55]))
+    assert statuses[:2] == [200, 200]
+    assert statuses[2:] == [403, 403]
