@@ -320,6 +320,15 @@ class Emulator:
                     self.add_field(obj, f)
         refs: dict[str, str] = {}
         pending: list[tuple[str, dict[str, Any], str]] = []
+        if any(fixture.get(k) for k in ORG_RULE_KEYS):  # before the records: they get record types
+            self.org_rules.extend(fixture, self._record_type_id)
+            self.store.set_meta("org_rules", self.org_rules.as_fixture())
+            for obj in self.org_rules.record_types:
+                schema = self.registry.get(obj)
+                if schema is None:
+                    raise ValueError(f"record types for unknown object {obj}")
+                if schema.field("RecordTypeId") is None:
+                    self.add_field(schema.name, RECORD_TYPE_FIELD)
         with self.store.transaction():
             for user in fixture.get("users") or []:
                 uid = self.store.new_id("005")
@@ -387,15 +396,7 @@ class Emulator:
                     raise ValueError(f"an assignment rule needs a known object and an owner user: {rule}")
                 self.assignment_rules = {**self.assignment_rules, schema.name: owner}
                 self.store.set_meta("assignment_rules", self.assignment_rules)
-            if any(fixture.get(k) for k in ORG_RULE_KEYS):
-                self.org_rules.extend(fixture, self._record_type_id)
-                self.store.set_meta("org_rules", self.org_rules.as_fixture())
-                for obj in self.org_rules.record_types:
-                    schema = self.registry.get(obj)
-                    if schema is None:
-                        raise ValueError(f"record types for unknown object {obj}")
-                    if schema.field("RecordTypeId") is None:
-                        self.add_field(schema.name, RECORD_TYPE_FIELD)
+
         return refs
 
     def add_field(self, obj: str, field: dict[str, Any]) -> dict[str, Any]:

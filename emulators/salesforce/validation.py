@@ -348,8 +348,9 @@ def _duplicates(ctx: WriteContext, schema: ObjectSchema, values: dict[str, Any],
 
 
 def _org_rules(ctx: WriteContext, schema: ObjectSchema, row: dict[str, Any], given: dict[str, Any], *,
-               create: bool) -> None:
-    """Record types, validation rules and automation of the org (org_rules.py)."""
+               create: bool, system: bool = False) -> None:
+    """Record types, country/state picklists, validation rules and automation of the org (org_rules.py).
+    A data load (``system``, fixture seeding) gets the first two, which shape the stored data."""
     if ctx.org is None:
         return
     if ctx.org.state_country:
@@ -359,7 +360,8 @@ def _org_rules(ctx: WriteContext, schema: ObjectSchema, row: dict[str, Any], giv
             raise RecordError("FIELD_INTEGRITY_EXCEPTION", exc.message, [exc.field]) from None
     try:
         ctx.org.apply_record_type(schema.name, row, given, create=create)
-        ctx.org.check(schema.name, row, create=create)
+        if not system:
+            ctx.org.check(schema.name, row, create=create)
     except RuleError as exc:
         raise RecordError(exc.code, exc.message, exc.fields, **exc.extra) from None
 
@@ -417,8 +419,8 @@ def validate_create(ctx: WriteContext, schema: ObjectSchema, values: dict[str, A
     # Defaults come from the describe and are valid by construction: check what the caller sent (+ owner).
     _check_values(ctx, schema, row, None, names=[*values, "OwnerId"] if "OwnerId" in row else list(values))
     _object_rules(ctx, schema, row)
+    _org_rules(ctx, schema, row, values, create=True, system=system)
     if not system:
-        _org_rules(ctx, schema, row, values, create=True)
         _duplicates(ctx, schema, row, None)
     _derive(schema, row, row, ctx.now)
     fields = schema.fields

@@ -204,3 +204,31 @@ def test_concurrent_long_running_requests_are_limited(sf_emulator):
         statuses = list(pool.map(call, [0, 0, 0.5, 0.55]))
     assert statuses[:2] == [200, 200]
     assert statuses[2:] == [403, 403]
+
+
+def test_shipped_messy_fixture_has_every_feature(sf_emulator_factory):
+    from pathlib import Path
+
+    import emulators.salesforce
+
+    path = Path(emulators.salesforce.__file__).parent / "fixtures" / "messy.json"
+    sf = sf_emulator_factory(str(path))
+    s = sf.session()
+    users = {u["Username"]: u["Email"] for u in sf.records("User")}
+    assert users["ann.lee@acme-sales.test.uat"] == "ann.lee@acme-sales.test.invalid"
+    lead = {f["name"]: f for f in s.get(f"{sf.api_url}/sobjects/Lead/describe", timeout=10).json()["fields"]}
+    assert "Industry" not in lead and not lead["NumberOfEmployees"]["updateable"] and "CountryCode" in lead
+    rts = s.get(f"{sf.api_url}/sobjects/Lead/describe", timeout=10).json()["recordTypeInfos"]
+    assert {r["developerName"] for r in rts} == {"Inbound", "Outbound", "Master"}
+    assert {a["Name"]: a["BillingCountryCode"] for a in sf.records("Account")} == {"Acme GmbH": "DE",
+                                                                                   "Globex Corporation": "US"}
+    phone = _create(sf, "Lead", {"LastName": "Lee", "Company": "Acme", "Phone": "030 1234 567"})
+    assert phone.json()[0]["errorCode"] == "FIELD_CUSTOM_VALIDATION_EXCEPTION"
+    dup = _create(sf, "Lead", {"LastName": "Meier", "Company": "Acme", "Email": "Hans.Meier@acme.de"})
+    assert dup.json()[0]["duplicateResult"]["matchResults"][0]["entityType"] == "Contact"
+    site = _create(sf, "Account", {"Name": "ACME Deutschland", "Website": "http://acme.de"},
+                   {"Sforce-Duplicate-Rule-Header": "allowSave=true"})
+    assert site.json()[0]["duplicateResult"]["duplicateRule"] == "Account_Website_Block"
+    tasks = [{"attributes": {"type": "Task"}, "Subject": f"Email {i}", "Status": "Completed"} for i in range(101)]
+    assert all(not r["success"] for r in _collection(sf, tasks[:101]))
+    assert all(r["success"] for r in _collection(sf, tasks[:100]))
