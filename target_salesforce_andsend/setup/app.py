@@ -64,6 +64,7 @@ class SetupState:
     org: Org | None = None
     org_error: str | None = None
     stored_where: str | None = None
+    last_environment: str | None = None     # the Connect form's last choice
     pending: dict[str, dict[str, Any]] = field(default_factory=dict)   # OAuth state -> PKCE verifier etc.
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     flash: list[tuple[str, str]] = field(default_factory=list)
@@ -157,6 +158,7 @@ def create_app(state: SetupState) -> Starlette:
         login_url = state.login_url or config.get("login_url") or ""
         domain = str(config.get("domain") or "login")
         env = "sandbox" if domain == "test" else ("production" if domain == "login" else "mydomain")
+        env = state.last_environment or env
         return render(request, "connect", env=env, my_domain="" if env != "mydomain" else domain,
                       login_url=login_url, client_id=config.get("client_id") or "",
                       callback=str(request.base_url).rstrip("/") + CALLBACK_PATH)
@@ -166,6 +168,7 @@ def create_app(state: SetupState) -> Starlette:
         if form is None:
             return forbidden()
         env = form.get("environment", "production")
+        state.last_environment = env if env in ("sandbox", "production", "mydomain") else None
         if env == "mydomain":
             domain = domain_setting(form.get("my_domain", "").strip())
             if not domain:

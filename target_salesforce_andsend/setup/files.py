@@ -142,6 +142,9 @@ def meltano_settings(text: str, environment: str | None) -> dict[str, Any]:
 
 def update_meltano(text: str, updates: dict[str, Any], environment: str | None) -> str:
     """meltano.yml with ``updates`` set in the plugin's config (a None value removes the key)."""
+    current = meltano_settings(text, environment)
+    if all((k not in current) if v is None else (k in current and current[k] == v) for k, v in updates.items()):
+        return text  # nothing to change: not even an empty `config:` is added
     y = _meltano_yaml()
     doc = y.load(text)
     config = plugin_config(doc, environment)

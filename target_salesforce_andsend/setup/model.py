@@ -93,8 +93,11 @@ def transforms_of(entry: dict) -> list[dict]:
 
 def sections(mode: str) -> list[tuple[str, bool]]:
     """(object, created?) in page order: the objects the mode creates, then those it only enriches."""
-    created = CREATED_OBJECTS[mode]
+    created = sorted(CREATED_OBJECTS[mode], key=_PAGE_ORDER.index)  # the person first, then the company
     return [(o, True) for o in created] + [(o, False) for o in LINKED_OBJECTS[mode] if o not in created]
+
+
+_PAGE_ORDER = ["Lead", "Contact", "Account"]
 
 
 def row_entry(catalog: dict, sobject: str, source: str) -> dict | None:
@@ -187,7 +190,9 @@ def apply_rows(catalog: dict, updates: list[RowUpdate]) -> dict:
         if transforms:
             new["transform"] = transforms[0] if len(transforms) == 1 else transforms
         if entry is None:
-            out["mappings"].append(new)
+            # next to the object's other entries, so the file reads object by object
+            last = max((i for i, e in enumerate(out["mappings"]) if e["object"] == u.sobject), default=None)
+            out["mappings"].insert(len(out["mappings"]) if last is None else last + 1, new)
         else:
             out["mappings"][out["mappings"].index(entry)] = new
     return out

@@ -107,6 +107,7 @@ def _session(page: Any, url: str, state: SetupState, project: Path, sf_emulator,
     page.get_by_role("button", name="Allow").click()
     page.wait_for_url(f"{url}/connect")
     assert "signed in on this page" in page.locator(".card.ok").inner_text()
+    assert page.get_by_label("Sandbox").is_checked()
     assert page.locator("#org-user").inner_text().endswith(f"({ADMIN['username']})")
     assert page.locator("#org-id").inner_text().startswith("00D")
     dotenv = (project / ".env").read_text()
@@ -146,7 +147,7 @@ def _session(page: Any, url: str, state: SetupState, project: Path, sf_emulator,
     expected = check_catalog(parse_catalog(state.draft.catalog, origin="x"), _describes(sf_emulator))
     assert [i.status for i in expected] == ["required_unmapped"]
     assert expected[0].message in problems  # worded exactly as `mapping validate` reports it
-    page.screenshot(path=str(shots / "setup-mapping-invalid.png"), full_page=False)
+    page.screenshot(path=str(shots / "setup-mapping-invalid.png"))
     # ... blocks Save: no button, and a forged POST is refused too
     page.get_by_role("link", name="6. Save").click()
     assert page.locator("#save-blocked").is_visible() and page.locator("#save-button").count() == 0
@@ -161,8 +162,8 @@ def _session(page: Any, url: str, state: SetupState, project: Path, sf_emulator,
     page.get_by_role("button", name="Apply changes").first.click()
     page.wait_for_url(f"{url}/mapping")
     assert page.locator("#valid").is_visible()
-    page.locator(f'[id="{select_location}"]').scroll_into_view_if_needed()
-    page.screenshot(path=str(shots / "setup-mapping.png"))
+    page.screenshot(path=str(shots / "setup-mapping.png"), full_page=True,
+                    clip={"x": 0, "y": 0, "width": 1280, "height": 1250})
 
     # ---- Switches
     page.get_by_role("link", name="4. Switches").click()
