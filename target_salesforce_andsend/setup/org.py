@@ -36,7 +36,8 @@ class Org:
 
     @classmethod
     def connect(cls, settings: dict[str, Any], *, how: str) -> Org:
-        client = SalesforceClient({**connection_settings(settings), "max_retries": 2}, read_limits_at_start=False)
+        client = SalesforceClient({**connection_settings(settings), "max_retries": 2, "retry_backoff_seconds": 0.5},
+                                  read_limits_at_start=False)
         try:
             token = client.token
             org = cls(settings=connection_settings(settings), how=how, client=client,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,69 @@ def test_setup_refuses_outside_a_project(tmp_path: Path, monkeypatch, capsys) ->
     monkeypatch.chdir(tmp_path)
     assert main(["setup", "--no-browser"]) == 2
     assert "no meltano.yml" in capsys.readouterr().err
+
+
+def test_preview_from_a_sample_file(sf_emulator, tmp_path: Path) -> None:
+    """Preview over a file of Singer messages: the target's dry run, shown with owners; nothing written."""
+    from emulators.serving import serve_in_thread
+
+    config_path = tmp_path / "target.json"
+    config_path.write_text(json.dumps(password_config(sf_emulator)))
+    sample = tmp_path / "sample.jsonl"
+    prospect = {"id": "prs_sample_1", "first_name": "Ines", "last_name": "Moreau", "email": "ines@moreau.test",
+                "company_name": "Moreau SA", "title": "CTO", "purchased": True,
+                "purchased_by_user_email": "admin@example.com", "updated_at": "2026-01-01T00:00:00.000Z"}
+    sample.write_text("\n".join(json.dumps(m) for m in [
+        {"type": "SCHEMA", "stream": "prospects", "schema": {"type": "object", "properties": {}},
+         "key_properties": ["id"]},
+        {"type": "RECORD", "stream": "prospects", "record": prospect}]) + "\n")
+    state = SetupState(Workspace(project=None, config_path=config_path, meltano_env=None))
+    state.load()
+    server = serve_in_thread(create_app(state))
+    try:
+        page = requests.post(f"{server.base_url}/preview", data={
+            "csrf": state.csrf, "source": "file", "sample_path": str(sample), "limit": "10"}).text
+    finally:
+        server.stop()
+        state.org.close()
+    assert 'id="preview-result"' in page, page[-3000:]
+    row = page.split('id="plan-table"', 1)[1]
+    assert "<td>create</td><td>Lead</td>" in row and "Ada Admin (admin@example.com)" in row
+    assert "LastName = Moreau" in row
+    assert [r for r in sf_emulator.records("Lead") if r.get("Email") == "ines@moreau.test"] == []
+
+
+def test_setup_command_serves_the_page(tmp_path: Path) -> None:
+    """`target-salesforce-andsend setup` as a user starts it: the page answers on the given port."""
+    import socket
+    import subprocess
+    import time
+
+    from tests.test_interop_fixtures.processes import clean_env, executable
+
+    shutil.copy(REPO / "meltano.yml", tmp_path / "meltano.yml")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # the dev environment's Salesforce is not running: the page must still come up, not connected
+    proc = subprocess.Popen([executable("target-salesforce-andsend"), "setup", "--no-browser", "--port", str(port)],
+                            cwd=tmp_path, env=clean_env(MELTANO_DISABLE_TRACKING="true",
+                                                        TARGET_SALESFORCE_ANDSEND_LOGIN_URL="http://127.0.0.1:9"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                resp = requests.get(f"http://127.0.0.1:{port}/connect", timeout=5)
+                break
+            except requests.ConnectionError:
+                assert proc.poll() is None, proc.stderr.read()
+                assert time.monotonic() < deadline, "the setup page did not come up"
+                time.sleep(0.3)
+        assert resp.status_code == 200
+        assert "Not connected" in resp.text and "The project&#39;s saved connection did not work" in resp.text
+        assert f"http://127.0.0.1:{port}/oauth/callback" in resp.text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert f"Setup page: http://127.0.0.1:{port}/" in proc.stderr.read()
