@@ -8,6 +8,7 @@ the page's own token (no cross-site form posts).
 from __future__ import annotations
 
 import secrets
+import subprocess
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,7 +76,9 @@ class SetupState:
         self.config = self.workspace.effective_config()
         self.draft = self.workspace.initial_draft(self.config)
         self.saved = self.draft.copy()
-        if self.org is None and connection_settings(self.config).keys() - {"login_url", "domain", "api_version"}:
+        credentials = connection_settings(self.config).keys() - {"auth_flow", "login_url", "domain", "api_version",
+                                                                  "request_timeout", "jwt_audience"}
+        if self.org is None and credentials:
             try:
                 self.org = Org.connect(self.config, how="settings")
             except (SalesforceError, OSError) as exc:
@@ -215,12 +218,16 @@ def create_app(state: SetupState) -> Starlette:
                                              redirect_uri=pending["redirect_uri"], verifier=pending["verifier"])
             settings = {**settings, **pending["where"]}
             org = Org.connect({**settings, "auth_flow": "refresh_token"}, how="oauth")
-            where = state.workspace.store_credentials(settings)
+            try:
+                where = state.workspace.store_credentials(settings)
+            except BaseException:
+                org.close()
+                raise
             return org, where
 
         try:
             org, where = await run_in_threadpool(finish)
-        except (ConnectError, SalesforceError, WorkspaceError, OSError) as exc:
+        except (ConnectError, SalesforceError, WorkspaceError, OSError, subprocess.TimeoutExpired) as exc:
             state.message("error", f"Sign-in failed: {exc}")
             return see("/connect")
         with state.lock:

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from ..catalog import OBJECT_MODES, default_catalog_document
-from ..connect import PLUGIN, _meltano_command, store_in_meltano
+from ..connect import PLUGIN, ConnectError, _meltano_command, store_in_meltano
 from . import files
 from .model import SETTING_DEFAULTS, SWITCHES, Draft, settings_from_config
 
@@ -86,7 +86,10 @@ class Workspace:
                 return json.loads(text) if text and text.strip() else {}
             except ValueError as exc:
                 raise WorkspaceError(f"{self.settings_path} is not valid JSON: {exc}") from exc
-        command = _meltano_command()
+        try:
+            command = _meltano_command()
+        except ConnectError as exc:
+            raise WorkspaceError(str(exc)) from None
         env_name = self.read_env()
         if env_name:
             command.append(f"--environment={env_name}")
