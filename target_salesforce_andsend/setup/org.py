@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from ..salesforce.client import SalesforceClient
@@ -32,6 +33,7 @@ class Org:
     user_name: str = ""
     username: str = ""
     describes: dict[str, dict] = field(default_factory=dict)
+    read_at: str = ""                   # when the describes were read (UTC, for the page)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -58,6 +60,7 @@ class Org:
         with self._lock:
             self.client.forget_describe()
             self.describes = self.client.describe_many(list(OBJECTS))
+            self.read_at = datetime.now(timezone.utc).strftime("%H:%M:%S UTC")
             return self.describes
 
     def user_names(self, ids: set[str]) -> dict[str, str]:

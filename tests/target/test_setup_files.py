@@ -214,3 +214,34 @@ def test_setup_command_serves_the_page(tmp_path: Path) -> None:
         proc.terminate()
         proc.wait(timeout=30)
     assert f"Setup page: http://127.0.0.1:{port}/" in proc.stderr.read()
+
+
+@pytest.mark.parametrize(("form", "authorize"), [
+    ({"environment": "sandbox"}, "https://test.salesforce.com/services/oauth2/authorize?"),
+    ({"environment": "production"}, "https://login.salesforce.com/services/oauth2/authorize?"),
+    ({"environment": "mydomain", "my_domain": "acme"}, "https://acme.my.salesforce.com/services/oauth2/authorize?"),
+])
+def test_connect_sends_the_browser_to_the_chosen_login_host(tmp_path: Path, form: dict, authorize: str) -> None:
+    from urllib.parse import parse_qs, urlparse
+
+    from emulators.serving import serve_in_thread
+
+    config_path = tmp_path / "target.json"
+    config_path.write_text("{}")
+    state = SetupState(Workspace(project=None, config_path=config_path, meltano_env=None))
+    state.load()
+    assert state.org is None and state.org_error is None  # no credentials: nothing tried
+    server = serve_in_thread(create_app(state))
+    try:
+        resp = requests.post(f"{server.base_url}/connect", allow_redirects=False,
+                             data={"csrf": state.csrf, "client_id": "my-app", **form})
+        assert resp.status_code == 303 and resp.headers["location"].startswith(authorize)
+        query = parse_qs(urlparse(resp.headers["location"]).query)
+        assert query["redirect_uri"] == [f"{server.base_url}/oauth/callback"]
+        assert query["code_challenge_method"] == ["S256"] and query["client_id"] == ["my-app"]
+        # an answer that does not carry this sign-in's state is refused, and nothing is stored
+        forged = requests.get(f"{server.base_url}/oauth/callback", params={"code": "x", "state": "forged"})
+        assert "state mismatch" in forged.text
+        assert json.loads(config_path.read_text()) == {}
+    finally:
+        server.stop()
