@@ -290,7 +290,13 @@ def create_app(state: SetupState) -> Starlette:
                     "kept": model.kept_transforms(entry), "more_sources": model.sources_of(entry or {})[1:],
                 })
             others = model.other_entries(draft.catalog, sobject, set(sources))
-            tables.append({"object": sobject, "created": created, "rows": rows, "others": others,
+            fixed = [{"entry": e, "issue": result.issue_for(sobject, e["field"]) if result else None,
+                      "picklist": [v["value"] for v in (index.get(e["field"].casefold()) or {}).get(
+                          "picklistValues", []) if v.get("active", True)]}
+                     for e in model.fixed_entries(draft.catalog, sobject)]
+            tables.append({"object": sobject, "created": created, "rows": rows, "others": others, "fixed": fixed,
+                           "fixed_options": model.fixed_candidates(describe, draft.catalog, sobject, created)
+                           if describe else [],
                            "required": result.required_unmapped(sobject) if result else []})
         return {"tables": tables, "check": result}
 
@@ -309,7 +315,17 @@ def create_app(state: SetupState) -> Starlette:
                     sobject=sobject, source=src, field=form.get(f"field|{key}", ""),
                     policy=form.get(f"policy|{key}", "if_empty"), transform=form.get(f"transform|{key}", ""),
                     default=form.get(f"default|{key}", "")))
-        state.draft.catalog = model.apply_rows(state.draft.catalog, updates)
+        catalog = model.apply_rows(state.draft.catalog, updates)
+        for sobject, _created in model.sections(state.draft.object_mode):
+            edits = [model.FixedUpdate(field=e["field"], value=form.get(f"fixed|{sobject}|{e['field']}", ""),
+                                       policy=form.get(f"fixedpolicy|{sobject}|{e['field']}", "on_create"),
+                                       remove=form.get(f"fixedremove|{sobject}|{e['field']}") == "on")
+                     for e in model.fixed_entries(catalog, sobject) if f"fixed|{sobject}|{e['field']}" in form]
+            new = model.FixedUpdate(field=form.get(f"newfixed_field|{sobject}", ""),
+                                    value=form.get(f"newfixed_value|{sobject}", ""),
+                                    policy=form.get(f"newfixed_policy|{sobject}", "on_create"))
+            catalog = model.apply_fixed(catalog, sobject, edits, new)
+        state.draft.catalog = catalog
 
     async def mapping_post(request: Request) -> Response:
         form = await checked_form(request)

@@ -114,9 +114,61 @@ def is_row_entry(entry: dict, row_sources: set[str]) -> bool:
     return bool(srcs) and srcs[0] in row_sources
 
 
+def is_fixed(entry: dict) -> bool:
+    """A fixed value: no source, one constant transform (e.g. LeadSource = Andsend)."""
+    t = transforms_of(entry)
+    return not sources_of(entry) and len(t) == 1 and t[0]["type"] == "constant"
+
+
+def fixed_entries(catalog: dict, sobject: str) -> list[dict]:
+    return [e for e in catalog["mappings"] if e["object"] == sobject and is_fixed(e)]
+
+
 def other_entries(catalog: dict, sobject: str, row_sources: set[str]) -> list[dict]:
-    """Entries of this object no row edits (constants, templates, custom_fields.*): kept as written."""
-    return [e for e in catalog["mappings"] if e["object"] == sobject and not is_row_entry(e, row_sources)]
+    """Entries of this object neither a row nor a fixed value edits (templates, joins,
+    custom_fields.*): kept as written."""
+    return [e for e in catalog["mappings"]
+            if e["object"] == sobject and not is_row_entry(e, row_sources) and not is_fixed(e)]
+
+
+def fixed_candidates(describe: dict, catalog: dict, sobject: str, created: bool) -> list[dict]:
+    """Fields that can take a fixed text value and that this object's entries do not fill yet."""
+    taken = {e["field"].casefold() for e in catalog["mappings"] if e["object"] == sobject}
+    probe = Mapping(object=sobject, field="", transforms=({"type": "constant", "value": ""},))
+    kind = _source_type(probe)
+    return sorted((d for d in describe.get("fields", [])
+                   if d["name"].casefold() not in taken and d["name"].casefold() != EXTERNAL_ID_FIELD.casefold()
+                   and _writable(d, created) and _type_compatible(kind, d)),
+                  key=lambda d: (str(d.get("label") or d["name"]).casefold(), d["name"]))
+
+
+@dataclass
+class FixedUpdate:
+    field: str
+    value: str
+    policy: str = "on_create"
+    remove: bool = False
+
+
+def apply_fixed(catalog: dict, sobject: str, edits: list[FixedUpdate], new: FixedUpdate | None) -> dict:
+    """Change, remove (also: an emptied value) or add this object's fixed values."""
+    out = {**catalog, "mappings": copy.deepcopy(catalog["mappings"])}
+    by_field = {u.field.casefold(): u for u in edits}
+    kept = []
+    for entry in out["mappings"]:
+        u = by_field.get(entry["field"].casefold()) if entry["object"] == sobject and is_fixed(entry) else None
+        if u is None:
+            kept.append(entry)
+        elif not u.remove and u.value.strip():
+            kept.append({**entry, "transform": {"type": "constant", "value": u.value.strip()},
+                         "policy": u.policy if u.policy in POLICIES else "on_create"})
+    out["mappings"] = kept
+    if new is not None and new.field and new.value.strip():
+        entry = {"object": sobject, "field": new.field, "policy": new.policy if new.policy in POLICIES else "on_create",
+                 "transform": {"type": "constant", "value": new.value.strip()}}
+        last = max((i for i, e in enumerate(kept) if e["object"] == sobject), default=len(kept) - 1)
+        kept.insert(last + 1, entry)
+    return out
 
 
 def simple_transform(entry: dict | None) -> str:

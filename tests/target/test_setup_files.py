@@ -92,6 +92,23 @@ def test_rows_edit_entries_and_keep_what_they_cannot_show() -> None:
     assert check_catalog(parse_catalog(out, origin="t"), DESCRIBES) == []
 
 
+def test_fixed_values_change_remove_and_add() -> None:
+    catalog = default_catalog_document("contact_account")
+    assert [e["field"] for e in model.fixed_entries(catalog, "Contact")] == ["LeadSource"]
+    out = model.apply_fixed(catalog, "Contact", [model.FixedUpdate("LeadSource", "Outbound", "overwrite")],
+                            model.FixedUpdate("Department", "Sales"))
+    fixed = {e["field"]: e for e in model.fixed_entries(out, "Contact")}
+    assert fixed["LeadSource"]["transform"] == {"type": "constant", "value": "Outbound"}
+    assert fixed["LeadSource"]["policy"] == "overwrite" and fixed["Department"]["policy"] == "on_create"
+    assert check_catalog(parse_catalog(out, origin="t"), DESCRIBES) == []
+    names = {d["name"] for d in model.fixed_candidates(DESCRIBES["Contact"], out, "Contact", True)}
+    assert "Department" not in names and "LeadSource" not in names and "Salutation" in names
+    removed = model.apply_fixed(out, "Contact", [model.FixedUpdate("LeadSource", "", "on_create"),
+                                                 model.FixedUpdate("Department", "Sales", remove=True)], None)
+    assert model.fixed_entries(removed, "Contact") == []
+    assert len(removed["mappings"]) == len(catalog["mappings"]) - 1
+
+
 def test_mode_change_fills_the_created_objects_required_fields() -> None:
     out = model.change_mode(default_catalog_document("lead"), "contact_account")
     assert out["object_mode"] == "contact_account"

@@ -159,9 +159,14 @@ def _session(page: Any, url: str, state: SetupState, project: Path, sf_emulator,
     # fix it
     page.get_by_role("link", name="3. Field mapping").click()
     page.select_option('[id="field-Contact|last_name"]', "LastName")
+    # fixed values: change one, add one
+    page.get_by_label("Fixed value of Contact.LeadSource").fill("Andsend Outbound")
+    page.select_option('[id="newfixed_field-Account"]', "Description")
+    page.get_by_label("New fixed value for Account: value").fill("Created from Andsend")
     page.get_by_role("button", name="Apply changes").first.click()
     page.wait_for_url(f"{url}/mapping")
     assert page.locator("#valid").is_visible()
+    assert page.get_by_label("Fixed value of Account.Description").input_value() == "Created from Andsend"
     page.screenshot(path=str(shots / "setup-mapping.png"), full_page=True,
                     clip={"x": 0, "y": 0, "width": 1280, "height": 1250})
 
@@ -206,6 +211,10 @@ def _session(page: Any, url: str, state: SetupState, project: Path, sf_emulator,
     assert saved["object_mode"] == "contact_account"
     assert {"source": "location", "object": "Contact", "field": NEW_FIELD["name"], "policy": "overwrite",
             "transform": {"type": "trim"}} in saved["mappings"]
+    assert {"object": "Contact", "field": "LeadSource", "policy": "on_create",
+            "transform": {"type": "constant", "value": "Andsend Outbound"}} in saved["mappings"]
+    assert {"object": "Account", "field": "Description", "policy": "on_create",
+            "transform": {"type": "constant", "value": "Created from Andsend"}} in saved["mappings"]
     config = tmp_path_config(project, sf_emulator, catalog_path)
     proc = subprocess.run([executable("target-salesforce-andsend"), "mapping", "validate", "--config", str(config)],
                           capture_output=True, text=True, timeout=120)
@@ -258,6 +267,9 @@ def _next_meltano_run_uses_it(project: Path, sf_emulator, andsend_emulator) -> N
              if r[NEW_FIELD["name"]] not in locations[email_of[r["Andsend_Prospect_Id__c"]]]]
     assert not wrong, wrong[:5]
     assert sf_emulator.records("Task") == []                 # activities switched off
+    assert {r.get("LeadSource") for r in contacts} == {"Andsend Outbound"}
+    accounts = [r for r in sf_emulator.records("Account") if r.get("Description") == "Created from Andsend"]
+    assert accounts and {c["AccountId"] for c in contacts} & {a["Id"] for a in accounts}
 
 
 def andsend_rows(andsend_emulator) -> list[dict]:
