@@ -71,6 +71,16 @@ def shots_dir(tmp_path: Path) -> Path:
     return out
 
 
+UNLABELLED_JS = """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+    .filter(e => !e.labels || e.labels.length === 0).map(e => e.name || e.id)"""
+
+
+def screen(page: Any, path: Path, **kwargs: Any) -> None:
+    """Every form control of the screen has a label; then the screenshot."""
+    assert page.evaluate(UNLABELLED_JS) == [], f"controls without a label on {page.url}"
+    page.screenshot(path=str(path), **kwargs)
+
+
 def option_values(page: Any, select_id: str) -> list[str]:
     return page.locator(f'[id="{select_id}"] option').evaluate_all("els => els.map(e => e.value)")
 
@@ -79,6 +89,8 @@ def test_setup_page_end_to_end(page, project: Path, sf_emulator, andsend_emulato
     from emulators.serving import serve_in_thread
 
     shots = shots_dir(tmp_path)
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
     state = SetupState(Workspace(project=project, config_path=None, meltano_env=None))
     state.load()
     server = serve_in_thread(create_app(state))
@@ -89,6 +101,10 @@ def test_setup_page_end_to_end(page, project: Path, sf_emulator, andsend_emulato
         server.stop()
         if state.org is not None:
             state.org.close()
+    # nothing but the page itself and the (local) login host: no CDN, no font, no script from elsewhere
+    assert requested and all(u.startswith(("http://127.0.0.1:", "data:")) for u in requested), \
+        sorted({u for u in requested if not u.startswith("http://127.0.0.1:")})
+    assert any(u.endswith("/static/setup.css") for u in requested)
     _next_meltano_run_uses_it(project, sf_emulator, andsend_emulator)
 
 
@@ -114,13 +130,13 @@ def _session(page: Any, url: str, state: SetupState, project: Path, sf_emulator,
     assert "TARGET_SALESFORCE_ANDSEND_REFRESH_TOKEN" in dotenv  # where `connect` keeps it
     refresh = dotenv.split("TARGET_SALESFORCE_ANDSEND_REFRESH_TOKEN=", 1)[1].splitlines()[0].strip("'\"")
     assert refresh not in (project / "meltano.yml").read_text()
-    page.screenshot(path=str(shots / "setup-connect.png"))
+    screen(page, shots / "setup-connect.png")
     after_connect = (project / "meltano.yml").read_text()
 
     # ---- Objects: Contacts + Accounts
     page.get_by_role("link", name="2. Objects").click()
     page.get_by_label("Contacts + Accounts").check()
-    page.screenshot(path=str(shots / "setup-objects.png"))
+    screen(page, shots / "setup-objects.png")
     page.get_by_role("button", name="Continue to field mapping").click()
     page.wait_for_url(f"{url}/mapping")
     assert page.locator("h2#h-Contact").is_visible() and page.locator("h2#h-Account").is_visible()
@@ -147,7 +163,7 @@ def _session(page: Any, url: str, state: SetupState, project: Path, sf_emulator,
     expected = check_catalog(parse_catalog(state.draft.catalog, origin="x"), _describes(sf_emulator))
     assert [i.status for i in expected] == ["required_unmapped"]
     assert expected[0].message in problems  # worded exactly as `mapping validate` reports it
-    page.screenshot(path=str(shots / "setup-mapping-invalid.png"))
+    screen(page, shots / "setup-mapping-invalid.png")
     # ... blocks Save: no button, and a forged POST is refused too
     page.get_by_role("link", name="6. Save").click()
     assert page.locator("#save-blocked").is_visible() and page.locator("#save-button").count() == 0
@@ -167,7 +183,7 @@ def _session(page: Any, url: str, state: SetupState, project: Path, sf_emulator,
     page.wait_for_url(f"{url}/mapping")
     assert page.locator("#valid").is_visible()
     assert page.get_by_label("Fixed value of Account.Description").input_value() == "Created from Andsend"
-    page.screenshot(path=str(shots / "setup-mapping.png"), full_page=True,
+    screen(page, shots / "setup-mapping.png", full_page=True,
                     clip={"x": 0, "y": 0, "width": 1280, "height": 1250})
 
     # ---- Switches
@@ -180,7 +196,7 @@ def _session(page: Any, url: str, state: SetupState, project: Path, sf_emulator,
     page.wait_for_url(f"{url}/switches")
     assert not page.get_by_label("Sync activities").is_checked()
     assert page.get_by_label("Sync prospects").is_checked()
-    page.screenshot(path=str(shots / "setup-switches.png"))
+    screen(page, shots / "setup-switches.png")
 
     # ---- Preview: a dry run over the most recent purchased prospects; nothing is written
     before = {o: len(sf_emulator.records(o)) for o in ("Contact", "Account", "Lead")}
@@ -193,13 +209,13 @@ def _session(page: Any, url: str, state: SetupState, project: Path, sf_emulator,
     assert "create\tContact" in table and "create\tAccount" in table
     assert NEW_FIELD["name"] in table and "the integration user" in table
     assert {o: len(sf_emulator.records(o)) for o in ("Contact", "Account", "Lead")} == before
-    page.screenshot(path=str(shots / "setup-preview.png"))
+    screen(page, shots / "setup-preview.png")
 
     # ---- Save: the diff first, then the files
     page.get_by_role("link", name="6. Save").click()
     diff_text = page.locator("pre.diff").last.inner_text()
     assert "+      object_mode: contact_account" in diff_text
-    page.screenshot(path=str(shots / "setup-save.png"))
+    screen(page, shots / "setup-save.png")
     page.get_by_role("button", name="Save these changes").click()
     page.wait_for_url(f"{url}/save")
     assert "Saved:" in page.locator(".flash.ok").inner_text()
