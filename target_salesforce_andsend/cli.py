@@ -4,6 +4,7 @@
 * `mapping show|validate ...`   the catalog next to the org's describe data (mapping_cli.py)
 * `plan --config F [--input F]` dry run from the command line: what a sync would create, link
                                 and update, printed to stdout (this is not the Singer target)
+* `setup [--port N] ...`        a local web page to connect, map fields and set the switches (setup/)
 * anything else                 the Singer target itself (`--config`, `--input`, `--about`...),
                                 whose stdout carries STATE only
 """
@@ -18,7 +19,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 PROG = "target-salesforce-andsend"
 
@@ -36,22 +37,12 @@ def plan_main(argv: Sequence[str]) -> int:
     from rich.table import Table
 
     from .mapping_cli import load_config
-    from .target import TargetSalesforceAndsend
 
     config = load_config(args.config)
-    config["dry_run"] = True
-    tmp = None
-    if not config.get("report_path"):
-        tmp = tempfile.TemporaryDirectory(prefix="andsend-plan-")
-        config["report_path"] = str(Path(tmp.name) / "plan.json")
     stream = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")
     console = Console(width=200)
     try:
-        # The target never prints; keep it that way even if a library misbehaves.
-        with contextlib.redirect_stdout(sys.stderr):
-            target = TargetSalesforceAndsend(config=config, validate_config=True)
-            target.listen(stream)
-        report: dict[str, Any] = json.loads(Path(config["report_path"]).read_text(encoding="utf-8"))
+        report = run_plan(config, stream)
     finally:
         if stream is not sys.stdin:
             stream.close()
@@ -81,9 +72,22 @@ def plan_main(argv: Sequence[str]) -> int:
             buf.write(f"ambiguous matches: {len(report['ambiguous_matches'])}\n")
         buf.write(f"Salesforce API calls (reads): {report.get('api_calls_total', 0)}\n")
         console.print(escape(buf.getvalue().rstrip()))
-    if tmp is not None:
-        tmp.cleanup()
     return 0 if report.get("status") == "succeeded" else 1
+
+
+def run_plan(config: dict[str, Any], stream: IO[str]) -> dict[str, Any]:
+    """Run the target in dry run over Singer messages and return its report (what it would do)."""
+    from .target import TargetSalesforceAndsend
+
+    config = {**config, "dry_run": True}
+    with tempfile.TemporaryDirectory(prefix="andsend-plan-") as tmp:
+        if not config.get("report_path"):
+            config["report_path"] = str(Path(tmp) / "plan.json")
+        # The target never prints; keep it that way even if a library misbehaves.
+        with contextlib.redirect_stdout(sys.stderr):
+            target = TargetSalesforceAndsend(config=config, validate_config=True)
+            target.listen(stream)
+        return json.loads(Path(config["report_path"]).read_text(encoding="utf-8"))
 
 
 def main(argv: Sequence[str] | None = None) -> int | None:
@@ -99,6 +103,10 @@ def main(argv: Sequence[str] | None = None) -> int | None:
         return mapping_main(args[1:])
     if command == "plan":
         return plan_main(args[1:])
+    if command == "setup":
+        from .setup.main import main as setup_main
+
+        return setup_main(args[1:])
     from .memory import limit_malloc_arenas
     from .target import TargetSalesforceAndsend
 

@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import requests
 
-from .salesforce.auth import Authenticator, resolve_login_url
+from .salesforce.auth import Authenticator, Token, resolve_login_url
 from .salesforce.errors import SalesforceError
 from .salesforce.redact import install as install_redaction
 from .salesforce.redact import register_secrets
@@ -210,10 +210,8 @@ def run_flow(args: argparse.Namespace, *, login_url: str, client_secret: str | N
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
     try:
-        query = {"response_type": "code", "client_id": args.client_id, "redirect_uri": redirect_uri,
-                 "code_challenge": challenge, "code_challenge_method": "S256", "state": state,
-                 "scope": args.scope}
-        authorize_url = f"{login_url}/services/oauth2/authorize?{urlencode(query)}"
+        authorize_url = build_authorize_url(login_url, client_id=args.client_id, redirect_uri=redirect_uri,
+                                            challenge=challenge, state=state, scope=args.scope)
         if args.no_browser or not webbrowser.open(authorize_url):
             _err(f"Open this URL in a browser to sign in to Salesforce:\n\n  {authorize_url}\n")
         else:
@@ -233,8 +231,25 @@ def run_flow(args: argparse.Namespace, *, login_url: str, client_secret: str | N
     if not code:
         raise ConnectError("the redirect carried no authorization code")
     register_secrets(code)
+    settings, check = exchange_code(login_url, client_id=args.client_id, client_secret=client_secret, code=code,
+                                    redirect_uri=redirect_uri, verifier=verifier)
+    _err(f"connect: signed in; instance {check.instance_url}")
+    return settings
+
+
+def build_authorize_url(login_url: str, *, client_id: str, redirect_uri: str, challenge: str, state: str,
+                        scope: str = DEFAULT_SCOPE) -> str:
+    query = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
+             "code_challenge": challenge, "code_challenge_method": "S256", "state": state, "scope": scope}
+    return f"{login_url}/services/oauth2/authorize?{urlencode(query)}"
+
+
+def exchange_code(login_url: str, *, client_id: str, client_secret: str | None, code: str, redirect_uri: str,
+                  verifier: str) -> tuple[dict[str, str], Token]:
+    """Authorization code + PKCE verifier -> the settings to store (client_id, refresh_token[, client_secret])
+    and the session of a fresh login with that refresh token (which proves it works)."""
     body = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
-            "client_id": args.client_id, "code_verifier": verifier}
+            "client_id": client_id, "code_verifier": verifier}
     if client_secret:
         body["client_secret"] = client_secret
     try:
@@ -253,13 +268,12 @@ def run_flow(args: argparse.Namespace, *, login_url: str, client_secret: str | N
                            "offline_access' scope and allow refresh tokens")
     # auth_flow "auto" picks refresh_token whenever refresh_token + client_id are set, and the token
     # response gives the instance URL on every login: neither needs storing.
-    settings = {"client_id": args.client_id, "refresh_token": refresh}
+    settings = {"client_id": client_id, "refresh_token": refresh}
     if client_secret:
         settings["client_secret"] = client_secret
     # Prove the stored token works before anyone relies on it (one OAuth call).
     check = Authenticator({**settings, "login_url": login_url, "auth_flow": "refresh_token"}).authenticate()
-    _err(f"connect: signed in; instance {check.instance_url}")
-    return {k: v for k, v in settings.items() if v}
+    return {k: v for k, v in settings.items() if v}, check
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -93,6 +93,9 @@ def test_wheel_lists_the_run_time_data(installed: Installed) -> None:
     expected |= {f"target_salesforce_andsend/catalogs/{m}.yaml" for m in ("lead", "contact_account")}
     expected |= {f"emulators/salesforce/describes/{o}.json" for o in DESCRIBED}
     expected.add("emulators/andsend/andsend-api.openapi.yaml")
+    expected |= {"target_salesforce_andsend/prospects.schema.json", "target_salesforce_andsend/setup/static/setup.css"}
+    expected |= {f"target_salesforce_andsend/setup/templates/{t}.html"
+                 for t in ("base", "connect", "objects", "mapping", "switches", "preview", "save")}
     assert not expected - names, f"missing from the wheel: {sorted(expected - names)}"
     assert not [n for n in names if n.startswith(("tests/", "benchmarks/", "scripts/"))]
 
@@ -148,6 +151,19 @@ def test_target_catalogs_and_about_from_the_wheel(installed: Installed) -> None:
     about = installed.run(str(installed.bin / "target-salesforce-andsend"), "--about", "--format", "json")
     assert about.returncode == 0, f"target-salesforce-andsend --about failed: {about.stderr[-2000:]}"
     assert "login_url" in json.loads(about.stdout)["settings"]["properties"]
+
+
+def test_setup_page_data_from_the_wheel(installed: Installed) -> None:
+    proc = installed.python(
+        """
+        import target_salesforce_andsend.setup.model as model
+        from target_salesforce_andsend.setup.app import HERE
+        assert "site-packages" in model.__file__ and (HERE / "templates" / "mapping.html").is_file()
+        print(len(model.prospect_fields()))
+        """
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert int(proc.stdout.strip()) > 15
 
 
 def test_emulators_cli_and_data_from_the_wheel(installed: Installed) -> None:
