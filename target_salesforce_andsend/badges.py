@@ -69,9 +69,13 @@ def person_key_fields(result: dict) -> dict[str, Any]:
     }
 
 
-def badge_for(result: dict, match: Any, *, record_link: Callable[[str], str], checked_at: str) -> dict:
+def badge_for(result: dict, match: Any, *, record_link: Callable[[str], str], checked_at: str,
+              owners: dict[str, dict | None] | None = None,
+              do_not_contact: Callable[[Any], bool | None] | None = None) -> dict:
     """Badge dict for one result given its Match (or None)."""
     exists = match is not None
+    owner_id = match.record.get("OwnerId") if exists else None
+    owner = ((owners or {}).get(owner_id) or {"id": owner_id, "name": None, "email": None}) if owner_id else None
     return {
         "result_id": str(result["id"]),
         "search_id": str(result["search_id"]),
@@ -82,6 +86,8 @@ def badge_for(result: dict, match: Any, *, record_link: Callable[[str], str], ch
         "record_id": match.record_id if exists else None,
         "record_url": record_link(match.record_id) if exists else None,
         "checked_at": checked_at,
+        "owner": owner,
+        "do_not_contact": do_not_contact(match) if exists and do_not_contact is not None else None,
     }
 
 
@@ -174,8 +180,11 @@ def process_batch(run: RunContext, records: list[dict]) -> None:
     # batch of the run are answered from memory (forgotten whenever prospects are written).
     matches = run.matcher.match(keys, order=run.config.get("match_order") or None, remember=True)
     checked_at = _now()
+    owners = run.owners.users_by_id(m.record.get("OwnerId") for m in matches.values() if m is not None)
+    dnc = _do_not_contact_rule(run)
     badges = [
-        badge_for(r, matches.get(k.key), record_link=run.client.record_link, checked_at=checked_at)
+        badge_for(r, matches.get(k.key), record_link=run.client.record_link, checked_at=checked_at,
+                  owners=owners, do_not_contact=dnc)
         for r, k in zip(results, keys, strict=True)
     ]
     for b, k in zip(badges, keys, strict=True):
@@ -190,6 +199,22 @@ def process_batch(run: RunContext, records: list[dict]) -> None:
             run.report.count(ROLE, "search_result", "not_found")
     with run.in_turn():  # after the output of every earlier batch: a result seen twice ends as its later badge
         _output(run, badges)
+
+
+def _do_not_contact_rule(run: RunContext) -> Callable[[Any], bool | None]:
+    """Match -> do-not-contact (None for Accounts): the CRM-status rule, with every flag readable."""
+    from .crm_status import FIELD_GROUPS, read_plan
+
+    plans = {o: read_plan(o, lambda name, o=o: run.org.field_name(o, name), frozenset(FIELD_GROUPS),
+                          run.catalog.do_not_contact_fields.get(o, ())) for o in ("Lead", "Contact")}
+
+    def rule(match: Any) -> bool | None:
+        from .crm_status import do_not_contact_reasons
+
+        plan = plans.get(match.object_type)
+        return bool(do_not_contact_reasons(plan, match.record)) if plan is not None else None
+
+    return rule
 
 
 def _output(run: RunContext, badges: list[dict]) -> None:

@@ -153,6 +153,12 @@ def _flag(value: Any, values: tuple[str, ...] | None) -> bool:
     return value is not None and str(value).casefold() in wanted
 
 
+def do_not_contact_reasons(plan: ReadPlan, row: Mapping[str, Any]) -> list[str]:
+    """The fields of ``row`` that make the person do-not-contact (standard first, then custom)."""
+    reasons = [f for f in plan.standard_dnc if row.get(f) in (True, "true")]
+    return reasons + [name for name, values in plan.custom_dnc if _flag(row.get(name), values)]
+
+
 def status_record(prospect_id: str, plan: ReadPlan, row: Mapping[str, Any], *,
                   record_url: Callable[[str], str], checked_at: str) -> dict[str, Any]:
     """The status for one prospect linked to ``row`` (schemas/crm_status.json)."""
@@ -175,8 +181,7 @@ def status_record(prospect_id: str, plan: ReadPlan, row: Mapping[str, Any], *,
         status["has_opted_out_of_email"] = bool(row.get("HasOptedOutOfEmail"))
     if "DoNotCall" in plan.standard_dnc:
         status["do_not_call"] = bool(row.get("DoNotCall"))
-    reasons = [f for f in plan.standard_dnc if row.get(f) is True]
-    reasons += [name for name, values in plan.custom_dnc if _flag(row.get(name), values)]
+    reasons = do_not_contact_reasons(plan, row)
     status["do_not_contact"] = bool(reasons)
     status["do_not_contact_reasons"] = reasons
     if "LastModifiedDate" in plan.fields:
