@@ -107,13 +107,15 @@ def window_start(since: str, lookback_seconds: float = 0) -> datetime:
 def changed_chain(plan: ReadPlan, start: datetime, after_id: str | None = None) -> list[str]:
     """Up to CHAIN statements reading, in Id order, every row changed at or after ``start``: each
     one continues after the last Id of the one before it (``@{cN.records[1999].Id}``), so one
-    Composite call reads up to CHAIN * PAGE rows. ``after_id`` continues a previous call."""
+    Composite call reads up to CHAIN * PAGE rows. The last one has no LIMIT, so its ``done`` says
+    whether anything is left (no second call just to find nothing). ``after_id`` continues a
+    previous call."""
     head = f"SELECT {', '.join(plan.fields)} FROM {plan.sobject} WHERE SystemModstamp >= {quote(start)}"  # noqa: S608 - names from describe
     out = []
     for i in range(CHAIN):
         cursor = quote(f"@{{c{i - 1}.records[{PAGE - 1}].Id}}") if i else (quote(after_id) if after_id else None)
         where = f" AND Id > {cursor}" if cursor else ""
-        out.append(f"{head}{where} ORDER BY Id LIMIT {PAGE}")
+        out.append(f"{head}{where} ORDER BY Id" + (f" LIMIT {PAGE}" if i < CHAIN - 1 else ""))
     return out
 
 

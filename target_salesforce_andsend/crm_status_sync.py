@@ -101,17 +101,28 @@ def read_changed(client: SalesforceClient, plan: ReadPlan, start: datetime) -> l
     rows: list[dict[str, Any]] = []
     after: str | None = None
     while True:
-        for sub in _composite(client, changed_chain(plan, start, after)):
+        subs = _composite(client, changed_chain(plan, start, after))
+        for i, sub in enumerate(subs):
             if sub.get("httpStatusCode") != 200:
                 _raise_for(client, sub)  # a short page returned before its successor was looked at
             page = sub.get("body") or {}
-            records = (page.get("records") or []) + _rest_of(client, page)
+            records = page.get("records") or []
+            done = page.get("done", True)
+            if i == len(subs) - 1:  # the unlimited last statement: done says whether rows are left
+                rows += records
+                if done:
+                    return rows
+                break
+            if not done:  # an org paging in smaller batches: the next reference cannot resolve
+                records += _rest_of(client, page)
             rows += records
-            if not page.get("done", True):
-                break  # paged in smaller batches: continue after its last row in a new chain
             if len(records) < PAGE:
                 return rows  # the last page; the next subrequest's reference has no row 2,000
-        after = rows[-1]["Id"]
+            if not done:
+                break
+        if not rows:
+            return rows
+        after = rows[-1]["Id"]  # more than CHAIN * PAGE rows: a new chain after the last one read
 
 
 def read_by_id(client: SalesforceClient, plan: ReadPlan, record_ids: list[str]) -> list[dict[str, Any]]:
