@@ -148,7 +148,7 @@ CONFIG_SCHEMA = th.PropertiesList(
              "(default: all)."),
     _setting("crm_status_path", th.StringType, "CRM status file (JSON lines, the last status delivered per "
              "prospect); default <output_dir>/crm_status.jsonl."),
-    _setting("crm_status_lookback_seconds", th.NumberType, "Also re-read records changed this many seconds "
+    _setting("crm_status_lookback_seconds", th.IntegerType, "Also re-read records changed this many seconds "
              "before the last run's newest change (a transaction committed late); statuses that did not change "
              "are not sent again.", default=60),
 ).to_dict()
