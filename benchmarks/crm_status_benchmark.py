@@ -14,7 +14,7 @@ The aim: at most 3 Salesforce calls per object per run up to 10,000 changes. Pla
 need one call per 2,000 rows (5 for 10,000) and Bulk API 2.0 a job create, at least one status poll
 and one results call (3+) whatever the size.
 
-Usage: .venv/bin/python benchmarks/crm_status_benchmark.py [--sizes 100 1000 10000]
+Usage: .venv/bin/python benchmarks/crm_status_benchmark.py [--sizes 100 1000 10000] [--out-dir DIR]
 Writes benchmarks/results/crm-status-<date>.json and .md.
 """
 
@@ -109,6 +109,7 @@ def one_size(n: int, prospect_ids: list[str], andsend_url: str) -> dict[str, Any
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
+    parser.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
     biggest = max(args.sizes)
     with tempfile.TemporaryDirectory() as tmp:
@@ -129,7 +130,7 @@ def main() -> None:
                          f"{m['rows_read']:,} | {m['statuses_sent']:,} | {m['andsend_puts']} | {m['run_wall_s']} |")
     table = "\n".join(lines)
     print(table)
-    out_dir = ROOT / "benchmarks" / "results"
+    out_dir = args.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / f"crm-status-{date.today().isoformat()}"
     stem.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
