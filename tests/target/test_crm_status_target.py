@@ -61,7 +61,7 @@ def patch(sf: SalesforceEmulator, sobject: str, record_id: str, **values: Any) -
 
 def config_for(sf: SalesforceEmulator, andsend: Any, tmp_path: Path, **extra: Any) -> dict:
     return target_config(sf, tmp_path, andsend_api_url=andsend.base_url, andsend_api_key=andsend.api_key,
-                         object_mode="lead", **extra)
+                         **{"object_mode": "lead", **extra})
 
 
 def test_first_run_delivers_every_linked_prospect(sf_emulator, andsend_emulator, tmp_path):
@@ -209,3 +209,28 @@ def test_per_field_choice(sf_emulator, andsend_emulator, tmp_path, fields):
     status = stored(andsend_emulator)[people[0]["id"]]
     assert "owner" in status and "do_not_call" in status
     assert not {"lead_status", "converted", "has_opted_out_of_email", "record_url", "last_modified_at"} & set(status)
+
+
+def test_contact_mode_opt_out_and_owner_change(sf_emulator, andsend_emulator, tmp_path):
+    refs = sf_emulator.seed({"users": [{"_ref": "cara", "Username": "cara@acme.test", "Email": "cara@acme.test",
+                                        "FirstName": "Cara", "LastName": "Diaz"}]})
+    people = purchased(andsend_emulator, 2)
+    config = config_for(sf_emulator, andsend_emulator, tmp_path, object_mode="contact_account")
+    run_target(config, messages("prospects", people))
+    contacts = {c["Email"].lower(): c for c in sf_emulator.records("Contact") if c.get("Email")}
+    first, second = (contacts[p["email"].lower()] for p in people)
+    patch(sf_emulator, "Contact", first["Id"], HasOptedOutOfEmail=True)
+    patch(sf_emulator, "Contact", second["Id"], OwnerId=refs["cara"])
+    run_target(config, messages("prospects", []))
+    got = stored(andsend_emulator)
+    assert got[people[0]["id"]]["object_type"] == "Contact" and got[people[0]["id"]]["do_not_contact"] is True
+    assert "lead_status" not in got[people[0]["id"]] and "converted" not in got[people[0]["id"]]
+    assert got[people[1]["id"]]["owner"]["email"] == "cara@acme.test"
+
+
+def test_unknown_choice_fails_before_any_write(sf_emulator, andsend_emulator, tmp_path):
+    people = purchased(andsend_emulator, 1)
+    run = run_target(config_for(sf_emulator, andsend_emulator, tmp_path, crm_status_fields=["owner", "shoe_size"]),
+                     messages("prospects", people), expect_error=True)
+    assert "shoe_size" in str(run.error)
+    assert not [r for r in sf_emulator.records("Lead") if r.get("Email")]
