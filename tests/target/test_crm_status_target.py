@@ -234,3 +234,22 @@ def test_unknown_choice_fails_before_any_write(sf_emulator, andsend_emulator, tm
                      messages("prospects", people), expect_error=True)
     assert "shoe_size" in str(run.error)
     assert not [r for r in sf_emulator.records("Lead") if r.get("Email")]
+
+
+def test_search_result_badges_carry_owner_and_do_not_contact(sf_emulator, andsend_emulator, tmp_path):
+    results = [r for r in andsend_emulator.get("/v1/search-results", limit=300).json()["data"] if r.get("email")]
+    opted, plain = results[0], next(r for r in results[1:] if r["email"].lower() != results[0]["email"].lower())
+    refs = sf_emulator.seed({
+        "users": [{"_ref": "bob", "Username": "bob@acme.test", "Email": "bob@acme.test", "FirstName": "Bob",
+                   "LastName": "Stone"}],
+        "records": {"Lead": [
+            {"LastName": "O", "Company": "Acme", "Email": opted["email"], "HasOptedOutOfEmail": True,
+             "OwnerId": "@bob"},
+            {"LastName": "P", "Company": "Acme", "Email": plain["email"]}]}})
+    run_target(config_for(sf_emulator, andsend_emulator, tmp_path),
+               messages("search_results", [opted, plain]))
+    badges = {b["result_id"]: b for b in andsend_emulator.badges()}
+    assert badges[opted["id"]]["do_not_contact"] is True
+    assert badges[opted["id"]]["owner"] == {"id": refs["bob"], "name": "Bob Stone", "email": "bob@acme.test"}
+    assert badges[plain["id"]]["do_not_contact"] is False
+    assert badges[plain["id"]]["owner"]["email"] == "admin@example.com"
