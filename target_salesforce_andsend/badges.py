@@ -3,7 +3,10 @@
 For every search result: does the person already exist in Salesforce as a Lead, Contact or
 Account? The answer comes from the same Matcher and normalisation as prospect sync (batched,
 read-only SOQL), and becomes one badge (schema `schemas/badges.json`): black when it exists, grey
-otherwise.
+otherwise. A found record's owner (User name and email: one batched User query per batch for owners
+not seen yet in the run), whether a Lead or Contact is do-not-contact (crm_status.py's rule), a
+Lead's Status and the record's last modification ride on the badge (a converted Lead is followed
+to its Contact by the matcher).
 
 Delivery:
 
@@ -35,6 +38,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .crm_status import rfc3339
 from .normalize import normalize_domain, normalize_email
 
 if TYPE_CHECKING:
@@ -88,6 +92,8 @@ def badge_for(result: dict, match: Any, *, record_link: Callable[[str], str], ch
         "checked_at": checked_at,
         "owner": owner,
         "do_not_contact": do_not_contact(match) if exists and do_not_contact is not None else None,
+        "lead_status": match.record.get("Status") if exists and match.object_type == "Lead" else None,
+        "last_modified_at": rfc3339(match.record.get("LastModifiedDate")) if exists else None,
     }
 
 

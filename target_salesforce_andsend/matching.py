@@ -144,9 +144,10 @@ def _person_slots(k: PersonKey) -> list[tuple[str, str]]:
 
 # What a remembered row keeps: what the person steps match on, enough to pick among candidates,
 # follow a converted Lead and say which record matched (badges); not the catalog's fields.
-# Owner and do-not-contact flags go on badges (custom do-not-contact fields: ``extra_fields``).
+# Owner, do-not-contact flags and Lead Status go on badges (custom do-not-contact fields: ``extra_fields``).
 _REMEMBERED_FIELDS = ("Id", "LastModifiedDate", "Email", EXTERNAL_ID_FIELD, "AccountId", "IsConverted",
-                      "ConvertedContactId", "ConvertedAccountId", "OwnerId", "HasOptedOutOfEmail", "DoNotCall")
+                      "ConvertedContactId", "ConvertedAccountId", "OwnerId", "HasOptedOutOfEmail", "DoNotCall",
+                      "Status")
 
 
 class LookupMemory:
@@ -211,7 +212,7 @@ class Matcher:
 
     def _fields(self, sobject: str) -> list[str]:
         org = self.run.org
-        base = {"Lead": ["Id", "Email", "LastModifiedDate", "OwnerId", "IsConverted", "ConvertedContactId",
+        base = {"Lead": ["Id", "Email", "LastModifiedDate", "OwnerId", "Status", "IsConverted", "ConvertedContactId",
                          "ConvertedAccountId", "Company", "LastName", "FirstName"],
                 "Contact": ["Id", "Email", "LastModifiedDate", "OwnerId", "AccountId", "LastName", "FirstName"],
                 "Account": ["Id", "Name", "Website", "LastModifiedDate", "OwnerId"]}[sobject]

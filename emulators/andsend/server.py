@@ -36,6 +36,8 @@ DEFAULT_RATE_LIMIT = 100_000  # per minute; effectively unlimited unless a test 
 MAX_LIMIT = 1000
 MAX_BADGES_PER_CALL = 1000
 MAX_CRM_STATUS_PER_CALL = 1000
+MAX_CRM_STATUS_IDS = 50
+MAX_PROSPECT_ID_CHARS = 64
 PROBLEM_BASE = "https://api.andsend.com/problems/"
 
 JSON = "application/json"
@@ -460,8 +462,9 @@ async def get_crm_status(request: Request, emu: Emulator) -> Response:
     limit = _limit(request)
     after = _cursor(request, 1)
     prospect_ids = request.query_params.getlist("prospect_id")
-    if len(prospect_ids) > MAX_LIMIT:
-        raise bad_param("prospect_id", f"at most {MAX_LIMIT} values")
+    # Few and short, so the request line stays well under what HTTP servers accept.
+    if len(prospect_ids) > MAX_CRM_STATUS_IDS or any(len(p) > MAX_PROSPECT_ID_CHARS for p in prospect_ids):
+        raise bad_param("prospect_id", f"at most {MAX_CRM_STATUS_IDS} values of at most {MAX_PROSPECT_ID_CHARS} characters")
     records, more = emu.store.crm_status_page(
         limit=limit, prospect_ids=prospect_ids, after=after[0] if after else None
     )

@@ -118,6 +118,8 @@ BADGE_COLUMNS = (
     "checked_at",
     "owner",
     "do_not_contact",
+    "lead_status",
+    "last_modified_at",
 )
 # Contact data is what a purchase buys: the API shows these only for purchased prospects.
 HIDDEN_UNTIL_PURCHASED = ("email", "phone")
@@ -135,7 +137,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS badges (
     result_id TEXT PRIMARY KEY, search_id TEXT NOT NULL, prospect_key TEXT, "exists" INTEGER NOT NULL,
     crm TEXT NOT NULL, object_type TEXT, record_id TEXT, record_url TEXT, checked_at TEXT,
-    owner TEXT, do_not_contact INTEGER, written_at TEXT NOT NULL
+    owner TEXT, do_not_contact INTEGER, lead_status TEXT, last_modified_at TEXT, written_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS badges_search ON badges (search_id, result_id);
 CREATE TABLE IF NOT EXISTS crm_status (
@@ -466,8 +468,8 @@ class Store:
     def _badge(row: Sequence[Any]) -> dict[str, Any]:
         badge = dict(zip(BADGE_COLUMNS, row, strict=True))
         badge["exists"] = bool(badge["exists"])
-        # Owner and do-not-contact came later: badges written without them read back without them.
-        for key in ("owner", "do_not_contact"):
+        # These came later: badges written without them read back without them.
+        for key in ("owner", "do_not_contact", "lead_status", "last_modified_at"):
             if badge[key] is None:
                 del badge[key]
         if "owner" in badge:

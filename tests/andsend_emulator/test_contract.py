@@ -27,6 +27,7 @@ COMPONENT_FOR_STREAM = {
     "search_results": "SearchResult",
     "touchpoints": "Touchpoint",
     "badges": "Badge",
+    "crm_status": "CrmStatus",
 }
 CHECKS = [
     not_a_server_error,

@@ -34,6 +34,7 @@ def test_badge_found_and_not_found_match_schema():
         "result_id": "r1", "search_id": "s1", "prospect_key": "p1", "exists": True, "crm": "salesforce",
         "object_type": "Contact", "record_id": "003A", "record_url": "https://org.example/003A",
         "checked_at": "2026-01-01T00:00:00Z", "owner": None, "do_not_contact": None,
+        "lead_status": None, "last_modified_at": None,
     }
     grey = badges.badge_for(result(prospect_id=None), None, record_link=link, checked_at="2026-01-01T00:00:00Z")
     assert grey["exists"] is False and grey["object_type"] is None and grey["record_url"] is None

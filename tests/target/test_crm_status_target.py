@@ -249,7 +249,8 @@ def test_search_result_badges_carry_owner_and_do_not_contact(sf_emulator, andsen
     run_target(config_for(sf_emulator, andsend_emulator, tmp_path),
                messages("search_results", [opted, plain]))
     badges = {b["result_id"]: b for b in andsend_emulator.badges()}
-    assert badges[opted["id"]]["do_not_contact"] is True
+    assert badges[opted["id"]]["do_not_contact"] is True and badges[opted["id"]]["lead_status"]
+    assert badges[opted["id"]]["last_modified_at"].endswith("Z")
     assert badges[opted["id"]]["owner"] == {"id": refs["bob"], "name": "Bob Stone", "email": "bob@acme.test"}
     assert badges[plain["id"]]["do_not_contact"] is False
     assert badges[plain["id"]]["owner"]["email"] == "admin@example.com"
