@@ -5,8 +5,9 @@
 2. Start both emulators as subprocesses on free 127.0.0.1 ports (SQLite files in demo-output/).
 3. `meltano run tap-andsend target-salesforce-andsend` (environment dev, URLs overridden).
 4. Print what happened, read from the target's run report and checked at the emulators.
-5. Add activity in Andsend (new purchases and touchpoints), run again, and show that only
-   the new work moved.
+5. Add activity in Andsend (new purchases and touchpoints) and, in Salesforce, what sellers and
+   admins do (opt one synced person out of e-mail, convert one Lead, reassign one owner); run
+   again, and show that only the new work moved and that each CRM change arrived in Andsend.
 6. Stop the emulators; the Salesforce data stays in demo-output/salesforce.sqlite.
 
 Run it through ./scripts/demo.sh (which creates the venv first) or `python scripts/demo.py`
@@ -317,6 +318,12 @@ def collect(
         "black: in Salesforce": sum(1 for b in badges if b.get("exists")),
         "grey: not in Salesforce": sum(1 for b in badges if not b.get("exists")),
     }
+    stored = crm_status(andsend_url).values()
+    sections["CRM answer stored in Andsend (read back from the emulator)"] = {
+        "prospects with a CRM status": len(stored),
+        "do not contact (opted out, do not call, custom flag)": sum(1 for s in stored if s.get("do_not_contact")),
+        "converted Leads": sum(1 for s in stored if s.get("converted")),
+    }
     sf_stats = _get(f"{salesforce_url}/__emulator__/stats")
     api: dict[str, Any] = {
         "run time (s), Meltano included": f"{seconds:.1f}",
@@ -331,6 +338,75 @@ def collect(
     )
     sections["API usage"] = api
     return RunResult(label, seconds, sections)
+
+
+# --- the CRM's answer ----------------------------------------------------------------------
+
+
+def crm_status(andsend_url: str) -> dict[str, dict[str, Any]]:
+    """prospect id -> the CRM status Andsend stores (its control plane: everything stored)."""
+    return {s["prospect_id"]: s for s in _rows(_get(f"{andsend_url}/__emulator__/crm-status"))}
+
+
+def admin_session(salesforce_url: str) -> requests.Session:
+    """A session of the org's admin (password flow), for the changes a person makes in Salesforce."""
+    token = requests.post(f"{salesforce_url}/services/oauth2/token", data={
+        "grant_type": "password", "client_id": "emulator-client-id", "client_secret": "emulator-client-secret",
+        "username": INTEGRATION_USER, "password": "emulatortoken"}, timeout=30)
+    token.raise_for_status()
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+    return session
+
+
+def change_salesforce(andsend_url: str, salesforce_url: str) -> list[dict[str, Any]]:
+    """Opt one synced person out, convert one Lead, reassign one owner; returns what to look for."""
+    leads = [s for s in crm_status(andsend_url).values() if s["object_type"] == "Lead" and not s.get("converted")
+             and not s.get("do_not_contact")]
+    # Three different people (two prospects may be linked to one Lead).
+    leads = list({s["record_id"]: s for s in sorted(leads, key=lambda s: s["prospect_id"], reverse=True)}.values())
+    if len(leads) < 3:
+        raise DemoError("fewer than 3 distinct synced Leads in Andsend's CRM status after run 1")
+    opted, converted, moved = sorted(leads, key=lambda s: s["prospect_id"])[:3]
+    session = admin_session(salesforce_url)
+    api = f"{salesforce_url}/services/data/v60.0/sobjects/Lead"
+    session.patch(f"{api}/{opted['record_id']}", json={"HasOptedOutOfEmail": True}, timeout=30).raise_for_status()
+    users = [u for u in _rows(_get(f"{salesforce_url}/__emulator__/records/User"))
+             if u.get("IsActive") and u.get("Email") and u["Id"] != (moved.get("owner") or {}).get("id")]
+    new_owner = sorted(users, key=lambda u: u["Email"])[0]
+    session.patch(f"{api}/{moved['record_id']}", json={"OwnerId": new_owner["Id"]}, timeout=30).raise_for_status()
+    # Converting is not a REST PATCH in Salesforce (IsConverted is read-only): it is the Convert
+    # button or SOAP convertLead, which the emulator's control plane performs.
+    done = _post(f"{salesforce_url}/__emulator__/convert-lead", {"lead_id": converted["record_id"]})
+    return [
+        {"change": "opted out of e-mail", "prospect_id": opted["prospect_id"],
+         "arrived": lambda s: s.get("do_not_contact") is True and s.get("has_opted_out_of_email") is True,
+         "shows": lambda s: f"do_not_contact={s.get('do_not_contact')} {s.get('do_not_contact_reasons')}"},
+        {"change": "Lead converted", "prospect_id": converted["prospect_id"],
+         "arrived": lambda s: s.get("converted") is True and s.get("converted_contact_id") == done["contact_id"],
+         "shows": lambda s: f"converted to Contact {s.get('converted_contact_id')}"},
+        {"change": f"owner -> {new_owner['Email']}", "prospect_id": moved["prospect_id"],
+         "arrived": lambda s: (s.get("owner") or {}).get("email") == new_owner["Email"],
+         "shows": lambda s: f"owner {(s.get('owner') or {}).get('name')} <{(s.get('owner') or {}).get('email')}>"},
+    ]
+
+
+def render_crm_changes(andsend_url: str, changes: list[dict[str, Any]]) -> None:
+    stored = crm_status(andsend_url)
+    table = Table(title="Changed in Salesforce before run 2 -> read back from Andsend (GET /__emulator__/crm-status)",
+                  title_justify="left")
+    for column in ("change in Salesforce", "prospect", "Andsend now shows", "arrived"):
+        table.add_column(column)
+    missing = []
+    for c in changes:
+        status = stored.get(c["prospect_id"], {})
+        ok = bool(status) and c["arrived"](status)
+        if not ok:
+            missing.append(c["change"])
+        table.add_row(c["change"], c["prospect_id"], c["shows"](status) if status else "-", "yes" if ok else "NO")
+    console.print(table)
+    if missing:
+        raise DemoError("these Salesforce changes did not reach Andsend: " + ", ".join(missing))
 
 
 def render(results: list[RunResult]) -> None:
@@ -454,6 +530,8 @@ def demo(args: argparse.Namespace) -> None:
         activity = {"new_purchases": args.new_purchases, "new_touchpoints": args.new_touchpoints}
         console.print(f"\n[bold]Andsend activity[/]: {activity}")
         _post(f"{andsend_url}/__emulator__/activity", activity)
+        changes = change_salesforce(andsend_url, salesforce_url)
+        console.print("[bold]Salesforce changes[/]: " + "; ".join(c["change"] for c in changes))
         _post(f"{salesforce_url}/__emulator__/stats/reset")
         andsend_before = _get(f"{andsend_url}/__emulator__/stats").get("api_requests", 0)
 
@@ -474,6 +552,7 @@ def demo(args: argparse.Namespace) -> None:
 
         console.print()
         render([first, second])
+        render_crm_changes(andsend_url, changes)
         console.print(
             f"Meltano state {STATE_ID} (bookmarks)\n  after run 1: {state_1}\n  after run 2: {state_2}",
             soft_wrap=True,

@@ -1,6 +1,7 @@
-"""Batched write-back of CRM badges to the Andsend API (`PUT /v1/search-results/badges`).
+"""Batched write-back to the Andsend API: CRM badges (`PUT /v1/search-results/badges`) and, with
+``path=CRM_STATUS_PATH, member="statuses"``, the CRM status of prospects (`PUT /v1/prospects/crm-status`).
 
-At most 1,000 badges per call (the API's limit). 429 answers are retried after their
+At most 1,000 items per call (the API's limit). 429 answers are retried after their
 `Retry-After` (seconds or an HTTP date, capped), 5xx and connection errors with exponential
 backoff; other 4xx fail at once (they will not get better). The API key only ever travels in the
 `Authorization` header: it is never logged, and error messages carry the status and the problem
@@ -18,6 +19,7 @@ import requests
 
 MAX_PER_CALL = 1000
 BADGES_PATH = "/v1/search-results/badges"
+CRM_STATUS_PATH = "/v1/prospects/crm-status"
 
 
 class WriteBackError(RuntimeError):
@@ -61,12 +63,17 @@ class AndsendBadgeWriter:
         max_wait: float = 60.0,
         batch_size: int = MAX_PER_CALL,
         sleep: Callable[[float], None] = time.sleep,
+        path: str = BADGES_PATH,
+        member: str = "badges",
     ) -> None:
         base = api_url.rstrip("/")
         # Accept the API root with or without the /v1 suffix.
         if base.endswith("/v1"):
             base = base[: -len("/v1")]
-        self.url = base + BADGES_PATH
+        self.url = base + path
+        self.member = member
+        self.what = "badge" if member == "badges" else "CRM status"  # for messages
+        self.unknown_ids: list[str] = []  # items the API skipped as unknown (crm-status)
         self._session = requests.Session()
         self._session.headers["Authorization"] = f"Bearer {api_key}"
         self._session.headers["Content-Type"] = "application/json"
@@ -94,24 +101,26 @@ class AndsendBadgeWriter:
             attempt += 1
             self.calls += 1
             try:
-                resp = self._session.put(self.url, json={"badges": chunk}, timeout=self.timeout)
+                resp = self._session.put(self.url, json={self.member: chunk}, timeout=self.timeout)
             except requests.RequestException as exc:
                 if attempt > self.max_retries:
-                    raise WriteBackError(f"badge write-back failed: {type(exc).__name__}") from None
+                    raise WriteBackError(f"{self.what} write-back failed: {type(exc).__name__}") from None
                 wait = min(self.backoff_base * 2 ** (attempt - 1), self.max_wait)
-                self.logger.warning("badge write-back: %s, retrying in %.1fs", type(exc).__name__, wait)
+                self.logger.warning("%s write-back: %s, retrying in %.1fs", self.what, type(exc).__name__, wait)
                 self.retries += 1
                 self._sleep(wait)
                 continue
             if resp.status_code < 300:
                 try:
-                    return int(resp.json().get("updated", len(chunk)))
-                except (ValueError, AttributeError):
+                    body = resp.json()
+                    self.unknown_ids.extend(str(i) for i in body.get("unknown_prospect_ids") or [])
+                    return int(body.get("updated", len(chunk)))
+                except (ValueError, AttributeError, TypeError):
                     return len(chunk)
             retriable = resp.status_code == 429 or resp.status_code >= 500
             if not retriable or attempt > self.max_retries:
                 raise WriteBackError(
-                    f"badge write-back refused: HTTP {resp.status_code} {_problem_text(resp)}".rstrip()
+                    f"{self.what} write-back refused: HTTP {resp.status_code} {_problem_text(resp)}".rstrip()
                 )
             default = self.backoff_base * 2 ** (attempt - 1)
             if resp.status_code == 429:
@@ -119,7 +128,7 @@ class AndsendBadgeWriter:
             else:
                 wait = min(default, self.max_wait)
             self.logger.warning(
-                "badge write-back: HTTP %s, retrying in %.1fs (attempt %d)", resp.status_code, wait, attempt
+                "%s write-back: HTTP %s, retrying in %.1fs (attempt %d)", self.what, resp.status_code, wait, attempt
             )
             self.retries += 1
             self._sleep(wait)

@@ -3,7 +3,10 @@
 For every search result: does the person already exist in Salesforce as a Lead, Contact or
 Account? The answer comes from the same Matcher and normalisation as prospect sync (batched,
 read-only SOQL), and becomes one badge (schema `schemas/badges.json`): black when it exists, grey
-otherwise.
+otherwise. A found record's owner (User name and email: one batched User query per batch for owners
+not seen yet in the run), whether a Lead or Contact is do-not-contact (crm_status.py's rule), a
+Lead's Status and the record's last modification ride on the badge (a converted Lead is followed
+to its Contact by the matcher).
 
 Delivery:
 
@@ -35,6 +38,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .crm_status import rfc3339
 from .normalize import normalize_domain, normalize_email
 
 if TYPE_CHECKING:
@@ -69,9 +73,13 @@ def person_key_fields(result: dict) -> dict[str, Any]:
     }
 
 
-def badge_for(result: dict, match: Any, *, record_link: Callable[[str], str], checked_at: str) -> dict:
+def badge_for(result: dict, match: Any, *, record_link: Callable[[str], str], checked_at: str,
+              owners: dict[str, dict | None] | None = None,
+              do_not_contact: Callable[[Any], bool | None] | None = None) -> dict:
     """Badge dict for one result given its Match (or None)."""
     exists = match is not None
+    owner_id = match.record.get("OwnerId") if exists else None
+    owner = ((owners or {}).get(owner_id) or {"id": owner_id, "name": None, "email": None}) if owner_id else None
     return {
         "result_id": str(result["id"]),
         "search_id": str(result["search_id"]),
@@ -82,6 +90,10 @@ def badge_for(result: dict, match: Any, *, record_link: Callable[[str], str], ch
         "record_id": match.record_id if exists else None,
         "record_url": record_link(match.record_id) if exists else None,
         "checked_at": checked_at,
+        "owner": owner,
+        "do_not_contact": do_not_contact(match) if exists and do_not_contact is not None else None,
+        "lead_status": match.record.get("Status") if exists and match.object_type == "Lead" else None,
+        "last_modified_at": rfc3339(match.record.get("LastModifiedDate")) if exists else None,
     }
 
 
@@ -174,8 +186,11 @@ def process_batch(run: RunContext, records: list[dict]) -> None:
     # batch of the run are answered from memory (forgotten whenever prospects are written).
     matches = run.matcher.match(keys, order=run.config.get("match_order") or None, remember=True)
     checked_at = _now()
+    owners = run.owners.users_by_id(m.record.get("OwnerId") for m in matches.values() if m is not None)
+    dnc = _do_not_contact_rule(run)
     badges = [
-        badge_for(r, matches.get(k.key), record_link=run.client.record_link, checked_at=checked_at)
+        badge_for(r, matches.get(k.key), record_link=run.client.record_link, checked_at=checked_at,
+                  owners=owners, do_not_contact=dnc)
         for r, k in zip(results, keys, strict=True)
     ]
     for b, k in zip(badges, keys, strict=True):
@@ -190,6 +205,22 @@ def process_batch(run: RunContext, records: list[dict]) -> None:
             run.report.count(ROLE, "search_result", "not_found")
     with run.in_turn():  # after the output of every earlier batch: a result seen twice ends as its later badge
         _output(run, badges)
+
+
+def _do_not_contact_rule(run: RunContext) -> Callable[[Any], bool | None]:
+    """Match -> do-not-contact (None for Accounts): the CRM-status rule, with every flag readable."""
+    from .crm_status import FIELD_GROUPS, read_plan
+
+    plans = {o: read_plan(o, lambda name, o=o: run.org.field_name(o, name), frozenset(FIELD_GROUPS),
+                          run.catalog.do_not_contact_fields.get(o, ())) for o in ("Lead", "Contact")}
+
+    def rule(match: Any) -> bool | None:
+        from .crm_status import do_not_contact_reasons
+
+        plan = plans.get(match.object_type)
+        return bool(do_not_contact_reasons(plan, match.record)) if plan is not None else None
+
+    return rule
 
 
 def _output(run: RunContext, badges: list[dict]) -> None:

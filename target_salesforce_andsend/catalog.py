@@ -87,6 +87,8 @@ class Catalog:
     object_mode: str
     mappings: list[Mapping]
     origin: str = "default"
+    # crm_status.do_not_contact_fields: object -> [(field, values meaning do-not-contact or None)]
+    do_not_contact_fields: dict[str, list[tuple[str, tuple[str, ...] | None]]] = field(default_factory=dict)
 
     def for_object(self, sobject: str) -> list[Mapping]:
         return [m for m in self.mappings if m.object == sobject]
@@ -155,7 +157,11 @@ def parse_catalog(document: Any, *, origin: str) -> Catalog:
                 policy=entry.get("policy", "if_empty"), on_overlength=entry.get("on_overlength", "truncate"),
             )
         )
-    return Catalog(object_mode=document["object_mode"], mappings=mappings, origin=origin)
+    dnc: dict[str, list[tuple[str, tuple[str, ...] | None]]] = {}
+    for sobject, items in ((document.get("crm_status") or {}).get("do_not_contact_fields") or {}).items():
+        dnc[sobject] = [(i, None) if isinstance(i, str) else (i["field"], tuple(i["values"])) for i in items]
+    return Catalog(object_mode=document["object_mode"], mappings=mappings, origin=origin,
+                   do_not_contact_fields=dnc)
 
 
 def load_catalog(config: dict) -> Catalog:

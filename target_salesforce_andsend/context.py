@@ -178,10 +178,15 @@ def validate_against_org(catalog: Catalog, org: OrgInfo) -> None:
 def build_run(config: dict, logger: logging.Logger, *, client: SalesforceClient | None = None) -> RunContext:
     """Connect, describe, validate the catalog and open the run's files. Raises CatalogError or a
     Salesforce error with a clear message when something must be fixed first."""
+    from .crm_status import chosen_groups
     from .salesforce.client import SalesforceClient
     from .salesforce.writer import Writer
 
     catalog = load_catalog(config)  # before any call: a broken catalog needs no network
+    try:  # a wrong choice fails now, not after the run's work
+        chosen_groups(config.get("crm_status_fields"))
+    except ValueError as exc:
+        raise CatalogError(str(exc)) from None
     client = client or SalesforceClient(config, logger=logger)
     org = OrgInfo(client)
     # Sign in, then the org's limits and every describe at once (two independent reads).

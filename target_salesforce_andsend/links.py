@@ -5,6 +5,7 @@
   later runs find email-less prospects in orgs without the external-id field.
 * `andsend_users`: Andsend user id -> email (from the users stream and denormalised fields), so
   a later run that sees only `purchased_by_user_id` still resolves the owner.
+* `meta`: small named values (`get_meta`/`put_meta`), e.g. the CRM-status watermarks.
 * `pending`: generic parked work (`kind`, `key`, JSON payload), e.g. touchpoints whose person
   is not in Salesforce yet; the owner of the kind retries and deletes them.
 
@@ -30,6 +31,7 @@ CREATE TABLE IF NOT EXISTS andsend_users (user_id TEXT PRIMARY KEY, email TEXT N
 CREATE TABLE IF NOT EXISTS pending (
     kind TEXT NOT NULL, key TEXT NOT NULL, payload TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (kind, key));
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL);
 """
 
 _CHUNK = 500  # bound parameters per statement, well under SQLite's limit
@@ -111,6 +113,16 @@ class LinkStore:
     def get(self, prospect_id: str) -> dict[str, Any] | None:
         return self.get_many([prospect_id]).get(prospect_id)
 
+    def iter_links(self, *, updated_since: str | None = None) -> list[dict[str, Any]]:
+        """Every link (with its ``updated_at``), or those updated at or after ``updated_since``."""
+        sql = "SELECT prospect_id, object, record_id, account_id, email, updated_at FROM links"
+        params: tuple[Any, ...] = ()
+        if updated_since:
+            sql += " WHERE updated_at >= ?"
+            params = (updated_since,)
+        return [{"prospect_id": r[0], "object": r[1], "record_id": r[2], "account_id": r[3], "email": r[4],
+                 "updated_at": r[5]} for r in self._conn().execute(sql + " ORDER BY prospect_id", params)]
+
     def count_links(self) -> int:
         return self._conn().execute("SELECT COUNT(*) FROM links").fetchone()[0]
 
@@ -128,6 +140,19 @@ class LinkStore:
 
     def users(self) -> dict[str, str]:
         return dict(self._conn().execute("SELECT user_id, email FROM andsend_users"))
+
+    # -- named values ---------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def put_meta(self, key: str, value: str) -> None:
+        self._write_many(
+            "INSERT INTO meta(key, value, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value=excluded.value, updated_at=excluded.updated_at",
+            [(key, value, _now())],
+        )
 
     # -- parked work ----------------------------------------------------------------------
 

@@ -144,8 +144,10 @@ def _person_slots(k: PersonKey) -> list[tuple[str, str]]:
 
 # What a remembered row keeps: what the person steps match on, enough to pick among candidates,
 # follow a converted Lead and say which record matched (badges); not the catalog's fields.
+# Owner, do-not-contact flags and Lead Status go on badges (custom do-not-contact fields: ``extra_fields``).
 _REMEMBERED_FIELDS = ("Id", "LastModifiedDate", "Email", EXTERNAL_ID_FIELD, "AccountId", "IsConverted",
-                      "ConvertedContactId", "ConvertedAccountId")
+                      "ConvertedContactId", "ConvertedAccountId", "OwnerId", "HasOptedOutOfEmail", "DoNotCall",
+                      "Status")
 
 
 class LookupMemory:
@@ -155,7 +157,8 @@ class LookupMemory:
     rows kept with only ``_REMEMBERED_FIELDS``), and forgotten whenever the target writes people
     or Accounts (``Matcher.forget``)."""
 
-    def __init__(self, max_values: int = 50_000) -> None:
+    def __init__(self, max_values: int = 50_000, extra_fields: tuple[str, ...] = ()) -> None:
+        self._fields = (*_REMEMBERED_FIELDS, *extra_fields)
         self._values: OrderedDict[tuple[str, str, str], list[dict]] = OrderedDict()
         self._max = max_values
         self._lock = threading.Lock()
@@ -171,7 +174,7 @@ class LookupMemory:
             return self._values[key]
 
     def put(self, sobject: str, kind: str, value: str, rows: list[dict]) -> None:
-        slim = [{f: r[f] for f in _REMEMBERED_FIELDS if f in r} for r in rows]
+        slim = [{f: r[f] for f in self._fields if f in r} for r in rows]
         with self._lock:
             self._values[(sobject, kind, value)] = slim
             self._values.move_to_end((sobject, kind, value))
@@ -195,7 +198,8 @@ class Matcher:
         self.client = run.client
         # Per thread: touchpoints and search results may be matched in parallel drains.
         self._local = threading.local()
-        self.memory = LookupMemory()
+        dnc = getattr(getattr(run, "catalog", None), "do_not_contact_fields", None) or {}
+        self.memory = LookupMemory(extra_fields=tuple(sorted({name for items in dnc.values() for name, _ in items})))
 
     def forget(self) -> None:
         """Drop the remembered lookups: the target is about to write people or Accounts."""
@@ -208,7 +212,7 @@ class Matcher:
 
     def _fields(self, sobject: str) -> list[str]:
         org = self.run.org
-        base = {"Lead": ["Id", "Email", "LastModifiedDate", "OwnerId", "IsConverted", "ConvertedContactId",
+        base = {"Lead": ["Id", "Email", "LastModifiedDate", "OwnerId", "Status", "IsConverted", "ConvertedContactId",
                          "ConvertedAccountId", "Company", "LastName", "FirstName"],
                 "Contact": ["Id", "Email", "LastModifiedDate", "OwnerId", "AccountId", "LastName", "FirstName"],
                 "Account": ["Id", "Name", "Website", "LastModifiedDate", "OwnerId"]}[sobject]
@@ -218,6 +222,10 @@ class Matcher:
             wanted += [m.field for m in catalog.for_object(sobject)]
         if sobject in ("Lead", "Contact"):
             wanted.append(EXTERNAL_ID_FIELD)
+            # Badges carry do-not-contact (absent fields are dropped below, like any other).
+            wanted += ["HasOptedOutOfEmail", "DoNotCall"]
+            if catalog is not None:
+                wanted += [name for name, _ in catalog.do_not_contact_fields.get(sobject, ())]
         out: list[str] = []
         seen: set[str] = set()
         for name in wanted:

@@ -3,6 +3,9 @@
 One batched `User.Email IN (...)` query per batch for the emails not seen yet in this run (the
 answers, found or not, are cached for the run). Emails compare case-insensitively; only active
 users qualify. Several users with the same email: an active one, latest modified, smallest Id.
+
+The other way (badges): `users_by_id` answers owner ids with the User's name and email, one
+batched `Id IN (...)` query for the ids not seen yet in this run.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ class OwnerResolver:
         # Two touchpoints batches may resolve the same new emails at once: one asks, the other
         # waits for its answer instead of asking again.
         self._lock = threading.Lock()
+        self._users: dict[str, dict[str, str | None] | None] = {}  # owner id -> {name, email} (None: a queue)
 
     def resolve(self, emails: Iterable[str | None]) -> dict[str, str | None]:
         wanted = {e for e in (normalize_email(x) for x in emails) if e}
@@ -50,6 +54,21 @@ class OwnerResolver:
                 self._cache[email] = pick(active)["Id"] if active else None
                 if rows and not active:
                     self.inactive.add(email)
+
+    def users_by_id(self, owner_ids: Iterable[str | None]) -> dict[str, dict[str, str | None] | None]:
+        """Owner id -> {"id", "name", "email"} of that User; None for an id that is no User (a queue)."""
+        wanted = {i for i in owner_ids if i}
+        with self._lock:
+            missing = sorted(wanted - self._users.keys())
+            if missing:
+                found = {}
+                for rows in self.client.query_many(list(chunked_in_queries("SELECT Id, Name, Email FROM User WHERE",
+                                                                           "Id", missing))):
+                    for row in rows:
+                        found[row["Id"][:15]] = {"id": row["Id"], "name": row.get("Name"), "email": row.get("Email")}
+                for owner_id in missing:
+                    self._users[owner_id] = found.get(owner_id[:15])
+            return {i: self._users.get(i) for i in wanted}
 
     def lookup(self, email: str | None) -> str | None:
         """A cached answer (call `resolve` first)."""

@@ -30,6 +30,7 @@ from singer_sdk import typing as th
 from singer_sdk.sinks import Sink
 from singer_sdk.target_base import Target
 
+from . import crm_status_sync
 from .batch_worker import BatchWorker
 from .context import RunContext, build_run, output_paths
 from .links import LinkStore
@@ -138,6 +139,18 @@ CONFIG_SCHEMA = th.PropertiesList(
              "state does not move past them.", default=100),
     _setting("andsend_api_url", th.StringType, "Andsend API base URL, for writing badges back."),
     _setting("andsend_api_key", th.StringType, "Andsend API key, for writing badges back.", secret=True),
+    # -- CRM status flowing back (crm_status_sync.py) --
+    _setting("sync_crm_status", th.BooleanType, "At the end of each run, read owner, Lead status, conversion and "
+             "do-not-contact flags of the Salesforce records linked to Andsend prospects (only what changed "
+             "since the last run) and write them back to Andsend and to crm_status_path.", default=True),
+    _setting("crm_status_fields", th.ArrayType(th.StringType), "What flows back, from record_url, owner, "
+             "lead_status, conversion, email_opt_out, do_not_call, custom_do_not_contact, last_modified "
+             "(default: all)."),
+    _setting("crm_status_path", th.StringType, "CRM status file (JSON lines, the last status delivered per "
+             "prospect); default <output_dir>/crm_status.jsonl."),
+    _setting("crm_status_lookback_seconds", th.IntegerType, "Also re-read records changed this many seconds "
+             "before the last run's newest change (a transaction committed late); statuses that did not change "
+             "are not sent again.", default=60),
 ).to_dict()
 
 
@@ -274,7 +287,29 @@ class TargetSalesforceAndsend(Target):
                     pending(run)
                 except Exception as exc:  # the touchpoints stay parked for the next run
                     self.logger.warning("Pending touchpoints not written this run: %s", exc)
+        if not self._failed and crm_status_sync.enabled(self.config):
+            self._sync_crm_status(run)
         self.finish_run()
+
+    def _sync_crm_status(self, run: RunContext | None) -> None:
+        """The CRM's answer flows back (crm_status_sync.py), also in runs that brought no records:
+        then the run is only opened when some prospect is linked."""
+        if run is None:
+            links = output_paths(dict(self.config))["links"]
+            if not links.exists():
+                return
+            store = LinkStore(links)
+            try:
+                if not store.count_links():
+                    return
+            finally:
+                store.close()
+        try:
+            crm_status_sync.sync(run or self.run)
+        except BaseException as exc:
+            self._failed = exc
+            self.finish_run(error=exc)
+            raise
 
     def _handle_termination(self, signum: int, frame: Any) -> None:  # pragma: no cover - signal path
         # The SDK drains every sink and exits; the report must still be written.

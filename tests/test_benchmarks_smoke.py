@@ -28,3 +28,13 @@ def test_pipeline_benchmark_runs_and_writes_json(tmp_path):
     sample = result["naive"]["sample"]
     assert sample["measured_calls"] == sample["predicted_calls"]  # the per-record formula holds
     assert json_path.with_suffix(".md").read_text().startswith("# Pipeline benchmark")
+
+
+def test_crm_status_benchmark_runs_and_writes_json(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "crm_status_benchmark.py"), "--sizes", "20",
+                           "--out-dir", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    [json_path] = tmp_path.glob("crm-status-*.json")
+    [result] = json.loads(json_path.read_text())
+    assert result["changes"] == 20 and result["all_changed"]["statuses_sent"] == 20
+    assert result["no_change"]["andsend_puts"] == 0 and result["first_run"]["salesforce_calls"] >= 1

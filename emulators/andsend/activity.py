@@ -94,8 +94,11 @@ def run_activity(store: Store, counts: dict[str, int], now_ms: int) -> dict[str,
             )
             touched["edited_prospects"].append(pid)
 
-        # Outreach steps executed now, for purchased prospects.
-        purchased = _ids(conn, "SELECT id FROM prospects WHERE purchased = 1 ORDER BY id")
+        # Outreach steps executed now, for purchased prospects the CRM does not mark do-not-contact
+        # (Andsend stops sequences for people who opted out or must not be called).
+        blocked = store.do_not_contact_ids(conn)
+        purchased = [p for p in _ids(conn, "SELECT id FROM prospects WHERE purchased = 1 ORDER BY id")
+                     if p not in blocked]
         by_user = {u["id"]: u for u in users}
         new_tps = []
         for i in range(counts.get("new_touchpoints", 0) if purchased else 0):

@@ -34,3 +34,8 @@ def openapi_document() -> dict[str, Any]:
 @lru_cache(maxsize=1)
 def badge_validator() -> Draft202012Validator:
     return Draft202012Validator(openapi_document()["components"]["schemas"]["Badge"])
+
+
+@lru_cache(maxsize=1)
+def crm_status_validator() -> Draft202012Validator:
+    return Draft202012Validator(openapi_document()["components"]["schemas"]["CrmStatus"])

@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from emulators.andsend.activity import ACTIVITY_KINDS, MAX_PER_KIND, run_activity
-from emulators.andsend.contract import badge_validator, openapi_text
+from emulators.andsend.contract import badge_validator, crm_status_validator, openapi_text
 from emulators.andsend.generator import DEFAULT_NOW, GeneratorConfig, format_ts, generate, parse_ts
 from emulators.andsend.store import CursorError, Store, decode_cursor, encode_cursor
 
@@ -35,6 +35,9 @@ DEFAULT_API_KEY = "andsend-demo-key"
 DEFAULT_RATE_LIMIT = 100_000  # per minute; effectively unlimited unless a test lowers it
 MAX_LIMIT = 1000
 MAX_BADGES_PER_CALL = 1000
+MAX_CRM_STATUS_PER_CALL = 1000
+MAX_CRM_STATUS_IDS = 50
+MAX_PROSPECT_ID_CHARS = 64
 PROBLEM_BASE = "https://api.andsend.com/problems/"
 
 JSON = "application/json"
@@ -421,6 +424,54 @@ async def get_badges(request: Request, emu: Emulator) -> Response:
     return _page_response(records, cursor)
 
 
+async def put_crm_status(request: Request, emu: Emulator) -> Response:
+    body = await _json_body(request)
+    if not isinstance(body, dict) or not isinstance(body.get("statuses"), list):
+        raise Problem(400, "invalid-body", "Invalid request body", 'expected {"statuses": [...]}')
+    extra = sorted(set(body) - {"statuses"})
+    if extra:
+        raise Problem(400, "invalid-body", "Invalid request body", f"unknown members: {', '.join(extra)}")
+    statuses = body["statuses"]
+    if len(statuses) > MAX_CRM_STATUS_PER_CALL:
+        raise Problem(
+            400, "invalid-body", "Invalid request body", f"at most {MAX_CRM_STATUS_PER_CALL} statuses per call"
+        )
+    errors: list[dict[str, str]] = []
+    validator = crm_status_validator()
+    for i, status in enumerate(statuses):
+        for error in validator.iter_errors(status):
+            where = "/".join(str(p) for p in error.absolute_path)
+            errors.append({"name": f"statuses/{i}" + (f"/{where}" if where else ""), "reason": error.message})
+    if errors:
+        raise Problem(
+            400, "invalid-body", "Invalid request body", f"{len(errors)} invalid status value(s)",
+            invalid_params=errors[:100],
+        )
+    # A prospect deleted in Andsend since it was synced is skipped (and named), not a reason to
+    # refuse the statuses of everyone else.
+    known = emu.store.known_prospects([s["prospect_id"] for s in statuses])
+    keep = [s for s in statuses if s["prospect_id"] in known]
+    unknown = sorted({s["prospect_id"] for s in statuses} - known)
+    with emu.store.transaction() as conn:
+        _, stamp = emu.store.write_stamp(conn, emu.now_ms())
+    updated = emu.store.upsert_crm_status(keep, stamp) if keep else 0
+    return JSONResponse({"updated": updated, "unknown_prospect_ids": unknown})
+
+
+async def get_crm_status(request: Request, emu: Emulator) -> Response:
+    limit = _limit(request)
+    after = _cursor(request, 1)
+    prospect_ids = request.query_params.getlist("prospect_id")
+    # Few and short, so the request line stays well under what HTTP servers accept.
+    if len(prospect_ids) > MAX_CRM_STATUS_IDS or any(len(p) > MAX_PROSPECT_ID_CHARS for p in prospect_ids):
+        raise bad_param("prospect_id", f"at most {MAX_CRM_STATUS_IDS} values of at most {MAX_PROSPECT_ID_CHARS} characters")
+    records, more = emu.store.crm_status_page(
+        limit=limit, prospect_ids=prospect_ids, after=after[0] if after else None
+    )
+    cursor = encode_cursor(records[-1]["prospect_id"]) if more and records else None
+    return _page_response(records, cursor)
+
+
 # -- control plane ----------------------------------------------------------------------------------
 
 
@@ -516,6 +567,10 @@ async def all_badges(request: Request, emu: Emulator) -> Response:
     return JSONResponse({"data": emu.store.all_badges()})
 
 
+async def all_crm_status(request: Request, emu: Emulator) -> Response:
+    return JSONResponse({"data": emu.store.all_crm_status()})
+
+
 async def get_config(request: Request, emu: Emulator) -> Response:
     config = emu.store.config()
     counts = {
@@ -591,6 +646,8 @@ def create_app(
         api_route("/v1/users", list_handler("users"), ["GET"]),
         api_route("/v1/campaigns", list_handler("campaigns"), ["GET"]),
         api_route("/v1/prospects", list_handler("prospects", _prospect_filters), ["GET"]),
+        api_route("/v1/prospects/crm-status", get_crm_status, ["GET"]),
+        api_route("/v1/prospects/crm-status", put_crm_status, ["PUT"]),
         api_route("/v1/prospects/{id}", get_prospect, ["GET"]),
         api_route("/v1/searches", list_handler("searches"), ["GET"]),
         api_route("/v1/search-results/badges", get_badges, ["GET"]),
@@ -605,6 +662,7 @@ def create_app(
         Route("/__emulator__/reset", control(reset), methods=["POST"]),
         Route("/__emulator__/clock", control(set_clock), methods=["POST"]),
         Route("/__emulator__/badges", control(all_badges), methods=["GET"]),
+        Route("/__emulator__/crm-status", control(all_crm_status), methods=["GET"]),
         Route("/__emulator__/config", control(get_config), methods=["GET"]),
         Route("/openapi.yaml", openapi, methods=["GET"]),
     ]

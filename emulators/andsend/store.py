@@ -116,18 +116,33 @@ BADGE_COLUMNS = (
     "record_id",
     "record_url",
     "checked_at",
+    "owner",
+    "do_not_contact",
+    "lead_status",
+    "last_modified_at",
 )
 # Contact data is what a purchase buys: the API shows these only for purchased prospects.
 HIDDEN_UNTIL_PURCHASED = ("email", "phone")
+
+def _badge_cell(column: str, value: Any) -> Any:
+    if column in ("exists", "do_not_contact"):
+        return None if value is None else int(value)
+    if column == "owner":
+        return None if value is None else json.dumps(value, ensure_ascii=False)
+    return value
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS badges (
     result_id TEXT PRIMARY KEY, search_id TEXT NOT NULL, prospect_key TEXT, "exists" INTEGER NOT NULL,
     crm TEXT NOT NULL, object_type TEXT, record_id TEXT, record_url TEXT, checked_at TEXT,
-    written_at TEXT NOT NULL
+    owner TEXT, do_not_contact INTEGER, lead_status TEXT, last_modified_at TEXT, written_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS badges_search ON badges (search_id, result_id);
+CREATE TABLE IF NOT EXISTS crm_status (
+    prospect_id TEXT PRIMARY KEY, do_not_contact INTEGER NOT NULL, payload TEXT NOT NULL, written_at TEXT NOT NULL
+);
 """
 # Secondary indexes are dropped before a bulk load and built afterwards (much faster than
 # maintaining them row by row for 100k+ rows).
@@ -248,6 +263,7 @@ class Store:
             for res in RESOURCES.values():
                 conn.execute(f"DELETE FROM {res.table}")  # noqa: S608 (identifiers are constants; values are bound)
             conn.execute("DELETE FROM badges")
+            conn.execute("DELETE FROM crm_status")
             conn.execute("DELETE FROM meta")
             for name, rows in (
                 ("users", dataset.users),
@@ -402,7 +418,7 @@ class Store:
         cols = ", ".join(f'"{c}"' for c in BADGE_COLUMNS)
         updates = ", ".join(f'"{c}" = excluded."{c}"' for c in BADGE_COLUMNS[1:])
         rows = [
-            tuple(int(b[c]) if c == "exists" else b.get(c) for c in BADGE_COLUMNS) + (written_at,)
+            tuple(_badge_cell(c, b.get(c)) for c in BADGE_COLUMNS) + (written_at,)
             for b in badges
         ]
         with self.transaction() as conn:
@@ -452,4 +468,70 @@ class Store:
     def _badge(row: Sequence[Any]) -> dict[str, Any]:
         badge = dict(zip(BADGE_COLUMNS, row, strict=True))
         badge["exists"] = bool(badge["exists"])
+        # These came later: badges written without them read back without them.
+        for key in ("owner", "do_not_contact", "lead_status", "last_modified_at"):
+            if badge[key] is None:
+                del badge[key]
+        if "owner" in badge:
+            badge["owner"] = json.loads(badge["owner"])
+        if "do_not_contact" in badge:
+            badge["do_not_contact"] = bool(badge["do_not_contact"])
         return badge
+
+    # -- CRM status (PUT/GET /v1/prospects/crm-status) ------------------------------------------------
+
+    def known_prospects(self, prospect_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        with self.lock:
+            for start in range(0, len(prospect_ids), 500):
+                chunk = list(prospect_ids[start : start + 500])
+                marks = ", ".join("?" for _ in chunk)
+                found.update(
+                    row[0]
+                    for row in self.conn.execute(f"SELECT id FROM prospects WHERE id IN ({marks})", chunk)  # noqa: S608 (placeholders only)
+                )
+        return found
+
+    def upsert_crm_status(self, statuses: Sequence[dict[str, Any]], written_at: str) -> int:
+        rows = [
+            (s["prospect_id"], int(bool(s.get("do_not_contact"))), json.dumps(s, ensure_ascii=False), written_at)
+            for s in statuses
+        ]
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO crm_status (prospect_id, do_not_contact, payload, written_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (prospect_id) DO UPDATE SET do_not_contact = excluded.do_not_contact, "
+                "payload = excluded.payload, written_at = excluded.written_at",
+                rows,
+            )
+        return len(rows)
+
+    def crm_status_page(
+        self, *, limit: int, prospect_ids: Sequence[str] = (), after: str | None = None
+    ) -> tuple[list[dict[str, Any]], bool]:
+        where: list[str] = []
+        params: list[Any] = []
+        if prospect_ids:
+            where.append(f"prospect_id IN ({', '.join('?' for _ in prospect_ids)})")
+            params.extend(prospect_ids)
+        if after is not None:
+            where.append("prospect_id > ?")
+            params.append(after)
+        sql = "SELECT payload FROM crm_status"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY prospect_id LIMIT ?"
+        params.append(limit + 1)
+        with self.lock:
+            rows = self.conn.execute(sql, params).fetchall()
+        return [json.loads(r[0]) for r in rows[:limit]], len(rows) > limit
+
+    def all_crm_status(self) -> list[dict[str, Any]]:
+        with self.lock:
+            rows = self.conn.execute("SELECT payload FROM crm_status ORDER BY prospect_id").fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    @staticmethod
+    def do_not_contact_ids(conn: Any) -> set[str]:
+        """Prospects the CRM marks do-not-contact (opted out of e-mail, do not call, a custom flag)."""
+        return {row[0] for row in conn.execute("SELECT prospect_id FROM crm_status WHERE do_not_contact = 1")}

@@ -81,6 +81,11 @@ def _route(emu: Emulator, method: str, parts: list[str], data: Any) -> Resp:
                     raise ValueError(f"{k} must be a positive {'integer' if number is int else 'number'}")
                 emu.settings[k] = v
         return Resp(200, dict(emu.settings))
+    if head == "convert-lead" and method == "POST":
+        if not isinstance(data, dict) or not data.get("lead_id"):
+            raise ValueError('body must be {"lead_id": ..., "account_id"?: ..., "converted_status"?: ...}')
+        return Resp(200, emu.convert_lead(str(data["lead_id"]), account_id=data.get("account_id"),
+                                          converted_status=data.get("converted_status") or "Closed - Converted"))
     if head == "describe" and len(parts) == 3 and parts[2] == "fields" and method == "POST":
         if emu.registry.get(parts[1]) is None:
             return _bad(f"unknown object {parts[1]}", 404)

@@ -399,6 +399,50 @@ class Emulator:
 
         return refs
 
+    def convert_lead(self, lead_id: str, *, account_id: str | None = None,
+                     converted_status: str = "Closed - Converted") -> dict[str, str]:
+        """What Salesforce's lead conversion does (SOAP ``convertLead``, the Convert button): an Account
+        (unless ``account_id``) and a Contact from the Lead's standard fields, owned by its owner;
+        the Lead becomes read-only with IsConverted, ConvertedContactId/AccountId, ConvertedDate
+        and the converted Status, and a new SystemModstamp. Raises ValueError."""
+        lead_schema, contact_schema, account_schema = (self.registry.get(o) for o in ("Lead", "Contact", "Account"))
+        assert lead_schema and contact_schema and account_schema
+        rid = ids.normalize(lead_id) or ""
+        with self.store.transaction():
+            lead = self.store.get("Lead", rid)
+            if lead is None or lead.get("IsDeleted"):
+                raise ValueError(f"no Lead {lead_id}")
+            if lead.get("IsConverted"):
+                raise ValueError(f"Lead {lead_id} is already converted")
+            ctx = self.write_context(self.default_user_id)
+            ctx.system = True
+            owner = lead.get("OwnerId") or self.default_user_id
+            if account_id:
+                account = ids.normalize(account_id) or ""
+                if self.store.get("Account", account) is None:
+                    raise ValueError(f"no Account {account_id}")
+            else:
+                account = self.store.new_id(account_schema.key_prefix)
+                row = validate_create(ctx, account_schema, coerce(account_schema, {
+                    "Name": lead.get("Company") or lead.get("LastName"), "OwnerId": owner}), system=True)
+                row["Id"] = account
+                self.store.insert("Account", row)
+            contact = self.store.new_id(contact_schema.key_prefix)
+            kept = ("FirstName", "LastName", "Email", "Title", "Phone", "MobilePhone", "LeadSource",
+                    "HasOptedOutOfEmail", "DoNotCall", "Description")
+            carried = {k: bool(lead[k]) if contact_schema.fields[k]["type"] == "boolean" else lead[k]
+                       for k in kept if k in contact_schema.fields and lead.get(k) is not None}
+            row = validate_create(ctx, contact_schema, coerce(contact_schema, {
+                **carried, "AccountId": account, "OwnerId": owner}), system=True)
+            row["Id"] = contact
+            self.store.insert("Contact", row)
+            now = ctx.now
+            self.store.update("Lead", rid, {k: v for k, v in {
+                "IsConverted": 1, "ConvertedContactId": contact, "ConvertedAccountId": account,
+                "ConvertedDate": now[:10], "Status": converted_status, "LastModifiedDate": now,
+                "SystemModstamp": now, "LastModifiedById": ctx.user_id}.items() if k in lead_schema.fields})
+        return {"lead_id": rid, "contact_id": contact, "account_id": account}
+
     def add_field(self, obj: str, field: dict[str, Any]) -> dict[str, Any]:
         full = self.registry.add_field(obj, field)
         schema = self.registry.get(obj)

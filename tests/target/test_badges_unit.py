@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import jsonschema
 
@@ -15,6 +15,7 @@ from tests.target._activities_support import BADGE_SCHEMA
 class FakeMatch:  # only the attributes badge_for reads
     object_type: str
     record_id: str
+    record: dict = field(default_factory=dict)
 
 
 def result(**kw):
@@ -32,7 +33,8 @@ def test_badge_found_and_not_found_match_schema():
     assert found == {
         "result_id": "r1", "search_id": "s1", "prospect_key": "p1", "exists": True, "crm": "salesforce",
         "object_type": "Contact", "record_id": "003A", "record_url": "https://org.example/003A",
-        "checked_at": "2026-01-01T00:00:00Z",
+        "checked_at": "2026-01-01T00:00:00Z", "owner": None, "do_not_contact": None,
+        "lead_status": None, "last_modified_at": None,
     }
     grey = badges.badge_for(result(prospect_id=None), None, record_link=link, checked_at="2026-01-01T00:00:00Z")
     assert grey["exists"] is False and grey["object_type"] is None and grey["record_url"] is None
@@ -80,3 +82,16 @@ def test_lookup_memory_is_bounded_and_keeps_the_recently_used():
     assert memory.known("Account", "Name", "a") and memory.known("Account", "Name", "d")
     memory.clear()
     assert len(memory) == 0
+
+
+def test_badge_carries_owner_and_do_not_contact():
+    link = lambda rid: f"https://org.example/{rid}"  # noqa: E731
+    match = FakeMatch("Lead", "00QA", {"OwnerId": "005A", "HasOptedOutOfEmail": True})
+    owners = {"005A": {"id": "005A", "name": "Ann Owner", "email": "ann@acme.test"}}
+    found = badges.badge_for(result(), match, record_link=link, checked_at="2026-01-01T00:00:00Z", owners=owners,
+                             do_not_contact=lambda m: bool(m.record.get("HasOptedOutOfEmail")))
+    assert found["owner"] == owners["005A"] and found["do_not_contact"] is True
+    jsonschema.validate(found, BADGE_SCHEMA)
+    queue = badges.badge_for(result(), FakeMatch("Lead", "00QB", {"OwnerId": "00GQ"}), record_link=link,
+                             checked_at="t", owners={"00GQ": None})
+    assert queue["owner"] == {"id": "00GQ", "name": None, "email": None} and queue["do_not_contact"] is None

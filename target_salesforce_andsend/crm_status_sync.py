@@ -1,0 +1,258 @@
+"""The CRM's answer flows back to Andsend (``sync_crm_status``): the reads, the file, the write-back.
+
+At the end of every run, for each object (Lead, Contact) some Andsend prospect is linked to:
+
+* the records changed since the watermark (``SystemModstamp``), read in Id order through Composite
+  calls whose five query subrequests chain on the last Id of the one before (10,000 rows a call);
+* the records of links new since the last run (a first run: all of them), read by Id, 2,000 Ids a
+  statement, five statements a Composite call.
+
+Each linked prospect gets a status (crm_status.py); those that differ from the last one delivered
+(the ``crm_status_path`` file, one JSON line per prospect) are sent with ``PUT
+/v1/prospects/crm-status`` in calls of at most 1,000, then merged into the file; only then do the
+watermarks in the link store move (``get_meta``/``put_meta``). A run that stops anywhere before
+reads the same records again next time: nothing is lost, and what did arrive is not sent twice.
+A dry run reads and counts, and writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import defaultdict
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote_plus
+
+from .crm_status import (
+    CHAIN,
+    LINKS_KEY,
+    OBJECTS,
+    PAGE,
+    ROLE,
+    LinksMark,
+    ReadPlan,
+    advance,
+    by_id_statements,
+    changed,
+    changed_chain,
+    chosen_groups,
+    read_plan,
+    statuses_for,
+    watermark_key,
+    window_start,
+)
+from .salesforce.errors import SalesforceAPIError, parse_error_body
+
+if TYPE_CHECKING:
+    from .context import RunContext
+    from .salesforce.client import SalesforceClient
+
+_REF = "@{c%d.records[" + str(PAGE - 1) + "].Id}"
+
+
+def crm_status_path(config: Mapping[str, Any]) -> Path:
+    if config.get("crm_status_path"):
+        return Path(config["crm_status_path"]).expanduser()
+    return Path(config.get("output_dir") or "./output").expanduser() / "crm_status.jsonl"
+
+
+def enabled(config: Mapping[str, Any]) -> bool:
+    value = config.get("sync_crm_status")
+    return True if value is None else bool(value)
+
+
+# -- Salesforce reads -------------------------------------------------------------------------------
+
+
+def _sub_url(client: SalesforceClient, statement: str) -> str:
+    encoded = quote_plus(statement)
+    # References are resolved by Salesforce before the URL is decoded: they must stay literal.
+    for i in range(CHAIN):
+        encoded = encoded.replace(quote_plus(_REF % i), _REF % i)
+    return f"/services/data/v{client.api_version}/query?q={encoded}"
+
+
+def _composite(client: SalesforceClient, statements: list[str]) -> list[dict[str, Any]]:
+    body = {"allOrNone": False, "compositeRequest": [
+        {"method": "GET", "url": _sub_url(client, s), "referenceId": f"c{i}"} for i, s in enumerate(statements)]}
+    return client.request("POST", "composite", kind="composite", json=body).json().get("compositeResponse") or []
+
+
+def _raise_for(client: SalesforceClient, sub: dict[str, Any]) -> None:
+    raise SalesforceAPIError("GET", client.url("query"), int(sub.get("httpStatusCode") or 400),
+                             parse_error_body(sub.get("body")), sub.get("body"))
+
+
+def _rest_of(client: SalesforceClient, page: dict[str, Any]) -> list[dict[str, Any]]:
+    """Pages after a first page that was not done (an org or header asking for smaller batches)."""
+    rows: list[dict[str, Any]] = []
+    while not page.get("done", True) and page.get("nextRecordsUrl"):
+        page = client.request("GET", page["nextRecordsUrl"], kind="query_more").json()
+        rows += page.get("records") or []
+    return rows
+
+
+def read_changed(client: SalesforceClient, plan: ReadPlan, start: datetime) -> list[dict[str, Any]]:
+    """Every row of ``plan.sobject`` changed at or after ``start``: one Composite call per 10,000."""
+    rows: list[dict[str, Any]] = []
+    after: str | None = None
+    while True:
+        subs = _composite(client, changed_chain(plan, start, after))
+        for i, sub in enumerate(subs):
+            if sub.get("httpStatusCode") != 200:
+                _raise_for(client, sub)  # a short page returned before its successor was looked at
+            page = sub.get("body") or {}
+            records = page.get("records") or []
+            done = page.get("done", True)
+            if i == len(subs) - 1:  # the unlimited last statement: done says whether rows are left
+                rows += records
+                if done:
+                    return rows
+                break
+            if not done:  # an org paging in smaller batches: the next reference cannot resolve
+                records += _rest_of(client, page)
+            rows += records
+            if len(records) < PAGE:
+                return rows  # the last page; the next subrequest's reference has no row 2,000
+            if not done:
+                break
+        if not rows:
+            return rows
+        after = rows[-1]["Id"]  # more than CHAIN * PAGE rows: a new chain after the last one read
+
+
+def read_by_id(client: SalesforceClient, plan: ReadPlan, record_ids: list[str]) -> list[dict[str, Any]]:
+    """The rows of ``record_ids``: five statements of 2,000 Ids per Composite call."""
+    statements = by_id_statements(plan, record_ids)
+    rows: list[dict[str, Any]] = []
+    for start in range(0, len(statements), CHAIN):
+        for sub in _composite(client, statements[start:start + CHAIN]):
+            if sub.get("httpStatusCode") != 200:
+                _raise_for(client, sub)
+            page = sub.get("body") or {}
+            rows += (page.get("records") or []) + _rest_of(client, page)
+    return rows
+
+
+# -- the file ---------------------------------------------------------------------------------------
+
+
+def read_delivered(path: Path) -> dict[str, dict[str, Any]]:
+    """prospect id -> the last status delivered (a torn last line from a killed run is ignored)."""
+    out: dict[str, dict[str, Any]] = {}
+    if not path.exists():
+        return out
+    with path.open(encoding="utf-8") as fh:
+        for raw in fh:
+            try:
+                item = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(item, dict) and item.get("prospect_id"):
+                out[str(item["prospect_id"])] = item
+    return out
+
+
+def write_delivered(path: Path, delivered: Mapping[str, dict[str, Any]]) -> None:
+    """Rewrite the file atomically (temp file + rename), one line per prospect in id order."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".crm_status-", dir=str(path.parent))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            for pid in sorted(delivered):
+                out.write(json.dumps(delivered[pid], ensure_ascii=False, separators=(",", ":")) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# -- the run ----------------------------------------------------------------------------------------
+
+
+def _write_back(run: RunContext, statuses: list[dict[str, Any]]) -> int:
+    from .andsend_writeback import CRM_STATUS_PATH, AndsendBadgeWriter
+
+    url, key = run.config.get("andsend_api_url"), run.config.get("andsend_api_key")
+    if not (url and key) or not statuses:
+        return 0
+    writer = AndsendBadgeWriter(url, key, logger=run.logger, timeout=float(run.config.get("request_timeout") or 60),
+                                max_retries=int(run.config.get("max_retries") or 5), path=CRM_STATUS_PATH,
+                                member="statuses")
+    try:
+        updated = writer.put(statuses)
+    finally:
+        writer.close()
+    if writer.unknown_ids:
+        run.report.count(ROLE, "status", "unknown_in_andsend", len(writer.unknown_ids))
+        for pid in writer.unknown_ids[:20]:
+            run.report.skip(ROLE, "prospect unknown to Andsend", pid)
+    return updated
+
+
+def sync(run: RunContext) -> None:
+    """Read what changed in Salesforce for linked prospects and deliver it (module doc)."""
+    config = run.config
+    if not enabled(config):
+        return
+    groups = chosen_groups(config.get("crm_status_fields"))
+    lookback = float(config.get("crm_status_lookback_seconds") or 0)
+    links = run.links
+    all_links = links.iter_links()
+    if not all_links:
+        return
+    mark = LinksMark.load(links.get_meta(LINKS_KEY))
+    new_links = mark.new_links(all_links)
+    prospects_of: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for link in all_links:
+        prospects_of[link["object"]][link["record_id"]].append(link["prospect_id"])
+    info = run.report.section(ROLE)
+    calls_before = sum(run.client.calls_snapshot().values())
+    checked_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    statuses: dict[str, dict[str, Any]] = {}
+    marks: dict[str, str | None] = {}
+    skipped: list[str] = []
+    for sobject in OBJECTS:
+        if not prospects_of.get(sobject):
+            continue
+        plan = read_plan(sobject, lambda name, o=sobject: run.org.field_name(o, name), groups,
+                         run.catalog.do_not_contact_fields.get(sobject, ()))
+        if plan is None:
+            skipped.append(f"{sobject} (Id or SystemModstamp not readable)")
+            continue
+        skipped += plan.skipped
+        since = links.get_meta(watermark_key(sobject))
+        rows = read_changed(run.client, plan, window_start(since, lookback)) if since else []
+        have = {r["Id"] for r in rows}
+        wanted = [link["record_id"] for link in new_links
+                  if link["object"] == sobject and link["record_id"] not in have]
+        rows += read_by_id(run.client, plan, list(dict.fromkeys(wanted)))
+        run.report.count(ROLE, sobject, "read", len(rows))
+        statuses.update(statuses_for(plan, rows, prospects_of[sobject], record_url=run.client.record_link,
+                                     checked_at=checked_at))
+        marks[sobject] = advance(since, rows)
+    if skipped:
+        info["skipped_fields"] = sorted(set(skipped))
+        run.report.note("CRM status: not readable by the integration user, skipped: " + ", ".join(sorted(set(skipped))))
+    path = crm_status_path(config)
+    delivered = read_delivered(path)
+    to_send = changed(statuses, delivered)
+    run.report.count(ROLE, "status", "checked", len(statuses))
+    run.report.count(ROLE, "status", "changed", len(to_send))
+    run.report.count(ROLE, "status", "do_not_contact", sum(1 for s in to_send if s["do_not_contact"]))
+    info["salesforce_calls"] = sum(run.client.calls_snapshot().values()) - calls_before
+    if run.dry_run:
+        return
+    written = _write_back(run, to_send)  # raises when Andsend refuses: nothing below moves
+    run.report.count(ROLE, "status", "written_back", written)
+    if to_send:
+        write_delivered(path, {**delivered, **{s["prospect_id"]: s for s in to_send}})
+    for sobject, since in marks.items():
+        if since:
+            links.put_meta(watermark_key(sobject), since)
+    links.put_meta(LINKS_KEY, mark.advanced(new_links).dump())
+    info["watermarks"] = {o: s for o, s in marks.items() if s}

@@ -1,0 +1,48 @@
+"""The CRM-status reads against the Salesforce emulator: the chained Composite window over more than
+one call's worth of rows, smaller query batches, and Id reads."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+from target_salesforce_andsend.context import OrgInfo
+from target_salesforce_andsend.crm_status import PAGE, chosen_groups, read_plan
+from target_salesforce_andsend.crm_status_sync import read_by_id, read_changed
+from target_salesforce_andsend.salesforce.client import SalesforceClient
+from tests.target._salesforce_support import password_config
+
+EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+
+def setup(sf, n: int):
+    refs = sf.seed({"records": {"Lead": [{"_ref": f"l{i}", "LastName": f"Lee {i}", "Company": "Acme"}
+                                         for i in range(n)]}})
+    client = SalesforceClient(password_config(sf), logger=logging.getLogger("test"))
+    org = OrgInfo(client)
+    plan = read_plan("Lead", lambda name: org.field_name("Lead", name), chosen_groups(None))
+    assert plan is not None
+    return client, plan, sorted(refs.values())
+
+
+def test_window_of_more_than_one_call_reads_every_row_once(sf_emulator):
+    client, plan, ids = setup(sf_emulator, 5 * PAGE + 37)
+    sf_emulator.reset_stats()
+    rows = read_changed(client, plan, EPOCH)
+    assert [r["Id"] for r in rows] == ids
+    assert sf_emulator.stats()["by_kind"] == {"composite": 2}
+    assert rows[0]["Owner"]["Email"] == "admin@example.com"
+    client.close()
+
+
+def test_exactly_one_call_for_ten_thousand_rows_and_smaller_batches(sf_emulator):
+    client, plan, ids = setup(sf_emulator, 5 * PAGE)
+    sf_emulator.reset_stats()
+    assert [r["Id"] for r in read_changed(client, plan, EPOCH)] == ids
+    assert sf_emulator.stats()["by_kind"] == {"composite": 1}
+    sf_emulator.settings(query_batch_size=500)  # an org (or header) paging in smaller batches
+    sf_emulator.reset_stats()
+    assert [r["Id"] for r in read_changed(client, plan, EPOCH)] == ids
+    assert sf_emulator.stats()["by_kind"]["composite"] >= 1
+    assert [r["Id"] for r in read_by_id(client, plan, ids[:2500])] == ids[:2500]
+    client.close()
