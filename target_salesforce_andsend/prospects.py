@@ -46,7 +46,7 @@ from .catalog import (
     source_value,
 )
 from .matching import ACCOUNT_STEPS, DEFAULT_ORDER, PERSON_STEPS, Match, PersonKey, validate_order
-from .normalize import company_domain_for, normalize_company, normalize_domain, normalize_email
+from .normalize import company_domain_for, normalize_company, normalize_email, own_company_domain
 from .salesforce.writer import Write
 
 if TYPE_CHECKING:
@@ -71,14 +71,21 @@ class Group:
     prospect_ids: list[str]
     record: dict
     email: str | None
+    # (purchaser e-mail, purchaser user id) of each merged prospect, in input order: the owner is
+    # the latest one with a Salesforce User, never "no owner" when an earlier one has one.
+    sellers: list[tuple[str | None, str | None]] = field(default_factory=list)
 
     @property
     def prospect_id(self) -> str:
         return self.prospect_ids[0]
 
     def person_key(self) -> PersonKey:
-        return PersonKey(key=self.key, prospect_id=self.prospect_id, email=self.email,
-                         domain=company_domain_for(self.record), company=self.record.get("company_name") or None)
+        own = own_company_domain(self.record)
+        domain = own or company_domain_for(self.record)
+        return PersonKey(key=self.key, prospect_id=self.prospect_id, email=self.email, domain=domain,
+                         company=self.record.get("company_name") or None,
+                         country=self.record.get("company_country") or None,
+                         domain_source=("company" if own else "email") if domain else None)
 
 
 @dataclass
@@ -146,9 +153,11 @@ def prepare(records: list[dict], config: dict) -> Prepared:
         email = normalize_email(record.get("email"))
         key = f"email:{email}" if email else f"prospect:{pid}"
         group = groups.get(key)
+        seller = (record.get("purchased_by_user_email") or None, record.get("purchased_by_user_id") or None)
         if group is None:
-            groups[key] = Group(key=key, prospect_ids=[pid], record=dict(record), email=email)
+            groups[key] = Group(key=key, prospect_ids=[pid], record=dict(record), email=email, sellers=[seller])
         else:
+            group.sellers.append(seller)
             out.merged += 1
             group.prospect_ids.append(pid)
             for name, value in record.items():
@@ -187,6 +196,8 @@ class Plan:
     updates: dict[tuple[str, str], Action] = field(default_factory=dict)  # (object, id) -> update
     links: list[Action] = field(default_factory=list)                  # matched, nothing to change
     rejected: list[tuple[Group, str, str, str]] = field(default_factory=list)  # group, object, code, message
+    account_alias: dict[str, str] = field(default_factory=dict)        # alias key -> ref of a new Account
+    account_domain: dict[str, str] = field(default_factory=dict)       # ref -> its domain key
     ambiguous: list[tuple[Group, Match]] = field(default_factory=list)
     owner_status: dict[str, str] = field(default_factory=dict)         # group key -> status
     matched: list[tuple[Group, Match]] = field(default_factory=list)
@@ -233,15 +244,28 @@ def field_values(inputs: PlanInputs, sobject: str, record: dict, *, owner_id: st
     return out
 
 
+def seller_emails(group: Group, user_emails: dict[str, str]) -> list[str | None]:
+    """The purchasers' e-mails of a group, latest first (the record's merged value leads)."""
+    rec = group.record
+    sellers = [(rec.get("purchased_by_user_email"), rec.get("purchased_by_user_id")), *reversed(group.sellers)]
+    out: list[str | None] = []
+    for email, user_id in sellers:
+        found = normalize_email(email) or normalize_email(user_emails.get(str(user_id or "")))
+        if found not in out:
+            out.append(found)
+    return [e for e in out if e] or [None]
+
+
 def _owner(inputs: PlanInputs, group: Group, owners: dict[str, str | None],
            user_emails: dict[str, str]) -> tuple[str | None, str, str | None]:
-    """(owner id, status, email) for a group: its purchasing user's active Salesforce User."""
-    rec = group.record
-    email = normalize_email(rec.get("purchased_by_user_email")) or normalize_email(
-        user_emails.get(str(rec.get("purchased_by_user_id") or "")))
-    owner_id = owners.get(email) if email else None
-    if owner_id:
-        return owner_id, "resolved", email
+    """(owner id, status, email) for a group: its latest purchasing user with an active
+    Salesforce User (an earlier seller's User beats "no owner" when prospects merged)."""
+    candidates = seller_emails(group, user_emails)
+    for email in candidates:
+        owner_id = owners.get(email) if email else None
+        if owner_id:
+            return owner_id, "resolved", email
+    email = candidates[0]
     if inputs.owner_fallback == "user" and inputs.fallback_owner_id:
         return inputs.fallback_owner_id, "fallback_user", email
     return None, "no_email" if not email else "unresolved", email
@@ -255,15 +279,27 @@ def _auto_assign(inputs: PlanInputs, owner_id: str | None) -> bool:
 
 
 def account_key(record: dict) -> str | None:
-    """Identity of the Account a new Contact needs. Only the company's own fields count here: a
-    work-email domain helps *find* an Account but is no basis to create one (its Name would be
-    unknown), so such a Contact is created without an Account."""
-    for name in ("company_domain", "company_website"):
-        domain = normalize_domain(record.get(name))
-        if domain:
-            return f"domain:{domain}"
+    """THE identity of the Account a new Contact needs: ``domain:<registrable domain>`` of the
+    company's own website or domain (never a free-mail or platform domain), else
+    ``name:<normalised name>``. Only the company's own fields count here: a work-email domain
+    helps *find* an Account but is no basis to create one (its Name would be unknown), so such a
+    Contact is created without an Account."""
+    domain = own_company_domain(record)
+    if domain:
+        return f"domain:{domain}"
     name = normalize_company(record.get("company_name"))
     return f"name:{name}" if name else None
+
+
+def account_aliases(record: dict) -> list[str]:
+    """Every key under which one new Account of a batch is the same company: its identity
+    (``account_key``) and, when that is a domain, its name too (a colleague's prospect may give
+    only the name)."""
+    key = account_key(record)
+    if key is None:
+        return []
+    name = normalize_company(record.get("company_name"))
+    return [key, f"name:{name}"] if name and key.startswith("domain:") else [key]
 
 
 def plan_batch(groups: list[Group], matches: dict[str, Match | None], owners: dict[str, str | None],
@@ -359,7 +395,7 @@ def _plan_create(plan: Plan, inputs: PlanInputs, group: Group, sobject: str, own
             action.account_id = account.record_id
             action.fields["AccountId"] = account.record_id
         else:
-            ref = account_key(group.record)
+            ref = _new_account_ref(plan, group.record)
             if ref is not None:
                 existing = plan.account_creates.get(ref)
                 if existing is None:
@@ -370,8 +406,31 @@ def _plan_create(plan: Plan, inputs: PlanInputs, group: Group, sobject: str, own
                 else:
                     existing.group_keys.append(group.key)
                     existing.prospect_ids += group.prospect_ids
+                    # A colleague's prospect may know what the first did not (the website).
+                    more = field_values(inputs, "Account", group.record, owner_id=owner_id, current=None)
+                    for name, value in more.items():
+                        existing.fields.setdefault(name, value)
                 action.account_ref = ref
     plan.creates.append(action)
+
+
+def _new_account_ref(plan: Plan, record: dict) -> str | None:
+    """The batch's new Account for this company: one already planned under any of its aliases
+    whose domain does not disagree, else a new one under ``account_key``. Colleagues whose
+    prospects give the domain once and only the name once share one Account."""
+    aliases = account_aliases(record)
+    if not aliases:
+        return None
+    domain = aliases[0] if aliases[0].startswith("domain:") else None
+    ref = next((plan.account_alias[a] for a in aliases if a in plan.account_alias), None)
+    if ref is not None and domain and plan.account_domain.get(ref, domain) != domain:
+        ref = None  # same name, other website: another company
+    ref = ref or aliases[0]
+    if domain:
+        plan.account_domain.setdefault(ref, domain)
+    for alias in aliases:
+        plan.account_alias.setdefault(alias, ref)
+    return ref
 
 
 # -------------------------------------------------------------------------------- execution
@@ -434,11 +493,16 @@ def _sync(run: RunContext, groups: list[Group]) -> None:
                         if g.record.get("purchased_by_user_id") and g.record.get("purchased_by_user_email")})
     emails = [normalize_email(g.record.get("purchased_by_user_email")) or run.user_email(g.record.get("purchased_by_user_id"))
               for g in groups]
+    emails += [normalize_email(e) or run.user_email(u) for g in groups if len(g.sellers) > 1 for e, u in g.sellers]
     # The owners' User lookup and the people lookups are independent reads: both at once.
+    audit: list[dict] = []
     with ThreadPoolExecutor(1, thread_name_prefix="owners") as pool:
         owners_read = pool.submit(run.owners.resolve, emails)
-        matches = run.matcher.match(keys, order=match_order(run.config, mode))
+        matches = run.matcher.match(keys, order=match_order(run.config, mode), audit=audit)
     owners = owners_read.result()
+    prospect_of = {g.key: g.prospect_id for g in groups}
+    for entry in audit:
+        run.report.match_audit(ROLE, {"prospect_id": prospect_of.get(entry["key"]), **entry})
     statuses = {e: run.owners.status(e) for e in emails if e}
     plan = plan_batch(groups, matches, owners, plan_inputs(run), user_emails=run.andsend_user_emails,
                       owner_statuses=statuses)
