@@ -80,13 +80,14 @@ LEGAL_FORMS: tuple[str, ...] = (
     "pty", "pty ltd", "pvt", "pvt ltd", "private limited", "pte", "pte ltd", "sdn bhd", "bhd", "tbk", "pt",
     "kk", "yk", "gk", "co ltd", "company limited", "kabushiki kaisha", "kabushiki gaisha",
     "yugen kaisha", "godo kaisha", "ooo", "oao", "zao", "pao", "ao", "ip", "too", "tov", "pp", "chp",
-    "jsc", "ojsc", "cjsc", "pjsc", "llc", "ltda", "eood", "group",
+    "jsc", "ojsc", "cjsc", "pjsc", "llc", "ltda", "eood", "group", "unipessoal", "unipessoal lda",
+    "san ve tic", "san tic", "jdoo", "fz llc", "fz", "fze", "fzco", "dmcc", "teoranta", "teo", "ltee", "ek", "eu",
 )
 
 # Written before the name in their usual spelling ("AB Volvo", "OOO Romashka", "PT Maju"); only
 # stripped from the front, where a name rarely begins with them.
 PREFIX_FORMS: tuple[str, ...] = (
-    "ab", "oy", "ooo", "oao", "zao", "pt", "uab", "sia", "kabushiki kaisha", "kabushiki gaisha", "yugen kaisha", "godo kaisha", "the",
+    "ab", "oy", "ooo", "oao", "zao", "tov", "pt", "uab", "sia", "kabushiki kaisha", "kabushiki gaisha", "yugen kaisha", "godo kaisha", "the",
 )
 
 # Non-Latin legal forms, matched on the original text (transliteration garbles them).
@@ -97,7 +98,8 @@ _SCRIPT_FORMS = (
 )
 
 # "and" in the languages company names use; dropped, as "&" and "+" are.
-_AND_WORDS = frozenset({"and", "und", "et", "y", "e", "en", "og", "och", "ve", "i", "a", "&", "+"})
+_AND_WORDS = frozenset({"and", "und", "et", "y", "e", "en", "og", "och", "ve", "i", "a", "ja", "in", "es", "si", "ir",
+                        "un", "kai", "dan", "&", "+"})
 
 
 def normalize_email(value: str | None) -> str | None:
@@ -207,7 +209,8 @@ def _build_forms() -> tuple[frozenset[tuple[str, ...]], int]:
     forms: set[tuple[str, ...]] = set()
     cleanco_terms = {t for terms in terms_by_type.values() for t in terms}
     cleanco_terms |= {t for terms in terms_by_country.values() for t in terms}
-    for term in (*cleanco_terms, *LEGAL_FORMS):
+    country_forms = {f for forms in NAME_FORMS_BY_COUNTRY.values() for f in forms}
+    for term in (*cleanco_terms, *LEGAL_FORMS, *country_forms):
         tokens = _form_tokens(term)
         if not tokens or tokens in (("a",), ("o",)) or len("".join(tokens)) < 2:
             continue  # cleanco's one-letter terms would eat initials
@@ -218,8 +221,6 @@ def _build_forms() -> tuple[frozenset[tuple[str, ...]], int]:
     return frozenset(forms), max(len(f) for f in forms)
 
 
-_FORMS, _MAX_FORM = _build_forms()
-_PREFIXES = frozenset(_form_tokens(f) for f in PREFIX_FORMS)
 
 
 def _strip_script_forms(value: str) -> str:
@@ -239,7 +240,7 @@ def _strip_forms(tokens: list[str]) -> list[str]:
                 tokens = tokens[:-n]
                 changed = True
                 break
-        if not changed and tokens[-1] in _AND_WORDS and len(tokens[-1]) > 1 or tokens[-1] in "&+":
+        if not changed and tokens[-1] in ("&", "+", "and", "und", "et"):
             tokens = tokens[:-1]  # the "&" of "Smith & Co."
             changed = True
     changed = True
@@ -261,9 +262,9 @@ def _company_key(value: str) -> str | None:
     if not tokens:
         # A name that is nothing but a legal form ("Ltd") is that name.
         tokens = _words(value)
-    # "and" words go; one-letter ones ("y", "e", "i") only between two words ("Twin A" keeps its A).
+    # "and" words go, between two words only ("Twin A" keeps its A, "Dan Foods" its Dan); "&" anywhere.
     tokens = [t for i, t in enumerate(tokens)
-              if t not in _AND_WORDS or (len(t) == 1 and t not in "&+" and not 0 < i < len(tokens) - 1)] or tokens
+              if t not in _AND_WORDS or (t not in "&+" and not 0 < i < len(tokens) - 1)] or tokens
     return " ".join(tokens) or None
 
 
@@ -283,35 +284,92 @@ def compact_company(key: str | None) -> str | None:
 # Legal forms as Account names usually spell them, per country (ISO code) and for any country,
 # to build the IN list of the Account name lookup (the candidates are then compared by key).
 NAME_FORMS_BY_COUNTRY: dict[str, tuple[str, ...]] = {
-    "DE": ("GmbH", "AG", "SE", "KG", "GmbH & Co. KG", "UG", "e.V."), "AT": ("GmbH", "AG"),
-    "CH": ("AG", "SA", "GmbH", "Sàrl"), "FR": ("SAS", "S.A.S.", "SA", "S.A.", "SARL", "S.A.R.L."),
-    "BE": ("NV", "BV", "SA", "SRL", "BVBA"), "LU": ("S.A.", "S.à r.l.", "SARL"),
-    "ES": ("S.L.", "SL", "S.A.", "SA", "S.L.U."), "PT": ("Lda.", "Lda", "S.A.", "SA"),
-    "BR": ("Ltda.", "Ltda", "S.A.", "SA", "ME", "EIRELI"), "MX": ("S.A. de C.V.", "SA de CV"),
-    "AR": ("S.A.", "S.R.L."), "CL": ("S.A.", "SpA", "Ltda."), "CO": ("S.A.S.", "S.A."),
-    "IT": ("S.r.l.", "Srl", "SRL", "S.p.A.", "SpA", "SPA"), "NL": ("B.V.", "BV", "N.V.", "NV"),
-    "DK": ("A/S", "ApS", "AS"), "NO": ("AS", "ASA"), "SE": ("AB", "AB (publ)"), "FI": ("Oy", "Oyj", "OY"),
-    "IS": ("ehf.", "ehf", "hf.", "hf"), "PL": ("Sp. z o.o.", "sp. z o.o.", "S.A.", "SA"),
-    "TR": ("A.Ş.", "AŞ", "A.S.", "Ltd. Şti.", "Ltd. Sti."), "CZ": ("s.r.o.", "a.s."),
-    "SK": ("s.r.o.", "a.s."), "HU": ("Kft.", "Zrt.", "Nyrt."), "RO": ("S.R.L.", "SRL", "S.A."),
-    "HR": ("d.o.o.", "d.d."), "SI": ("d.o.o.", "d.d."), "RS": ("d.o.o.",), "BG": ("OOD", "EOOD", "AD"),
-    "EE": ("OÜ", "AS"), "LT": ("UAB", "AB"), "LV": ("SIA", "AS"), "GR": ("S.A.", "A.E."),
-    "GB": ("Ltd", "Ltd.", "Limited", "PLC", "plc", "LLP"), "IE": ("Ltd", "Limited", "DAC", "PLC"),
-    "US": ("Inc.", "Inc", ", Inc.", "LLC", "Corp.", "Corp", "Corporation", "Co.", "Company", "LP"),
-    "CA": ("Inc.", "Ltd.", "Corp.", "ULC"), "AU": ("Pty Ltd", "Pty. Ltd.", "Ltd"), "NZ": ("Ltd", "Limited"),
-    "IN": ("Pvt Ltd", "Pvt. Ltd.", "Private Limited", "Ltd"), "SG": ("Pte Ltd", "Pte. Ltd."),
-    "MY": ("Sdn Bhd", "Sdn. Bhd.", "Bhd"), "ID": ("PT", "Tbk"), "JP": ("K.K.", "KK", "Co., Ltd.", "Inc."),
-    "CN": ("Co., Ltd.", "Ltd."), "KR": ("Co., Ltd.", "Inc."), "HK": ("Limited", "Ltd"), "ZA": ("(Pty) Ltd", "Pty Ltd"),
-    "RU": ("OOO", "LLC", "JSC", "PJSC"), "UA": ("LLC", "TOV"), "IL": ("Ltd",), "AE": ("LLC", "FZE", "FZ-LLC"),
+    "DE": ("GmbH", "AG", "SE", "KG", "KGaA", "OHG", "GbR", "UG", "UG (haftungsbeschränkt)", "mbH", "e.K.", "e.V.",
+           "eG", "GmbH & Co. KG", "GmbH & Co KG", "AG & Co. KG", "SE & Co. KG", "gGmbH"),
+    "AT": ("GmbH", "AG", "KG", "OG", "e.U.", "GmbH & Co KG", "GesmbH", "Ges.m.b.H."),
+    "CH": ("AG", "SA", "GmbH", "Sàrl", "Sagl", "Srl", "Genossenschaft", "KLG"),
+    "FR": ("SAS", "S.A.S.", "SASU", "SA", "S.A.", "SARL", "S.A.R.L.", "EURL", "SNC", "SCI", "SCOP", "SCA", "SEL"),
+    "BE": ("NV", "BV", "SA", "SRL", "BVBA", "SPRL", "CVBA", "SCRL", "VZW", "ASBL", "CommV"),
+    "LU": ("S.A.", "SA", "S.à r.l.", "SARL", "SCS", "SCA", "SNC", "SCSp"),
+    "NL": ("B.V.", "BV", "N.V.", "NV", "V.O.F.", "VOF", "C.V.", "CV", "Coöperatie U.A."),
+    "ES": ("S.L.", "SL", "S.A.", "SA", "S.L.U.", "SLU", "S.Coop.", "S.L.L.", "S.C."),
+    "PT": ("Lda.", "Lda", "S.A.", "SA", "Unipessoal Lda.", "Unipessoal Lda", "SGPS"),
+    "BR": ("Ltda.", "Ltda", "LTDA", "S.A.", "SA", "ME", "EIRELI", "EPP", "S/A", "MEI"),
+    "MX": ("S.A. de C.V.", "SA de CV", "S. de R.L. de C.V.", "S. de R.L.", "S.A.P.I. de C.V.", "S.C."),
+    "AR": ("S.A.", "S.R.L.", "S.A.S.", "SRL", "SA"), "CL": ("S.A.", "SpA", "Ltda.", "EIRL", "SA"),
+    "CO": ("S.A.S.", "SAS", "S.A.", "Ltda."), "PE": ("S.A.C.", "S.A.", "S.R.L.", "E.I.R.L."),
+    "IT": ("S.r.l.", "Srl", "SRL", "S.p.A.", "SpA", "SPA", "S.r.l.s.", "S.n.c.", "S.a.s.", "S.s.", "Soc. Coop."),
+    "DK": ("A/S", "ApS", "AS", "I/S", "P/S", "K/S", "IVS", "A.m.b.a."),
+    "NO": ("AS", "ASA", "ANS", "DA", "SA", "NUF"), "SE": ("AB", "AB (publ)", "HB", "KB", "Ek. för."),
+    "FI": ("Oy", "Oyj", "OY", "Ab", "Ky", "Ay", "Osk"), "IS": ("ehf.", "ehf", "hf.", "hf", "sf.", "slf."),
+    "PL": ("Sp. z o.o.", "sp. z o.o.", "Sp. z o. o.", "spółka z o.o.", "S.A.", "SA", "Sp.k.", "Sp. k.", "Sp.j.",
+           "Sp. j.", "S.K.A."),
+    "TR": ("A.Ş.", "AŞ", "A.S.", "Ltd. Şti.", "Ltd. Sti.", "Ltd.Şti.", "San. ve Tic. A.Ş.", "San. ve Tic. Ltd. Şti."),
+    "CZ": ("s.r.o.", "a.s.", "spol. s r.o.", "v.o.s.", "k.s."), "SK": ("s.r.o.", "a.s.", "spol. s r.o.", "k.s."),
+    "HU": ("Kft.", "Zrt.", "Nyrt.", "Bt.", "Kkt."), "RO": ("S.R.L.", "SRL", "S.A.", "SA", "SNC"),
+    "HR": ("d.o.o.", "d.d.", "j.d.o.o."), "SI": ("d.o.o.", "d.d.", "s.p."), "RS": ("d.o.o.", "a.d."),
+    "BG": ("OOD", "EOOD", "AD", "EAD", "ET"), "EE": ("OÜ", "OU", "AS", "TÜ"), "LT": ("UAB", "AB", "MB", "IĮ"),
+    "LV": ("SIA", "AS", "IK"), "GR": ("S.A.", "A.E.", "AE", "EPE", "E.P.E.", "IKE", "I.K.E.", "O.E.", "E.E."),
+    "CY": ("Ltd", "Limited"), "MT": ("Ltd", "Limited", "p.l.c."),
+    "GB": ("Ltd", "Ltd.", "Limited", "PLC", "plc", "LLP", "CIC", "LP"),
+    "IE": ("Ltd", "Limited", "DAC", "PLC", "plc", "Teoranta", "Teo.", "CLG", "UC"),
+    "US": ("Inc.", "Inc", ", Inc.", "LLC", ", LLC", "L.L.C.", "Corp.", "Corp", "Corporation", "Co.", "Company", "LP",
+           "L.P.", "LLP", "PLLC", "P.C.", "Ltd."),
+    "CA": ("Inc.", "Ltd.", "Corp.", "ULC", "Ltée", "Limited", "Incorporated", "LLP"),
+    "AU": ("Pty Ltd", "Pty. Ltd.", "Ltd", "Limited", "Pty Limited"), "NZ": ("Ltd", "Limited"),
+    "IN": ("Pvt Ltd", "Pvt. Ltd.", "Private Limited", "Ltd", "Limited", "LLP", "OPC Pvt Ltd"),
+    "SG": ("Pte Ltd", "Pte. Ltd.", "Ltd", "LLP"), "MY": ("Sdn Bhd", "Sdn. Bhd.", "Bhd", "Berhad"),
+    "ID": ("PT", "Tbk", "CV"), "PH": ("Inc.", "Corp."), "TH": ("Co., Ltd.", "Public Company Limited"),
+    "VN": ("JSC", "Co., Ltd."),
+    "JP": ("K.K.", "KK", "Co., Ltd.", "Inc.", "G.K.", "Ltd.", "Corporation", "株式会社", "有限会社", "合同会社"),
+    "CN": ("Co., Ltd.", "Co. Ltd", "Co., Ltd", "Ltd.", "Limited", "Co.,Ltd.", "有限公司", "股份有限公司"),
+    "KR": ("Co., Ltd.", "Inc.", "Corp.", "Co. Ltd", "주식회사"), "TW": ("Co., Ltd.", "Corp."),
+    "HK": ("Limited", "Ltd", "Ltd."), "ZA": ("(Pty) Ltd", "Pty Ltd", "Ltd", "NPC", "Inc."),
+    "NG": ("Ltd", "PLC"), "KE": ("Ltd", "Limited"), "EG": ("S.A.E.", "LLC"),
+    "RU": ("OOO", "LLC", "JSC", "PJSC", "AO", "PAO", "ZAO", "OAO"), "UA": ("LLC", "TOV", "PrJSC", "PJSC"),
+    "IL": ("Ltd", "Ltd.", "Limited"), "AE": ("LLC", "L.L.C.", "FZE", "FZ-LLC", "FZCO", "DMCC"),
+    "SA": ("LLC", "Co."),
 }
-_COMMON_NAME_FORMS = ("Inc.", "Inc", ", Inc.", ", Inc", "LLC", ", LLC", "Ltd", "Ltd.", ", Ltd.", "Limited",
-                      "GmbH", "AG", "SA", "S.A.", "AB", "BV", "Corp.", ", Corp.", "Co.", "PLC", "Group")
+# Forms written before the name, per country ("AB Volvo", "OOO Romashka", "株式会社トヨタ").
+NAME_PREFIX_FORMS_BY_COUNTRY: dict[str, tuple[str, ...]] = {
+    "SE": ("AB",), "FI": ("Oy",), "RU": ("OOO", "ООО", "AO", "АО", "ПАО", "PAO"), "UA": ("ТОВ", "TOV"),
+    "ID": ("PT", "PT."), "JP": ("株式会社", "有限会社"), "KR": ("주식회사", "(주)"), "LT": ("UAB",), "LV": ("SIA",),
+}
+# "and" as company names write it, per country; a name with one of them is also looked up with
+# the others ("Krämer & Schröder", "Krämer und Schröder").
+_AND_SPELLINGS = ("&", "and", "und", "et", "y", "e", "en", "og", "och", "i", "a", "ja", "ve", "+", "in", "és", "es",
+                  "și", "si", "ir", "un", "kai", "dan")
+_COUNTRY_AND = {"DE": "und", "AT": "und", "CH": "und", "FR": "et", "BE": "en", "LU": "et", "NL": "en",
+                "ES": "y", "MX": "y", "AR": "y", "CL": "y", "CO": "y", "PE": "y", "PT": "e", "BR": "e", "IT": "e",
+                "DK": "og", "NO": "og", "IS": "og", "SE": "och", "FI": "ja", "EE": "ja", "PL": "i", "HR": "i",
+                "RS": "i", "BG": "i", "RU": "i", "UA": "i", "SI": "in", "CZ": "a", "SK": "a", "TR": "ve",
+                "HU": "és", "RO": "și", "LT": "ir", "LV": "un", "GR": "kai", "MY": "dan", "ID": "dan"}
+_UMLAUTS = (("ä", "ae"), ("ö", "oe"), ("ü", "ue"), ("Ä", "Ae"), ("Ö", "Oe"), ("Ü", "Ue"), ("ß", "ss"))
+
+
+def _umlauts_as_e(text: str) -> str:
+    for umlaut, spelled in _UMLAUTS:
+        text = text.replace(umlaut, spelled)
+    return text
+
+
+def _e_as_umlauts(text: str) -> str:
+    for umlaut, spelled in _UMLAUTS[:6]:
+        text = text.replace(spelled, umlaut)
+    return text
+
+
+_COMMON_NAME_FORMS = ("Inc.", "Inc", ", Inc.", "LLC", "Ltd", "Ltd.", "Limited", "GmbH", "AG", "SA", "S.A.",
+                      "AB", "BV", "Corp.", "PLC", "Group")
 
 
 def company_core(value: str) -> str:
     """The company name as written, with trailing legal forms and punctuation trimmed off."""
-    words = value.split()
+    text = _strip_script_forms(value)
+    words = text.split()
     key = normalize_company(value)
+    if not words or normalize_company(text) != key:
+        words = value.split()
     for cut in range(min(5, len(words) - 1), 0, -1):  # the most words off the end, same key
         if normalize_company(" ".join(words[:-cut])) == key:
             words = words[:-cut]
@@ -334,17 +392,24 @@ def company_name_variants(value: str | None, country: str | None = None) -> list
         return []
     original = " ".join(value.split())
     core = company_core(original)
-    cores = {core}
-    for a, b in (("ä", "ae"), ("ö", "oe"), ("ü", "ue"), ("Ä", "Ae"), ("Ö", "Oe"), ("Ü", "Ue"), ("ß", "ss")):
-        for c in list(cores):
-            if a in c:
-                cores.add(c.replace(a, b))
-            if b in c and len(b) == 2:
-                cores.add(c.replace(b, a))
-    folded = {anyascii(c) for c in cores if not c.isascii()}
-    cores |= folded
-    forms = NAME_FORMS_BY_COUNTRY.get((country or "").strip().upper(), ()) + _COMMON_NAME_FORMS
+    code = (country or "").strip().upper()
+    # One spelling per umlaut convention (Müller, Mueller, Muller), not every mix of them.
+    cores = {core, _umlauts_as_e(core), anyascii(core)}
+    if core.isascii() and re.search(r"[aou]e|ss", core, re.IGNORECASE):
+        cores.add(_e_as_umlauts(core))
+        cores.add(_e_as_umlauts(core).replace("ss", "ß"))
+    for c in list(cores):
+        words = c.split()
+        joint = next((i for i, w in enumerate(words) if w.casefold() in _AND_SPELLINGS and 0 < i < len(words) - 1), None)
+        if joint is not None:
+            for spelling in {"&", "and", _COUNTRY_AND.get(code, "and")}:
+                cores.add(" ".join([*words[:joint], spelling, *words[joint + 1:]]))
+    code = (country or "").strip().upper()
+    forms = NAME_FORMS_BY_COUNTRY.get(code, ()) + _COMMON_NAME_FORMS
     variants = {original}
+    for c in cores:
+        for form in NAME_PREFIX_FORMS_BY_COUNTRY.get(code, ()):
+            variants |= {f"{form} {c}", f"{form}{c}", f"{form} {c} (publ)", f"{form} «{c}»", f'{form} "{c}"'}
     for stem in {original, original.rstrip(".")} - cores:
         # A form written after the full name ("Acme GmbH Inc.", a CRM user's addition).
         variants |= {f"{stem}{form}" if form.startswith(",") else f"{stem} {form}" for form in _COMMON_NAME_FORMS}
@@ -352,7 +417,8 @@ def company_name_variants(value: str | None, country: str | None = None) -> list
         variants.add(c)
         variants.add(f"The {c}")
         for form in forms:
-            variants.add(f"{c}{form}" if form.startswith(",") else f"{c} {form}")
+            # ", Inc." and CJK forms ("トヨタ株式会社") join without a space.
+            variants.add(f"{c}{form}" if form.startswith(",") or form in _SCRIPT_FORMS else f"{c} {form}")
     if not original.isascii():
         # Case-insensitive SOQL comparison may fold ASCII letters only: send the usual casings of
         # non-ASCII names too ("BÜCHER MÜLLER" finds "Bücher Müller").
@@ -393,3 +459,7 @@ def own_company_domain(record: dict) -> str | None:
         if domain:
             return domain
     return None
+
+
+_FORMS, _MAX_FORM = _build_forms()
+_PREFIXES = frozenset(_form_tokens(f) for f in PREFIX_FORMS)
