@@ -258,12 +258,23 @@ class Matcher:
             wanted += [m.field for m in catalog.for_object(sobject)]
         if sobject in ("Lead", "Contact"):
             wanted.append(EXTERNAL_ID_FIELD)
+            wanted += self._extra_email_fields(sobject)
         out: list[str] = []
         seen: set[str] = set()
         for name in wanted:
             canonical = org.field_name(sobject, name)
             if canonical and canonical.casefold() not in seen:
                 seen.add(canonical.casefold())
+                out.append(canonical)
+        return out
+
+    def _extra_email_fields(self, sobject: str) -> list[str]:
+        """``match_email_fields`` the object has (describe names), in the configured order."""
+        names = (getattr(self.run, "config", None) or {}).get("match_email_fields") or []
+        out = []
+        for name in names:
+            canonical = self.run.org.field_name(sobject, name) if isinstance(name, str) else None
+            if canonical and canonical.casefold() != "email" and canonical not in out:
                 out.append(canonical)
         return out
 
@@ -456,6 +467,16 @@ class Matcher:
             email = normalize_email(row.get("Email"))
             if email in wanted:
                 grouped[email].append(row)
+        # Then the configured alternate e-mail fields, in order, for what Email did not find: one
+        # batched IN per field (only the addresses still unmatched).
+        for fld in self._extra_email_fields(sobject):
+            missing = [k for email, ks in wanted.items() if not grouped.get(email) for k in ks]
+            if not missing:
+                break
+            for row in self._query_in(sobject, fld, _email_spellings(missing)):
+                email = normalize_email(row.get(fld))
+                if email in wanted and not any(r["Id"] == row["Id"] for r in grouped[email]):
+                    grouped[email].append(row)
         return {k.key: grouped[email] for email, ks in wanted.items() for k in ks if grouped.get(email)}
 
     def _step_contact_email(self, keys: list[PersonKey]) -> dict[str, Match]:
@@ -500,22 +521,30 @@ class Matcher:
             return cached
         memory = self._memory()
         out: dict[str, list[dict]] = {k.key: [] for k in keys}
-        by_value: dict[tuple[str, str], list[str]] = defaultdict(list)  # (field, folded spelling) -> keys
+        # (field, spelling lower-cased) -> keys. Spellings are sent as written: SOQL compares them
+        # case-insensitively, and a casefolded "Weiß" would be "weiss", another name.
+        by_value: dict[tuple[str, str], list[str]] = defaultdict(list)
+        spelled: dict[tuple[str, str], str] = {}
         for k in keys:
+            values: list[tuple[str, str]] = []
             if "account_domain" in steps and k.domain:
-                for v in website_variants(k.domain):
-                    by_value[("Website", v.casefold())].append(k.key)
+                values += [("Website", v) for v in website_variants(k.domain)]
             if k.company and normalize_company(k.company):
-                for v in company_name_variants(k.company, k.country):
-                    by_value[("Name", v.casefold())].append(k.key)
+                values += [("Name", v) for v in company_name_variants(k.company, k.country)]
+            for fld, v in values:
+                slot = (fld, v.lower())
+                if k.key not in by_value[slot]:
+                    by_value[slot].append(k.key)
+                spelled.setdefault(slot, v)
         ask: dict[str, list[str]] = {"Website": [], "Name": []}
-        for (fld, folded), _ in by_value.items():
-            if memory is not None and memory.known("Account", fld, folded):
-                for row in memory.rows("Account", fld, folded):
-                    for key in by_value[(fld, folded)]:
+        for slot in by_value:
+            fld, low = slot
+            if memory is not None and memory.known("Account", fld, low):
+                for row in memory.rows("Account", fld, low):
+                    for key in by_value[slot]:
                         out[key].append(row)
             else:
-                ask[fld].append(folded)
+                ask[fld].append(spelled[slot])
         statements = [st for fld in ("Website", "Name") if ask[fld]
                       for st in self._statements("Account", fld, ask[fld])]
         rows = [_clean(r) for found in (self.client.query_many(statements) if statements else []) for r in found]
@@ -523,15 +552,15 @@ class Matcher:
         for row in rows:
             for fld in ("Website", "Name"):
                 value = row.get(fld)
-                if isinstance(value, str) and (fld, value.casefold()) in by_value:
-                    found_by[(fld, value.casefold())].append(row)
-        for (fld, folded), found in found_by.items():
-            for key in by_value[(fld, folded)]:
+                if isinstance(value, str) and (fld, value.lower()) in by_value:
+                    found_by[(fld, value.lower())].append(row)
+        for slot, found in found_by.items():
+            for key in by_value[slot]:
                 out[key] += found
         if memory is not None:
             for fld, values in ask.items():
-                for folded in values:
-                    memory.put("Account", fld, folded, found_by.get((fld, folded), []))
+                for v in values:
+                    memory.put("Account", fld, v.lower(), found_by.get((fld, v.lower()), []))
         for key, found in out.items():
             out[key] = list({r["Id"]: r for r in found}.values())
         self._local.account_candidates = out

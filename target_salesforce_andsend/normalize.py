@@ -363,6 +363,35 @@ _COMMON_NAME_FORMS = ("Inc.", "Inc", ", Inc.", "LLC", "Ltd", "Ltd.", "Limited", 
                       "AB", "BV", "Corp.", "PLC", "Group")
 
 
+_COUNTRY_NAMES = {
+    "germany": "DE", "deutschland": "DE", "austria": "AT", "österreich": "AT", "switzerland": "CH", "schweiz": "CH",
+    "france": "FR", "belgium": "BE", "luxembourg": "LU", "netherlands": "NL", "the netherlands": "NL",
+    "holland": "NL", "spain": "ES", "españa": "ES", "portugal": "PT", "brazil": "BR", "brasil": "BR",
+    "mexico": "MX", "méxico": "MX", "argentina": "AR", "chile": "CL", "colombia": "CO", "peru": "PE",
+    "italy": "IT", "italia": "IT", "denmark": "DK", "danmark": "DK", "norway": "NO", "norge": "NO",
+    "sweden": "SE", "sverige": "SE", "finland": "FI", "suomi": "FI", "iceland": "IS", "poland": "PL",
+    "polska": "PL", "turkey": "TR", "türkiye": "TR", "czech republic": "CZ", "czechia": "CZ", "slovakia": "SK",
+    "hungary": "HU", "romania": "RO", "croatia": "HR", "slovenia": "SI", "serbia": "RS", "bulgaria": "BG",
+    "estonia": "EE", "lithuania": "LT", "latvia": "LV", "greece": "GR", "cyprus": "CY", "malta": "MT",
+    "united kingdom": "GB", "uk": "GB", "great britain": "GB", "england": "GB", "scotland": "GB",
+    "ireland": "IE", "united states": "US", "united states of america": "US", "usa": "US", "canada": "CA",
+    "australia": "AU", "new zealand": "NZ", "india": "IN", "singapore": "SG", "malaysia": "MY",
+    "indonesia": "ID", "philippines": "PH", "thailand": "TH", "vietnam": "VN", "japan": "JP", "china": "CN",
+    "south korea": "KR", "korea": "KR", "republic of korea": "KR", "taiwan": "TW", "hong kong": "HK",
+    "south africa": "ZA", "nigeria": "NG", "kenya": "KE", "egypt": "EG", "russia": "RU",
+    "russian federation": "RU", "ukraine": "UA", "israel": "IL", "united arab emirates": "AE", "uae": "AE",
+    "saudi arabia": "SA",
+}
+
+
+def country_code(value: str | None) -> str:
+    """ISO 3166 alpha-2 code of a country written as a code or its usual English or own name."""
+    text = (value or "").strip()
+    if len(text) == 2 and text.isalpha():
+        return text.upper()
+    return _COUNTRY_NAMES.get(text.casefold(), "")
+
+
 def company_core(value: str) -> str:
     """The company name as written, with trailing legal forms and punctuation trimmed off."""
     text = _strip_script_forms(value)
@@ -392,7 +421,7 @@ def company_name_variants(value: str | None, country: str | None = None) -> list
         return []
     original = " ".join(value.split())
     core = company_core(original)
-    code = (country or "").strip().upper()
+    code = country_code(country)
     # One spelling per umlaut convention (Müller, Mueller, Muller), not every mix of them.
     cores = {core, _umlauts_as_e(core), anyascii(core)}
     if core.isascii() and re.search(r"[aou]e|ss", core, re.IGNORECASE):
@@ -404,7 +433,6 @@ def company_name_variants(value: str | None, country: str | None = None) -> list
         if joint is not None:
             for spelling in {"&", "and", _COUNTRY_AND.get(code, "and")}:
                 cores.add(" ".join([*words[:joint], spelling, *words[joint + 1:]]))
-    code = (country or "").strip().upper()
     forms = NAME_FORMS_BY_COUNTRY.get(code, ()) + _COMMON_NAME_FORMS
     variants = {original}
     for c in cores:

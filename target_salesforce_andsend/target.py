@@ -138,6 +138,10 @@ CONFIG_SCHEMA = th.PropertiesList(
              "state does not move past them.", default=100),
     _setting("andsend_api_url", th.StringType, "Andsend API base URL, for writing badges back."),
     _setting("andsend_api_key", th.StringType, "Andsend API key, for writing badges back.", secret=True),
+    # -- matching --
+    _setting("match_email_fields", th.ArrayType(th.StringType), "More e-mail fields of Contact and Lead a "
+             "person is matched on after Email, in this order (e.g. Work_Email__c, npe01__AlternateEmail__c, "
+             "npe01__WorkEmail__c); fields an object lacks are skipped for it."),
 ).to_dict()
 
 
