@@ -184,6 +184,8 @@ class Action:
     owner_id: str | None = None
     auto_assign: bool | None = None     # Sforce-Auto-Assign header for creates (None = not sent)
     email: str | None = None
+    score: float | None = None          # account match: the name score of the matched Account
+    account_via: str | None = None      # a new Contact's Account: the step that found it
 
     def describe(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v not in (None, [], {})}
@@ -370,7 +372,7 @@ def _plan_link(plan: Plan, inputs: PlanInputs, group: Group, match: Match, owner
         values = {}  # a converted Lead whose Contact is gone cannot be updated: link only
     action = Action(kind="update" if values else "link", object=sobject, group_keys=[group.key],
                     prospect_ids=list(group.prospect_ids), fields=values, record_id=match.record_id,
-                    account_id=match.account_id, via=match.via, email=group.email)
+                    account_id=match.account_id, via=match.via, email=group.email, score=match.score)
     if sobject == "Account":
         # Several prospects may share one matched Account: one update, first value wins.
         if values:
@@ -394,6 +396,7 @@ def _plan_create(plan: Plan, inputs: PlanInputs, group: Group, sobject: str, own
         if account is not None:
             action.account_id = account.record_id
             action.fields["AccountId"] = account.record_id
+            action.account_via, action.score = account.via, account.score
         else:
             ref = _new_account_ref(plan, group.record)
             if ref is not None:
