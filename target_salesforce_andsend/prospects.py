@@ -215,12 +215,15 @@ class PlanInputs:
     external_id: dict[str, str | None]      # object -> external-id field name where the org has it
     owner_fallback: str = "assignment_rules"
     fallback_owner_id: str | None = None
+    # Person record id (15) -> prospect that first linked or wrote it this run (RunContext.person_sources)
+    person_sources: dict[str, str] = field(default_factory=dict)
 
 
 def field_values(inputs: PlanInputs, sobject: str, record: dict, *, owner_id: str | None,
-                 current: dict | None) -> dict[str, Any]:
+                 current: dict | None, fill_only: bool = False) -> dict[str, Any]:
     """The values to send for `sobject`: all mapped values on create (`current` None), else only
-    what the policies allow and what differs from `current`. Raises CoercionError."""
+    what the policies allow and what differs from `current` (``fill_only``: `overwrite` fields
+    too only where empty). Raises CoercionError."""
     described = inputs.fields.get(sobject, {})
     out: dict[str, Any] = {}
     for m in inputs.catalog.for_object(sobject):
@@ -238,7 +241,7 @@ def field_values(inputs: PlanInputs, sobject: str, record: dict, *, owner_id: st
         if m.policy == "on_create":
             continue
         existing = current.get(name)
-        if m.policy == "if_empty" and not is_empty_value(existing):
+        if (m.policy == "if_empty" or fill_only) and not is_empty_value(existing):
             continue
         if same_value(value, existing, desc):
             continue
@@ -364,7 +367,15 @@ def _merge_update(plan: Plan, action: Action) -> None:
 
 def _plan_link(plan: Plan, inputs: PlanInputs, group: Group, match: Match, owner_id: str | None) -> None:
     sobject = match.object_type
-    values = field_values(inputs, sobject, group.record, owner_id=owner_id, current=match.record)
+    # Two prospects of one person (same e-mail) in different batches would otherwise overwrite each
+    # other's values on every run: the first one of the run owns the overwrite fields, later ones
+    # only fill what is empty. (In one batch they are one group, merged.)
+    fill_only = False
+    if sobject != "Account":
+        source = inputs.person_sources.setdefault(match.record_id[:15], group.prospect_id)
+        fill_only = source not in group.prospect_ids
+    values = field_values(inputs, sobject, group.record, owner_id=owner_id, current=match.record,
+                          fill_only=fill_only)
     ext = inputs.external_id.get(sobject)
     if ext and is_empty_value(match.record.get(ext)):
         values[ext] = group.prospect_id
@@ -455,6 +466,7 @@ def plan_inputs(run: RunContext) -> PlanInputs:
         external_id={o: run.org.external_id_field(o) for o in ("Lead", "Contact")},
         owner_fallback=run.config.get("owner_fallback") or "assignment_rules",
         fallback_owner_id=run.fallback_owner_id,
+        person_sources=run.person_sources,
     )
 
 
@@ -627,6 +639,8 @@ def _execute_admitted(run: RunContext, plan: Plan, groups_by_key: dict[str, Grou
             if result.success:
                 run.report.count(ROLE, action.object, "created" if op == "create" else "updated")
                 links += _link_rows(action, result.id if op == "create" else action.record_id)
+                if op == "create" and result.id:
+                    run.person_sources.setdefault(result.id[:15], action.prospect_ids[0])
             else:
                 _reject_action(run, action, result, groups_by_key)
     finally:
