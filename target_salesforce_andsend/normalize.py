@@ -44,22 +44,31 @@ FREE_MAIL_DOMAINS = frozenset(_FREE_EMAIL_WHITELIST) | frozenset(
     }
 )
 
-# Shared hosting, site builders, social and marketplace pages: a company's page there is not the
-# company's domain (a thousand shops share etsy.com). Registrable domains, as tldextract returns
-# them without the PSL's private section.
-PLATFORM_DOMAINS = frozenset(
+# Shared hosting and site builders: their customers live on subdomains (acme.wixsite.com), so a
+# website there never identifies a company. Registrable domains, as tldextract returns them
+# without the PSL's private section.
+HOSTING_DOMAINS = frozenset(
     {
-        "wixsite.com", "wix.com", "squarespace.com", "weebly.com", "wordpress.com", "blogspot.com",
-        "blogger.com", "github.io", "gitlab.io", "netlify.app", "vercel.app", "herokuapp.com",
-        "pages.dev", "webflow.io", "myshopify.com", "shopify.com", "jimdo.com", "jimdosite.com",
-        "strikingly.com", "carrd.co", "godaddysites.com", "site123.me", "webnode.com", "tumblr.com",
-        "medium.com", "substack.com", "notion.site", "linktr.ee", "about.me", "google.com",
-        "sites.google.com", "business.site", "facebook.com", "fb.com", "instagram.com",
-        "linkedin.com", "twitter.com", "x.com", "youtube.com", "tiktok.com", "pinterest.com",
-        "xing.com", "etsy.com", "amazon.com", "ebay.com", "yelp.com", "tripadvisor.com",
-        "crunchbase.com", "bit.ly", "t.me", "wa.me", "goo.gl", "canva.site", "hubspotpagebuilder.com",
+        "wixsite.com", "squarespace.com", "weebly.com", "wordpress.com", "blogspot.com", "github.io",
+        "gitlab.io", "netlify.app", "vercel.app", "herokuapp.com", "pages.dev", "webflow.io", "myshopify.com",
+        "jimdosite.com", "jimdofree.com", "strikingly.com", "carrd.co", "godaddysites.com", "site123.me",
+        "webnode.com", "tumblr.com", "substack.com", "notion.site", "business.site", "canva.site",
+        "hubspotpagebuilder.com", "wixstudio.io", "framer.website", "mystrikingly.com",
     }
 )
+# Social networks, marketplaces and directories: a page there (a path, or a subdomain other than
+# www: facebook.com/acme, etsy.com/shop/acme, sites.google.com/view/acme, linkedin.com/company/acme)
+# is a company's page on someone else's domain; the bare domain is that platform's own company.
+PAGE_DOMAINS = frozenset(
+    {
+        "facebook.com", "fb.com", "instagram.com", "linkedin.com", "twitter.com", "x.com", "youtube.com",
+        "tiktok.com", "pinterest.com", "xing.com", "etsy.com", "amazon.com", "ebay.com", "yelp.com",
+        "tripadvisor.com", "crunchbase.com", "google.com", "medium.com", "linktr.ee", "about.me", "bit.ly",
+        "t.me", "wa.me", "goo.gl", "vk.com", "threads.net", "behance.net", "dribbble.com", "angel.co",
+        "wellfound.com", "glassdoor.com", "trustpilot.com", "booking.com", "airbnb.com", "github.com",
+    }
+)
+PLATFORM_DOMAINS = HOSTING_DOMAINS | PAGE_DOMAINS
 
 # Legal forms cleanco lacks, or spells differently from how company names carry them: chains,
 # dotted and spaced forms, prefix forms and non-Latin forms (compared after transliteration).
@@ -165,11 +174,28 @@ def is_free_mail(domain: str | None) -> bool:
     return bool(domain) and (domain in FREE_MAIL_DOMAINS or registrable_domain(domain) in FREE_MAIL_DOMAINS)
 
 
+def _is_page(value: str, domain: str) -> bool:
+    """Whether a spelling on a PAGE_DOMAINS domain points into it (a path or a subdomain)."""
+    text = value.strip()
+    if "@" in text and "://" not in text:
+        return False  # an e-mail address at the platform is its own staff's
+    host = normalize_domain(text) or ""
+    if host not in (domain, f"www.{domain}"):
+        return True
+    try:
+        path = urlsplit(text if "://" in text else "//" + text).path
+    except ValueError:
+        return True
+    return path.strip("/") != ""
+
+
 def company_domain(value: str | None) -> str | None:
     """The registrable domain of a company's website, or None when it cannot identify a company
-    (free-mail, shared hosting, a platform page such as ``facebook.com/acme``)."""
+    (free-mail, shared hosting, a page on a platform such as ``facebook.com/acme``)."""
     domain = registrable_domain(value)
-    if domain is None or domain in PLATFORM_DOMAINS or domain in FREE_MAIL_DOMAINS:
+    if domain is None or domain in HOSTING_DOMAINS or domain in FREE_MAIL_DOMAINS:
+        return None
+    if domain in PAGE_DOMAINS and _is_page(value or "", domain):
         return None
     return domain
 

@@ -166,3 +166,10 @@ def test_alternate_email_fields_match_after_email(sf_emulator, tmp_path):
     assert not by_id[refs["decoy"]].get(EXT)
     tagged = [c for c in by_id.values() if c.get(EXT) == "tag"]
     assert len(tagged) == 1 and tagged[0]["Id"] not in refs.values()  # a plus-tagged address is another address
+
+
+def test_a_platform_page_is_no_company_domain_but_the_platform_itself_is_one():
+    assert company_domain("https://www.linkedin.com/company/acme/") is None
+    assert company_domain("google.com/maps/place/acme") is None
+    assert company_domain("https://www.linkedin.com/") == "linkedin.com"  # LinkedIn's own website
+    assert company_domain("github.com") == "github.com"
