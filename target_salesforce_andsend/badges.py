@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .crm_status import rfc3339
-from .normalize import normalize_domain, normalize_email
+from .normalize import normalize_email, own_company_domain
 
 if TYPE_CHECKING:
     from .context import RunContext
@@ -60,16 +60,15 @@ def prospect_key(result: dict) -> str | None:
 
 def person_key_fields(result: dict) -> dict[str, Any]:
     """The PersonKey fields for one search result (key = its unique result key)."""
-    domain = (
-        normalize_domain(result.get("company_domain"))
-        or normalize_domain(result.get("company_website"))
-    )
+    domain = own_company_domain(result)
     return {
         "key": result_key(result),
         "prospect_id": result.get("prospect_id") or None,
         "email": result.get("email") or None,
         "domain": domain,
         "company": result.get("company_name") or None,
+        "country": result.get("company_country") or None,
+        "domain_source": "company" if domain else None,
     }
 
 

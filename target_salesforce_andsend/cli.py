@@ -60,6 +60,7 @@ def plan_main(argv: Sequence[str]) -> int:
                      ", ".join(action.get("prospect_ids") or []), fields]
             table.add_row(*(escape(str(c)) for c in cells))
         console.print(table)
+        console.print(_matches_table(report))
         buf = io.StringIO()
         for role, objects in sorted(report.get("counts", {}).items()):
             for obj, outcomes in sorted(objects.items()):
@@ -88,6 +89,48 @@ def run_plan(config: dict[str, Any], stream: IO[str]) -> dict[str, Any]:
             target = TargetSalesforceAndsend(config=config, validate_config=True)
             target.listen(stream)
         return json.loads(Path(config["report_path"]).read_text(encoding="utf-8"))
+def _why(action: dict[str, Any]) -> tuple[str, str, str, str]:
+    """(decision, Salesforce record, step, score) of one planned action, for the matches table."""
+    score = action.get("score")
+    shown = "" if score is None else f"{score:g}"
+    obj = action.get("object", "")
+    if action.get("kind") in ("link", "update"):
+        return f"link {obj}" + (" (update)" if action["kind"] == "update" else ""), action.get("record_id", ""), \
+            action.get("via", ""), shown
+    if obj == "Contact" and action.get("account_id"):
+        return "new Contact under Account", action["account_id"], action.get("account_via", ""), shown
+    if obj == "Contact" and action.get("account_ref"):
+        return "new Contact + new Account", f"(new: {action['account_ref']})", "no match", ""
+    return f"new {obj}", "(new)", "no match", ""
+
+
+def _matches_table(report: dict[str, Any]) -> Any:
+    """Per prospect: which record it would link to and why (the step that decided, its score),
+    then the near misses that led to a create (candidates the matcher turned down, with score)."""
+    from rich.table import Table
+
+    table = Table(title="Per prospect: linked record and why")
+    for col in ("Prospect", "Decision", "Salesforce record", "Step", "Score"):
+        table.add_column(col, overflow="fold")
+    for action in report.get("plan", []):
+        if action.get("object") == "Account" and action.get("kind") == "create":
+            continue  # shown with the Contact that needs it
+        decision = _why(action)
+        for pid in action.get("prospect_ids") or []:
+            table.add_row(*(escape_markup(str(c)) for c in (pid, *decision)))
+    for entry in report.get("match_audit", []):
+        if entry.get("outcome") == "near_miss":
+            table.add_row(*(escape_markup(str(c)) for c in (
+                entry.get("prospect_id") or entry.get("key"), f"near miss: {entry.get('reason')}",
+                f"{entry.get('record_id')} {entry.get('account_name') or ''}".strip(), "not linked",
+                entry.get("score"))))
+    return table
+
+
+def escape_markup(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int | None:

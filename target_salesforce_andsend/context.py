@@ -94,6 +94,9 @@ class RunContext:
     matcher: Matcher = field(init=False)
     owners: OwnerResolver = field(init=False)
     andsend_user_emails: dict[str, str] = field(default_factory=dict)
+    # Person record id (15 chars) -> the prospect that first linked or wrote it this run (prospects.py):
+    # a later prospect with the same e-mail only fills empty fields, so reruns never flip values.
+    person_sources: dict[str, str] = field(default_factory=dict)
     fallback_owner_id: str | None = None
     progress: Any = None
     # A batch's ordered output section (BatchWorker.in_turn when batches run in the background).

@@ -30,11 +30,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from rapidfuzz import fuzz
+
 from .catalog import EXTERNAL_ID_FIELD
 from .normalize import (
+    compact_company,
+    company_domain,
     company_name_variants,
     normalize_company,
-    normalize_domain,
     normalize_email,
     website_variants,
 )
@@ -56,6 +59,8 @@ class PersonKey:
     email: str | None = None
     domain: str | None = None
     company: str | None = None
+    country: str | None = None
+    domain_source: str | None = None  # company (its own website/domain) | email (a work e-mail's)
 
 
 @dataclass
@@ -66,10 +71,45 @@ class Match:
     via: str
     candidates: list[str] = field(default_factory=list)
     record: dict = field(default_factory=dict)
+    score: float | None = None  # account steps: the name score of the chosen Account
 
     @property
     def ambiguous(self) -> bool:
         return len(self.candidates) > 1
+
+
+# A name is the same company's when its key is equal (score 100) or scores at least this much.
+NAME_THRESHOLD = 92.0
+
+
+@dataclass
+class Verdict:
+    """How one candidate Account compares with one prospect's company."""
+
+    row: dict
+    score: float   # name similarity 0-100 (100: equal keys)
+    domain: str    # same | differ | unknown (either side without a usable domain)
+
+
+def name_score(a: str | None, b: str | None) -> float:
+    """Similarity of two company names' keys: 100 when equal (spacing aside), else rapidfuzz's
+    ratio of the keys, so "Acme Holding" and "Acme Logistics" stay far apart."""
+    ka, kb = normalize_company(a), normalize_company(b)
+    if not ka or not kb:
+        return 0.0
+    if ka == kb or compact_company(ka) == compact_company(kb):
+        return 100.0
+    return round(float(fuzz.ratio(ka, kb)), 1)
+
+
+def account_verdict(key: PersonKey, row: dict) -> Verdict:
+    theirs = company_domain(row.get("Website"))
+    if key.domain and theirs:
+        relation = "same" if key.domain == theirs else "differ"
+    else:
+        relation = "unknown"
+    return Verdict(row=row, score=name_score(key.company, row.get("Name")) if key.company else 0.0,
+                   domain=relation)
 
 
 def pick(records: list[dict]) -> dict:
@@ -147,7 +187,7 @@ def _person_slots(k: PersonKey) -> list[tuple[str, str]]:
 # Owner, do-not-contact flags and Lead Status go on badges (custom do-not-contact fields: ``extra_fields``).
 _REMEMBERED_FIELDS = ("Id", "LastModifiedDate", "Email", EXTERNAL_ID_FIELD, "AccountId", "IsConverted",
                       "ConvertedContactId", "ConvertedAccountId", "OwnerId", "HasOptedOutOfEmail", "DoNotCall",
-                      "Status")
+                      "Status", "Name", "Website")
 
 
 class LookupMemory:
@@ -226,12 +266,23 @@ class Matcher:
             wanted += ["HasOptedOutOfEmail", "DoNotCall"]
             if catalog is not None:
                 wanted += [name for name, _ in catalog.do_not_contact_fields.get(sobject, ())]
+            wanted += self._extra_email_fields(sobject)
         out: list[str] = []
         seen: set[str] = set()
         for name in wanted:
             canonical = org.field_name(sobject, name)
             if canonical and canonical.casefold() not in seen:
                 seen.add(canonical.casefold())
+                out.append(canonical)
+        return out
+
+    def _extra_email_fields(self, sobject: str) -> list[str]:
+        """``match_email_fields`` the object has (describe names), in the configured order."""
+        names = (getattr(self.run, "config", None) or {}).get("match_email_fields") or []
+        out = []
+        for name in names:
+            canonical = self.run.org.field_name(sobject, name) if isinstance(name, str) else None
+            if canonical and canonical.casefold() != "email" and canonical not in out:
                 out.append(canonical)
         return out
 
@@ -247,14 +298,18 @@ class Matcher:
     # -- entry point ----------------------------------------------------------------------
 
     def match(self, keys: list[PersonKey], *, order: list[str] | None = None,
-              remember: bool = False) -> dict[str, Match | None]:
+              remember: bool = False, audit: list[dict] | None = None) -> dict[str, Match | None]:
         """``remember``: answer values already looked up this run from ``self.memory`` and
         remember the new ones (for reads that need no fresher view than the run's own writes, and
-        only a match's identity: remembered rows keep ``_REMEMBERED_FIELDS``)."""
+        only a match's identity: remembered rows keep ``_REMEMBERED_FIELDS``). ``audit``: receives
+        the account steps' non-exact matches and near misses (with their scores)."""
         steps = validate_order(order or DEFAULT_ORDER)
         result: dict[str, Match | None] = {k.key: None for k in keys}
         pending = {k.key: k for k in keys}
         self._local.remember = remember
+        self._local.steps = steps
+        self._local.audits = [] if audit is not None else None
+        self._local.account_candidates = None
         self._local.prefetched = self._prefetch_people(keys, steps)
         try:
             for step in steps:
@@ -265,9 +320,15 @@ class Matcher:
                     if key in pending:
                         result[key] = match
                         del pending[key]
+            if audit is not None:
+                # Near misses of keys another step matched after all are no near misses.
+                audit += [a for a in self._local.audits
+                          if a["outcome"] != "near_miss" or result.get(a["key"]) is None]
         finally:
             self._local.prefetched = {}
             self._local.remember = False
+            self._local.audits = None
+            self._local.account_candidates = None
         return result
 
     def _prefetch_for(self, sobject: str) -> list[dict] | None:
@@ -414,6 +475,16 @@ class Matcher:
             email = normalize_email(row.get("Email"))
             if email in wanted:
                 grouped[email].append(row)
+        # Then the configured alternate e-mail fields, in order, for what Email did not find: one
+        # batched IN per field (only the addresses still unmatched).
+        for fld in self._extra_email_fields(sobject):
+            missing = [k for email, ks in wanted.items() if not grouped.get(email) for k in ks]
+            if not missing:
+                break
+            for row in self._query_in(sobject, fld, _email_spellings(missing)):
+                email = normalize_email(row.get(fld))
+                if email in wanted and not any(r["Id"] == row["Id"] for r in grouped[email]):
+                    grouped[email].append(row)
         return {k.key: grouped[email] for email, ks in wanted.items() for k in ks if grouped.get(email)}
 
     def _step_contact_email(self, keys: list[PersonKey]) -> dict[str, Match]:
@@ -447,47 +518,117 @@ class Matcher:
 
     # -- account steps --------------------------------------------------------------------
 
-    def _account_match(self, rows: list[dict], via: str) -> Match:
-        chosen = pick(rows)
-        return Match(object_type="Account", record_id=chosen["Id"], account_id=chosen["Id"], via=via,
-                     candidates=sorted(r["Id"] for r in rows), record=chosen)
+    def _account_candidates(self, keys: list[PersonKey], steps: Iterable[str]) -> dict[str, list[dict]]:
+        """Candidate Accounts per key, read once for both account steps: ``Website IN`` the usual
+        spellings of its registrable domain and ``Name IN`` the usual spellings of its name (both
+        statements sent together). Rows are assigned to the keys that asked for any of their
+        spellings; the steps then decide by registrable domain and name score."""
+        steps = set(steps)
+        cached = getattr(self._local, "account_candidates", None)
+        if cached is not None:
+            return cached
+        memory = self._memory()
+        out: dict[str, list[dict]] = {k.key: [] for k in keys}
+        # (field, spelling lower-cased) -> keys. Spellings are sent as written: SOQL compares them
+        # case-insensitively, and a casefolded "Weiß" would be "weiss", another name.
+        by_value: dict[tuple[str, str], list[str]] = defaultdict(list)
+        spelled: dict[tuple[str, str], str] = {}
+        for k in keys:
+            values: list[tuple[str, str]] = []
+            if "account_domain" in steps and k.domain:
+                values += [("Website", v) for v in website_variants(k.domain)]
+            if k.company and normalize_company(k.company):
+                values += [("Name", v) for v in company_name_variants(k.company, k.country)]
+            for fld, v in values:
+                slot = (fld, v.lower())
+                if k.key not in by_value[slot]:
+                    by_value[slot].append(k.key)
+                spelled.setdefault(slot, v)
+        ask: dict[str, list[str]] = {"Website": [], "Name": []}
+        for slot in by_value:
+            fld, low = slot
+            if memory is not None and memory.known("Account", fld, low):
+                for row in memory.rows("Account", fld, low):
+                    for key in by_value[slot]:
+                        out[key].append(row)
+            else:
+                ask[fld].append(spelled[slot])
+        statements = [st for fld in ("Website", "Name") if ask[fld]
+                      for st in self._statements("Account", fld, ask[fld])]
+        rows = [_clean(r) for found in (self.client.query_many(statements) if statements else []) for r in found]
+        found_by: dict[tuple[str, str], list[dict]] = defaultdict(list)
+        for row in rows:
+            for fld in ("Website", "Name"):
+                value = row.get(fld)
+                if isinstance(value, str) and (fld, value.lower()) in by_value:
+                    found_by[(fld, value.lower())].append(row)
+        for slot, found in found_by.items():
+            for key in by_value[slot]:
+                out[key] += found
+        if memory is not None:
+            for fld, values in ask.items():
+                for v in values:
+                    memory.put("Account", fld, v.lower(), found_by.get((fld, v.lower()), []))
+        for key, found in out.items():
+            out[key] = list({r["Id"]: r for r in found}.values())
+        self._local.account_candidates = out
+        return out
 
     def _step_account_domain(self, keys: list[PersonKey]) -> dict[str, Match]:
-        return self._account_step(keys, "Website", lambda k: k.domain, normalize_domain, "account_domain",
-                                  lambda k, d: website_variants(d))
+        candidates = self._account_candidates(keys, self._local.steps)
+        out: dict[str, Match] = {}
+        for k in keys:
+            if not k.domain:
+                continue
+            verdicts = [account_verdict(k, row) for row in candidates.get(k.key, [])]
+            same = [v for v in verdicts if v.domain == "same"]
+            # A work-email domain alone is another company's as often as its own: it needs the
+            # name to agree too (unless the prospect gives no company name).
+            accepted = [v for v in same if k.domain_source == "company" or not k.company
+                        or v.score >= NAME_THRESHOLD]
+            if accepted:
+                out[k.key] = self._decide(k, accepted, "account_domain")
+            self._near_misses(k, [v for v in same if v not in accepted], "email domain only, name differs")
+        return out
 
     def _step_account_name(self, keys: list[PersonKey]) -> dict[str, Match]:
-        return self._account_step(keys, "Name", lambda k: k.company, normalize_company, "account_name",
-                                  lambda k, n: company_name_variants(k.company))
+        candidates = self._account_candidates(keys, self._local.steps)
+        out: dict[str, Match] = {}
+        for k in keys:
+            if not k.company:
+                continue
+            verdicts = [account_verdict(k, row) for row in candidates.get(k.key, [])]
+            accepted = [v for v in verdicts if v.score >= NAME_THRESHOLD and v.domain != "differ"]
+            if accepted:
+                out[k.key] = self._decide(k, accepted, "account_name")
+            self._near_misses(k, [v for v in verdicts if v.score >= NAME_THRESHOLD and v.domain == "differ"],
+                              "same name, websites differ")
+        return out
 
-    def _account_step(self, keys: list[PersonKey], field: str, raw: Callable[[PersonKey], str | None],
-                      normalise: Callable[[str | None], str | None], via: str,
-                      spellings: Callable[[PersonKey, str], Iterable[str]]) -> dict[str, Match]:
-        """One batched IN lookup of Accounts on `field` for every key's spellings, confirmed by
-        comparing normalised values in Python (the same normalisation on both sides)."""
-        wanted = _keys_by(keys, lambda k: normalise(raw(k)))
-        if not wanted:
-            return {}
-        memory = self._memory()
-        grouped: dict[str, list[dict]] = defaultdict(list)
-        ask = dict(wanted)
-        if memory is not None:
-            for norm in list(ask):
-                if memory.known("Account", field, norm):
-                    grouped[norm] = list(memory.rows("Account", field, norm))
-                    del ask[norm]
-        values = [v for norm, group in ask.items() for k in group for v in spellings(k, norm)]
-        asked: dict[str, list[dict]] = defaultdict(list)
-        for row in self._query_in("Account", field, values) if values else []:
-            norm = normalise(row.get(field))
-            if norm in ask:
-                asked[norm].append(row)
-        grouped.update(asked)
-        if memory is not None:
-            for norm in ask:
-                memory.put("Account", field, norm, asked.get(norm, []))
-        return {k.key: self._account_match(grouped[n], via)
-                for n, ks in wanted.items() if grouped.get(n) for k in ks}
+    def _decide(self, key: PersonKey, accepted: list[Verdict], via: str) -> Match:
+        """Tie rule: the highest name score, then the most recently modified, then the smallest Id."""
+        top = max(v.score for v in accepted)
+        best = [v.row for v in accepted if v.score == top]
+        chosen = pick(best)
+        score = next(v.score for v in accepted if v.row is chosen)
+        match = Match(object_type="Account", record_id=chosen["Id"], account_id=chosen["Id"], via=via,
+                      candidates=sorted(r["Id"] for r in best), record=chosen, score=score)
+        if score < 100:
+            self._audit(key, {"outcome": "fuzzy_match", "via": via, "record_id": chosen["Id"],
+                              "account_name": chosen.get("Name"), "account_website": chosen.get("Website"),
+                              "score": score})
+        return match
+
+    def _near_misses(self, key: PersonKey, verdicts: list[Verdict], reason: str) -> None:
+        for v in verdicts:
+            self._audit(key, {"outcome": "near_miss", "reason": reason, "record_id": v.row.get("Id"),
+                              "account_name": v.row.get("Name"), "account_website": v.row.get("Website"),
+                              "score": v.score})
+
+    def _audit(self, key: PersonKey, entry: dict) -> None:
+        audits = getattr(self._local, "audits", None)
+        if audits is not None:
+            audits.append({"key": key.key, "company": key.company, "domain": key.domain, **entry})
 
 def select_fields_for(run: Any, sobject: str) -> list[str]:
     """The select list the Matcher uses for `sobject` (shared with follow-up reads)."""

@@ -46,7 +46,7 @@ from .catalog import (
     source_value,
 )
 from .matching import ACCOUNT_STEPS, DEFAULT_ORDER, PERSON_STEPS, Match, PersonKey, validate_order
-from .normalize import company_domain_for, normalize_company, normalize_domain, normalize_email
+from .normalize import company_domain_for, normalize_company, normalize_email, own_company_domain
 from .salesforce.writer import Write
 
 if TYPE_CHECKING:
@@ -71,14 +71,21 @@ class Group:
     prospect_ids: list[str]
     record: dict
     email: str | None
+    # (purchaser e-mail, purchaser user id) of each merged prospect, in input order: the owner is
+    # the latest one with a Salesforce User, never "no owner" when an earlier one has one.
+    sellers: list[tuple[str | None, str | None]] = field(default_factory=list)
 
     @property
     def prospect_id(self) -> str:
         return self.prospect_ids[0]
 
     def person_key(self) -> PersonKey:
-        return PersonKey(key=self.key, prospect_id=self.prospect_id, email=self.email,
-                         domain=company_domain_for(self.record), company=self.record.get("company_name") or None)
+        own = own_company_domain(self.record)
+        domain = own or company_domain_for(self.record)
+        return PersonKey(key=self.key, prospect_id=self.prospect_id, email=self.email, domain=domain,
+                         company=self.record.get("company_name") or None,
+                         country=self.record.get("company_country") or None,
+                         domain_source=("company" if own else "email") if domain else None)
 
 
 @dataclass
@@ -146,9 +153,11 @@ def prepare(records: list[dict], config: dict) -> Prepared:
         email = normalize_email(record.get("email"))
         key = f"email:{email}" if email else f"prospect:{pid}"
         group = groups.get(key)
+        seller = (record.get("purchased_by_user_email") or None, record.get("purchased_by_user_id") or None)
         if group is None:
-            groups[key] = Group(key=key, prospect_ids=[pid], record=dict(record), email=email)
+            groups[key] = Group(key=key, prospect_ids=[pid], record=dict(record), email=email, sellers=[seller])
         else:
+            group.sellers.append(seller)
             out.merged += 1
             group.prospect_ids.append(pid)
             for name, value in record.items():
@@ -175,6 +184,8 @@ class Action:
     owner_id: str | None = None
     auto_assign: bool | None = None     # Sforce-Auto-Assign header for creates (None = not sent)
     email: str | None = None
+    score: float | None = None          # account match: the name score of the matched Account
+    account_via: str | None = None      # a new Contact's Account: the step that found it
 
     def describe(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v not in (None, [], {})}
@@ -187,6 +198,8 @@ class Plan:
     updates: dict[tuple[str, str], Action] = field(default_factory=dict)  # (object, id) -> update
     links: list[Action] = field(default_factory=list)                  # matched, nothing to change
     rejected: list[tuple[Group, str, str, str]] = field(default_factory=list)  # group, object, code, message
+    account_alias: dict[str, str] = field(default_factory=dict)        # alias key -> ref of a new Account
+    account_domain: dict[str, str] = field(default_factory=dict)       # ref -> its domain key
     ambiguous: list[tuple[Group, Match]] = field(default_factory=list)
     owner_status: dict[str, str] = field(default_factory=dict)         # group key -> status
     matched: list[tuple[Group, Match]] = field(default_factory=list)
@@ -202,12 +215,15 @@ class PlanInputs:
     external_id: dict[str, str | None]      # object -> external-id field name where the org has it
     owner_fallback: str = "assignment_rules"
     fallback_owner_id: str | None = None
+    # Person record id (15) -> prospect that first linked or wrote it this run (RunContext.person_sources)
+    person_sources: dict[str, str] = field(default_factory=dict)
 
 
 def field_values(inputs: PlanInputs, sobject: str, record: dict, *, owner_id: str | None,
-                 current: dict | None) -> dict[str, Any]:
+                 current: dict | None, fill_only: bool = False) -> dict[str, Any]:
     """The values to send for `sobject`: all mapped values on create (`current` None), else only
-    what the policies allow and what differs from `current`. Raises CoercionError."""
+    what the policies allow and what differs from `current` (``fill_only``: `overwrite` fields
+    too only where empty). Raises CoercionError."""
     described = inputs.fields.get(sobject, {})
     out: dict[str, Any] = {}
     for m in inputs.catalog.for_object(sobject):
@@ -225,7 +241,7 @@ def field_values(inputs: PlanInputs, sobject: str, record: dict, *, owner_id: st
         if m.policy == "on_create":
             continue
         existing = current.get(name)
-        if m.policy == "if_empty" and not is_empty_value(existing):
+        if (m.policy == "if_empty" or fill_only) and not is_empty_value(existing):
             continue
         if same_value(value, existing, desc):
             continue
@@ -233,15 +249,28 @@ def field_values(inputs: PlanInputs, sobject: str, record: dict, *, owner_id: st
     return out
 
 
+def seller_emails(group: Group, user_emails: dict[str, str]) -> list[str | None]:
+    """The purchasers' e-mails of a group, latest first (the record's merged value leads)."""
+    rec = group.record
+    sellers = [(rec.get("purchased_by_user_email"), rec.get("purchased_by_user_id")), *reversed(group.sellers)]
+    out: list[str | None] = []
+    for email, user_id in sellers:
+        found = normalize_email(email) or normalize_email(user_emails.get(str(user_id or "")))
+        if found not in out:
+            out.append(found)
+    return [e for e in out if e] or [None]
+
+
 def _owner(inputs: PlanInputs, group: Group, owners: dict[str, str | None],
            user_emails: dict[str, str]) -> tuple[str | None, str, str | None]:
-    """(owner id, status, email) for a group: its purchasing user's active Salesforce User."""
-    rec = group.record
-    email = normalize_email(rec.get("purchased_by_user_email")) or normalize_email(
-        user_emails.get(str(rec.get("purchased_by_user_id") or "")))
-    owner_id = owners.get(email) if email else None
-    if owner_id:
-        return owner_id, "resolved", email
+    """(owner id, status, email) for a group: its latest purchasing user with an active
+    Salesforce User (an earlier seller's User beats "no owner" when prospects merged)."""
+    candidates = seller_emails(group, user_emails)
+    for email in candidates:
+        owner_id = owners.get(email) if email else None
+        if owner_id:
+            return owner_id, "resolved", email
+    email = candidates[0]
     if inputs.owner_fallback == "user" and inputs.fallback_owner_id:
         return inputs.fallback_owner_id, "fallback_user", email
     return None, "no_email" if not email else "unresolved", email
@@ -255,15 +284,27 @@ def _auto_assign(inputs: PlanInputs, owner_id: str | None) -> bool:
 
 
 def account_key(record: dict) -> str | None:
-    """Identity of the Account a new Contact needs. Only the company's own fields count here: a
-    work-email domain helps *find* an Account but is no basis to create one (its Name would be
-    unknown), so such a Contact is created without an Account."""
-    for name in ("company_domain", "company_website"):
-        domain = normalize_domain(record.get(name))
-        if domain:
-            return f"domain:{domain}"
+    """THE identity of the Account a new Contact needs: ``domain:<registrable domain>`` of the
+    company's own website or domain (never a free-mail or platform domain), else
+    ``name:<normalised name>``. Only the company's own fields count here: a work-email domain
+    helps *find* an Account but is no basis to create one (its Name would be unknown), so such a
+    Contact is created without an Account."""
+    domain = own_company_domain(record)
+    if domain:
+        return f"domain:{domain}"
     name = normalize_company(record.get("company_name"))
     return f"name:{name}" if name else None
+
+
+def account_aliases(record: dict) -> list[str]:
+    """Every key under which one new Account of a batch is the same company: its identity
+    (``account_key``) and, when that is a domain, its name too (a colleague's prospect may give
+    only the name)."""
+    key = account_key(record)
+    if key is None:
+        return []
+    name = normalize_company(record.get("company_name"))
+    return [key, f"name:{name}"] if name and key.startswith("domain:") else [key]
 
 
 def plan_batch(groups: list[Group], matches: dict[str, Match | None], owners: dict[str, str | None],
@@ -326,7 +367,15 @@ def _merge_update(plan: Plan, action: Action) -> None:
 
 def _plan_link(plan: Plan, inputs: PlanInputs, group: Group, match: Match, owner_id: str | None) -> None:
     sobject = match.object_type
-    values = field_values(inputs, sobject, group.record, owner_id=owner_id, current=match.record)
+    # Two prospects of one person (same e-mail) in different batches would otherwise overwrite each
+    # other's values on every run: the first one of the run owns the overwrite fields, later ones
+    # only fill what is empty. (In one batch they are one group, merged.)
+    fill_only = False
+    if sobject != "Account":
+        source = inputs.person_sources.setdefault(match.record_id[:15], group.prospect_id)
+        fill_only = source not in group.prospect_ids
+    values = field_values(inputs, sobject, group.record, owner_id=owner_id, current=match.record,
+                          fill_only=fill_only)
     ext = inputs.external_id.get(sobject)
     if ext and is_empty_value(match.record.get(ext)):
         values[ext] = group.prospect_id
@@ -334,7 +383,7 @@ def _plan_link(plan: Plan, inputs: PlanInputs, group: Group, match: Match, owner
         values = {}  # a converted Lead whose Contact is gone cannot be updated: link only
     action = Action(kind="update" if values else "link", object=sobject, group_keys=[group.key],
                     prospect_ids=list(group.prospect_ids), fields=values, record_id=match.record_id,
-                    account_id=match.account_id, via=match.via, email=group.email)
+                    account_id=match.account_id, via=match.via, email=group.email, score=match.score)
     if sobject == "Account":
         # Several prospects may share one matched Account: one update, first value wins.
         if values:
@@ -358,8 +407,9 @@ def _plan_create(plan: Plan, inputs: PlanInputs, group: Group, sobject: str, own
         if account is not None:
             action.account_id = account.record_id
             action.fields["AccountId"] = account.record_id
+            action.account_via, action.score = account.via, account.score
         else:
-            ref = account_key(group.record)
+            ref = _new_account_ref(plan, group.record)
             if ref is not None:
                 existing = plan.account_creates.get(ref)
                 if existing is None:
@@ -370,8 +420,31 @@ def _plan_create(plan: Plan, inputs: PlanInputs, group: Group, sobject: str, own
                 else:
                     existing.group_keys.append(group.key)
                     existing.prospect_ids += group.prospect_ids
+                    # A colleague's prospect may know what the first did not (the website).
+                    more = field_values(inputs, "Account", group.record, owner_id=owner_id, current=None)
+                    for name, value in more.items():
+                        existing.fields.setdefault(name, value)
                 action.account_ref = ref
     plan.creates.append(action)
+
+
+def _new_account_ref(plan: Plan, record: dict) -> str | None:
+    """The batch's new Account for this company: one already planned under any of its aliases
+    whose domain does not disagree, else a new one under ``account_key``. Colleagues whose
+    prospects give the domain once and only the name once share one Account."""
+    aliases = account_aliases(record)
+    if not aliases:
+        return None
+    domain = aliases[0] if aliases[0].startswith("domain:") else None
+    ref = next((plan.account_alias[a] for a in aliases if a in plan.account_alias), None)
+    if ref is not None and domain and plan.account_domain.get(ref, domain) != domain:
+        ref = None  # same name, other website: another company
+    ref = ref or aliases[0]
+    if domain:
+        plan.account_domain.setdefault(ref, domain)
+    for alias in aliases:
+        plan.account_alias.setdefault(alias, ref)
+    return ref
 
 
 # -------------------------------------------------------------------------------- execution
@@ -393,6 +466,7 @@ def plan_inputs(run: RunContext) -> PlanInputs:
         external_id={o: run.org.external_id_field(o) for o in ("Lead", "Contact")},
         owner_fallback=run.config.get("owner_fallback") or "assignment_rules",
         fallback_owner_id=run.fallback_owner_id,
+        person_sources=run.person_sources,
     )
 
 
@@ -434,11 +508,16 @@ def _sync(run: RunContext, groups: list[Group]) -> None:
                         if g.record.get("purchased_by_user_id") and g.record.get("purchased_by_user_email")})
     emails = [normalize_email(g.record.get("purchased_by_user_email")) or run.user_email(g.record.get("purchased_by_user_id"))
               for g in groups]
+    emails += [normalize_email(e) or run.user_email(u) for g in groups if len(g.sellers) > 1 for e, u in g.sellers]
     # The owners' User lookup and the people lookups are independent reads: both at once.
+    audit: list[dict] = []
     with ThreadPoolExecutor(1, thread_name_prefix="owners") as pool:
         owners_read = pool.submit(run.owners.resolve, emails)
-        matches = run.matcher.match(keys, order=match_order(run.config, mode))
+        matches = run.matcher.match(keys, order=match_order(run.config, mode), audit=audit)
     owners = owners_read.result()
+    prospect_of = {g.key: g.prospect_id for g in groups}
+    for entry in audit:
+        run.report.match_audit(ROLE, {"prospect_id": prospect_of.get(entry["key"]), **entry})
     statuses = {e: run.owners.status(e) for e in emails if e}
     plan = plan_batch(groups, matches, owners, plan_inputs(run), user_emails=run.andsend_user_emails,
                       owner_statuses=statuses)
@@ -560,6 +639,8 @@ def _execute_admitted(run: RunContext, plan: Plan, groups_by_key: dict[str, Grou
             if result.success:
                 run.report.count(ROLE, action.object, "created" if op == "create" else "updated")
                 links += _link_rows(action, result.id if op == "create" else action.record_id)
+                if op == "create" and result.id:
+                    run.person_sources.setdefault(result.id[:15], action.prospect_ids[0])
             else:
                 _reject_action(run, action, result, groups_by_key)
     finally:

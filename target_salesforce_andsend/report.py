@@ -7,6 +7,8 @@ Report API for every role module (thread-safe):
 * `skip(role, reason, key)`: one skipped input with its reason (counted per reason; the first
   keys per reason are kept as examples).
 * `ambiguous(role, key, object, via, candidates, chosen)`: several Salesforce records matched.
+* `match_audit(entry)`: a match that was not exact, or a near miss that led to a create (with its
+  score), so an admin can audit the matching.
 * `owner(status)`: resolved / not_found / inactive / no_email / fallback_user.
 * `plan_action(dict)`: one planned action (dry run and `plan`), `note(text)`: free-form lines.
 * `section(name)`: a dict a role module may fill with its own figures.
@@ -27,6 +29,7 @@ from typing import Any
 _EXAMPLES_PER_REASON = 20
 _MAX_AMBIGUOUS = 1000
 _MAX_PLAN = 100_000
+_MAX_AUDIT = 10_000
 
 
 def _now() -> str:
@@ -44,6 +47,7 @@ class RunReport:
         self.skips: dict[str, Counter[str]] = defaultdict(Counter)
         self.skip_examples: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
         self.ambiguous_matches: list[dict[str, Any]] = []
+        self.match_audits: list[dict[str, Any]] = []
         self.owners: Counter[str] = Counter()
         self.plan: list[dict[str, Any]] = []
         self.notes: list[str] = []
@@ -79,6 +83,11 @@ class RunReport:
                 self.ambiguous_matches.append({"role": role, "key": key, "object": object, "via": via,
                                                "candidates": list(candidates), "chosen": chosen})
             self.counts[role][object]["ambiguous"] += 1
+
+    def match_audit(self, role: str, entry: dict[str, Any]) -> None:
+        with self._lock:
+            if len(self.match_audits) < _MAX_AUDIT:
+                self.match_audits.append({"role": role, **entry})
 
     def owner(self, status: str, n: int = 1) -> None:
         with self._lock:
@@ -117,6 +126,7 @@ class RunReport:
                 "skipped_examples": {role: {r: list(v) for r, v in d.items()} for role, d in self.skip_examples.items()},
                 "owners": dict(self.owners),
                 "ambiguous_matches": list(self.ambiguous_matches),
+                "match_audit": list(self.match_audits),
                 "rejects": self.rejects_total,
                 "api_calls": dict(self.api_calls),
                 "api_calls_total": sum(self.api_calls.values()),
@@ -151,6 +161,8 @@ class RunReport:
             lines.append("  owners: " + ", ".join(f"{k} {v}" for k, v in sorted(data["owners"].items())))
         if data["ambiguous_matches"]:
             lines.append(f"  ambiguous matches: {len(data['ambiguous_matches'])} (listed in the report)")
+        if data["match_audit"]:
+            lines.append(f"  non-exact matches and near misses: {len(data['match_audit'])} (listed in the report)")
         if data["rejects"]:
             lines.append(f"  rejected records: {data['rejects']} (see the rejects file)")
         calls = ", ".join(f"{k}: {v}" for k, v in sorted(data["api_calls"].items()))

@@ -151,6 +151,10 @@ CONFIG_SCHEMA = th.PropertiesList(
     _setting("crm_status_lookback_seconds", th.IntegerType, "Also re-read records changed this many seconds "
              "before the last run's newest change (a transaction committed late); statuses that did not change "
              "are not sent again.", default=60),
+    # -- matching --
+    _setting("match_email_fields", th.ArrayType(th.StringType), "More e-mail fields of Contact and Lead a "
+             "person is matched on after Email, in this order (e.g. Work_Email__c, npe01__AlternateEmail__c, "
+             "npe01__WorkEmail__c); fields an object lacks are skipped for it."),
 ).to_dict()
 
 

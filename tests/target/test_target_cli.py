@@ -133,3 +133,35 @@ def test_sigterm_drains_emits_state_and_writes_report(sf_emulator, tmp_path):
     assert len(live(sf_emulator.records("Lead"))) == 3
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert any("terminated by signal" in n for n in report["notes"])
+
+
+def test_plan_shows_per_prospect_the_record_it_links_to_and_why(sf_emulator, tmp_path):
+    from tests.target._target_support import messages, prospect
+
+    refs = sf_emulator.seed({"records": {"Account": [
+        {"_ref": "web", "Name": "Romano Tecnologie S.r.l.", "Website": "https://www.romano.it/en/contact"},
+        {"_ref": "twin", "Name": "Rossi", "Website": "https://rossi.es"},
+    ]}})
+    records = [
+        prospect("by-name", email="a@romano.it", company_name="Romano Tecnologie", company_domain="romano.it",
+                 company_country="IT"),
+        prospect("near", email="b@rossi.it", company_name="Rossi S.p.A.", company_domain="rossi.it",
+                 company_country="Italy"),
+    ]
+    input_path = tmp_path / "in.singer"
+    input_path.write_text("\n".join(messages("prospects", records)) + "\n")
+    cfg = write_config(tmp_path, target_config(sf_emulator, tmp_path, object_mode="contact_account"))
+    code, out = call(["plan", "--config", cfg, "--input", str(input_path), "--format", "json"])
+    assert code == 0
+    report = json.loads(out)
+    [linked] = [a for a in report["plan"] if a["prospect_ids"] == ["by-name"] and a["object"] == "Contact"]
+    # Read by its name's spellings, decided by the registrable domain of a Website with a path.
+    assert (linked["account_id"], linked["account_via"], linked["score"]) == (refs["web"], "account_domain", 100.0)
+    [miss] = [e for e in report["match_audit"] if e["prospect_id"] == "near"]
+    assert (miss["outcome"], miss["record_id"], miss["reason"]) == ("near_miss", refs["twin"], "same name, websites differ")
+    assert miss["score"] == 100.0
+
+    code, out = call(["plan", "--config", cfg, "--input", str(input_path)])
+    assert code == 0 and "Per prospect: linked record and why" in out
+    assert "new Contact under Account" in out and "account_domain" in out and "near miss" in out
+    assert live(sf_emulator.records("Contact")) == []
