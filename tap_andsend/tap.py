@@ -11,6 +11,7 @@ from tap_andsend.client import DEFAULT_MAX_RETRIES, DEFAULT_PAGE_SIZE, DEFAULT_T
 from tap_andsend.output import FastSingerWriter
 from tap_andsend.streams import STREAM_TYPES, UsersStream
 from tap_andsend.users import UserDirectory
+from target_salesforce_andsend.salesforce.redact import install_for_plugin
 
 
 class TapAndsend(Tap):
@@ -91,6 +92,10 @@ class TapAndsend(Tap):
     ).to_dict()
 
     def __init__(self, *args: object, **kwargs: object) -> None:
+        # Before the SDK validates (and may quote) the config, and before any request: the API key
+        # is masked in every log line, and http.client's wire debugging (print() to stdout, the
+        # Singer channel) goes to the redacted log instead.
+        install_for_plugin(kwargs.get("config"), env_prefix="TAP_ANDSEND_")
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self._user_directory: UserDirectory | None = None
 

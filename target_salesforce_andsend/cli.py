@@ -89,6 +89,12 @@ def plan_main(argv: Sequence[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int | None:
     args = list(sys.argv[1:] if argv is None else argv)
     command = args[0] if args else ""
+    from .salesforce.redact import install_for_plugin
+
+    # Before anything can log: the secrets of every --config file and TARGET_SALESFORCE_ANDSEND_*
+    # variable are masked from the first line on, and http.client's wire debugging (which prints
+    # to stdout, the STATE channel) goes to the redacted log instead.
+    install_for_plugin(argv=args, env_prefix="TARGET_SALESFORCE_ANDSEND_")
     if command == "connect":
         from .connect import main as connect_main
 

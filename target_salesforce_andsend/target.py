@@ -35,6 +35,7 @@ from .context import RunContext, build_run, output_paths
 from .links import LinkStore
 from .progress import Progress
 from .report import RunReport
+from .salesforce.redact import install_for_plugin
 from .sinks import SINKS_BY_ROLE, role_module
 
 ROLES = tuple(SINKS_BY_ROLE)
@@ -141,6 +142,9 @@ CONFIG_SCHEMA = th.PropertiesList(
 ).to_dict()
 
 
+ENV_PREFIX = "TARGET_SALESFORCE_ANDSEND_"
+
+
 class TargetSalesforceAndsend(Target):
     """Singer target writing Andsend prospects, activities and CRM badges to Salesforce."""
 
@@ -157,6 +161,8 @@ class TargetSalesforceAndsend(Target):
         self._batches = BatchWorker(self.process_role_batch, lane_of=lambda role, _records: LANE_OF_ROLE[role],
                                     waits_for=LANE_WAITS_FOR, workers=LANE_WORKERS,
                                     turn_of=lambda role, _records: TURN_OF_ROLE.get(role))
+        # Before the SDK validates (and may quote) the config: no secret in any log line.
+        install_for_plugin(kwargs.get("config"), env_prefix=ENV_PREFIX)
         super().__init__(*args, **kwargs)
 
     # -- routing --------------------------------------------------------------------------
