@@ -21,6 +21,20 @@ from pathlib import Path
 from typing import Any
 
 PROG = "target-salesforce-andsend"
+# Shown under the Singer target's own --help (click keeps "\b" paragraphs as written).
+COMMANDS_HELP = f"""\b
+Commands (each has its own --help):
+  {PROG} connect --environment sandbox|production|<My Domain>
+      sign in to Salesforce in the browser (OAuth + PKCE) and store the refresh token
+  {PROG} mapping show|validate --config config.json
+      the field-mapping catalog next to the org's fields; validate exits 1 if it does not fit
+  {PROG} plan --config config.json --input data.singer
+      dry run: what a sync would create, link and update (reads only)
+
+\b
+config.json is the target's settings as JSON, e.g.
+  {{"domain": "test", "client_id": "...", "refresh_token": "...", "object_mode": "lead"}}
+(--config ENV reads the TARGET_SALESFORCE_ANDSEND_* variables instead, as Meltano passes them)."""
 
 
 def plan_main(argv: Sequence[str]) -> int:
@@ -109,7 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int | None:
     from .target import TargetSalesforceAndsend
 
     limit_malloc_arenas()  # before the target's threads allocate (see memory.py)
-    return TargetSalesforceAndsend.cli(args=args, prog_name=PROG)
+    command = TargetSalesforceAndsend.cli
+    command.epilog = COMMANDS_HELP
+    return command(args=args, prog_name=PROG)
 
 
 def entry() -> None:

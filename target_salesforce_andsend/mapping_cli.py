@@ -46,8 +46,15 @@ STATUS_TEXT = {
 
 
 def load_config(paths: Sequence[str]) -> dict[str, Any]:
+    """Merge the config files in order; ``ENV`` reads the TARGET_SALESFORCE_ANDSEND_* variables
+    (how Meltano hands a plugin command its settings: `meltano invoke target-salesforce-andsend:mapping-show`)."""
     config: dict[str, Any] = {}
     for path in paths:
+        if path == "ENV":
+            from .target import TargetSalesforceAndsend
+
+            config.update(TargetSalesforceAndsend._env_var_config)
+            continue
         try:
             config.update(json.loads(Path(path).read_text(encoding="utf-8")))
         except (OSError, ValueError) as exc:

@@ -149,6 +149,8 @@ class TargetSalesforceAndsend(Target):
     """Singer target writing Andsend prospects, activities and CRM badges to Salesforce."""
 
     name = "target-salesforce-andsend"
+    # The distribution that carries this target (--version, --about).
+    package_name = "andsend-salesforce-connectors"
     config_jsonschema = CONFIG_SCHEMA
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
