@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import string
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from importlib import resources
@@ -102,7 +103,7 @@ class Catalog:
 class Issue:
     object: str
     field: str
-    status: str          # missing | not_writable | type_mismatch | required_unmapped
+    status: str          # missing | not_writable | type_mismatch | required_unmapped | unknown_source
     message: str
 
 
@@ -168,7 +169,8 @@ def load_catalog(config: dict) -> Catalog:
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise CatalogError(f"mapping catalog {path}: cannot read ({exc.strerror})") from exc
+            raise CatalogError(f"mapping catalog {path}: cannot read ({exc.strerror}); "
+                               "check the mapping_catalog setting") from exc
         try:
             document = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
         except (ValueError, yaml.YAMLError) as exc:
@@ -235,9 +237,41 @@ def required_fields(describe: dict) -> list[str]:
     ]
 
 
+def prospect_properties() -> frozenset[str]:
+    """The properties of a prospect record (the tap's prospects schema, which other taps' stream
+    maps rename their fields to)."""
+    from tap_andsend.schemas import load_schema
+
+    return frozenset(load_schema("prospects")["properties"])
+
+
+def _source_paths(mapping: Mapping) -> list[str]:
+    """Every prospect property a mapping reads: its sources, join fields and template fields."""
+    paths = [src for src in mapping.source if src != OWNER_SOURCE]
+    for t in mapping.transforms:
+        if t["type"] == "join":
+            paths += list(t.get("fields") or [])
+        elif t["type"] == "template":
+            paths += [name for _, name, _, _ in string.Formatter().parse(t["template"]) if name]
+    return paths
+
+
+def check_sources(catalog: Catalog) -> list[Issue]:
+    """Sources naming no prospect property would silently map nothing: each is a problem."""
+    known = prospect_properties()
+    issues = []
+    for m in catalog.mappings:
+        unknown = [p for p in _source_paths(m) if p.split(".", 1)[0] not in known]
+        if unknown:
+            issues.append(Issue(m.object, m.field, "unknown_source",
+                                f"{m.label}: source {', '.join(unknown)} is not a prospect property "
+                                f"(known: {', '.join(sorted(known))}; custom_fields.<name> for custom fields)"))
+    return issues
+
+
 def check_catalog(catalog: Catalog, describes: dict[str, dict]) -> list[Issue]:
     """Every problem between the catalog and the org's describe data (empty list = fits)."""
-    issues: list[Issue] = []
+    issues: list[Issue] = check_sources(catalog)
     created = CREATED_OBJECTS[catalog.object_mode]
     for m in catalog.mappings:
         describe = describes.get(m.object)

@@ -100,6 +100,13 @@ def plan_main(argv: Sequence[str]) -> int:
     return 0 if report.get("status") == "succeeded" else 1
 
 
+def _reported_failures() -> tuple[type[BaseException], ...]:
+    from .catalog import CatalogError
+    from .salesforce.errors import SalesforceError
+
+    return (SalesforceError, CatalogError)
+
+
 def main(argv: Sequence[str] | None = None) -> int | None:
     args = list(sys.argv[1:] if argv is None else argv)
     command = args[0] if args else ""
@@ -122,10 +129,20 @@ def main(argv: Sequence[str] | None = None) -> int | None:
     from .memory import limit_malloc_arenas
     from .target import TargetSalesforceAndsend
 
+    reported_failures = _reported_failures()
+
     limit_malloc_arenas()  # before the target's threads allocate (see memory.py)
     command = TargetSalesforceAndsend.cli
     command.epilog = COMMANDS_HELP
-    return command(args=args, prog_name=PROG)
+    try:
+        return command(args=args, prog_name=PROG)
+    except reported_failures as exc:
+        # The target already logged one ERROR line saying what failed and which setting to fix
+        # (finish_run); the traceback helps only who debugs the target itself.
+        import logging
+
+        logging.getLogger(PROG).debug("Traceback of the failure above:", exc_info=exc)
+        return 1
 
 
 def entry() -> None:

@@ -28,6 +28,7 @@ from .catalog import (
     load_catalog,
 )
 from .context import objects_needed
+from .matching import DEFAULT_ORDER, validate_order
 
 STATUS_STYLE = {
     "ok": "green",
@@ -139,6 +140,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         client.close()
     issues = check_catalog(catalog, describes)
+    try:
+        validate_order(config.get("match_order") or DEFAULT_ORDER)
+    except ValueError as exc:  # the run refuses it at start: so does validate
+        issues.append(Issue("-", "match_order", "invalid_setting", f"{exc} (setting match_order)"))
     table_rows = rows(catalog, describes, issues)
     if args.format == "json":
         console.print_json(json.dumps({"catalog": catalog.origin, "object_mode": catalog.object_mode,

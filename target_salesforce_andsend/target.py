@@ -33,6 +33,7 @@ from singer_sdk.target_base import Target
 from .batch_worker import BatchWorker
 from .context import RunContext, build_run, output_paths
 from .links import LinkStore
+from .matching import DEFAULT_ORDER as MATCH_STEPS
 from .progress import Progress
 from .report import RunReport
 from .salesforce.redact import install_for_plugin
@@ -99,8 +100,9 @@ CONFIG_SCHEMA = th.PropertiesList(
              "(switch b).", default=True),
     _setting("include_message_content", th.BooleanType, "Include message contents in those Tasks (switch c).",
              default=True),
-    _setting("match_order", th.ArrayType(th.StringType), "Matching steps in order, from external_id, "
-             "contact_email, lead_email, account_domain, account_name."),
+    _setting("match_order", th.ArrayType(th.StringType(allowed_values=list(MATCH_STEPS))),
+             "Matching steps in order, from external_id, contact_email, lead_email, account_domain, "
+             "account_name (a matched converted Lead is always followed to its Contact)."),
     _setting("owner_fallback", th.StringType, "When no active Salesforce User has the purchasing user's "
              "email: assignment_rules (Sforce-Auto-Assign TRUE), integration_user (the API user keeps the "
              "record) or user (fallback_owner_email).",
