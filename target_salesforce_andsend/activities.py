@@ -66,6 +66,8 @@ REASON_SWITCH_OFF = "sync_activities_off"
 REASON_NO_PERSON = "person_not_in_salesforce"
 REASON_ALREADY = "already_synced"
 REASON_INVALID = "invalid_touchpoint"
+# A dry run's stand-in id for a person (or Account) the same plan would create.
+PLANNED_PREFIX = "(new "
 
 
 @dataclass(frozen=True)
@@ -203,6 +205,12 @@ def resolve_people(run: RunContext, touchpoints: list[dict]) -> dict[str, Person
                           "account_id": m.account_id, "email": emails.get(pid)})
     if found and not run.dry_run:
         run.links.put_links(found)  # later batches and runs find them without a query
+    if run.dry_run:
+        # People this dry run plans to link or create: a real run would write their Tasks too.
+        for pid in missing:
+            if pid not in people and pid in run.planned_people:
+                obj, record_id, account = run.planned_people[pid]
+                people[pid] = Person(obj, record_id or f"{PLANNED_PREFIX}{obj} of prospect {pid})", account)
     return people
 
 
@@ -235,7 +243,10 @@ def existing_touchpoint_ids(run: RunContext, facts: TaskOrgFacts, writes: list[t
         return found
     if facts.external_id_field:
         return tasks_with_external_ids(run, facts, [str(tp["id"]) for tp, _ in writes])
-    who_ids = sorted({task["WhoId"] for _, task in writes})
+    # A person the dry run only plans to create has no Task yet (and no id to query by).
+    who_ids = sorted({task["WhoId"] for _, task in writes if not str(task["WhoId"]).startswith(PLANNED_PREFIX)})
+    if not who_ids:
+        return found
     suffix = " AND Subject LIKE " + like_pattern("[andsend:", contains=True)
     for rows in run.client.query_many(list(chunked_in_queries("SELECT Id, Subject FROM Task WHERE", "WhoId",
                                                                who_ids, suffix=suffix))):

@@ -457,14 +457,20 @@ def _sync(run: RunContext, groups: list[Group]) -> None:
 
 
 def _report_plan(run: RunContext, plan: Plan) -> None:
-    for _group, match in plan.matched:
+    for group, match in plan.matched:
         run.report.count(ROLE, match.object_type, "matched")
+        if match.object_type in ("Lead", "Contact"):
+            for pid in group.prospect_ids:
+                run.planned_people[str(pid)] = (match.object_type, match.record_id, match.account_id)
     for action in plan.account_creates.values():
         run.report.count(ROLE, "Account", "created")
         run.report.plan_action(action.describe())
     for action in plan.creates:
         run.report.count(ROLE, action.object, "created")
         run.report.plan_action(action.describe())
+        account = action.account_id or (f"(new Account {action.account_ref})" if action.account_ref else None)
+        for pid in action.prospect_ids:
+            run.planned_people[str(pid)] = (action.object, None, account)
     for action in plan.updates.values():
         run.report.count(ROLE, action.object, "updated")
         run.report.plan_action(action.describe())
