@@ -282,6 +282,7 @@ def _classify(run: RunContext, facts: TaskOrgFacts, writes: list[tuple[dict, dic
             out.append((tp, task))
     if done and not run.dry_run:
         _links_resolve_pending(run, done)
+        run.rejects.resolved(ROLE, done)  # its Task exists: an earlier reject of it is resolved
     return out
 
 
@@ -313,6 +314,7 @@ def _handle_results(run: RunContext, sent: list[tuple[dict, Any]], tasks_by_tp: 
             outcome = "created" if result.created in (True, None) else "updated"
             _count(run, outcome)
             done.append(tid)
+            run.rejects.resolved(ROLE, [tid])
         else:
             _count(run, "rejected")
             err = (result.errors or [{}])[0]

@@ -570,6 +570,7 @@ def _execute_admitted(run: RunContext, plan: Plan, groups_by_key: dict[str, Grou
                 _reject_action(run, action, result, groups_by_key)
     finally:
         run.links.put_links(links)  # what was written is known before the batch can fail
+        run.rejects.resolved(ROLE, [row["prospect_id"] for row in links])
     run.links.pending_delete(CREATE_INTENT, [pid for g in groups_by_key.values() for pid in g.prospect_ids])
 
     links = []
@@ -580,6 +581,7 @@ def _execute_admitted(run: RunContext, plan: Plan, groups_by_key: dict[str, Grou
     for _group, match in plan.matched:
         run.report.count(ROLE, match.object_type, "matched")
     run.links.put_links(links)
+    run.rejects.resolved(ROLE, [row["prospect_id"] for row in links])
 
 
 def _writes(run: RunContext, sobject: str, creates: list[Action],

@@ -332,6 +332,11 @@ class TargetSalesforceAndsend(Target):
             report.error = f"{type(error).__name__}: {error}"
         report.finished_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         report.rejects_total = run.rejects.count
+        # Earlier runs' rejects this run wrote after all are marked resolved (never in a dry run,
+        # which writes nothing); the report names this run and the open rejects of all runs.
+        lines = {} if run.dry_run else run.rejects.finish()
+        report.section("rejects_file").update({"path": str(run.rejects.path), "run_id": run.rejects.run_id,
+                                               "this_run": run.rejects.count, "by_status": lines})
         run.refresh_api_figures()
         path = report.write(output_paths(run.config)["report"])
         if run.progress is not None:
