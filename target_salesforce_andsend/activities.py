@@ -100,6 +100,7 @@ def task_facts(describe: dict) -> TaskOrgFacts:
         external_id_field=ext_name,
         subtypes=subtypes,
         completed_datetime_writable=bool(completed and completed.get("createable")),
+        external_id_case_sensitive=bool(ext.get("caseSensitive")) if ext_name and ext else True,
     )
 
 
@@ -270,6 +271,10 @@ def _classify(run: RunContext, facts: TaskOrgFacts, writes: list[tuple[dict, dic
     as already_synced: an executed step does not change, and the Task may since have been edited
     by sales, so it is never overwritten (both with and without the external id)."""
     existing = existing_touchpoint_ids(run, facts, writes)
+    # A case-insensitive external id (not the shipped metadata) cannot keep tp_X and tp_x apart:
+    # the upsert of the second would overwrite the first's Task. Refuse it, saying why.
+    check_case = bool(facts.external_id_field) and not facts.external_id_case_sensitive
+    folded: dict[str, str] = {e.casefold(): e for e in existing} if check_case else {}
     out: list[tuple[dict, dict]] = []
     done: list[str] = []
     for tp, task in writes:
@@ -278,7 +283,15 @@ def _classify(run: RunContext, facts: TaskOrgFacts, writes: list[tuple[dict, dic
         if key in existing:
             _skip(run, tp, REASON_ALREADY)
             done.append(tid)
+        elif folded.get(tid.casefold(), tid) != tid:
+            _reject(run, tp, task, {"statusCode": "TOUCHPOINT_ID_CASE_CONFLICT", "fields": [facts.external_id_field],
+                                    "message": f"touchpoint {tid} differs only in letter case from {folded[tid.casefold()]}, "
+                                               f"and the org's {facts.external_id_field} is case-insensitive: deploy "
+                                               "salesforce-metadata/ (a case-sensitive field) and rerun"})
+            done.append(tid)
         else:
+            if check_case:
+                folded.setdefault(tid.casefold(), tid)
             out.append((tp, task))
     if done and not run.dry_run:
         _links_resolve_pending(run, done)

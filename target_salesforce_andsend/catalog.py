@@ -23,6 +23,7 @@ import jsonschema
 import yaml
 
 from .normalize import normalize_domain
+from .tasks import cut_units, sf_len
 
 OBJECT_MODES = ("lead", "contact_account")
 POLICIES = ("overwrite", "if_empty", "on_create")
@@ -436,11 +437,13 @@ def coerce(value: Any, desc: dict, *, on_overlength: str = "truncate") -> Any:
                     raise CoercionError(f"{name}: {part!r} is not an allowed picklist value")
                 canon.append(allowed[part.strip().casefold()])
             text = ";".join(canon)
+        # Salesforce counts a field's length in UTF-16 code units (an emoji or a supplementary-plane
+        # CJK character counts as two): the one rule, tasks.sf_len, as for Task Subject/Description.
         limit = desc.get("length") or 0
-        if limit and len(text) > limit:
+        if limit and sf_len(text) > limit:
             if on_overlength == "reject" or ftype in ("email", "url", "reference"):
-                raise CoercionError(f"{name}: value of {len(text)} characters exceeds the field length {limit}")
-            text = text[:limit]
+                raise CoercionError(f"{name}: value of {sf_len(text)} characters exceeds the field length {limit}")
+            text = cut_units(text, limit)
         return text
     if ftype == "boolean":
         if isinstance(value, bool):

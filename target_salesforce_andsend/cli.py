@@ -127,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int | None:
     if command == "plan":
         return plan_main(args[1:])
     from .memory import limit_malloc_arenas
-    from .target import TargetSalesforceAndsend
+    from .target import SingerInputError, TargetSalesforceAndsend
 
     reported_failures = _reported_failures()
 
@@ -136,6 +136,12 @@ def main(argv: Sequence[str] | None = None) -> int | None:
     command.epilog = COMMANDS_HELP
     try:
         return command(args=args, prog_name=PROG)
+    except SingerInputError as exc:
+        import logging
+
+        logging.getLogger(PROG).error("%s", exc)
+        logging.getLogger(PROG).debug("Traceback of the failure above:", exc_info=exc)
+        return 1
     except reported_failures as exc:
         # The target already logged one ERROR line saying what failed and which setting to fix
         # (finish_run); the traceback helps only who debugs the target itself.

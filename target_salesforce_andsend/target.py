@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterable
 from datetime import datetime, timezone
@@ -147,6 +148,10 @@ CONFIG_SCHEMA = th.PropertiesList(
 ENV_PREFIX = "TARGET_SALESFORCE_ANDSEND_"
 
 
+class SingerInputError(ValueError):
+    """Input the target cannot take (the run stops before anything is written; one ERROR line)."""
+
+
 class TargetSalesforceAndsend(Target):
     """Singer target writing Andsend prospects, activities and CRM badges to Salesforce."""
 
@@ -182,6 +187,34 @@ class TargetSalesforceAndsend(Target):
 
     def get_sink_class(self, stream_name: str) -> type[Sink]:
         return SINKS_BY_ROLE[self.role_for(stream_name)]
+
+    # -- Singer messages the SDK would pass over silently ------------------------------------
+
+    def _process_record_message(self, message_dict: dict) -> None:
+        record = message_dict.get("record", {})
+        if "stream" in message_dict and not isinstance(record, dict):
+            # `"record": null` (or a list, a string): nothing to sync, but never silently dropped.
+            stream = message_dict["stream"]
+            if stream not in self.mapper.stream_maps:
+                self._assert_sink_exists(stream)  # RECORD before SCHEMA stays fatal
+            role = self.role_for(stream)
+            if role == "ignore":
+                with self._run_lock:
+                    self._ignored += 1
+                return
+            self.run.rejects.add(role=role, key=None, object=None, error_code="INVALID_RECORD",
+                                 message=f"RECORD message of stream '{stream}' carries no record object "
+                                         f"(record is {json.dumps(record)[:40]})", record=None)
+            return
+        super()._process_record_message(message_dict)
+
+    def _process_batch_message(self, message_dict: dict) -> None:
+        # The target does not declare the `batch` capability: a BATCH message is refused before
+        # anything is read from its files, rather than half-supported.
+        raise SingerInputError(
+            f"BATCH message for stream '{message_dict.get('stream')}': target-salesforce-andsend reads RECORD "
+            "messages only (it does not declare the batch capability); run the tap without batch_config"
+        )
 
     # -- the run --------------------------------------------------------------------------
 
