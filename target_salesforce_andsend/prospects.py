@@ -420,8 +420,6 @@ def process_batch(run: RunContext, records: list[dict]) -> None:
     groups = prepared.groups
     if groups:
         _sync(run, groups)
-    if run.progress is not None:
-        run.progress.add(len(records))
     run.check_reject_threshold()
 
 

@@ -145,8 +145,8 @@ class RunReport:
                  + (f", mode {self.object_mode}" if self.object_mode else "")]
         for role, objs in sorted(data["counts"].items()):
             for obj, outcomes in sorted(objs.items()):
-                parts = ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))
-                lines.append(f"  {role} / {obj}: {parts}")
+                parts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(outcomes.items()))
+                lines.append(f"  {count_label(role, obj)}: {parts}")
         for role, reasons in sorted(data["skipped"].items()):
             lines.append(f"  {role} skipped: " + ", ".join(f"{r} {n}" for r, n in sorted(reasons.items())))
         if data["owners"]:
@@ -166,6 +166,17 @@ class RunReport:
     def log_summary(self, logger: logging.Logger) -> None:
         for line in self.summary_lines():
             logger.info(line)
+
+
+def count_label(role: str, obj: str) -> str:
+    """A person's words for a (role, object) pair of the report's counts."""
+    if role == "ignore":
+        return "streams without a role (not written, e.g. campaigns)"
+    if obj == "TaskOwner":
+        return "Task owners"
+    if obj == "Prospect":
+        return "prospects"
+    return f"{role.replace('_', ' ')} / {obj.replace('_', ' ')}"
 
 
 class RejectsFile:

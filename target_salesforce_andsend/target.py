@@ -165,6 +165,7 @@ class TargetSalesforceAndsend(Target):
         self._run_lock = threading.RLock()
         self._users_seen: dict[str, str] = {}
         self._ignored = 0  # records of `ignore`-role streams, reported as skipped
+        self._early_records = 0  # records handled before the run connected (for the progress line)
         self._finished = False
         self._failed: BaseException | None = None
         self._batches = BatchWorker(self.process_role_batch, lane_of=lambda role, _records: LANE_OF_ROLE[role],
@@ -225,6 +226,7 @@ class TargetSalesforceAndsend(Target):
                 self.logger.info("Connecting to Salesforce and checking the mapping catalog against the org...")
                 run = build_run(dict(self.config), self.logger)
                 run.progress = Progress(self.logger, api_figures=lambda: self._api_figures(run))
+                run.progress.records = self._early_records
                 run.in_turn = self._batches.in_turn
                 if self._users_seen:
                     run.remember_users(self._users_seen)
@@ -247,6 +249,7 @@ class TargetSalesforceAndsend(Target):
         if role == "ignore":
             with self._run_lock:
                 self._ignored += len(records)
+            self._progress(len(records))
             return
         if role == "users":
             users = {str(r["id"]): r["email"] for r in records if r.get("id") and r.get("email")}
@@ -263,15 +266,27 @@ class TargetSalesforceAndsend(Target):
                 run = self._run
             if run is not None:
                 run.remember_users(users)
+            self._progress(len(records))
             return
         try:
             run = self.run
             role_module(role).process_batch(run, records)
+            self._progress(len(records))
         except BaseException as exc:
             self._batches.note_failure(exc)  # no other lane starts a batch while the report is written
             self._failed = exc
             self.finish_run(error=exc)
             raise
+
+    def _progress(self, n: int) -> None:
+        """Every record of every stream counts in the progress line, not only prospects."""
+        with self._run_lock:
+            run = self._run
+            if run is None:  # users and ignored streams may come before the run connects
+                self._early_records += n
+                return
+        if run.progress is not None:
+            run.progress.add(n)
 
     # -- drain order ----------------------------------------------------------------------
 
