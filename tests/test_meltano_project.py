@@ -373,3 +373,30 @@ def test_env_example_names_real_settings(project: dict[str, Any]) -> None:
         kind, plugin_name = prefixes[prefix]
         declared = {s["name"] for s in plugin(project, kind, plugin_name)["settings"]}
         assert name[len(prefix) :].lower() in declared, name
+
+
+def test_readme_state_file_recipe_makes_the_last_state(tmp_path: Path) -> None:
+    """The README's one-liner that makes state.json from a tap's output, run as printed."""
+    readme = (ROOT / "README.md").read_text()
+    (line,) = [x for x in readme.splitlines() if x.startswith("python -c") and "> state.json" in x]
+    (tmp_path / "out.singer").write_text("\n".join(json.dumps(m) for m in [
+        {"type": "SCHEMA", "stream": "users", "schema": {}, "key_properties": ["id"]},
+        {"type": "STATE", "value": {"bookmarks": {"users": {"replication_key_value": "1"}}}},
+        {"type": "RECORD", "stream": "users", "record": {"id": "u1"}},
+        {"type": "STATE", "value": {"bookmarks": {"users": {"replication_key_value": "2"}}}},
+    ]) + "\n")
+    proc = subprocess.run(["bash", "-c", line.replace("python ", f"{sys.executable} ", 1)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "state.json").read_text()) == {"bookmarks": {"users": {"replication_key_value": "2"}}}
+
+
+def test_readme_runs_sf_commands_inside_the_sfdx_project() -> None:
+    """`sf project ...` needs sfdx-project.json in the working directory: the README cds there."""
+    readme = (ROOT / "README.md").read_text()
+    for line in readme.splitlines():
+        if "sf project deploy start" in line or "sf project convert source" in line:
+            assert "salesforce-metadata/force-app" not in line, line
+    assert "cd salesforce-metadata" in readme
+    assert (ROOT / "salesforce-metadata" / "sfdx-project.json").is_file()
+    assert "password `emulatortoken`" in readme  # the sign-in page wants password + token
