@@ -400,3 +400,24 @@ def test_readme_runs_sf_commands_inside_the_sfdx_project() -> None:
     assert "cd salesforce-metadata" in readme
     assert (ROOT / "salesforce-metadata" / "sfdx-project.json").is_file()
     assert "password `emulatortoken`" in readme  # the sign-in page wants password + token
+
+
+def test_sdk_settings_set_through_meltano_keep_their_type(tmp_path: Path) -> None:
+    """`meltano config set` of an SDK built-in stores a number, and its variable is read."""
+    (tmp_path / "meltano.yml").write_text((ROOT / "meltano.yml").read_text())
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("TAP_ANDSEND_", "TARGET_SALESFORCE_ANDSEND_"))},
+           "MELTANO_DISABLE_TRACKING": "true", "MELTANO_CLI_DISABLE_VERSION_CHECK": "true",
+           "TAP_ANDSEND_FLATTENING_MAX_DEPTH": "3"}
+    meltano = str(Path(sys.executable).parent / "meltano")
+
+    def run(*args: str) -> str:
+        proc = subprocess.run([meltano, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return proc.stdout
+
+    run("config", "set", TARGET, "batch_size_rows", "1000")
+    target_out = run("config", "print", TARGET)
+    target = json.loads(target_out[target_out.index("{"):])
+    assert target["batch_size_rows"] == 1000
+    tap_out = run("config", "print", TAP)
+    assert json.loads(tap_out[tap_out.index("{"):])["flattening_max_depth"] == 3
