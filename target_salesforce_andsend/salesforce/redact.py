@@ -134,9 +134,10 @@ class SecretRegistry:
                 self._ordered = tuple(sorted(self._values, key=len, reverse=True))
                 short = [v for v in self._ordered if len(v) < _WHOLE_WORD_BELOW]
                 # Short secrets (a password like "emulator") are masked as whole words only, so
-                # paths and words that merely contain them ("emulators/") stay readable.
+                # paths and words that merely contain them ("emulators/", the client id
+                # "emulator-client-id") stay readable.
                 self._short_re = (
-                    re.compile("(?<![A-Za-z0-9_])(?:" + "|".join(map(re.escape, short)) + ")(?![A-Za-z0-9_])")
+                    re.compile("(?<![A-Za-z0-9_-])(?:" + "|".join(map(re.escape, short)) + ")(?![A-Za-z0-9_-])")
                     if short else None
                 )
 

@@ -102,8 +102,8 @@ def test_no_secret_in_any_log_record(sf, caplog, capsys) -> None:
             continue  # the demo token "token" is an ordinary word ("/services/oauth2/token"): keyed masking only
         for piece in [secret] + [line for line in secret.splitlines() if len(line) > 8 and "-----" not in line]:
             # short secrets count as leaked when they stand alone (the demo password "emulator" is
-            # also part of the emulator's own paths, which is not a leak)
-            found = (re.search(rf"(?<![A-Za-z0-9_]){re.escape(piece)}(?![A-Za-z0-9_])", text) if len(piece) < 16
+            # also part of the emulator's own paths and of its client id "emulator-client-id", which is not a leak)
+            found = (re.search(rf"(?<![A-Za-z0-9_-]){re.escape(piece)}(?![A-Za-z0-9_-])", text) if len(piece) < 16
                      else piece in text)
             assert not found, f"a secret leaked into the logs ({len(piece)} chars)"
 
@@ -174,6 +174,8 @@ def test_a_wordlike_short_secret_does_not_mask_ordinary_words() -> None:
     try:
         redact.install({"security_token": "token", "password": "emulator"})
         assert redact.redact("POST /services/oauth2/token failed") == "POST /services/oauth2/token failed"
+        assert redact.redact("client emulator-client-id, emulators/") == "client emulator-client-id, emulators/"
+        assert redact.redact("the password is emulator") == "the password is ***"
         assert "token" not in redact.redact('{"security_token": "token"}').split(":")[1]
         assert redact.redact("password=emulatortoken&x=1") == "password=***&x=1"
         assert "emulatortoken" not in redact.redact("<password>emulatortoken</password>")
