@@ -100,6 +100,24 @@ def plan_main(argv: Sequence[str]) -> int:
     return 0 if report.get("status") == "succeeded" else 1
 
 
+COMMANDS = ("connect", "mapping", "plan")
+
+
+def _command_first(args: list[str]) -> list[str]:
+    """`meltano invoke target-salesforce-andsend mapping show` runs
+    `target-salesforce-andsend --config <Meltano's file> mapping show`: move the command first
+    and its config after it, so that form works like `mapping show --config <file>`."""
+    configs: list[str] = []
+    i = 0
+    while i + 1 < len(args) and args[i] == "--config":
+        configs += args[i : i + 2]
+        i += 2
+    if configs and i < len(args) and args[i] in COMMANDS:
+        # connect takes its settings from the variables Meltano sets (it has no --config)
+        return args[i:] if args[i] == "connect" else [*args[i:], *configs]
+    return args
+
+
 def _reported_failures() -> tuple[type[BaseException], ...]:
     from .catalog import CatalogError
     from .salesforce.errors import SalesforceError
@@ -108,7 +126,7 @@ def _reported_failures() -> tuple[type[BaseException], ...]:
 
 
 def main(argv: Sequence[str] | None = None) -> int | None:
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = _command_first(list(sys.argv[1:] if argv is None else argv))
     command = args[0] if args else ""
     from .salesforce.redact import install_for_plugin
 

@@ -240,3 +240,6 @@ def test_plugin_commands_run_through_meltano_invoke(pipeline: Pipeline) -> None:
     # It read this emulator's org (login_url from Meltano's dev config plus the variable override).
     assert f"vs {pipeline.salesforce.base_url}" in shown.stdout
     assert "The catalog fits the org (16 mappings)" in shown.stdout
+    # The plain form passes the command after Meltano's own --config: it works the same.
+    plain = pipeline.meltano("invoke", "target-salesforce-andsend", "mapping", "validate", timeout=300)
+    assert plain.returncode == 0 and "The catalog fits the org" in plain.stdout, plain.stderr[-3000:]
