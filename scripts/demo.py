@@ -11,7 +11,8 @@
 6. Stop the emulators; the Salesforce data stays in demo-output/salesforce.sqlite.
 
 Run it through ./scripts/demo.sh (which creates the venv first) or `python scripts/demo.py`
-inside the project's venv.
+inside the project's venv (`source scripts/bootstrap.sh`). `--help` works anywhere: the
+project's packages are imported only when the demo runs.
 """
 
 from __future__ import annotations
@@ -29,18 +30,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
-from rich.console import Console
-from rich.table import Table
-
 ROOT = Path(__file__).resolve().parent.parent
 STATE_ID = "dev:tap-andsend-to-target-salesforce-andsend"
 OBJECTS = ("Lead", "Contact", "Account", "Task")
 # The emulators' built-in demo credentials (README "Emulators"), the same as meltano.yml's dev.
 ANDSEND_KEY = "andsend-demo-key"
 INTEGRATION_USER = "admin@example.com"
-# Wide enough for the summary table even when stdout is not a terminal (CI logs, pipes).
-console = Console(highlight=False, width=max(110, shutil.get_terminal_size((110, 24)).columns))
+
+
+class _LazyConsole:
+    """rich's Console, created on first use: `--help` must work outside the venv."""
+
+    _console: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            # Wide enough for the summary table even when stdout is not a terminal (CI logs, pipes).
+            type(self)._console = Console(highlight=False,
+                                          width=max(110, shutil.get_terminal_size((110, 24)).columns))
+        return getattr(self._console, name)
+
+
+console = _LazyConsole()
 
 
 class DemoError(RuntimeError):
@@ -103,12 +116,16 @@ def _tail(path: Path, lines: int = 30) -> str:
 
 
 def _get(url: str) -> Any:
+    import requests
+
     response = requests.get(url, timeout=30)
     response.raise_for_status()
     return response.json()
 
 
 def _post(url: str, body: Any = None) -> Any:
+    import requests
+
     response = requests.post(url, json=body, timeout=60)
     response.raise_for_status()
     return response.json() if response.content else None
@@ -265,14 +282,34 @@ ROLE_TITLES = {
 }
 
 
+OWNER_WORDS = {"resolved": "owned by the seller's Salesforce User",
+               "integration_user": "owned by the integration user (seller not in Salesforce)",
+               "fallback_user": "owned by the fallback owner", "assignment_rules": "owner from assignment rules"}
+
+
+def _count_label(obj: str, outcome: str) -> str:
+    if obj == "TaskOwner":
+        return f"Tasks {OWNER_WORDS.get(outcome, outcome.replace('_', ' '))}"
+    if obj == "Prospect":
+        return f"prospects {outcome.replace('_', ' ')}"
+    if obj == "search_result":
+        return f"search results {outcome.replace('_', ' ')}"
+    return f"{obj}s {outcome.replace('_', ' ')}"
+
+
 def report_sections(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The target's own account of the run (report.json), as table sections."""
     sections: dict[str, dict[str, Any]] = {title: {} for title in ROLE_TITLES.values()}
     for role, objects in sorted(report.get("counts", {}).items()):
+        if role == "ignore":  # streams the target has no role for (campaigns): read, not written
+            other = sections.setdefault("Other streams (target's report)", {})
+            other["records of streams not written (campaigns)"] = sum(
+                n for outcomes in objects.values() for n in outcomes.values())
+            continue
         rows = sections.setdefault(ROLE_TITLES.get(role, f"{role} (target's report)"), {})
         for obj, outcomes in sorted(objects.items()):
             for outcome, n in sorted(outcomes.items()):
-                rows[f"{obj} {outcome.replace('_', ' ')}"] = n
+                rows[_count_label(obj, outcome)] = n
     for role, reasons in sorted(report.get("skipped", {}).items()):
         rows = sections.setdefault(ROLE_TITLES.get(role, f"{role} (target's report)"), {})
         for reason, n in sorted(reasons.items()):
@@ -292,6 +329,12 @@ def quota_text(report: dict[str, Any]) -> str | None:
     if isinstance(used, int) and isinstance(limit, int) and limit:
         return f"{used} / {limit} ({100 * used / limit:.1f}%)"
     return None
+
+
+KIND_WORDS = {"oauth": "sign-in (OAuth)", "soap_login": "sign-in (SOAP)", "limits": "quota check (/limits)",
+              "composite": "describes (one Composite call)", "query": "queries (lookups)",
+              "query_more": "queries, next pages", "collections_create": "creates (200 a call)",
+              "collections_update": "updates (200 a call)", "collections_upsert": "upserts (200 a call)"}
 
 
 def collect(
@@ -325,13 +368,16 @@ def collect(
         "converted Leads": sum(1 for s in stored if s.get("converted")),
     }
     sf_stats = _get(f"{salesforce_url}/__emulator__/stats")
+    by_kind = sf_stats.get("by_kind", {})
+    # One definition for both counts: every call, sign-in included (the emulator's api_requests
+    # leaves the sign-in out, as Salesforce's daily quota does), and the breakdown adds up to it.
     api: dict[str, Any] = {
         "run time (s), Meltano included": f"{seconds:.1f}",
-        "Salesforce API calls (target's count)": report.get("api_calls_total", 0),
-        "Salesforce API calls (emulator's count)": sf_stats.get("api_requests", 0),
+        "Salesforce calls, sign-in included (target's count)": report.get("api_calls_total", 0),
+        "Salesforce calls, sign-in included (emulator's count)": sum(by_kind.values()),
     }
-    for kind, n in sorted(sf_stats.get("by_kind", {}).items()):
-        api[f"  {kind}"] = n
+    for kind, n in sorted(by_kind.items()):
+        api[f"  {KIND_WORDS.get(kind, kind.replace('_', ' '))}"] = n
     api["org's daily API quota used (all integrations)"] = quota_text(report) or "-"
     api["Andsend API calls"] = (
         _get(f"{andsend_url}/__emulator__/stats").get("api_requests", 0) - andsend_calls_before
@@ -348,8 +394,10 @@ def crm_status(andsend_url: str) -> dict[str, dict[str, Any]]:
     return {s["prospect_id"]: s for s in _rows(_get(f"{andsend_url}/__emulator__/crm-status"))}
 
 
-def admin_session(salesforce_url: str) -> requests.Session:
+def admin_session(salesforce_url: str) -> Any:
     """A session of the org's admin (password flow), for the changes a person makes in Salesforce."""
+    import requests
+
     token = requests.post(f"{salesforce_url}/services/oauth2/token", data={
         "grant_type": "password", "client_id": "emulator-client-id", "client_secret": "emulator-client-secret",
         "username": INTEGRATION_USER, "password": "emulatortoken"}, timeout=30)
@@ -392,6 +440,8 @@ def change_salesforce(andsend_url: str, salesforce_url: str) -> list[dict[str, A
 
 
 def render_crm_changes(andsend_url: str, changes: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
     stored = crm_status(andsend_url)
     table = Table(title="Changed in Salesforce before run 2 -> read back from Andsend (GET /__emulator__/crm-status)",
                   title_justify="left")
@@ -410,6 +460,8 @@ def render_crm_changes(andsend_url: str, changes: list[dict[str, Any]]) -> None:
 
 
 def render(results: list[RunResult]) -> None:
+    from rich.table import Table
+
     table = Table(title="Andsend -> Salesforce via Meltano", title_justify="left")
     table.add_column("", no_wrap=True)
     for result in results:
@@ -561,20 +613,30 @@ def demo(args: argparse.Namespace) -> None:
         salesforce.stop()
         andsend.stop()
 
+    console.print(inspect_hint(out, logs, args.object_mode), soft_wrap=True)
+
+
+def inspect_hint(out: Path, logs: Path, object_mode: str) -> str:
+    """How to look at what the run left: the venv, an emulator on a free port (not the README's
+    8701/8702, which a by-hand pipeline may hold), and the records this demo synced."""
     sf_db = _rel(out / "salesforce.sqlite")
-    console.print(
+    url_file = _rel(out / "salesforce.url")
+    person, fields = (("Contact", "Id,LastName,Email,AccountId,OwnerId,Andsend_Prospect_Id__c")
+                      if object_mode == "contact_account" else
+                      ("Lead", "Id,LastName,Company,Email,OwnerId,Andsend_Prospect_Id__c"))
+    soql = f"SELECT+{fields}+FROM+{person}+WHERE+Andsend_Prospect_Id__c+!=+null+LIMIT+5"
+    return (
         f"\nThe emulators are stopped. The Salesforce data is kept in [bold]{sf_db}[/] "
-        f"(reports in {_rel(out)}/report-run-*.json, logs in {_rel(logs)}/). Inspect it:\n"
-        f"  andsend-emulators salesforce --port 8702 --db {sf_db} &\n"
-        "  curl -s http://127.0.0.1:8702/__emulator__/records/Lead | python -m json.tool | head -40\n"
-        "  TOKEN=$(curl -s http://127.0.0.1:8702/services/oauth2/token -d grant_type=password "
+        f"(reports in {_rel(out)}/report-run-*.json, logs in {_rel(logs)}/). Inspect the synced "
+        f"{person}s (in the project's venv):\n"
+        "  source scripts/bootstrap.sh\n"
+        f"  andsend-emulators salesforce --port 0 --db {sf_db} > {url_file} &  sleep 2; SF=$(head -1 {url_file})\n"
+        '  TOKEN=$(curl -s "$SF/services/oauth2/token" -d grant_type=password '
         "-d client_id=emulator-client-id -d client_secret=emulator-client-secret "
         "-d username=admin@example.com -d password=emulatortoken "
         "| python -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')\n"
-        '  curl -s -H "Authorization: Bearer $TOKEN" '
-        '"http://127.0.0.1:8702/services/data/v60.0/query?q=SELECT+Id,LastName,Company,OwnerId,Andsend_Prospect_Id__c+FROM+Lead+LIMIT+5"\n'
-        "  kill %1",
-        soft_wrap=True,
+        f'  curl -s -H "Authorization: Bearer $TOKEN" "$SF/services/data/v60.0/query?q={soql}" | python -m json.tool\n'
+        "  kill %1"
     )
 
 
@@ -603,10 +665,10 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM (e.g. from a CI timeout) takes the same path as Ctrl-C: stop the emulators.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     if shutil.which("meltano") is None or shutil.which("andsend-emulators") is None:
-        console.print(
-            "meltano and andsend-emulators must be on PATH: run ./scripts/demo.sh (it sets up .venv)"
-        )
+        print("meltano and andsend-emulators must be on PATH: run ./scripts/demo.sh (it sets up .venv), "
+              "or `source scripts/bootstrap.sh` first")
         return 2
+    import requests
     try:
         demo(args)
     except KeyboardInterrupt:

@@ -1,8 +1,9 @@
 """Generate the plugin documentation from the plugins' own --about output.
 
 * meltano-hub/<type>/<plugin>/andsend.yml: Meltano Hub plugin definitions (Hub generates
-  them from `<plugin> --about --format json`; so do we), the published form installed from
-  PyPI by pip_url.
+  them from `<plugin> --about --format json`; so do we), valid against Hub's own schemas
+  (tests/fixtures/meltano-hub-schemas/). The distribution is not on PyPI: pip_url installs it
+  from the repository (git URL).
 * README.md "Configuration": the tables of `<plugin> --about --format markdown`, between the
   `<!-- about:<plugin> -->` and `<!-- /about:<plugin> -->` markers.
 
@@ -36,6 +37,7 @@ PLUGINS = {
         "label": "Andsend",
         "domain_url": "https://andsend.com",
         "keywords": ["andsend", "prospecting", "outreach", "crm", "meltano_sdk"],
+        "logo_url": "/assets/logos/extractors/andsend.png",
     },
     "target-salesforce-andsend": {
         "type": "loaders",
@@ -43,6 +45,7 @@ PLUGINS = {
         "label": "Salesforce (Andsend integration)",
         "domain_url": "https://www.salesforce.com",
         "keywords": ["salesforce", "crm", "andsend", "meltano_sdk"],
+        "logo_url": "/assets/logos/loaders/salesforce.png",
     },
 }
 # Capabilities Meltano Hub accepts per plugin type (meltano.schema.json).
@@ -76,16 +79,32 @@ def setting_kind(spec: dict[str, Any]) -> str:
             "object": "object"}.get(kind, "string")  # fmt: skip
 
 
+def meltano_labels(name: str) -> dict[str, str]:
+    """The labels meltano.yml gives a plugin's settings (where --about has no title)."""
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    plugin = next(p for p in project["plugins"][PLUGINS[name]["type"]] if p["name"] == name)
+    return {s["name"]: s["label"] for s in plugin.get("settings", []) if s.get("label")}
+
+
+def repository_url(dist: Any) -> str:
+    for url in dist.get_all("Project-URL") or []:
+        label, _, value = url.partition(", ")
+        if label.lower() in ("repository", "source"):
+            return value
+    raise SystemExit("pyproject.toml [project.urls] needs a Repository URL (the Hub definitions' repo and pip_url)")
+
+
 def definition(name: str) -> dict[str, Any]:
     meta = PLUGINS[name]
     info = about(name)
     # Read from the installed distribution's metadata (works on Python 3.10, which has no tomllib).
     dist = metadata.metadata(DIST)
+    repo = repository_url(dist)
+    labels = meltano_labels(name)
     settings = []
     for key, spec in info["settings"]["properties"].items():
         entry: dict[str, Any] = {"name": key, "kind": setting_kind(spec)}
-        if spec.get("title"):
-            entry["label"] = spec["title"]
+        entry["label"] = spec.get("title") or labels.get(key) or key.replace("_", " ").capitalize()
         if spec.get("description"):
             entry["description"] = spec["description"]
         if spec.get("secret"):
@@ -104,21 +123,27 @@ def definition(name: str) -> dict[str, Any]:
         "description": info.get("description") or dist["Summary"],
         "domain_url": meta["domain_url"],
         "keywords": meta["keywords"],
+        "logo_url": meta["logo_url"],
         "maintenance_status": "active",
-        # The published form: Meltano installs the package from PyPI into the plugin's own venv.
-        "pip_url": DIST,
+        # Hub's maintainers rate connector quality (gold/silver/bronze) after review.
+        "quality": "unknown",
+        "repo": repo,
+        # Not on PyPI: Meltano installs the package from the repository into the plugin's venv.
+        "pip_url": f"git+{repo}.git",
         "executable": name,
         "capabilities": sorted(set(info["capabilities"]) & HUB_CAPABILITIES[meta["type"]]),
+        "supported_python_versions": info.get("supported_python_versions") or [],
         "settings": settings,
     }
-    for url in dist.get_all("Project-URL") or []:
-        label, _, value = url.partition(", ")
-        if label.lower() in ("repository", "source"):
-            result["repo"] = value
-    required = info["settings"].get("required")
-    if required:
-        result["settings_group_validation"] = [sorted(required)]
+    result["settings_group_validation"] = settings_groups(name, info)
     return result
+
+
+def settings_groups(name: str, info: dict[str, Any]) -> list[list[str]]:
+    """meltano.yml's credential sets (one per sign-in flow), else the plugin's required settings."""
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    plugin = next(p for p in project["plugins"][PLUGINS[name]["type"]] if p["name"] == name)
+    return plugin.get("settings_group_validation") or [sorted(info["settings"].get("required") or [])]
 
 
 def about_markdown(executable: str) -> str:

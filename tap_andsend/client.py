@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Generator, Iterable, Iterator
 from datetime import datetime, timezone
 from functools import cached_property
@@ -10,6 +11,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlparse
 
+import backoff
 import msgspec
 import requests
 from singer_sdk.authenticators import BearerTokenAuthenticator
@@ -30,6 +32,15 @@ API_PREFIX = "/v1"
 DEFAULT_PAGE_SIZE = 500
 DEFAULT_TIMEOUT_SECONDS = 60
 DEFAULT_MAX_RETRIES = 5
+
+
+class AndsendUnavailable(Exception):
+    """The Andsend API could not be reached or kept failing: one clear line, naming the setting."""
+
+
+RETRIABLE = (ConnectionResetError, RetriableAPIError, requests.exceptions.Timeout,
+             requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError,
+             requests.exceptions.ContentDecodingError)
 
 
 class AndsendAuthError(FatalAPIError):
@@ -209,6 +220,39 @@ class AndsendStream(RESTStream[str]):
         return f"{msg}: {problem}" if problem else msg
 
     # --- retries ----------------------------------------------------------------------
+
+    def log(self, message: str, *args: Any, level: int = logging.INFO, **kwargs: Any) -> None:
+        # The SDK logs "An unhandled error occurred while syncing" before re-raising; for an
+        # unavailable API the tap logs one line saying what to fix instead (TapAndsend.sync_all).
+        if level == logging.ERROR and message.startswith("An unhandled error") and \
+                isinstance(sys.exc_info()[1], AndsendUnavailable):
+            level = logging.DEBUG
+        super().log(message, *args, level=level, **kwargs)
+
+    def request_decorator(self, func: Any) -> Any:
+        """The SDK's retry loop, without backoff's own log lines (they print the raw urllib3
+        error with the query string): ``backoff_handler`` logs each retry, and a request that
+        fails for good raises :class:`AndsendUnavailable` with one clear message."""
+        retrying = backoff.on_exception(self.backoff_wait_generator, RETRIABLE, max_tries=self.backoff_max_tries,
+                                        on_backoff=self.backoff_handler, jitter=self.backoff_jitter, logger=None)(func)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return retrying(*args, **kwargs)
+            except RETRIABLE as exc:
+                raise AndsendUnavailable(self._unavailable_message(exc)) from exc
+
+        return call
+
+    def _unavailable_message(self, exc: BaseException) -> str:
+        host = urlparse(self.url_base).netloc or self.url_base
+        if isinstance(exc, RetriableAPIError):
+            cause = str(exc).split("\n", 1)[0]  # status and path only (response_error_message)
+        else:
+            cause = type(exc).__name__
+        return (f"Andsend API at {host} failed for {self.path} after {self.backoff_max_tries()} attempt(s): "
+                f"{cause}. Check the api_url setting (TAP_ANDSEND_API_URL) and the network, then rerun: "
+                "the tap resumes from its last state.")
 
     def backoff_wait_generator(self) -> Generator[float, Any, None]:
         return retry.wait_generator()

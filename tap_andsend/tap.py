@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from typing import Any
 
 from singer_sdk import Tap
 from singer_sdk import typing as th
+from singer_sdk.exceptions import FatalAPIError
 
-from tap_andsend.client import DEFAULT_MAX_RETRIES, DEFAULT_PAGE_SIZE, DEFAULT_TIMEOUT_SECONDS
+from tap_andsend.client import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_PAGE_SIZE,
+    DEFAULT_TIMEOUT_SECONDS,
+    AndsendUnavailable,
+)
 from tap_andsend.output import FastSingerWriter
 from tap_andsend.streams import STREAM_TYPES, UsersStream
 from tap_andsend.users import UserDirectory
+from target_salesforce_andsend.salesforce.redact import install_for_plugin
 
 
 class TapAndsend(Tap):
@@ -91,6 +100,10 @@ class TapAndsend(Tap):
     ).to_dict()
 
     def __init__(self, *args: object, **kwargs: object) -> None:
+        # Before the SDK validates (and may quote) the config, and before any request: the API key
+        # is masked in every log line, and http.client's wire debugging (print() to stdout, the
+        # Singer channel) goes to the redacted log instead.
+        install_for_plugin(kwargs.get("config"), env_prefix="TAP_ANDSEND_")
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self._user_directory: UserDirectory | None = None
 
@@ -105,6 +118,25 @@ class TapAndsend(Tap):
         lister = UsersStream(tap=self)
         lister.full_scan = True
         yield from lister.request_records(context=None)
+
+    def sync_all(self) -> None:
+        try:
+            super().sync_all()
+        except (AndsendUnavailable, FatalAPIError) as exc:
+            # One line naming what to fix. The exception still propagates (callers in-process see
+            # it; the process exits 1), but the SDK's excepthook would log it again with its
+            # traceback: for this one failure, the traceback goes to debug level instead.
+            self.logger.error("%s", str(exc).split("\n", 1)[0])
+            previous, failure = sys.excepthook, exc
+
+            def quiet(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+                if value is failure:
+                    self.logger.debug("Traceback of the failure above:", exc_info=(kind, value, tb))
+                else:
+                    previous(kind, value, tb)
+
+            sys.excepthook = quiet
+            raise
 
     def discover_streams(self) -> list[UsersStream]:
         return [stream_type(tap=self) for stream_type in STREAM_TYPES]  # type: ignore[misc]

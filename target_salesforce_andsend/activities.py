@@ -66,6 +66,8 @@ REASON_SWITCH_OFF = "sync_activities_off"
 REASON_NO_PERSON = "person_not_in_salesforce"
 REASON_ALREADY = "already_synced"
 REASON_INVALID = "invalid_touchpoint"
+# A dry run's stand-in id for a person (or Account) the same plan would create.
+PLANNED_PREFIX = "(new "
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ def task_facts(describe: dict) -> TaskOrgFacts:
         external_id_field=ext_name,
         subtypes=subtypes,
         completed_datetime_writable=bool(completed and completed.get("createable")),
+        external_id_case_sensitive=bool(ext.get("caseSensitive")) if ext_name and ext else True,
     )
 
 
@@ -203,6 +206,12 @@ def resolve_people(run: RunContext, touchpoints: list[dict]) -> dict[str, Person
                           "account_id": m.account_id, "email": emails.get(pid)})
     if found and not run.dry_run:
         run.links.put_links(found)  # later batches and runs find them without a query
+    if run.dry_run:
+        # People this dry run plans to link or create: a real run would write their Tasks too.
+        for pid in missing:
+            if pid not in people and pid in run.planned_people:
+                obj, record_id, account = run.planned_people[pid]
+                people[pid] = Person(obj, record_id or f"{PLANNED_PREFIX}{obj} of prospect {pid})", account)
     return people
 
 
@@ -235,7 +244,10 @@ def existing_touchpoint_ids(run: RunContext, facts: TaskOrgFacts, writes: list[t
         return found
     if facts.external_id_field:
         return tasks_with_external_ids(run, facts, [str(tp["id"]) for tp, _ in writes])
-    who_ids = sorted({task["WhoId"] for _, task in writes})
+    # A person the dry run only plans to create has no Task yet (and no id to query by).
+    who_ids = sorted({task["WhoId"] for _, task in writes if not str(task["WhoId"]).startswith(PLANNED_PREFIX)})
+    if not who_ids:
+        return found
     suffix = " AND Subject LIKE " + like_pattern("[andsend:", contains=True)
     for rows in run.client.query_many(list(chunked_in_queries("SELECT Id, Subject FROM Task WHERE", "WhoId",
                                                                who_ids, suffix=suffix))):
@@ -259,6 +271,10 @@ def _classify(run: RunContext, facts: TaskOrgFacts, writes: list[tuple[dict, dic
     as already_synced: an executed step does not change, and the Task may since have been edited
     by sales, so it is never overwritten (both with and without the external id)."""
     existing = existing_touchpoint_ids(run, facts, writes)
+    # A case-insensitive external id (not the shipped metadata) cannot keep tp_X and tp_x apart:
+    # the upsert of the second would overwrite the first's Task. Refuse it, saying why.
+    check_case = bool(facts.external_id_field) and not facts.external_id_case_sensitive
+    folded: dict[str, str] = {e.casefold(): e for e in existing} if check_case else {}
     out: list[tuple[dict, dict]] = []
     done: list[str] = []
     for tp, task in writes:
@@ -267,10 +283,19 @@ def _classify(run: RunContext, facts: TaskOrgFacts, writes: list[tuple[dict, dic
         if key in existing:
             _skip(run, tp, REASON_ALREADY)
             done.append(tid)
+        elif folded.get(tid.casefold(), tid) != tid:
+            _reject(run, tp, task, {"statusCode": "TOUCHPOINT_ID_CASE_CONFLICT", "fields": [facts.external_id_field],
+                                    "message": f"touchpoint {tid} differs only in letter case from {folded[tid.casefold()]}, "
+                                               f"and the org's {facts.external_id_field} is case-insensitive: deploy "
+                                               "salesforce-metadata/ (a case-sensitive field) and rerun"})
+            done.append(tid)
         else:
+            if check_case:
+                folded.setdefault(tid.casefold(), tid)
             out.append((tp, task))
     if done and not run.dry_run:
         _links_resolve_pending(run, done)
+        run.rejects.resolved(ROLE, done)  # its Task exists: an earlier reject of it is resolved
     return out
 
 
@@ -302,6 +327,7 @@ def _handle_results(run: RunContext, sent: list[tuple[dict, Any]], tasks_by_tp: 
             outcome = "created" if result.created in (True, None) else "updated"
             _count(run, outcome)
             done.append(tid)
+            run.rejects.resolved(ROLE, [tid])
         else:
             _count(run, "rejected")
             err = (result.errors or [{}])[0]

@@ -3,7 +3,10 @@
 
 At most 1,000 items per call (the API's limit). 429 answers are retried after their
 `Retry-After` (seconds or an HTTP date, capped), 5xx and connection errors with exponential
-backoff; other 4xx fail at once (they will not get better). The API key only ever travels in the
+backoff; other 4xx fail at once (they will not get better), except a 400 that names the badges it
+refuses (``invalid_params`` ``badges/<i>/...``, e.g. a search result Andsend no longer has): those
+are set aside in ``refused`` with Andsend's reason and the rest of the call is sent again, so one
+bad badge never costs the others. The API key only ever travels in the
 `Authorization` header: it is never logged, and error messages carry the status and the problem
 title/detail only.
 """
@@ -11,6 +14,7 @@ title/detail only.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 from email.utils import parsedate_to_datetime
@@ -38,6 +42,25 @@ def _retry_after_seconds(value: str | None, default: float, cap: float) -> float
         return max(0.0, min(when.timestamp() - time.time(), cap))
     except (TypeError, ValueError):
         return min(default, cap)
+
+
+_BADGE_PARAM = re.compile(r"^badges/(\d+)(?:/|$)")
+
+
+def _refused_indexes(resp: requests.Response, size: int) -> dict[int, str]:
+    """Index in the call -> Andsend's reason, for a 400 that names individual badges."""
+    if resp.status_code != 400:
+        return {}
+    try:
+        params = resp.json().get("invalid_params") or []
+    except (ValueError, AttributeError):
+        return {}
+    out: dict[int, str] = {}
+    for param in params:
+        m = _BADGE_PARAM.match(str(param.get("name", ""))) if isinstance(param, dict) else None
+        if m and int(m.group(1)) < size:
+            out.setdefault(int(m.group(1)), f"{param.get('name')}: {param.get('reason', '')}".strip())
+    return out
 
 
 def _problem_text(resp: requests.Response) -> str:
@@ -86,6 +109,8 @@ class AndsendBadgeWriter:
         self._sleep = sleep
         self.calls = 0
         self.retries = 0
+        # Badges Andsend refused one by one (badge, reason): the caller reports them.
+        self.refused: list[tuple[dict, str]] = []
 
     def put(self, badges: Iterable[dict]) -> int:
         """Send every badge, in calls of at most 1,000; returns the count the API reports updated."""
@@ -117,6 +142,16 @@ class AndsendBadgeWriter:
                     return int(body.get("updated", len(chunk)))
                 except (ValueError, AttributeError, TypeError):
                     return len(chunk)
+            refused = _refused_indexes(resp, len(chunk))
+            if refused:
+                for i, reason in sorted(refused.items()):
+                    self.refused.append((chunk[i], reason))
+                    self.logger.warning("badge write-back: Andsend refused the badge of search result %s (%s)",
+                                        chunk[i].get("result_id"), reason)
+                chunk = [b for i, b in enumerate(chunk) if i not in refused]
+                if not chunk:
+                    return 0
+                continue  # the others, without the refused ones (not a retry: nothing was written)
             retriable = resp.status_code == 429 or resp.status_code >= 500
             if not retriable or attempt > self.max_retries:
                 raise WriteBackError(

@@ -240,3 +240,12 @@ def _output(run: RunContext, badges: list[dict]) -> None:
         finally:
             writer.close()
         run.report.count(ROLE, "search_result", "written_back", updated)
+        for badge, reason in writer.refused:
+            run.report.count(ROLE, "search_result", "refused_by_andsend")
+            run.rejects.add(role=ROLE, key=str(badge.get("result_id")), object=None,
+                            error_code="ANDSEND_REFUSED_BADGE", message=f"Andsend refused the badge: {reason}",
+                            record=badge)
+        refused = {str(b.get("result_id")) for b, _ in writer.refused}
+        run.rejects.resolved(ROLE, [b.get("result_id") for b in badges if str(b.get("result_id")) not in refused])
+    elif not run.config.get("dry_run"):
+        run.rejects.resolved(ROLE, [b.get("result_id") for b in badges])  # the badges file is the output

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import string
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from importlib import resources
@@ -22,6 +23,7 @@ import jsonschema
 import yaml
 
 from .normalize import normalize_domain
+from .tasks import cut_units, sf_len
 
 OBJECT_MODES = ("lead", "contact_account")
 POLICIES = ("overwrite", "if_empty", "on_create")
@@ -104,7 +106,7 @@ class Catalog:
 class Issue:
     object: str
     field: str
-    status: str          # missing | not_writable | type_mismatch | required_unmapped
+    status: str          # missing | not_writable | type_mismatch | required_unmapped | unknown_source
     message: str
 
 
@@ -174,7 +176,8 @@ def load_catalog(config: dict) -> Catalog:
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise CatalogError(f"mapping catalog {path}: cannot read ({exc.strerror})") from exc
+            raise CatalogError(f"mapping catalog {path}: cannot read ({exc.strerror}); "
+                               "check the mapping_catalog setting") from exc
         try:
             document = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
         except (ValueError, yaml.YAMLError) as exc:
@@ -241,9 +244,41 @@ def required_fields(describe: dict) -> list[str]:
     ]
 
 
+def prospect_properties() -> frozenset[str]:
+    """The properties of a prospect record (the tap's prospects schema, which other taps' stream
+    maps rename their fields to)."""
+    from tap_andsend.schemas import load_schema
+
+    return frozenset(load_schema("prospects")["properties"])
+
+
+def _source_paths(mapping: Mapping) -> list[str]:
+    """Every prospect property a mapping reads: its sources, join fields and template fields."""
+    paths = [src for src in mapping.source if src != OWNER_SOURCE]
+    for t in mapping.transforms:
+        if t["type"] == "join":
+            paths += list(t.get("fields") or [])
+        elif t["type"] == "template":
+            paths += [name for _, name, _, _ in string.Formatter().parse(t["template"]) if name]
+    return paths
+
+
+def check_sources(catalog: Catalog) -> list[Issue]:
+    """Sources naming no prospect property would silently map nothing: each is a problem."""
+    known = prospect_properties()
+    issues = []
+    for m in catalog.mappings:
+        unknown = [p for p in _source_paths(m) if p.split(".", 1)[0] not in known]
+        if unknown:
+            issues.append(Issue(m.object, m.field, "unknown_source",
+                                f"{m.label}: source {', '.join(unknown)} is not a prospect property "
+                                f"(known: {', '.join(sorted(known))}; custom_fields.<name> for custom fields)"))
+    return issues
+
+
 def check_catalog(catalog: Catalog, describes: dict[str, dict]) -> list[Issue]:
     """Every problem between the catalog and the org's describe data (empty list = fits)."""
-    issues: list[Issue] = []
+    issues: list[Issue] = check_sources(catalog)
     created = CREATED_OBJECTS[catalog.object_mode]
     for m in catalog.mappings:
         describe = describes.get(m.object)
@@ -408,11 +443,13 @@ def coerce(value: Any, desc: dict, *, on_overlength: str = "truncate") -> Any:
                     raise CoercionError(f"{name}: {part!r} is not an allowed picklist value")
                 canon.append(allowed[part.strip().casefold()])
             text = ";".join(canon)
+        # Salesforce counts a field's length in UTF-16 code units (an emoji or a supplementary-plane
+        # CJK character counts as two): the one rule, tasks.sf_len, as for Task Subject/Description.
         limit = desc.get("length") or 0
-        if limit and len(text) > limit:
+        if limit and sf_len(text) > limit:
             if on_overlength == "reject" or ftype in ("email", "url", "reference"):
-                raise CoercionError(f"{name}: value of {len(text)} characters exceeds the field length {limit}")
-            text = text[:limit]
+                raise CoercionError(f"{name}: value of {sf_len(text)} characters exceeds the field length {limit}")
+            text = cut_units(text, limit)
         return text
     if ftype == "boolean":
         if isinstance(value, bool):

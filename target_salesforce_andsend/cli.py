@@ -22,6 +22,20 @@ from pathlib import Path
 from typing import IO, Any
 
 PROG = "target-salesforce-andsend"
+# Shown under the Singer target's own --help (click keeps "\b" paragraphs as written).
+COMMANDS_HELP = f"""\b
+Commands (each has its own --help):
+  {PROG} connect --environment sandbox|production|<My Domain>
+      sign in to Salesforce in the browser (OAuth + PKCE) and store the refresh token
+  {PROG} mapping show|validate --config config.json
+      the field-mapping catalog next to the org's fields; validate exits 1 if it does not fit
+  {PROG} plan --config config.json --input data.singer
+      dry run: what a sync would create, link and update (reads only)
+
+\b
+config.json is the target's settings as JSON, e.g.
+  {{"domain": "test", "client_id": "...", "refresh_token": "...", "object_mode": "lead"}}
+(--config ENV reads the TARGET_SALESFORCE_ANDSEND_* variables instead, as Meltano passes them)."""
 
 
 def plan_main(argv: Sequence[str]) -> int:
@@ -133,9 +147,40 @@ def escape_markup(text: str) -> str:
     return escape(text)
 
 
+COMMANDS = ("connect", "mapping", "plan")
+
+
+def _command_first(args: list[str]) -> list[str]:
+    """`meltano invoke target-salesforce-andsend mapping show` runs
+    `target-salesforce-andsend --config <Meltano's file> mapping show`: move the command first
+    and its config after it, so that form works like `mapping show --config <file>`."""
+    configs: list[str] = []
+    i = 0
+    while i + 1 < len(args) and args[i] == "--config":
+        configs += args[i : i + 2]
+        i += 2
+    if configs and i < len(args) and args[i] in COMMANDS:
+        # connect takes its settings from the variables Meltano sets (it has no --config)
+        return args[i:] if args[i] == "connect" else [*args[i:], *configs]
+    return args
+
+
+def _reported_failures() -> tuple[type[BaseException], ...]:
+    from .catalog import CatalogError
+    from .salesforce.errors import SalesforceError
+
+    return (SalesforceError, CatalogError)
+
+
 def main(argv: Sequence[str] | None = None) -> int | None:
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = _command_first(list(sys.argv[1:] if argv is None else argv))
     command = args[0] if args else ""
+    from .salesforce.redact import install_for_plugin
+
+    # Before anything can log: the secrets of every --config file and TARGET_SALESFORCE_ANDSEND_*
+    # variable are masked from the first line on, and http.client's wire debugging (which prints
+    # to stdout, the STATE channel) goes to the redacted log instead.
+    install_for_plugin(argv=args, env_prefix="TARGET_SALESFORCE_ANDSEND_")
     if command == "connect":
         from .connect import main as connect_main
 
@@ -151,10 +196,28 @@ def main(argv: Sequence[str] | None = None) -> int | None:
 
         return setup_main(args[1:])
     from .memory import limit_malloc_arenas
-    from .target import TargetSalesforceAndsend
+    from .target import SingerInputError, TargetSalesforceAndsend
+
+    reported_failures = _reported_failures()
 
     limit_malloc_arenas()  # before the target's threads allocate (see memory.py)
-    return TargetSalesforceAndsend.cli(args=args, prog_name=PROG)
+    command = TargetSalesforceAndsend.cli
+    command.epilog = COMMANDS_HELP
+    try:
+        return command(args=args, prog_name=PROG)
+    except SingerInputError as exc:
+        import logging
+
+        logging.getLogger(PROG).error("%s", exc)
+        logging.getLogger(PROG).debug("Traceback of the failure above:", exc_info=exc)
+        return 1
+    except reported_failures as exc:
+        # The target already logged one ERROR line saying what failed and which setting to fix
+        # (finish_run); the traceback helps only who debugs the target itself.
+        import logging
+
+        logging.getLogger(PROG).debug("Traceback of the failure above:", exc_info=exc)
+        return 1
 
 
 def entry() -> None:

@@ -36,6 +36,9 @@ from .salesforce.redact import register_secrets
 
 PLUGIN = "target-salesforce-andsend"
 CALLBACK_PATH = "/oauth/callback"
+# The connected app's callback URL must match the redirect exactly (Salesforce answers
+# redirect_uri_mismatch otherwise), so the port is fixed and documented, not picked at random.
+DEFAULT_PORT = 8710
 DEFAULT_SCOPE = "api refresh_token"
 
 
@@ -138,6 +141,11 @@ def store_in_meltano(project: Path, settings: dict[str, str], *, environment: st
             raise ConnectError(f"meltano config set {name} failed: {' / '.join(tail)}")
 
 
+def callback_url(port: int) -> str:
+    """The redirect URI for a local port: what the admin registers as the connected app's callback URL."""
+    return f"http://127.0.0.1:{port}{CALLBACK_PATH}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=f"{PLUGIN} connect",
@@ -151,9 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--client-secret-env", default="TARGET_SALESFORCE_ANDSEND_CLIENT_SECRET",
                    help="environment variable holding the consumer secret, if the app requires it for the "
                         "web-server flow (default: %(default)s)")
-    p.add_argument("--port", type=int, default=0,
-                   help="local port for the redirect (0 = any free port; the connected app's callback URL must "
-                        f"match http://127.0.0.1:<port>{CALLBACK_PATH})")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT,
+                   help="local port for the redirect (default %(default)s); the connected app's callback URL "
+                        f"must be exactly {callback_url(DEFAULT_PORT)} (or the same with your port)")
     p.add_argument("--no-browser", action="store_true", help="print the sign-in URL instead of opening a browser")
     p.add_argument("--meltano-env", help="Meltano environment to store non-secret settings in")
     p.add_argument("--print", dest="print_only", action="store_true",
@@ -205,8 +213,13 @@ def run_flow(args: argparse.Namespace, *, login_url: str, client_secret: str | N
     register_secrets(verifier)
     state = secrets.token_urlsafe(24)
     callback = _Callback()
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), _handler(callback))
-    redirect_uri = f"http://127.0.0.1:{server.server_address[1]}{CALLBACK_PATH}"
+    try:
+        server = ThreadingHTTPServer(("127.0.0.1", args.port), _handler(callback))
+    except OSError as exc:
+        raise ConnectError(f"cannot listen on 127.0.0.1:{args.port} for the redirect ({exc.strerror}): stop what "
+                           f"uses it, or pass --port N and register http://127.0.0.1:N{CALLBACK_PATH} "
+                           "as a callback URL of the connected app") from None
+    redirect_uri = callback_url(server.server_address[1])
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
     try:

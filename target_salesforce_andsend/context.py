@@ -99,6 +99,10 @@ class RunContext:
     person_sources: dict[str, str] = field(default_factory=dict)
     fallback_owner_id: str | None = None
     progress: Any = None
+    # Dry run only (nothing goes to the link store): prospect id -> (Lead/Contact, record id or None
+    # for a person the plan would create, Account id or planned Account), so the plan also counts
+    # the Tasks of the people it links or creates.
+    planned_people: dict[str, tuple[str, str | None, str | None]] = field(default_factory=dict)
     # A batch's ordered output section (BatchWorker.in_turn when batches run in the background).
     in_turn: Callable[[], AbstractContextManager[None]] = nullcontext
     finished: bool = False

@@ -28,6 +28,7 @@ from .catalog import (
     load_catalog,
 )
 from .context import objects_needed
+from .matching import DEFAULT_ORDER, validate_order
 
 STATUS_STYLE = {
     "ok": "green",
@@ -46,8 +47,15 @@ STATUS_TEXT = {
 
 
 def load_config(paths: Sequence[str]) -> dict[str, Any]:
+    """Merge the config files in order; ``ENV`` reads the TARGET_SALESFORCE_ANDSEND_* variables
+    (how Meltano hands a plugin command its settings: `meltano invoke target-salesforce-andsend:mapping-show`)."""
     config: dict[str, Any] = {}
     for path in paths:
+        if path == "ENV":
+            from .target import TargetSalesforceAndsend
+
+            config.update(TargetSalesforceAndsend._env_var_config)
+            continue
         try:
             config.update(json.loads(Path(path).read_text(encoding="utf-8")))
         except (OSError, ValueError) as exc:
@@ -132,6 +140,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         client.close()
     issues = check_catalog(catalog, describes)
+    try:
+        validate_order(config.get("match_order") or DEFAULT_ORDER)
+    except ValueError as exc:  # the run refuses it at start: so does validate
+        issues.append(Issue("-", "match_order", "invalid_setting", f"{exc} (setting match_order)"))
     table_rows = rows(catalog, describes, issues)
     if args.format == "json":
         console.print_json(json.dumps({"catalog": catalog.origin, "object_mode": catalog.object_mode,

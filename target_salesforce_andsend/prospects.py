@@ -494,8 +494,6 @@ def process_batch(run: RunContext, records: list[dict]) -> None:
     groups = prepared.groups
     if groups:
         _sync(run, groups)
-    if run.progress is not None:
-        run.progress.add(len(records))
     run.check_reject_threshold()
 
 
@@ -536,14 +534,20 @@ def _sync(run: RunContext, groups: list[Group]) -> None:
 
 
 def _report_plan(run: RunContext, plan: Plan) -> None:
-    for _group, match in plan.matched:
+    for group, match in plan.matched:
         run.report.count(ROLE, match.object_type, "matched")
+        if match.object_type in ("Lead", "Contact"):
+            for pid in group.prospect_ids:
+                run.planned_people[str(pid)] = (match.object_type, match.record_id, match.account_id)
     for action in plan.account_creates.values():
         run.report.count(ROLE, "Account", "created")
         run.report.plan_action(action.describe())
     for action in plan.creates:
         run.report.count(ROLE, action.object, "created")
         run.report.plan_action(action.describe())
+        account = action.account_id or (f"(new Account {action.account_ref})" if action.account_ref else None)
+        for pid in action.prospect_ids:
+            run.planned_people[str(pid)] = (action.object, None, account)
     for action in plan.updates.values():
         run.report.count(ROLE, action.object, "updated")
         run.report.plan_action(action.describe())
@@ -645,6 +649,7 @@ def _execute_admitted(run: RunContext, plan: Plan, groups_by_key: dict[str, Grou
                 _reject_action(run, action, result, groups_by_key)
     finally:
         run.links.put_links(links)  # what was written is known before the batch can fail
+        run.rejects.resolved(ROLE, [row["prospect_id"] for row in links])
     run.links.pending_delete(CREATE_INTENT, [pid for g in groups_by_key.values() for pid in g.prospect_ids])
 
     links = []
@@ -655,6 +660,7 @@ def _execute_admitted(run: RunContext, plan: Plan, groups_by_key: dict[str, Grou
     for _group, match in plan.matched:
         run.report.count(ROLE, match.object_type, "matched")
     run.links.put_links(links)
+    run.rejects.resolved(ROLE, [row["prospect_id"] for row in links])
 
 
 def _writes(run: RunContext, sobject: str, creates: list[Action],

@@ -21,7 +21,9 @@ import logging
 import os
 import tempfile
 import threading
+import uuid
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -153,8 +155,8 @@ class RunReport:
                  + (f", mode {self.object_mode}" if self.object_mode else "")]
         for role, objs in sorted(data["counts"].items()):
             for obj, outcomes in sorted(objs.items()):
-                parts = ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))
-                lines.append(f"  {role} / {obj}: {parts}")
+                parts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(outcomes.items()))
+                lines.append(f"  {count_label(role, obj)}: {parts}")
         for role, reasons in sorted(data["skipped"].items()):
             lines.append(f"  {role} skipped: " + ", ".join(f"{r} {n}" for r, n in sorted(reasons.items())))
         if data["owners"]:
@@ -178,21 +180,78 @@ class RunReport:
             logger.info(line)
 
 
-class RejectsFile:
-    """JSON lines: role, key, object, error_code, message, fields, record. Appends and flushes
-    each line, so what was rejected is on disk even if the run dies right after."""
+def count_label(role: str, obj: str) -> str:
+    """A person's words for a (role, object) pair of the report's counts."""
+    if role == "ignore":
+        return "streams without a role (not written, e.g. campaigns)"
+    if obj == "TaskOwner":
+        return "Task owners"
+    if obj == "Prospect":
+        return "prospects"
+    return f"{role.replace('_', ' ')} / {obj.replace('_', ' ')}"
 
-    def __init__(self, path: str | Path, logger: logging.Logger | None = None):
+
+class RejectsFile:
+    """JSON lines: run_id, status, role, key, object, error_code, message, fields, record. Appends
+    and flushes each line, so what was rejected is on disk even if the run dies right after.
+
+    The file keeps every run's rejects (a record rejected once is not sent again by the tap), each
+    line marked with the run that wrote it and a status: ``open`` until a later run writes the same
+    record (``resolved``, with ``resolved_by_run``) or rejects it again (``superseded``: the newer
+    line stands). The report gives this run's rejects and the open lines of all runs, so the two
+    agree; ``finish`` updates earlier runs' lines at the end of each run."""
+
+    def __init__(self, path: str | Path, logger: logging.Logger | None = None, *, run_id: str | None = None):
         self.path = Path(path)
         self.logger = logger or logging.getLogger("target_salesforce_andsend")
         self._lock = threading.Lock()
         self.count = 0
+        self.run_id = run_id or uuid.uuid4().hex[:12]
+        self._rejected: set[tuple[str, str]] = set()
+        self._resolved: set[tuple[str, str]] = set()
+
+    def resolved(self, role: str, keys: Iterable[Any]) -> None:
+        """Records of ``role`` this run wrote (or found already written): earlier rejects of them are resolved."""
+        with self._lock:
+            self._resolved.update((role, str(k)) for k in keys if k is not None and k != "")
+
+    def finish(self) -> dict[str, int]:
+        """Mark earlier runs' open lines resolved or superseded; returns the file's line counts by status."""
+        counts: Counter[str] = Counter()
+        with self._lock:
+            if not self.path.exists():
+                return {}
+            fd, tmp = tempfile.mkstemp(prefix=".rejects-", dir=self.path.parent)
+            changed = False
+            with os.fdopen(fd, "w", encoding="utf-8") as out, self.path.open(encoding="utf-8") as lines:
+                for raw in lines:
+                    try:
+                        line = json.loads(raw)
+                    except ValueError:  # a line torn by a crash: kept as it is
+                        out.write(raw)
+                        continue
+                    status = line.get("status", "open")
+                    if status == "open" and line.get("run_id") != self.run_id:
+                        key = (str(line.get("role")), str(line.get("key")))
+                        if key in self._rejected:
+                            line.update(status="superseded", superseded_by_run=self.run_id)
+                        elif key in self._resolved:
+                            line.update(status="resolved", resolved_by_run=self.run_id)
+                        changed = changed or line.get("status", "open") != status
+                    counts[line.get("status", "open")] += 1
+                    out.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+            if changed:
+                os.replace(tmp, self.path)
+            else:
+                os.unlink(tmp)
+        return dict(counts)
 
     def add(self, *, role: str, key: str | None, object: str | None, error_code: str,
             message: str, fields: list[str] | None = None, record: dict | None = None) -> None:
-        line = {"at": _now(), "role": role, "key": key, "object": object, "error_code": error_code,
-                "message": message, "fields": list(fields or []), "record": record}
+        line = {"at": _now(), "run_id": self.run_id, "status": "open", "role": role, "key": key, "object": object,
+                "error_code": error_code, "message": message, "fields": list(fields or []), "record": record}
         with self._lock:
+            self._rejected.add((role, str(key)))
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")

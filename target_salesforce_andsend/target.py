@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterable
 from datetime import datetime, timezone
@@ -34,8 +35,10 @@ from . import crm_status_sync
 from .batch_worker import BatchWorker
 from .context import RunContext, build_run, output_paths
 from .links import LinkStore
+from .matching import DEFAULT_ORDER as MATCH_STEPS
 from .progress import Progress
 from .report import RunReport
+from .salesforce.redact import install_for_plugin
 from .sinks import SINKS_BY_ROLE, role_module
 
 ROLES = tuple(SINKS_BY_ROLE)
@@ -99,8 +102,9 @@ CONFIG_SCHEMA = th.PropertiesList(
              "(switch b).", default=True),
     _setting("include_message_content", th.BooleanType, "Include message contents in those Tasks (switch c).",
              default=True),
-    _setting("match_order", th.ArrayType(th.StringType), "Matching steps in order, from external_id, "
-             "contact_email, lead_email, account_domain, account_name."),
+    _setting("match_order", th.ArrayType(th.StringType(allowed_values=list(MATCH_STEPS))),
+             "Matching steps in order, from external_id, contact_email, lead_email, account_domain, "
+             "account_name (a matched converted Lead is always followed to its Contact)."),
     _setting("owner_fallback", th.StringType, "When no active Salesforce User has the purchasing user's "
              "email: assignment_rules (Sforce-Auto-Assign TRUE), integration_user (the API user keeps the "
              "record) or user (fallback_owner_email).",
@@ -158,10 +162,19 @@ CONFIG_SCHEMA = th.PropertiesList(
 ).to_dict()
 
 
+ENV_PREFIX = "TARGET_SALESFORCE_ANDSEND_"
+
+
+class SingerInputError(ValueError):
+    """Input the target cannot take (the run stops before anything is written; one ERROR line)."""
+
+
 class TargetSalesforceAndsend(Target):
     """Singer target writing Andsend prospects, activities and CRM badges to Salesforce."""
 
     name = "target-salesforce-andsend"
+    # The distribution that carries this target (--version, --about).
+    package_name = "andsend-salesforce-connectors"
     config_jsonschema = CONFIG_SCHEMA
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -169,11 +182,14 @@ class TargetSalesforceAndsend(Target):
         self._run_lock = threading.RLock()
         self._users_seen: dict[str, str] = {}
         self._ignored = 0  # records of `ignore`-role streams, reported as skipped
+        self._early_records = 0  # records handled before the run connected (for the progress line)
         self._finished = False
         self._failed: BaseException | None = None
         self._batches = BatchWorker(self.process_role_batch, lane_of=lambda role, _records: LANE_OF_ROLE[role],
                                     waits_for=LANE_WAITS_FOR, workers=LANE_WORKERS,
                                     turn_of=lambda role, _records: TURN_OF_ROLE.get(role))
+        # Before the SDK validates (and may quote) the config: no secret in any log line.
+        install_for_plugin(kwargs.get("config"), env_prefix=ENV_PREFIX)
         super().__init__(*args, **kwargs)
 
     # -- routing --------------------------------------------------------------------------
@@ -190,6 +206,34 @@ class TargetSalesforceAndsend(Target):
     def get_sink_class(self, stream_name: str) -> type[Sink]:
         return SINKS_BY_ROLE[self.role_for(stream_name)]
 
+    # -- Singer messages the SDK would pass over silently ------------------------------------
+
+    def _process_record_message(self, message_dict: dict) -> None:
+        record = message_dict.get("record", {})
+        if "stream" in message_dict and not isinstance(record, dict):
+            # `"record": null` (or a list, a string): nothing to sync, but never silently dropped.
+            stream = message_dict["stream"]
+            if stream not in self.mapper.stream_maps:
+                self._assert_sink_exists(stream)  # RECORD before SCHEMA stays fatal
+            role = self.role_for(stream)
+            if role == "ignore":
+                with self._run_lock:
+                    self._ignored += 1
+                return
+            self.run.rejects.add(role=role, key=None, object=None, error_code="INVALID_RECORD",
+                                 message=f"RECORD message of stream '{stream}' carries no record object "
+                                         f"(record is {json.dumps(record)[:40]})", record=None)
+            return
+        super()._process_record_message(message_dict)
+
+    def _process_batch_message(self, message_dict: dict) -> None:
+        # The target does not declare the `batch` capability: a BATCH message is refused before
+        # anything is read from its files, rather than half-supported.
+        raise SingerInputError(
+            f"BATCH message for stream '{message_dict.get('stream')}': target-salesforce-andsend reads RECORD "
+            "messages only (it does not declare the batch capability); run the tap without batch_config"
+        )
+
     # -- the run --------------------------------------------------------------------------
 
     @property
@@ -199,6 +243,7 @@ class TargetSalesforceAndsend(Target):
                 self.logger.info("Connecting to Salesforce and checking the mapping catalog against the org...")
                 run = build_run(dict(self.config), self.logger)
                 run.progress = Progress(self.logger, api_figures=lambda: self._api_figures(run))
+                run.progress.records = self._early_records
                 run.in_turn = self._batches.in_turn
                 if self._users_seen:
                     run.remember_users(self._users_seen)
@@ -221,6 +266,7 @@ class TargetSalesforceAndsend(Target):
         if role == "ignore":
             with self._run_lock:
                 self._ignored += len(records)
+            self._progress(len(records))
             return
         if role == "users":
             users = {str(r["id"]): r["email"] for r in records if r.get("id") and r.get("email")}
@@ -237,15 +283,27 @@ class TargetSalesforceAndsend(Target):
                 run = self._run
             if run is not None:
                 run.remember_users(users)
+            self._progress(len(records))
             return
         try:
             run = self.run
             role_module(role).process_batch(run, records)
+            self._progress(len(records))
         except BaseException as exc:
             self._batches.note_failure(exc)  # no other lane starts a batch while the report is written
             self._failed = exc
             self.finish_run(error=exc)
             raise
+
+    def _progress(self, n: int) -> None:
+        """Every record of every stream counts in the progress line, not only prospects."""
+        with self._run_lock:
+            run = self._run
+            if run is None:  # users and ignored streams may come before the run connects
+                self._early_records += n
+                return
+        if run.progress is not None:
+            run.progress.add(n)
 
     # -- drain order ----------------------------------------------------------------------
 
@@ -361,6 +419,11 @@ class TargetSalesforceAndsend(Target):
             report.error = f"{type(error).__name__}: {error}"
         report.finished_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         report.rejects_total = run.rejects.count
+        # Earlier runs' rejects this run wrote after all are marked resolved (never in a dry run,
+        # which writes nothing); the report names this run and the open rejects of all runs.
+        lines = {} if run.dry_run else run.rejects.finish()
+        report.section("rejects_file").update({"path": str(run.rejects.path), "run_id": run.rejects.run_id,
+                                               "this_run": run.rejects.count, "by_status": lines})
         run.refresh_api_figures()
         path = report.write(output_paths(run.config)["report"])
         if run.progress is not None:

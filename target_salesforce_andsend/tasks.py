@@ -57,7 +57,9 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 
 
 def sf_len(text: str) -> int:
-    """Length as Salesforce counts it (UTF-16 code units)."""
+    """Length as Salesforce counts it: UTF-16 code units, a surrogate pair (emoji, rare CJK) being
+    two (Salesforce Help 005166849, "Surrogate Pair Characters Are Treated as Two Characters";
+    field lengths, formulas and Apex's String alike). Every length check of the target uses this."""
     return len(text.encode("utf-16-le")) // 2
 
 
@@ -74,6 +76,9 @@ def _cut_units(text: str, limit: int) -> str:
         out.append(ch)
         used += w
     return "".join(out)
+
+
+cut_units = _cut_units
 
 
 def cut_clean(text: str, limit: int, suffix: str, *, boundaries: tuple[str, ...] = ("word",)) -> str:
@@ -178,6 +183,9 @@ class TaskOrgFacts:
     external_id_field: str | None  # "Andsend_Touchpoint_Id__c" when present, externalId and createable
     subtypes: frozenset[str]  # active TaskSubtype picklist values ("" set = field absent)
     completed_datetime_writable: bool
+    # Andsend ids are case-sensitive; so is the shipped field. In an org whose field is not, two ids
+    # differing only in case would be one Task: the target then refuses the second (activities.py).
+    external_id_case_sensitive: bool = True
 
 
 def choose_subtype(channel: str, subtypes: frozenset[str]) -> str | None:

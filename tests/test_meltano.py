@@ -228,3 +228,18 @@ def test_two_meltano_runs_move_everything_then_only_the_changes(pipeline: Pipeli
     report_3 = p.report()
     assert report_3["rejects"] == 0
     assert sum(sum(o.values()) for o in report_3["counts"].get("prospects", {}).values()) >= len(people_2)
+
+
+def test_plugin_commands_run_through_meltano_invoke(pipeline: Pipeline) -> None:
+    """`meltano invoke target-salesforce-andsend:mapping-show` (commands: in meltano.yml) gets the
+    plugin's settings from Meltano, signs in to the emulator and prints the catalog next to the org."""
+    proc = pipeline.meltano("invoke", "target-salesforce-andsend:mapping-validate", timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    shown = pipeline.meltano("invoke", "target-salesforce-andsend:mapping-show", timeout=300)
+    assert shown.returncode == 0, shown.stderr[-3000:]
+    # It read this emulator's org (login_url from Meltano's dev config plus the variable override).
+    assert f"vs {pipeline.salesforce.base_url}" in shown.stdout
+    assert "The catalog fits the org (16 mappings)" in shown.stdout
+    # The plain form passes the command after Meltano's own --config: it works the same.
+    plain = pipeline.meltano("invoke", "target-salesforce-andsend", "mapping", "validate", timeout=300)
+    assert plain.returncode == 0 and "The catalog fits the org" in plain.stdout, plain.stderr[-3000:]

@@ -67,6 +67,54 @@ def test_demo_runs_twice_summarises_and_leaves_inspectable_data(tmp_path: Path) 
     row = re.search(r"Leads created\s*│\s*(\d+)\s*│\s*(\d+)", text)
     assert row and 0 < int(row.group(2)) < int(row.group(1)), text[-3000:]
 
+    # One definition of the call count: the target's and the emulator's agree, run by run.
+    target_calls = re.search(r"\(target's count\)\s*│\s*(\d+)\s*│\s*(\d+)", text)
+    emulator_calls = re.search(r"\(emulator's count\)\s*│\s*(\d+)\s*│\s*(\d+)", text)
+    assert target_calls and emulator_calls and target_calls.groups() == emulator_calls.groups(), text[-3000:]
+    # Human words only: no report keys in the summary.
+    for internal in ("TaskOwner", "skipped_stream_ignored", "ignore / -", "integration_user"):
+        assert internal not in text, internal
+    # Progress counts every record the target read, not only prospects.
+    log = (out / "logs" / "meltano-run-1.log").read_text()
+    read = int(re.search(r"completed processing \d+ lines of input \(\d+ schemas, (\d+) records", log).group(1))
+    progress = [int(n) for n in re.findall(r"Progress: (\d+) records", log)]
+    assert progress and progress[-1] == read, (progress, read)
+    check_inspect_hint(text, out)
+
+
+def check_inspect_hint(text: str, out: Path) -> None:
+    """The closing hint works as printed: the venv named, a free port (not the README's
+    8701/8702), and a query that returns the Leads this demo synced."""
+    from urllib.parse import unquote_plus
+
+    import requests
+
+    from tests.test_interop_fixtures.processes import EmulatorProcess
+
+    hint = text[text.index("Inspect the synced"):]
+    assert "source scripts/bootstrap.sh" in hint and "--port 0" in hint and "8702" not in hint
+    soql = unquote_plus(re.search(r"query\?q=(\S+?)\"", hint).group(1))
+    assert "FROM Lead WHERE Andsend_Prospect_Id__c != null" in soql
+    sf = EmulatorProcess(["salesforce", "--port", "0", "--db", str(out / "salesforce.sqlite")], out, "inspect")
+    try:
+        token = requests.post(f"{sf.base_url}/services/oauth2/token", timeout=30, data={
+            "grant_type": "password", "client_id": "emulator-client-id", "client_secret": "emulator-client-secret",
+            "username": "admin@example.com", "password": "emulatortoken"}).json()["access_token"]
+        rows = requests.get(f"{sf.base_url}/services/data/v60.0/query", params={"q": soql}, timeout=30,
+                            headers={"Authorization": f"Bearer {token}"}).json()["records"]
+        assert rows and all(r["Andsend_Prospect_Id__c"] for r in rows)
+    finally:
+        sf.stop()
+
+
+def test_demo_help_works_outside_the_venv() -> None:
+    """`python scripts/demo.py --help` with no site-packages at all (-S): the project's packages
+    are imported only when the demo runs."""
+    proc = subprocess.run([sys.executable, "-I", "-S", str(DEMO), "--help"], capture_output=True, text=True,
+                          timeout=60, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert "--object-mode" in proc.stdout
+
 
 def test_demo_stops_its_emulators_when_terminated(tmp_path: Path) -> None:
     out = tmp_path / "demo-output"

@@ -41,7 +41,14 @@ TARGET_SECRETS = {
     "andsend_api_key",
 }  # fmt: skip
 TAP_SECRETS = {"api_key"}
-# Settings the SDK adds to every plugin; Meltano knows them from the capabilities.
+# Capabilities Meltano accepts per plugin type (meltano.schema.json).
+MELTANO_CAPABILITIES = {
+    "extractors": {"properties", "catalog", "discover", "state", "about", "stream-maps", "activate-version",
+                   "batch", "test", "log-based", "schema-flattening", "structured-logging"},
+    "loaders": {"about", "stream-maps", "activate-version", "batch", "soft-delete", "hard-delete",
+                "datatype-failsafe", "schema-flattening", "structured-logging"},
+}  # fmt: skip
+# Settings the SDK adds to every plugin (declared in meltano.yml like the plugin's own).
 SDK_BUILTIN_SETTINGS = {
     "stream_maps", "stream_map_config", "faker_config", "flattening_enabled", "flattening_max_depth",
     "flattening_max_key_length", "flattening_separator",
@@ -262,7 +269,10 @@ def _about_via_script(name: str) -> dict[str, Any]:
 def test_declared_settings_match_the_plugins_about(project: dict[str, Any], kind: str, name: str) -> None:
     about = _about_via_script(name)
     declared = {s["name"]: s for s in plugin(project, kind, name)["settings"]}
-    own = {k: v for k, v in about["settings"]["properties"].items() if k not in SDK_BUILTIN_SETTINGS}
+    # Every setting --about lists, the SDK's built-ins included: an undeclared setting's variable
+    # is ignored by Meltano and `meltano config set` stores it as a string.
+    own = dict(about["settings"]["properties"])
+    assert SDK_BUILTIN_SETTINGS & set(own), "the SDK built-ins are part of --about"
     assert set(declared) == set(own), (
         f"meltano.yml and {name} --about disagree: only in meltano.yml {sorted(set(declared) - set(own))}, "
         f"only in the plugin {sorted(set(own) - set(declared))}"
@@ -279,8 +289,59 @@ def test_declared_settings_match_the_plugins_about(project: dict[str, Any], kind
             assert sorted(values) == sorted(v for v in spec["enum"] if v is not None), f"{name}.{setting}"
     required = set(about["settings"].get("required", []))
     assert required <= set(declared)
-    plugin_caps = set(about["capabilities"])
-    assert set(plugin(project, kind, name)["capabilities"]) <= plugin_caps
+    # The capabilities Meltano knows, exactly as the plugin advertises them.
+    plugin_caps = set(about["capabilities"]) & MELTANO_CAPABILITIES[kind]
+    assert set(plugin(project, kind, name)["capabilities"]) == plugin_caps
+
+
+def _hub(kind: str, name: str) -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "meltano-hub" / kind / name / "andsend.yml").read_text())
+
+
+@pytest.mark.parametrize(("kind", "name"), [("extractors", TAP), ("loaders", TARGET)])
+def test_meltano_yml_hub_and_readme_agree(project: dict[str, Any], kind: str, name: str) -> None:
+    """One list of settings with one kind each: meltano.yml, the Hub definition, the README table."""
+    declared = {s["name"]: s for s in plugin(project, kind, name)["settings"]}
+    hub = {s["name"]: s for s in _hub(kind, name)["settings"]}
+    assert set(hub) == set(declared)
+    for setting, spec in declared.items():
+        assert hub[setting]["kind"] == spec["kind"], f"{name}.{setting}"
+        assert bool(hub[setting].get("sensitive")) == bool(spec.get("sensitive")), f"{name}.{setting}"
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split(f"<!-- about:{name} -->", 1)[1].split(f"<!-- /about:{name} -->", 1)[0]
+    for setting in declared:
+        assert f"| {setting} |" in table, f"README table of {name} lacks {setting}"
+    assert sorted(_hub(kind, name)["capabilities"]) == sorted(plugin(project, kind, name)["capabilities"])
+
+
+def _hub_validator(kind: str) -> Any:
+    """Meltano Hub's own plugin-definition schema (a copy in tests/fixtures/meltano-hub-schemas/),
+    its relative $refs resolved from the same folder."""
+    from referencing import Registry, Resource
+
+    base = ROOT / "tests" / "fixtures" / "meltano-hub-schemas"
+    by_name = {p.name: p for p in base.rglob("*.schema.json")}
+
+    def retrieve(uri: str) -> Resource:
+        return Resource.from_contents(json.loads(by_name[uri.rsplit("/", 1)[-1]].read_text()))
+
+    schema = json.loads((base / "plugin_definitions" / f"{kind}.schema.json").read_text())
+    return jsonschema.Draft7Validator(schema, registry=Registry(retrieve=retrieve))
+
+
+@pytest.mark.parametrize(("kind", "name"), [("extractors", TAP), ("loaders", TARGET)])
+def test_hub_definitions_pass_meltano_hubs_schema(kind: str, name: str) -> None:
+    hub = _hub(kind, name)
+    errors = sorted(_hub_validator(kind).iter_errors(hub), key=lambda e: list(e.absolute_path))
+    assert not errors, "\n".join(f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors[:10])
+    # What Hub shows a user, filled in: not only what the schema requires.
+    for key in ("quality", "repo", "logo_url", "settings_group_validation", "supported_python_versions"):
+        assert hub.get(key), f"{name}: {key}"
+    assert all(s.get("label") for s in hub["settings"]), f"{name}: every setting has a label"
+    # Not on PyPI yet: the definition installs from the repository.
+    assert hub["pip_url"] == f"git+{hub['repo']}.git"
+    # The schema check itself catches a missing quality (it is required by Hub).
+    assert list(_hub_validator(kind).iter_errors({k: v for k, v in hub.items() if k != "quality"}))
 
 
 def test_hub_definitions_and_readme_tables_are_generated_from_about() -> None:
@@ -293,10 +354,11 @@ def test_hub_definitions_and_readme_tables_are_generated_from_about() -> None:
     schema = json.loads(files("meltano.schemas").joinpath("meltano.schema.json").read_text())
     for kind, name in (("extractors", TAP), ("loaders", TARGET)):
         hub = yaml.safe_load((ROOT / "meltano-hub" / kind / name / "andsend.yml").read_text())
-        assert hub["pip_url"] == "andsend-salesforce-connectors"
+        assert hub["pip_url"].startswith("git+https://")
         assert hub["executable"] == name
         # Less Hub's own catalogue fields, a Hub definition is a valid plugin entry of a meltano.yml.
-        hub_only = {"domain_url", "keywords", "maintenance_status", "logo_url", "repo", "quality", "docs"}
+        hub_only = {"domain_url", "keywords", "maintenance_status", "logo_url", "repo", "quality", "docs",
+                    "supported_python_versions"}
         entry = {k: v for k, v in hub.items() if k not in hub_only}
         jsonschema.validate({"plugins": {kind: [entry]}}, schema)
 
@@ -311,3 +373,51 @@ def test_env_example_names_real_settings(project: dict[str, Any]) -> None:
         kind, plugin_name = prefixes[prefix]
         declared = {s["name"] for s in plugin(project, kind, plugin_name)["settings"]}
         assert name[len(prefix) :].lower() in declared, name
+
+
+def test_readme_state_file_recipe_makes_the_last_state(tmp_path: Path) -> None:
+    """The README's one-liner that makes state.json from a tap's output, run as printed."""
+    readme = (ROOT / "README.md").read_text()
+    (line,) = [x for x in readme.splitlines() if x.startswith("python -c") and "> state.json" in x]
+    (tmp_path / "out.singer").write_text("\n".join(json.dumps(m) for m in [
+        {"type": "SCHEMA", "stream": "users", "schema": {}, "key_properties": ["id"]},
+        {"type": "STATE", "value": {"bookmarks": {"users": {"replication_key_value": "1"}}}},
+        {"type": "RECORD", "stream": "users", "record": {"id": "u1"}},
+        {"type": "STATE", "value": {"bookmarks": {"users": {"replication_key_value": "2"}}}},
+    ]) + "\n")
+    proc = subprocess.run(["bash", "-c", line.replace("python ", f"{sys.executable} ", 1)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "state.json").read_text()) == {"bookmarks": {"users": {"replication_key_value": "2"}}}
+
+
+def test_readme_runs_sf_commands_inside_the_sfdx_project() -> None:
+    """`sf project ...` needs sfdx-project.json in the working directory: the README cds there."""
+    readme = (ROOT / "README.md").read_text()
+    for line in readme.splitlines():
+        if "sf project deploy start" in line or "sf project convert source" in line:
+            assert "salesforce-metadata/force-app" not in line, line
+    assert "cd salesforce-metadata" in readme
+    assert (ROOT / "salesforce-metadata" / "sfdx-project.json").is_file()
+    assert "password `emulatortoken`" in readme  # the sign-in page wants password + token
+
+
+def test_sdk_settings_set_through_meltano_keep_their_type(tmp_path: Path) -> None:
+    """`meltano config set` of an SDK built-in stores a number, and its variable is read."""
+    (tmp_path / "meltano.yml").write_text((ROOT / "meltano.yml").read_text())
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("TAP_ANDSEND_", "TARGET_SALESFORCE_ANDSEND_"))},
+           "MELTANO_DISABLE_TRACKING": "true", "MELTANO_CLI_DISABLE_VERSION_CHECK": "true",
+           "TAP_ANDSEND_FLATTENING_MAX_DEPTH": "3"}
+    meltano = str(Path(sys.executable).parent / "meltano")
+
+    def run(*args: str) -> str:
+        proc = subprocess.run([meltano, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return proc.stdout
+
+    run("config", "set", TARGET, "batch_size_rows", "1000")
+    target_out = run("config", "print", TARGET)
+    target = json.loads(target_out[target_out.index("{"):])
+    assert target["batch_size_rows"] == 1000
+    tap_out = run("config", "print", TAP)
+    assert json.loads(tap_out[tap_out.index("{"):])["flattening_max_depth"] == 3

@@ -241,3 +241,75 @@ def test_pipeline_runs_from_the_wheel(installed: Installed) -> None:
             salesforce.stop()
     finally:
         andsend.stop()
+
+
+def test_meltano_installs_the_hub_definitions_from_a_built_wheel_and_runs(installed: Installed) -> None:
+    """What the README offers until the package is on PyPI: the Hub definitions (meltano-hub/),
+    their pip_url pointed at a built wheel, added with `meltano add --from-ref`, installed by
+    `meltano install` (pip, in the plugins' own venvs: the machine's pip configuration supplies
+    the dependencies) and run with `meltano run` against both emulators."""
+    import shutil
+
+    import yaml
+
+    from tests.test_interop_fixtures.processes import EmulatorProcess, clean_env, executable, records
+
+    project = installed.workdir / "meltano-project"
+    project.mkdir()
+    (project / "meltano.yml").write_text(
+        "project_id: 7f0e6a1c-0b1d-4c55-9a53-1f8a3c2b9e10\ndefault_environment: dev\n"
+        "environments:\n- name: dev\nplugins: {}\n"
+    )
+    meltano = executable("meltano")
+    # The project's venv must not be where the plugins come from: PATH without it.
+    venv_bin = str(Path(sys.executable).parent)
+    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p != venv_bin)
+    env = {**clean_env(), "PATH": path, "MELTANO_DISABLE_TRACKING": "true",
+           "MELTANO_CLI_DISABLE_VERSION_CHECK": "true", "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env.pop("VIRTUAL_ENV", None)
+
+    def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([meltano, *args], cwd=project, env=env, capture_output=True, text=True,
+                              timeout=timeout)
+        assert proc.returncode == 0, f"meltano {' '.join(args)}:\n{proc.stderr[-4000:]}"
+        return proc
+
+    for kind, name in (("extractor", "tap-andsend"), ("loader", "target-salesforce-andsend")):
+        definition = yaml.safe_load((ROOT / "meltano-hub" / f"{kind}s" / name / "andsend.yml").read_text())
+        definition["pip_url"] = str(installed.wheel)
+        ref = installed.workdir / f"{name}.yml"
+        ref.write_text(yaml.safe_dump(definition, sort_keys=False))
+        run("add", "--plugin-type", kind, name, "--from-ref", str(ref), "--no-install")
+    run("install", timeout=900)
+    for name in ("tap-andsend", "target-salesforce-andsend"):
+        exe = project / ".meltano" / f"{'extractors' if name == 'tap-andsend' else 'loaders'}" / name / "venv"
+        assert (exe / "bin" / name).exists(), f"meltano install put no {name} in its venv"
+
+    work = installed.workdir / "meltano-run"
+    work.mkdir()
+    andsend = EmulatorProcess(["andsend", "--port", "0", "--db", str(work / "andsend.sqlite"), "--prospects", "30",
+                               "--seed", "3"], work, "andsend")
+    try:
+        salesforce = EmulatorProcess(["salesforce", "--port", "0", "--db", str(work / "salesforce.sqlite")],
+                                     work, "salesforce")
+        try:
+            env.update({
+                "TAP_ANDSEND_API_URL": andsend.base_url, "TAP_ANDSEND_API_KEY": "andsend-demo-key",
+                "TAP_ANDSEND_PURCHASED_ONLY": "true",
+                "TARGET_SALESFORCE_ANDSEND_LOGIN_URL": salesforce.base_url,
+                "TARGET_SALESFORCE_ANDSEND_USERNAME": "admin@example.com",
+                "TARGET_SALESFORCE_ANDSEND_PASSWORD": "emulator",
+                "TARGET_SALESFORCE_ANDSEND_SECURITY_TOKEN": "token",
+                "TARGET_SALESFORCE_ANDSEND_OUTPUT_DIR": str(work / "out"),
+                "TARGET_SALESFORCE_ANDSEND_BATCH_SIZE_ROWS": "1000",  # a typed SDK built-in, from its variable
+            })
+            run("run", "tap-andsend", "target-salesforce-andsend", timeout=600)
+            leads = records(salesforce.get("/__emulator__/records/Lead").json())
+            assert any(r.get("Andsend_Prospect_Id__c") for r in leads)
+            report = json.loads((work / "out" / "report.json").read_text())
+            assert report["status"] == "succeeded"
+        finally:
+            salesforce.stop()
+    finally:
+        andsend.stop()
+        shutil.rmtree(project / ".meltano", ignore_errors=True)

@@ -257,7 +257,8 @@ def _check_values(ctx: WriteContext, schema: ObjectSchema, values: dict[str, Any
             continue
         if t in TEXT_TYPES and t not in ("id", "reference"):
             length = f.get("length") or 0
-            if length and len(value) > length:
+            # Salesforce counts UTF-16 code units: an emoji is two (Salesforce Help 005166849).
+            if length and len(value) > length // 2 and len(value.encode("utf-16-le")) // 2 > length:
                 raise RecordError("STRING_TOO_LONG",
                                   f"{f['label']}: data value too large: {value} (max length={length})", [name])
             if t == "email" and value and not EMAIL_RE.match(value):

@@ -36,6 +36,8 @@ PRODUCTION_LOGIN = "https://login.salesforce.com"
 SANDBOX_LOGIN = "https://test.salesforce.com"
 
 
+UNREACHABLE_HINT = " (check the login_url or domain setting, and the network)"
+
 def resolve_login_url(domain: str | None = None, login_url: str | None = None) -> str:
     """``login`` -> production, ``test`` -> sandbox, ``acme`` -> ``https://acme.my.salesforce.com``,
     a host or URL as given; an explicit ``login_url`` wins."""
@@ -288,7 +290,8 @@ class Authenticator:
                                       headers={"Accept": "application/json"})
         except requests.RequestException as exc:
             raise AuthenticationError(
-                f"Salesforce login ({flow}) could not reach {self.token_url}: {type(exc).__name__}",
+                f"Salesforce login ({flow}) could not reach {self.token_url}: {type(exc).__name__}"
+                f"{UNREACHABLE_HINT}",
                 flow=flow,
             ) from None
         try:
@@ -344,8 +347,8 @@ class Authenticator:
             resp = self._session.post(url, data=envelope.encode("utf-8"), timeout=self.timeout,
                                       headers={"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": "login"})
         except requests.RequestException as exc:
-            raise AuthenticationError(f"Salesforce SOAP login could not reach {url}: {type(exc).__name__}",
-                                      flow="password") from None
+            raise AuthenticationError(f"Salesforce SOAP login could not reach {url}: {type(exc).__name__}"
+                                      f"{UNREACHABLE_HINT}", flow="password") from None
         fields = _soap_fields(resp.text)
         if resp.status_code != 200 or not fields.get("sessionId"):
             code = fields.get("exceptionCode") or fields.get("faultcode") or f"HTTP {resp.status_code}"

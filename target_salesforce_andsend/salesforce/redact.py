@@ -1,8 +1,14 @@
 """Keep secrets out of every log line.
 
 Two layers: known secret *values* (every sensitive setting, every token we receive) are
-replaced wherever they appear, and *patterns* catch secrets we were never told about
-(Bearer headers, ``access_token=...`` in URLs/forms/JSON, SOAP session ids, PEM private keys).
+replaced wherever they appear, in every spelling a log line can carry (as is, URL-encoded,
+JSON-escaped, XML/HTML-escaped, base64, and as Python bytes reprs, which is how ``http.client``
+wire debugging prints a request body), and *patterns* catch secrets we were never told about
+(Bearer/Basic headers, ``access_token=...`` in URLs/forms/JSON, SOAP ``<password>`` and session
+ids, PEM private keys).
+
+Both plugins (``tap-andsend`` too) install this before anything logs: the console scripts and
+the plugin constructors register the config's and the environment's secret settings first.
 
 ``install()`` wraps the process-wide LogRecord factory, so a record is redacted when it is
 created, whichever logger or handler later sees it (singer_sdk, urllib3, requests, ours), and
@@ -12,11 +18,16 @@ by hand.
 
 from __future__ import annotations
 
+import base64
+import html
+import json
 import logging
+import os
 import re
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 MASK = "***"
 
@@ -30,6 +41,7 @@ SENSITIVE_SETTINGS = frozenset(
         "private_key",
         "access_token",
         "andsend_api_key",
+        "api_key",  # tap-andsend
     }
 )
 
@@ -37,6 +49,33 @@ SENSITIVE_SETTINGS = frozenset(
 # such values are not real secrets anyway.
 _MIN_SECRET_LEN = 4
 _WHOLE_WORD_BELOW = 16
+# A short value made of letters only ("token", the emulator's demo security token) is an ordinary
+# word: masking it by value would turn "/services/oauth2/token" into "/services/oauth2/***". Such
+# values are masked where they stand as a secret key's value (form, JSON, SOAP <password>), not
+# by value. Real Salesforce passwords have at least 8 characters and security tokens 24-25.
+_WORDLIKE_BELOW = 8
+
+
+def spellings(value: str) -> set[str]:
+    """Every way ``value`` can appear in a log line or a file the plugins write."""
+    raw = value.encode("utf-8")
+    out = {
+        value,
+        quote(value, safe=""),
+        quote(value),
+        quote_plus(value),
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        html.escape(value, quote=True),   # &#x27; for '
+        html.escape(value, quote=False),
+        value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+        .replace("'", "&apos;"),
+        repr(raw)[2:-1],                  # b'...' as http.client's debug output prints bodies
+        base64.b64encode(raw).decode(),
+        base64.b64encode(raw).decode().rstrip("="),
+        base64.urlsafe_b64encode(raw).decode().rstrip("="),
+    }
+    return {s for s in out if s}
 
 _KEYS = (
     r"access_token|refresh_token|client_secret|password|security_token|assertion|code_verifier|"
@@ -45,13 +84,17 @@ _KEYS = (
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----|$)", re.S),
      "-----BEGIN PRIVATE KEY-----" + MASK + "-----END PRIVATE KEY-----"),
-    (re.compile(r"(?i)\b(Bearer|OAuth)(\s+)[^\s'\",;]+"), r"\1\2" + MASK),
+    (re.compile(r"(?i)\b(Bearer|OAuth|Basic)(\s+)[^\s'\",;]+"), r"\1\2" + MASK),
     # form/query style: access_token=...&
     (re.compile(rf"(?i)\b({_KEYS})=([^&\s'\",;]+)"), r"\1=" + MASK),
     # JSON / repr style: "access_token": "..."  or 'access_token': '...'
     (re.compile(rf"(?i)([\"']({_KEYS})[\"']\s*:\s*)([\"'])(.*?)(?<!\\)\3"), r"\1\3" + MASK + r"\3"),
-    # SOAP: <sessionId>...</sessionId>
-    (re.compile(r"(?i)(<(?:\w+:)?sessionId>)[^<]*(</)"), r"\1" + MASK + r"\2"),
+    # a number where a secret was expected ("security_token": 123456)
+    (re.compile(rf"(?i)([\"']({_KEYS})[\"']\s*:\s*)(-?\d[\d.eE+\-]*)"), r"\1" + MASK),
+    # SOAP: <sessionId>...</sessionId>, and the login() body's <password>...</password>
+    (re.compile(r"(?i)(<(?:\w+:)?(?:sessionId|password)>)[^<]*(</)"), r"\1" + MASK + r"\2"),
+    # the same element HTML-escaped (an error page quoting the request)
+    (re.compile(r"(?i)(&lt;(?:\w+:)?(?:sessionId|password)&gt;).*?(&lt;/)"), r"\1" + MASK + r"\2"),
     # Salesforce access tokens / session ids: 00D<org id>!<opaque>
     (re.compile(r"\b00D[A-Za-z0-9]{12,15}![A-Za-z0-9._\-]{20,}"), MASK),
 ]
@@ -70,23 +113,31 @@ class SecretRegistry:
         with self._lock:
             changed = False
             for value in values:
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    value = str(value)  # a numeric security token is as secret as a string one
                 if isinstance(value, str):
                     candidates = {value, value.strip()}
                     # A PEM key is also masked line by line (tracebacks may split it).
                     if "\n" in value:
                         candidates.update(line.strip() for line in value.splitlines())
                     for c in candidates:
-                        if len(c) >= _MIN_SECRET_LEN and "-----" not in c and c not in self._values:
-                            self._values.add(c)
-                            changed = True
+                        if len(c) < _MIN_SECRET_LEN or "-----" in c:
+                            continue
+                        if len(c) < _WORDLIKE_BELOW and c.isalpha():
+                            continue  # an ordinary word: masked by the key patterns only
+                        for form in spellings(c):
+                            if len(form) >= _MIN_SECRET_LEN and form not in self._values:
+                                self._values.add(form)
+                                changed = True
             if changed:
                 # Longest first so a secret containing another is masked whole.
                 self._ordered = tuple(sorted(self._values, key=len, reverse=True))
                 short = [v for v in self._ordered if len(v) < _WHOLE_WORD_BELOW]
                 # Short secrets (a password like "emulator") are masked as whole words only, so
-                # paths and words that merely contain them ("emulators/") stay readable.
+                # paths and words that merely contain them ("emulators/", the client id
+                # "emulator-client-id") stay readable.
                 self._short_re = (
-                    re.compile("(?<![A-Za-z0-9_])(?:" + "|".join(map(re.escape, short)) + ")(?![A-Za-z0-9_])")
+                    re.compile("(?<![A-Za-z0-9_-])(?:" + "|".join(map(re.escape, short)) + ")(?![A-Za-z0-9_-])")
                     if short else None
                 )
 
@@ -169,7 +220,8 @@ _install_lock = threading.Lock()
 _installed = False
 _FILTER = RedactingFilter()
 
-DEFAULT_LOGGERS = ("target_salesforce_andsend", "target-salesforce-andsend", "singer_sdk", "urllib3", "requests")
+DEFAULT_LOGGERS = ("target_salesforce_andsend", "target-salesforce-andsend", "tap_andsend", "tap-andsend",
+                   "singer_sdk", "urllib3", "requests")
 
 
 def install(config: Mapping[str, Any] | None = None, *, loggers: Iterable[str] = DEFAULT_LOGGERS) -> None:
@@ -205,6 +257,48 @@ def install(config: Mapping[str, Any] | None = None, *, loggers: Iterable[str] =
         for handler in logging.getLogger().handlers:
             if _FILTER not in handler.filters:
                 handler.addFilter(_FILTER)
+
+
+def _environment_secrets(env_prefix: str) -> list[str]:
+    """Secret settings given as environment variables (``TAP_ANDSEND_API_KEY``, ...)."""
+    return [value for key, value in os.environ.items()
+            if key.startswith(env_prefix) and key[len(env_prefix):].lower() in SENSITIVE_SETTINGS]
+
+
+def _config_files(argv: Iterable[str]) -> list[str]:
+    args = list(argv)
+    files = []
+    for i, arg in enumerate(args):
+        if arg == "--config" and i + 1 < len(args):
+            files.append(args[i + 1])
+        elif arg.startswith("--config="):
+            files.append(arg.split("=", 1)[1])
+    return [f for f in files if f != "ENV"]
+
+
+def install_for_plugin(config: Any = None, *, argv: Iterable[str] = (), env_prefix: str,
+                       loggers: Iterable[str] = DEFAULT_LOGGERS) -> None:
+    """Install redaction for a plugin before it logs anything (its config validation included):
+    the secret settings of ``config`` (a dict, a path or a list of paths), of the ``--config``
+    files in ``argv`` and of the ``<env_prefix><SETTING>`` environment variables."""
+    paths: list[Any] = list(_config_files(argv))
+    if isinstance(config, (str, os.PathLike)):
+        paths.append(config)
+    elif isinstance(config, list):
+        paths.extend(config)
+    documents: list[Mapping[str, Any]] = [config] if isinstance(config, Mapping) else []
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                document = json.load(fh)
+        except (OSError, ValueError):
+            continue  # the plugin itself reports an unreadable config
+        if isinstance(document, Mapping):
+            documents.append(document)
+    secrets.add(*_environment_secrets(env_prefix))
+    install(None, loggers=loggers)
+    for document in documents:
+        install(document, loggers=loggers)
 
 
 def _route_http_debug_to_logging() -> None:

@@ -270,6 +270,13 @@ FATAL: dict[str, tuple[list[str], str]] = {
         "Unknown message type 'FOO'",
     ),
     "not an object": ([_S, _rec("p1"), "[1, 2, 3]", _STATE], "missing required type key"),
+    # The target does not declare the batch capability: refused, its files never read.
+    "BATCH message": (
+        [_S, _rec("p1"), json.dumps({"type": "BATCH", "stream": "prospects",
+                                     "encoding": {"format": "jsonl", "compression": "gzip"},
+                                     "manifest": ["file:///nonexistent/batch-1.jsonl.gz"]}), _STATE],
+        "BATCH message for stream 'prospects': target-salesforce-andsend reads RECORD messages only",
+    ),
 }
 
 
@@ -284,6 +291,16 @@ def test_broken_singer_message_stops_cleanly_before_any_write(name: str, org: Or
     errors = [line for line in proc.stderr.splitlines() if "| ERROR" in line]
     assert any(message in line for line in errors), errors
     assert snapshot(org) == before, "nothing is written from input that stops the run"
+
+
+def test_a_record_message_without_a_record_is_rejected_not_dropped(org: Org, tmp_path: Path) -> None:
+    lines = [_S, json.dumps({"type": "RECORD", "stream": "prospects", "record": None}), _rec("p_after_null"), _STATE]
+    proc = run_target(tmp_path, target_config(org, tmp_path / "out"), text="\n".join(lines) + "\n")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rejects = checks.read_jsonl(tmp_path / "out" / "rejects.jsonl")
+    assert [(r["role"], r["error_code"]) for r in rejects] == [("prospects", "INVALID_RECORD")]
+    assert "record is null" in rejects[0]["message"]
+    assert "p_after_null" in {r.get(EXT) for r in org.records("Contact")}
 
 
 def test_record_failing_its_schema_is_checked_by_the_target_not_fatal(org: Org, tmp_path: Path) -> None:

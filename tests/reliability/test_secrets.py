@@ -6,11 +6,13 @@ ready access token), with the Andsend API key used by the tap and by the target'
 write-back. Every log level is DEBUG: ``LOGLEVEL=DEBUG`` (the SDK's plugin loggers), a logging
 config (``SINGER_SDK_LOG_CONFIG``) putting the root, ``urllib3``, ``requests`` and ``http.client``
 loggers at DEBUG, and ``http.client`` wire debugging (``debuglevel=1``, switched on by a
-``sitecustomize`` module) in the target, which prints every request's headers. The emulator
+``sitecustomize`` module) in both programs, which prints every request's headers and body with
+``print()`` (so, unhandled, onto the Singer stdout). The password flow also runs as the SOAP
+``login()`` (no client id), whose body carries the password and token as XML. The emulator
 revokes its access tokens every few calls, so new tokens are issued (and logged about) mid-run.
 
-Then every secret, every token the emulator issued, and their URL/JSON-encoded spellings are
-looked for in both programs' stderr, the target's stdout, the report, rejects and badges files
+Then every secret, every token the emulator issued, and their URL/JSON/XML-encoded, base64 and
+bytes-repr spellings are looked for in both programs' stderr, the target's stdout, the report, rejects and badges files
 and the link store.
 """
 
@@ -19,8 +21,10 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from base64 import b64encode
 from pathlib import Path
 from urllib.parse import quote, quote_plus, urlencode
+from xml.sax.saxutils import escape as xml_escape
 
 import requests
 from cryptography.hazmat.primitives import serialization
@@ -38,7 +42,7 @@ from tests.reliability.pipeline import (
 SIZES = GeneratorConfig(seed=4, prospects=50, users=5, campaigns=2, searches=2, results_per_search=8)
 ANDSEND_KEY = "ask_live_Zq8vKp3NfT6wR1yB"
 USERNAME = "integration@secret-corp.test"
-PASSWORD = "Pw-s3cret+/=&x%"
+PASSWORD = "Pw-s3cret+/=&x%<>"  # every character that URL, JSON and XML escape differently
 SECURITY_TOKEN = "TokS3cretXy9Q"
 CLIENT_ID = "secret-corp-app"
 CLIENT_SECRET = "Cl1ent-S3cret-Value-7f3e"
@@ -125,14 +129,18 @@ def _access_token(base_url: str) -> tuple[str, str]:
 
 
 def spellings(secret: str) -> set[str]:
-    """The ways a secret could show up in text: as is, URL-encoded, JSON-escaped; for a PEM key,
-    every line of its body."""
+    """The ways a secret could show up in text: as is, URL-encoded, JSON-escaped, XML-escaped,
+    base64, as a bytes repr; for a PEM key, every line of its body."""
     out = {
         secret,
         quote(secret, safe=""),
         quote_plus(secret),
         json.dumps(secret)[1:-1],
         urlencode({"x": secret})[2:],
+        xml_escape(secret),
+        xml_escape(secret, {'"': "&quot;", "'": "&apos;"}),
+        b64encode(secret.encode()).decode(),
+        repr(secret.encode())[2:-1],
     }
     if "PRIVATE KEY" in secret:
         out |= {line for line in secret.splitlines() if len(line) >= 16 and "PRIVATE KEY" not in line}
@@ -178,8 +186,9 @@ def test_no_secret_in_any_log_or_output_with_debug_logging(tmp_path: Path, templ
         (site / "sitecustomize.py").write_text(SITECUSTOMIZE, encoding="utf-8")
         log_config = tmp_path / "logging.yaml"
         log_config.write_text(LOG_CONFIG, encoding="utf-8")
-        env = base_env(LOGLEVEL="DEBUG", SINGER_SDK_LOG_CONFIG=str(log_config))
-        target_env = {**env, "PYTHONPATH": str(site)}
+        # Wire debugging in both programs (the tap sends the Andsend key in its Authorization header).
+        env = {**base_env(LOGLEVEL="DEBUG", SINGER_SDK_LOG_CONFIG=str(log_config)), "PYTHONPATH": str(site)}
+        target_env = env
 
         base = default_target_config(world, tmp_path / "out")
         for key in ("client_id", "client_secret", "username", "password", "security_token"):
@@ -189,6 +198,13 @@ def test_no_secret_in_any_log_or_output_with_debug_logging(tmp_path: Path, templ
                 "auth_flow": "password",
                 "client_id": CLIENT_ID,
                 "client_secret": CLIENT_SECRET,
+                "username": USERNAME,
+                "password": PASSWORD,
+                "security_token": SECURITY_TOKEN,
+            },
+            # No client id: the SOAP login(), whose XML body carries password + token.
+            "soap": {
+                "auth_flow": "password",
                 "username": USERNAME,
                 "password": PASSWORD,
                 "security_token": SECURITY_TOKEN,
@@ -220,8 +236,14 @@ def test_no_secret_in_any_log_or_output_with_debug_logging(tmp_path: Path, templ
             pipeline.target_config = {**base, **settings}
             run = pipeline.run(target_env=target_env)
             assert run.ok, f"{flow}: {run.describe()}"
+            # The target's stdout carries state documents only: wire debugging must not reach it.
+            assert run.stdout.strip(), flow
+            for line in run.stdout.splitlines():
+                state = json.loads(line)  # a torn or foreign line would not parse
+                assert isinstance(state, dict) and "bookmarks" in state, f"{flow}: not a state: {line[:80]}"
             if flow != "access_token":
-                assert sf.stats()["by_kind"].get("oauth", 0) >= 2, f"{flow}: tokens were renewed mid-run"
+                kind = "soap_login" if flow == "soap" else "oauth"
+                assert sf.stats()["by_kind"].get(kind, 0) >= 2, f"{flow}: tokens were renewed mid-run"
             outputs += [run.tap_stderr, run.target_stderr, run.stdout]
         sf.faults()
 
@@ -234,6 +256,9 @@ def test_no_secret_in_any_log_or_output_with_debug_logging(tmp_path: Path, templ
         )
         assert "Authorization: Bearer ***" in target_logs or "Authorization: ***" in target_logs
         assert "DEBUG urllib3.connectionpool" in tap_logs
+        assert "send: b'GET /v1/" in tap_logs and "Authorization: Bearer ***" in tap_logs
+        assert "<n1:password>***</n1:password>" in target_logs or "password>***<" in target_logs, "SOAP login ran"
+        assert "/services/oauth2/token" in target_logs  # ordinary words are not masked
 
         out_dir = pipeline.out_dir
         for name in ("report.json", "rejects.jsonl", "badges.jsonl"):

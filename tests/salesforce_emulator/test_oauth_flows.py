@@ -13,7 +13,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-REDIRECT = "http://localhost:9999/callback"
+REDIRECT = "http://127.0.0.1:8710/oauth/callback"  # the default app's registered callback
 
 
 def _authorize(base, verifier, *, password="emulatortoken", state="s1"):

@@ -207,7 +207,7 @@ def test_refresh_token_login(sf_https):
     s = sf_https.session
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    params = {"response_type": "code", "client_id": "emulator-client-id", "redirect_uri": "http://localhost:8765/cb",
+    params = {"response_type": "code", "client_id": "emulator-client-id", "redirect_uri": "http://127.0.0.1:8710/oauth/callback",
               "state": "xyz", "code_challenge": challenge, "code_challenge_method": "S256"}
     page = s.get("https://login.salesforce.com/services/oauth2/authorize", params=params, timeout=10)
     assert page.status_code == 200 and "<form" in page.text
@@ -219,7 +219,7 @@ def test_refresh_token_login(sf_https):
     assert q["state"] == ["xyz"]
     token = s.post("https://login.salesforce.com/services/oauth2/token", data={
         "grant_type": "authorization_code", "code": q["code"][0], "client_id": "emulator-client-id",
-        "redirect_uri": "http://localhost:8765/cb", "code_verifier": verifier}, timeout=10).json()
+        "redirect_uri": "http://127.0.0.1:8710/oauth/callback", "code_verifier": verifier}, timeout=10).json()
     assert token["refresh_token"]
     refreshed = s.post("https://login.salesforce.com/services/oauth2/token", data={
         "grant_type": "refresh_token", "refresh_token": token["refresh_token"], "client_id": "emulator-client-id",

@@ -204,3 +204,15 @@ def test_lead_assignment_rules_and_auto_assign_header(sf_emulator):
                 break
             time.sleep(0.02)
         assert next(r["OwnerId"] for r in sf_emulator.records("Lead") if r["LastName"] == f"Bulk{expected}") == expected
+
+
+def test_lengths_count_utf16_units_as_salesforce_does(sf_emulator):
+    """An emoji is two characters to Salesforce (Salesforce Help 005166849): 20 emoji fill a 40-long
+    FirstName, 21 do not, though they are 21 code points."""
+    s = sf_emulator.session()
+    ok = s.post(f"{sf_emulator.api_url}/sobjects/Lead",
+                json={"LastName": "A", "Company": "C", "FirstName": "😀" * 20}, timeout=10)
+    assert ok.status_code == 201, ok.text
+    e = _err(s.post(f"{sf_emulator.api_url}/sobjects/Lead",
+                    json={"LastName": "A", "Company": "C", "FirstName": "😀" * 21}, timeout=10))
+    assert e["errorCode"] == "STRING_TOO_LONG" and e["fields"] == ["FirstName"]

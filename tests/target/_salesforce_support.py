@@ -66,7 +66,7 @@ def authorization_code(emulator: Any, redirect_uri: str, **params: str) -> str:
 
 def refresh_token_for(emulator: Any) -> str:
     """A refresh token for the admin user, obtained the way `connect` would (authorization code)."""
-    redirect = "http://127.0.0.1:9/callback"
+    redirect = "http://127.0.0.1:8710/oauth/callback"  # registered; nobody needs to listen
     code = authorization_code(emulator, redirect)
     resp = requests.post(f"{emulator.base_url}/services/oauth2/token", data={
         "grant_type": "authorization_code", "code": code, "redirect_uri": redirect, **APP}, timeout=30)

@@ -343,3 +343,47 @@ def test_transient_faults_are_retried_without_duplicates(sf, tmp_path):
     tasks = records(sf, "Task")
     assert len(tasks) == 420 and not (tmp_path / "rejects.jsonl").exists()
     assert len({t["Subject"] + str(t.get("Andsend_Touchpoint_Id__c")) for t in tasks}) == 420
+
+
+def test_touchpoint_ids_differing_only_in_case_are_two_tasks(sf, tmp_path):
+    """Andsend ids are case-sensitive, and so is the shipped Andsend_Touchpoint_Id__c (the
+    emulator's default org matches salesforce-metadata/): tp_X_Case and tp_x_case are two Tasks."""
+    people(sf)
+    run = make_run(sf, tmp_path)
+    activities.process_batch(run, [touchpoint("tp_X_Case", "p_lead", subject="First")])
+    activities.process_batch(run, [touchpoint("tp_x_case", "p_lead", subject="Second")])
+    tasks = records(sf, "Task")
+    if sf.variant == "ext":
+        by_id = {t["Andsend_Touchpoint_Id__c"]: t["Subject"] for t in tasks}
+        assert by_id == {"tp_X_Case": "Email: First", "tp_x_case": "Email: Second"}
+    else:  # the Subject marker, compared exactly
+        assert sorted(t["Subject"] for t in tasks) == ["Email: First [andsend:tp_X_Case]",
+                                                       "Email: Second [andsend:tp_x_case]"]
+    rerun = make_run(sf, tmp_path)  # and a rerun finds each its own Task
+    activities.process_batch(rerun, [touchpoint("tp_x_case", "p_lead", subject="Second"),
+                                     touchpoint("tp_X_Case", "p_lead", subject="First")])
+    assert len(records(sf, "Task")) == 2
+
+
+def test_a_case_insensitive_task_external_id_refuses_the_case_twin(tmp_path):
+    """An org that deployed the field case-insensitive cannot keep the two apart: the second is
+    rejected with the reason (never overwriting the first's Task)."""
+    field = {"name": "Andsend_Touchpoint_Id__c", "label": "Andsend Touchpoint ID", "type": "string", "length": 64,
+             "custom": True, "nillable": True, "externalId": True, "unique": True, "caseSensitive": False,
+             "idLookup": True}
+    server = start_sf({"users": USERS, "describe": {"omit_fields": {"Task": ["Andsend_Touchpoint_Id__c"]},
+                                                    "add_fields": {"Task": [field]}}})
+    try:
+        people(server)
+        run = make_run(server, tmp_path)
+        activities.process_batch(run, [touchpoint("tp_X_Case", "p_lead", subject="First"),
+                                       touchpoint("tp_x_case", "p_lead", subject="Second")])
+        activities.process_batch(run, [touchpoint("tp_X_CASE", "p_lead", subject="Third")])
+        tasks = records(server, "Task")
+        assert [(t["Andsend_Touchpoint_Id__c"], t["Subject"]) for t in tasks] == [("tp_X_Case", "Email: First")]
+        rejects = [json.loads(x) for x in (tmp_path / "rejects.jsonl").read_text().splitlines()]
+        assert {(r["key"], r["error_code"]) for r in rejects} == {
+            ("tp_x_case", "TOUCHPOINT_ID_CASE_CONFLICT"), ("tp_X_CASE", "TOUCHPOINT_ID_CASE_CONFLICT")}
+        assert "salesforce-metadata" in rejects[0]["message"]
+    finally:
+        server.stop()

@@ -215,3 +215,56 @@ def test_prospects_written_between_badge_batches_are_seen(sf_emulator, scenario,
     assert badges[none_r["id"]]["exists"] is False  # checked before the purchase was written
     after = badges[f"{none_r['id']}-after"]
     assert after["exists"] is True and after["record_id"] == lead["Id"]
+
+
+def test_one_refused_badge_does_not_cost_the_others(sf_emulator, andsend_emulator, scenario, tmp_path):
+    """A search result Andsend no longer has: its badge is refused (400 naming it), the others are
+    written, the run succeeds, and the refused one is in the rejects file and the report."""
+    chosen, _ = scenario
+    gone = {**chosen[0], "id": "sr_gone_0001"}
+    config = target_config(sf_emulator, tmp_path, andsend_api_url=andsend_emulator.base_url,
+                           andsend_api_key=andsend_emulator.api_key)
+    run = run_target(config, messages("search_results", [*chosen, gone]))
+    assert run.states and run.report["status"] == "succeeded"
+    assert {b["result_id"] for b in andsend_emulator.badges()} == {r["id"] for r in chosen}
+    (reject,) = run.rejects
+    assert reject["key"] == "sr_gone_0001" and reject["error_code"] == "ANDSEND_REFUSED_BADGE"
+    assert "no such search result" in reject["message"] and reject["status"] == "open"
+    assert run.report["counts"]["search_results"]["search_result"]["refused_by_andsend"] == 1
+    assert run.report["rejects"] == 1
+
+
+def test_rejects_lines_carry_their_run_and_are_resolved_when_written_later(sf_emulator, andsend_emulator, scenario,
+                                                                           tmp_path):
+    """The rejects file keeps every run's lines, each with its run id and status: rejected again by
+    a later run, the older line is superseded; written by a later run, it is resolved. The report
+    (this run's rejects, the file's lines by status) and the file agree."""
+    chosen, _ = scenario
+    gone = {**chosen[0], "id": "sr_gone_0002"}
+    config = target_config(sf_emulator, tmp_path, andsend_api_url=andsend_emulator.base_url,
+                           andsend_api_key=andsend_emulator.api_key)
+    rejects_path = Path(config["output_dir"]) / "rejects.jsonl"
+
+    def lines() -> list[tuple]:
+        rows = [json.loads(x) for x in rejects_path.read_text().splitlines()]
+        return [(r["key"], r["run_id"], r["status"], r.get("superseded_by_run") or r.get("resolved_by_run"))
+                for r in rows]
+
+    first = run_target(config, messages("search_results", [gone]))
+    run_1 = first.report["rejects_file"]["run_id"]
+    assert lines() == [("sr_gone_0002", run_1, "open", None)]
+    assert first.report["rejects_file"]["by_status"] == {"open": 1} and first.report["rejects"] == 1
+
+    second = run_target(config, messages("search_results", [gone]))
+    run_2 = second.report["rejects_file"]["run_id"]
+    assert run_2 != run_1
+    assert lines() == [("sr_gone_0002", run_1, "superseded", run_2), ("sr_gone_0002", run_2, "open", None)]
+    assert second.report["rejects_file"]["by_status"] == {"superseded": 1, "open": 1}
+
+    # Without the write-back the badges file is the output: the result is written, the reject resolved.
+    third = run_target({k: v for k, v in config.items() if not k.startswith("andsend_api")},
+                       messages("search_results", [gone]))
+    run_3 = third.report["rejects_file"]["run_id"]
+    assert third.report["rejects"] == 0
+    assert lines() == [("sr_gone_0002", run_1, "superseded", run_2), ("sr_gone_0002", run_2, "resolved", run_3)]
+    assert third.report["rejects_file"]["by_status"] == {"superseded": 1, "resolved": 1}

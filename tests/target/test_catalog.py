@@ -139,3 +139,15 @@ def test_same_value_ignores_case_only_where_salesforce_does():
     assert same_value(5, 5.0, _field("Lead", "NumberOfEmployees"))
     assert same_value(None, "", email)
     assert not same_value("a", None, email)
+
+
+def test_overlength_counts_utf16_units_like_salesforce_and_the_task_fields():
+    """One rule for every length: UTF-16 code units (an emoji is two), never splitting a pair."""
+    from target_salesforce_andsend.tasks import sf_len
+
+    first_name = _field("Lead", "FirstName")  # length 40
+    assert coerce("😀" * 20, first_name) == "😀" * 20
+    cut = coerce("a" + "😀" * 20, first_name)
+    assert cut == "a" + "😀" * 19 and sf_len(cut) == 39  # the 40th unit would split an emoji
+    with pytest.raises(Exception, match="42 characters exceeds the field length 40"):
+        coerce("😀" * 21, first_name, on_overlength="reject")

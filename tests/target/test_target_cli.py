@@ -165,3 +165,38 @@ def test_plan_shows_per_prospect_the_record_it_links_to_and_why(sf_emulator, tmp
     assert code == 0 and "Per prospect: linked record and why" in out
     assert "new Contact under Account" in out and "account_domain" in out and "near miss" in out
     assert live(sf_emulator.records("Contact")) == []
+
+
+def _with_touchpoints(prospects: str, per_person: int = 2) -> tuple[str, int]:
+    """prospects_basic plus touchpoints for each of its purchased prospects (most are new to the org)."""
+    from pathlib import Path
+
+    from tests.target._activities_support import touchpoint
+
+    schema = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "touchpoints.json").read_text())
+    lines = prospects.rstrip("\n").splitlines()
+    ids = [m["record"]["id"] for m in map(json.loads, lines)
+           if m.get("type") == "RECORD" and m["record"].get("purchased")]
+    lines.append(json.dumps({"type": "SCHEMA", "stream": "touchpoints", "schema": schema, "key_properties": ["id"]}))
+    for pid in ids:
+        for i in range(per_person):
+            lines.append(json.dumps({"type": "RECORD", "stream": "touchpoints",
+                                     "record": touchpoint(f"tp_{pid}_{i}", pid)}))
+    return "\n".join(lines) + "\n", len(ids) * per_person
+
+
+def test_plan_counts_the_tasks_of_people_it_would_create(sf_emulator, tmp_path):
+    """A first sync's dry run plans the Tasks of the people it would create, as the real run writes them."""
+    sf_emulator.seed({"records": {"Lead": [{"LastName": "Old", "Company": "Acme", "Email": "ann.lee@acme.test"}]}})
+    data, expected = _with_touchpoints(singer_file("prospects_basic.singer"))
+    cfg = write_config(tmp_path, target_config(sf_emulator, tmp_path))
+    code, out = call(["plan", "--config", cfg, "--format", "json"], stdin=data)
+    assert code == 0
+    report = json.loads(out)
+    planned = [a for a in report["plan"] if a["object"] == "Task" and a["kind"] == "create"]
+    assert len(planned) == expected == report["counts"]["touchpoints"]["Task"]["created"]
+    assert "person_not_in_salesforce" not in report.get("skipped", {}).get("touchpoints", {})
+    assert any(a["fields"]["WhoId"].startswith("(new Lead") for a in planned)
+    assert live(sf_emulator.records("Task")) == []
+    run_target(target_config(sf_emulator, tmp_path), data)
+    assert len(live(sf_emulator.records("Task"))) == expected  # what the plan said
