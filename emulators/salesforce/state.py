@@ -35,11 +35,13 @@ RECORD_TYPE_FIELD = {"name": "RecordTypeId", "type": "reference", "referenceTo":
 DEFAULT_USER = {"Username": "admin@example.com", "Email": "admin@example.com", "FirstName": "Ada",
                 "LastName": "Admin", "Alias": "aadmin", "IsActive": True, "password": "emulator",
                 "security_token": "token"}
-# Its callback URL is the one `target-salesforce-andsend connect` documents (127.0.0.1:8710), so a
-# sign-in from another port fails with redirect_uri_mismatch, as in a real org.
+# Its callback URLs are the ones the README has admins register: `connect`'s (127.0.0.1:8710) and
+# the setup page's (127.0.0.1:8719), so a sign-in from another port fails with
+# redirect_uri_mismatch, as in a real org.
 CONNECT_CALLBACK_URL = "http://127.0.0.1:8710/oauth/callback"
+SETUP_CALLBACK_URL = "http://127.0.0.1:8719/oauth/callback"
 DEFAULT_APP = {"client_id": "emulator-client-id", "client_secret": "emulator-client-secret",
-               "issue_refresh_tokens": True, "redirect_uris": [CONNECT_CALLBACK_URL]}
+               "issue_refresh_tokens": True, "redirect_uris": [CONNECT_CALLBACK_URL, SETUP_CALLBACK_URL]}
 DEFAULT_DAILY_MAX = 15000
 SUPPORTED_VERSIONS = {"58.0": "Summer '23", "59.0": "Winter '24", "60.0": "Spring '24", "61.0": "Summer '24",
                       "62.0": "Winter '25"}

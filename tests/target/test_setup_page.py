@@ -95,6 +95,8 @@ def test_setup_page_end_to_end(page, project: Path, sf_emulator, andsend_emulato
     state.load()
     server = serve_in_thread(create_app(state))
     url = server.base_url
+    # The admin registers the page's callback in the connected app (here on a free port, not 8719).
+    sf_emulator.seed({"apps": [{**APP, "issue_refresh_tokens": True, "redirect_uris": [f"{url}/oauth/callback"]}]})
     try:
         _session(page, url, state, project, sf_emulator, andsend_emulator, shots)
     finally:
