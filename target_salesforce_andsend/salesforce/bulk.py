@@ -13,7 +13,7 @@ import io
 import logging
 import time
 from collections import defaultdict, deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -123,6 +123,10 @@ class BulkIngest:
         deadline = time.monotonic() + self.timeout
         interval = self.poll_interval
         while True:
+            # Every status read is a counted call and a job is never done the moment it is
+            # closed: wait first, then twice as long each time (1, 2, 4, 8, 10 s...).
+            time.sleep(interval)
+            interval = min(10.0, interval * 2)
             info = self.client.request("GET", f"jobs/ingest/{job_id}", kind="bulk_status").json()
             if info.get("state") in FINAL_STATES:
                 return info
@@ -131,34 +135,44 @@ class BulkIngest:
                     f"Bulk job {job_id} still {info.get('state')} after {self.timeout:.0f}s; its outcome is unknown "
                     f"(check Setup > Bulk Data Load Jobs); the next run re-matches these records"
                 )
-            time.sleep(interval)
-            interval = min(10.0, interval * 1.5)
 
-    def _fetch(self, job_id: str, resource: str) -> list[dict[str, str]]:
+    def _fetch(self, job_id: str, resource: str) -> Iterator[dict[str, str]]:
+        """The rows of a result file, one at a time (a big job's file is not held twice)."""
         resp = self.client.request("GET", f"jobs/ingest/{job_id}/{resource}", kind="bulk_results",
                                    headers={"Accept": "text/csv"})
         text = resp.content.decode("utf-8-sig")
-        if not text.strip():
-            return []
-        return list(csv.DictReader(io.StringIO(text, newline="")))
+        del resp
+        if text.strip():
+            yield from csv.DictReader(io.StringIO(text, newline=""))
 
     def _results(self, job_id: str, info: dict[str, Any], columns: list[str],
                  rows: list[list[str]]) -> list[WriteResult]:
         exact: dict[tuple[str, ...], deque[int]] = defaultdict(deque)
-        loose: dict[tuple[str, ...], deque[int]] = defaultdict(deque)
         for i, row in enumerate(rows):
             exact[tuple(row)].append(i)
-            loose[tuple(_norm(c) for c in row)].append(i)
+        # The rewritten-cells fallback index is built only if an echo misses the exact one (it
+        # would double the memory of a big job for what is rare).
+        loose: dict[tuple[str, ...], deque[int]] | None = None
         results: list[WriteResult | None] = [None] * len(rows)
 
         def claim(echo: Mapping[str, str | None]) -> int | None:
+            nonlocal loose
             cells = tuple((echo.get(col) or "") for col in columns)
-            for table, key in ((exact, cells), (loose, tuple(_norm(c) for c in cells))):
-                queue = table.get(key)
-                while queue:
-                    i = queue.popleft()
+            queue = exact.get(cells)
+            while queue:
+                i = queue.popleft()
+                if results[i] is None:
+                    return i
+            if loose is None:
+                loose = defaultdict(deque)
+                for i, row in enumerate(rows):
                     if results[i] is None:
-                        return i
+                        loose[tuple(_norm(c) for c in row)].append(i)
+            queue = loose.get(tuple(_norm(c) for c in cells))
+            while queue:
+                i = queue.popleft()
+                if results[i] is None:
+                    return i
             return None
 
         unmatched = 0

@@ -32,7 +32,7 @@ MAX_HEAVY_SUBREQUESTS = 5
 #: Subrequests one Composite request may carry.
 MAX_SUBREQUESTS = 25
 #: How long a queued statement waits for others to share its Composite call.
-DEFAULT_GATHER_SECONDS = 0.02
+DEFAULT_GATHER_SECONDS = 0.05
 #: Subrequest statuses after which the subrequest certainly was not applied: resent alone.
 RESENDABLE_STATUSES = frozenset({429, 502, 503, 504})
 _SENDER_PREFIX = "sf-bundle"
