@@ -81,11 +81,14 @@ class BulkIngest:
 
     @staticmethod
     def _csv(columns: list[str], rows: Iterable[list[str]]) -> bytes:
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
+        # Written as UTF-8 bytes directly: a big job's file is held once, not as text and bytes.
+        buf = io.BytesIO()
+        text = io.TextIOWrapper(buf, encoding="utf-8", newline="", write_through=True)
+        w = csv.writer(text, lineterminator="\n")
         w.writerow(columns)
         w.writerows(rows)
-        return buf.getvalue().encode("utf-8")
+        text.detach()
+        return buf.getvalue()
 
     def _splits(self, columns: list[str], rows: list[list[str]]) -> list[tuple[int, int]]:
         header = len(",".join(columns)) + 1
@@ -147,9 +150,18 @@ class BulkIngest:
 
     def _results(self, job_id: str, info: dict[str, Any], columns: list[str],
                  rows: list[list[str]]) -> list[WriteResult]:
-        exact: dict[tuple[str, ...], deque[int]] = defaultdict(deque)
+        # Row cells -> input index (a list only for identical rows: a deque per row would weigh
+        # more than the row itself in a 20,000-row job).
+        exact: dict[tuple[str, ...], int | list[int]] = {}
         for i, row in enumerate(rows):
-            exact[tuple(row)].append(i)
+            key = tuple(row)
+            seen = exact.get(key)
+            if seen is None:
+                exact[key] = i
+            elif isinstance(seen, list):
+                seen.append(i)
+            else:
+                exact[key] = [seen, i]
         # The rewritten-cells fallback index is built only if an echo misses the exact one (it
         # would double the memory of a big job for what is rare).
         loose: dict[tuple[str, ...], deque[int]] | None = None
@@ -158,9 +170,8 @@ class BulkIngest:
         def claim(echo: Mapping[str, str | None]) -> int | None:
             nonlocal loose
             cells = tuple((echo.get(col) or "") for col in columns)
-            queue = exact.get(cells)
-            while queue:
-                i = queue.popleft()
+            hit = exact.get(cells)
+            for i in (hit,) if isinstance(hit, int) else (hit or ()):
                 if results[i] is None:
                     return i
             if loose is None:
