@@ -27,6 +27,9 @@ log = logging.getLogger("target_salesforce_andsend.salesforce.bulk")
 MAX_UPLOAD_BYTES = 90 * 1024 * 1024
 NULL_CELL = "#N/A"  # Bulk 2.0's way to set a field to null (an empty cell leaves it unchanged)
 FINAL_STATES = frozenset({"JobComplete", "Failed", "Aborted"})
+# Rows a Bulk 2.0 job is expected to process per second (per poll_interval unit): sets the first
+# status read's wait, so a big job is not polled while it certainly runs.
+ROWS_PER_SECOND = 5_000
 
 
 def _cell(value: Any) -> str:
@@ -116,18 +119,19 @@ class BulkIngest:
         c.request("PUT", upload_path, kind="bulk_upload", data=self._csv(columns, rows),
                   headers={"Content-Type": "text/csv"})
         c.request("PATCH", f"jobs/ingest/{job_id}", kind="bulk_close", json={"state": "UploadComplete"})
-        info = self._wait(job_id)
+        info = self._wait(job_id, len(rows))
         state = info.get("state")
         if state != "JobComplete":
             self.log.warning("Bulk job %s ended %s: %s", job_id, state, info.get("errorMessage") or "")
         return self._results(job_id, info, columns, rows)
 
-    def _wait(self, job_id: str) -> dict[str, Any]:
+    def _wait(self, job_id: str, rows: int) -> dict[str, Any]:
         deadline = time.monotonic() + self.timeout
-        interval = self.poll_interval
+        # Every status read is a counted call and a job is never done the moment it is closed:
+        # the first read waits about as long as the job should take (ROWS_PER_SECOND), then each
+        # wait doubles (up to 10 s).
+        interval = max(self.poll_interval, min(30.0, self.poll_interval * rows / ROWS_PER_SECOND))
         while True:
-            # Every status read is a counted call and a job is never done the moment it is
-            # closed: wait first, then twice as long each time (1, 2, 4, 8, 10 s...).
             time.sleep(interval)
             interval = min(10.0, interval * 2)
             info = self.client.request("GET", f"jobs/ingest/{job_id}", kind="bulk_status").json()
