@@ -434,10 +434,12 @@ def _sync(run: RunContext, groups: list[Group]) -> None:
                         if g.record.get("purchased_by_user_id") and g.record.get("purchased_by_user_email")})
     emails = [normalize_email(g.record.get("purchased_by_user_email")) or run.user_email(g.record.get("purchased_by_user_id"))
               for g in groups]
-    # The owners' User lookup and the people lookups are independent reads: both at once.
+    # The owners' User lookup and the people lookups are independent reads: both at once, their
+    # statements in the same Composite call(s).
+    resolve, match = run.client.together(run.owners.resolve), run.client.together(run.matcher.match)
     with ThreadPoolExecutor(1, thread_name_prefix="owners") as pool:
-        owners_read = pool.submit(run.owners.resolve, emails)
-        matches = run.matcher.match(keys, order=match_order(run.config, mode))
+        owners_read = pool.submit(resolve, emails)
+        matches = match(keys, order=match_order(run.config, mode))
     owners = owners_read.result()
     statuses = {e: run.owners.status(e) for e in emails if e}
     plan = plan_batch(groups, matches, owners, plan_inputs(run), user_emails=run.andsend_user_emails,

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
 from .errors import SalesforceAPIError, parse_error_body
@@ -33,9 +33,12 @@ MAX_HEAVY_SUBREQUESTS = 5
 MAX_SUBREQUESTS = 25
 #: How long a queued statement waits for others to share its Composite call.
 DEFAULT_GATHER_SECONDS = 0.05
+#: The longest statements are held for readers announced by ``reads_together`` (a safety net).
+MAX_HOLD_SECONDS = 2.0
 #: Subrequest statuses after which the subrequest certainly was not applied: resent alone.
 RESENDABLE_STATUSES = frozenset({429, 502, 503, 504})
 _SENDER_PREFIX = "sf-bundle"
+T = TypeVar("T")
 
 
 def subrequest_error(method: str, url: str, sub: Mapping[str, Any]) -> SalesforceAPIError:
@@ -73,6 +76,28 @@ class QueryBundler:
         self._dispatcher: threading.Thread | None = None
         self._senders = ThreadPoolExecutor(max(1, max_senders), thread_name_prefix=_SENDER_PREFIX)
         self._closed = False
+        self._expected = 0  # announced readers (reads_together) that have not submitted yet
+        self._local = threading.local()
+
+    def reader(self, fn: Callable[..., T]) -> Callable[..., T]:
+        """``fn`` announced as a reader: statements queued before it submits its first ones (or
+        returns without any) wait for them, so both share Composite calls whatever the CPU load
+        (the gather window alone would let a slow reader miss the call)."""
+        with self._cond:
+            self._expected += 1
+
+        def run(*args: Any, **kwargs: Any) -> T:
+            self._local.announced = True
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                if getattr(self._local, "announced", False):
+                    self._local.announced = False
+                    with self._cond:
+                        self._expected -= 1
+                        self._cond.notify_all()
+
+        return run
 
     def submit(self, statements: list[str], *, resource: str = "query") -> list[Future]:
         """A future per statement, resolved with its first page (the query resource's JSON)."""
@@ -82,6 +107,9 @@ class QueryBundler:
             if self._closed:
                 raise RuntimeError("the Salesforce client is closed")
             self._queue.extend(items)
+            if getattr(self._local, "announced", False):
+                self._local.announced = False  # this reader has arrived
+                self._expected -= 1
             if self._dispatcher is None:
                 self._dispatcher = threading.Thread(target=self._dispatch, name="sf-bundle-dispatch", daemon=True)
                 self._dispatcher.start()
@@ -103,10 +131,12 @@ class QueryBundler:
                     self._cond.wait()
                 if not self._queue:
                     return
-                # The oldest statement waits at most gather_seconds for company.
-                deadline = self._queue[0].queued_at + self.gather_seconds
+                # The oldest statement waits at most gather_seconds for company, or for the
+                # readers announced together with it (up to MAX_HOLD_SECONDS).
+                oldest = self._queue[0].queued_at
                 while len(self._queue) < MAX_HEAVY_SUBREQUESTS and not self._closed:
-                    left = deadline - time.monotonic()
+                    limit = MAX_HOLD_SECONDS if self._expected > 0 else self.gather_seconds
+                    left = oldest + limit - time.monotonic()
                     if left <= 0:
                         break
                     self._cond.wait(left)

@@ -18,9 +18,9 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import requests
@@ -49,6 +49,7 @@ _BACKOFF_CAP = 60.0
 _NOT_APPLIED_STATUSES = frozenset({502, 503, 504})
 _MAX_RENEWALS_PER_CALL = 3
 _READER_PREFIX = "sf-reader"
+T = TypeVar("T")
 
 
 def _setting(config: Mapping[str, Any], key: str, default: Any) -> Any:
@@ -340,6 +341,13 @@ class SalesforceClient:
         if first_error is not None:
             raise first_error
         return out
+
+    def together(self, fn: Callable[..., T]) -> Callable[..., T]:
+        """``fn`` (which reads through :meth:`query_many`, or returns without reading) announced
+        as one of several readers started at once: their statements share Composite calls even
+        when one takes longer to build its statements than the bundler's gather window. Wrap
+        each reader before starting any of them."""
+        return self._query_bundler().reader(fn)
 
     def _rest_of(self, page: dict[str, Any]) -> list[dict[str, Any]]:
         """The records of the pages after ``page`` (``nextRecordsUrl``)."""

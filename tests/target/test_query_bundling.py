@@ -101,3 +101,38 @@ def test_a_throttled_subrequest_is_asked_again_alone(sf) -> None:
     assert [len(rows) for rows in results] == [10] * 5
     kinds = sf.stats()["by_kind"]
     assert kinds.get("composite") == 1 and kinds.get("query", 0) >= 1, kinds  # the refused ones, alone
+
+
+def test_announced_readers_share_a_call_even_when_one_is_slow(sf) -> None:
+    """Readers wrapped with ``together`` wait for each other (the gather window alone is 50 ms);
+    one that returns without reading releases the others."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    tag = uuid.uuid4().hex[:12]
+    _leads(sf, tag, 10)
+    client = SalesforceClient(password_config(sf))
+    client.connect()
+    control(sf, "POST", "stats/reset")
+
+    def slow(k: int) -> list:
+        time.sleep(0.4)  # building its statements takes longer than the gather window
+        return client.query_many([_by_email(tag, [f"l{k}@{tag}.test"])])
+
+    def quick(k: int) -> list:
+        return client.query_many([_by_email(tag, [f"l{k}@{tag}.test"])])
+
+    first, second = client.together(quick), client.together(slow)
+    with ThreadPoolExecutor(1) as pool:
+        later = pool.submit(second, 2)
+        now = first(1)
+    assert [r["Email"] for r in now[0]] == [f"l1@{tag}.test"]
+    assert [r["Email"] for r in later.result()[0]] == [f"l2@{tag}.test"]
+    assert sf.stats()["by_kind"] == {"composite": 1}
+
+    control(sf, "POST", "stats/reset")
+    started = time.monotonic()
+    idle, reader = client.together(lambda: None), client.together(quick)
+    idle()
+    assert len(reader(3)[0]) == 1 and time.monotonic() - started < 1.5  # not held for the idle one
+    assert sf.stats()["by_kind"] == {"query": 1}
