@@ -9,6 +9,7 @@ after the client's own retries raises (with the results known so far on
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import random
@@ -249,10 +250,15 @@ class Writer:
                 for st in live:
                     st.error = st.error or exc
         outcomes: list[list[WriteResult] | Exception] = []
+        raised: set[int] = set()
         for st in states:
             if st.error is not None:
-                st.error.partial_results = list(st.results)  # type: ignore[attr-defined]
-                outcomes.append(st.error)
+                # One failed Composite call fails every write it carried: each gets its own copy,
+                # with its own partial results.
+                error = copy.copy(st.error) if id(st.error) in raised else st.error
+                raised.add(id(st.error))
+                error.partial_results = list(st.results)  # type: ignore[attr-defined]
+                outcomes.append(error)
                 continue
             missing = sum(1 for r in st.results if r is None)
             if missing:  # cannot happen unless Salesforce returned fewer results than records

@@ -390,3 +390,22 @@ def test_a_refused_subrequest_is_isolated_without_holding_back_the_others(sf) ->
     assert len(stored) == 599
     stats = sf.stats()
     assert stats["by_kind"]["composite"] == 1 and stats["by_kind"]["collections_create"] <= 2 * 8
+
+
+def test_a_failed_composite_fails_each_write_it_carried_with_its_own_partial_results(sf) -> None:
+    from target_salesforce_andsend.salesforce.errors import TransportError
+    from target_salesforce_andsend.salesforce.writer import Write
+
+    client, writer = _writer(sf, request_timeout=0.3, max_retries=2)
+    client.connect()
+    sf.faults(latency_ms=900)
+    tag = uuid.uuid4().hex
+    with client.quota.batch(5, "test"):
+        leads, accounts = writer.write_together([
+            Write("create", "Lead", [{"LastName": f"P{i}", "Company": tag} for i in range(300)]),
+            Write("create", "Account", [{"Name": f"{tag}-{i}"} for i in range(200)])])
+    sf.faults()
+    assert isinstance(leads, TransportError) and isinstance(accounts, TransportError)
+    assert leads is not accounts
+    assert leads.partial_results == [None] * 300 and accounts.partial_results == [None] * 200
+    assert client.calls["composite"] == 1  # one call carried both, and it was not resent
