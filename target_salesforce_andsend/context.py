@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,13 +195,12 @@ def build_run(config: dict, logger: logging.Logger, *, client: SalesforceClient 
         raise CatalogError(str(exc)) from None
     client = client or SalesforceClient(config, logger=logger)
     org = OrgInfo(client)
-    # Sign in, then the org's limits and every describe at once (two independent reads).
+    # Sign in, then every describe in one Composite call; its Sforce-Limit-Info header gives the
+    # quota governor the org's daily figures, so /limits is read only if it carried none.
     read_limits = client.connect(read_limits=False) and client.reads_limits_at_start
-    with ThreadPoolExecutor(1, thread_name_prefix="limits") as pool:
-        limits = pool.submit(client.read_limits) if read_limits else None
-        validate_against_org(catalog, org)
-    if limits is not None:
-        limits.result()
+    validate_against_org(catalog, org)
+    if read_limits:
+        client.read_limits()
     paths = output_paths(config)
     paths["output_dir"].mkdir(parents=True, exist_ok=True)
     run = RunContext(

@@ -507,11 +507,13 @@ def _sync(run: RunContext, groups: list[Group]) -> None:
     emails = [normalize_email(g.record.get("purchased_by_user_email")) or run.user_email(g.record.get("purchased_by_user_id"))
               for g in groups]
     emails += [normalize_email(e) or run.user_email(u) for g in groups if len(g.sellers) > 1 for e, u in g.sellers]
-    # The owners' User lookup and the people lookups are independent reads: both at once.
+    # The owners' User lookup and the people lookups are independent reads: both at once, their
+    # statements in the same Composite call(s).
     audit: list[dict] = []
+    resolve, match = run.client.together(run.owners.resolve), run.client.together(run.matcher.match)
     with ThreadPoolExecutor(1, thread_name_prefix="owners") as pool:
-        owners_read = pool.submit(run.owners.resolve, emails)
-        matches = run.matcher.match(keys, order=match_order(run.config, mode), audit=audit)
+        owners_read = pool.submit(resolve, emails)
+        matches = match(keys, order=match_order(run.config, mode), audit=audit)
     owners = owners_read.result()
     prospect_of = {g.key: g.prospect_id for g in groups}
     for entry in audit:

@@ -69,6 +69,10 @@ class ProspectsSink(RoleSink):
 
 class TouchpointsSink(RoleSink):
     role = "touchpoints"
+    # Tasks are the bulk of the volume: 20,000 a batch makes one Bulk 2.0 job (about six calls)
+    # of what would be 20 Composite calls, and their existence check five statements (one
+    # Composite call). Measured in benchmarks/pipeline_benchmark.py (README, "API calls").
+    MAX_SIZE_DEFAULT = 20_000
 
 
 class SearchResultsSink(RoleSink):

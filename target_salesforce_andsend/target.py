@@ -11,10 +11,10 @@
   the end of input and whenever a batch fails.
 * Batches run in the background (batch_worker.py), so reading and validating the next records
   overlaps the Salesforce calls of the last batch: one lane for people (users, prospects), one
-  for touchpoints and one for search results, the last two with two workers each. Each lane keeps
+  for touchpoints and one for search results, the last with two workers. Each lane keeps
   the sinks' order; Tasks and badges wait for every prospects batch handed over before them,
-  prospects for everything before them. So Tasks and badges overlap each other, and two batches
-  of each overlap: their reads and own work do, while their writes and output (existence check
+  prospects for everything before them. So Tasks and badges overlap each other, and two badge
+  batches overlap: their reads and own work do, while their writes and output (existence check
   and Task writes; badges file and Andsend write-back) run in input order (``run.in_turn``).
   Every STATE message and the end of input first wait for all batches handed over.
 """
@@ -52,7 +52,9 @@ LANE_OF_ROLE = {"users": "people", "prospects": "people", "touchpoints": "touchp
 # Task fields, normalising; the badges file, the Andsend write-back) overlaps the other's
 # Salesforce calls, which Salesforce would otherwise wait through. Each batch's writes/output run
 # in input order (``run.in_turn``, BatchWorker turns).
-LANE_WORKERS = {"touchpoints": 2, "search-results": 2}
+# Touchpoints batches hold 20,000 records (one Bulk job each): one worker, or two such batches
+# and their Task fields and Bulk files would be alive at once (about 400 MiB at N = 100,000).
+LANE_WORKERS = {"touchpoints": 1, "search-results": 2}
 LANE_WAITS_FOR: dict[str, tuple[str, ...] | None] = {
     "people": None,  # everything before it
     "touchpoints": ("people",),

@@ -88,8 +88,7 @@ def _validate(body: Any) -> tuple[bool, list[dict[str, Any]]]:
     if not subs:
         raise RequestError("INVALID_INPUT", "compositeRequest must contain at least one subrequest")
     if len(subs) > MAX_SUBREQUESTS:
-        raise RequestError("LIMIT_EXCEEDED", f"Limit Exceeded: You can have at most {MAX_SUBREQUESTS} subrequests "
-                           "in a composite request.")
+        raise RequestError("LIMIT_EXCEEDED", f"The request can’t contain more than {MAX_SUBREQUESTS} operations.")
     seen: set[str] = set()
     heavy = 0
     for sub in subs:
@@ -166,6 +165,8 @@ def _run_one(emu: Emulator, parent: Call, sub: dict[str, Any], results: dict[str
                            "message": f"Invalid reference specified. No value for {exc.ref}.{exc.path} found in "
                                       f"{exc.ref}. Provided referenceId ({exc.ref}) must be a previously executed "
                                       "subrequest that succeeded."}])
+    if emu.roll(emu.faults.subrequest_503_rate):
+        return Resp(503, [{"errorCode": "SERVER_UNAVAILABLE", "message": "Server temporarily unavailable: please retry."}])
     parts = urlsplit(url)
     m = _URL_RE.match(parts.path)
     if not m:
@@ -179,5 +180,6 @@ def _run_one(emu: Emulator, parent: Call, sub: dict[str, Any], results: dict[str
                 user_id=parent.user_id, in_composite=True)
     if body is not None:
         call._json = body
-    _kind, resp = dispatch(emu, call)
+    kind, resp = dispatch(emu, call)
+    emu.count_subrequest(kind)
     return resp

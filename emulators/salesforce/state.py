@@ -53,6 +53,8 @@ class Faults:
     latency_jitter_ms: int = 0
     error_503_rate: float = 0.0
     lock_row_rate: float = 0.0
+    # Share of Composite subrequests answered 503 SERVER_UNAVAILABLE (not applied), the others run.
+    subrequest_503_rate: float = 0.0
     revoke_tokens_every: int = 0
     limit_exceeded_after: int = 0
     random_seed: int = 1
@@ -67,7 +69,7 @@ class Faults:
         for name in ("latency_ms", "latency_jitter_ms", "revoke_tokens_every", "limit_exceeded_after", "random_seed"):
             if not isinstance(getattr(f, name), int) or getattr(f, name) < 0:
                 raise ValueError(f"{name} must be a non-negative integer")
-        for name in ("error_503_rate", "lock_row_rate"):
+        for name in ("error_503_rate", "lock_row_rate", "subrequest_503_rate"):
             v = getattr(f, name)
             if not isinstance(v, (int, float)) or not 0 <= v <= 1:
                 raise ValueError(f"{name} must be between 0 and 1")
@@ -123,6 +125,8 @@ class Emulator:
         self.calls_since_faults = 0
         self.stats_lock = threading.Lock()
         self.by_kind: Counter[str] = Counter()
+        # Subrequests of Composite calls by their own kind (not counted calls: the Composite is).
+        self.composite_subrequests: Counter[str] = Counter()
         self.by_method: Counter[str] = Counter()
         self.by_resource: Counter[str] = Counter()
         self.api_requests = 0
@@ -213,6 +217,10 @@ class Emulator:
             running = sum(1 for t in self._request_starts.values() if now - t >= threshold)
         return running >= int(self.settings["long_request_limit"])
 
+    def count_subrequest(self, kind: str) -> None:
+        with self.stats_lock:
+            self.composite_subrequests[kind] += 1
+
     def note_request_start(self, started: float) -> None:
         with self.stats_lock:
             if self._in_flight == 0:
@@ -242,6 +250,7 @@ class Emulator:
     def stats(self) -> dict[str, Any]:
         with self.stats_lock:
             return {"api_requests": self.api_requests, "by_kind": dict(self.by_kind),
+                    "composite_subrequests": dict(self.composite_subrequests),
                     "by_method": dict(self.by_method), "by_resource": dict(self.by_resource),
                     "records_written": self.store.records_written - self.written_base,
                     "daily_api_used": self.daily_used, "daily_api_max": self.daily_max,
@@ -252,6 +261,7 @@ class Emulator:
     def reset_stats(self) -> None:
         with self.stats_lock:
             self.by_kind.clear()
+            self.composite_subrequests.clear()
             self.by_method.clear()
             self.by_resource.clear()
             self.api_requests = 0

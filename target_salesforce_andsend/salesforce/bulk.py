@@ -13,7 +13,7 @@ import io
 import logging
 import time
 from collections import defaultdict, deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -27,6 +27,9 @@ log = logging.getLogger("target_salesforce_andsend.salesforce.bulk")
 MAX_UPLOAD_BYTES = 90 * 1024 * 1024
 NULL_CELL = "#N/A"  # Bulk 2.0's way to set a field to null (an empty cell leaves it unchanged)
 FINAL_STATES = frozenset({"JobComplete", "Failed", "Aborted"})
+# Rows a Bulk 2.0 job is expected to process per second (per poll_interval unit): sets the first
+# status read's wait, so a big job is not polled while it certainly runs.
+ROWS_PER_SECOND = 5_000
 
 
 def _cell(value: Any) -> str:
@@ -44,6 +47,13 @@ def _cell(value: Any) -> str:
 def _norm(cell: str) -> str:
     # Fallback key: tolerate line-ending and surrounding-space rewrites in echoed cells.
     return cell.replace("\r\n", "\n").replace("\r", "\n").strip()
+
+
+def _count(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 class BulkIngest:
@@ -74,11 +84,14 @@ class BulkIngest:
 
     @staticmethod
     def _csv(columns: list[str], rows: Iterable[list[str]]) -> bytes:
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
+        # Written as UTF-8 bytes directly: a big job's file is held once, not as text and bytes.
+        buf = io.BytesIO()
+        text = io.TextIOWrapper(buf, encoding="utf-8", newline="", write_through=True)
+        w = csv.writer(text, lineterminator="\n")
         w.writerow(columns)
         w.writerows(rows)
-        return buf.getvalue().encode("utf-8")
+        text.detach()
+        return buf.getvalue()
 
     def _splits(self, columns: list[str], rows: list[list[str]]) -> list[tuple[int, int]]:
         header = len(",".join(columns)) + 1
@@ -106,16 +119,21 @@ class BulkIngest:
         c.request("PUT", upload_path, kind="bulk_upload", data=self._csv(columns, rows),
                   headers={"Content-Type": "text/csv"})
         c.request("PATCH", f"jobs/ingest/{job_id}", kind="bulk_close", json={"state": "UploadComplete"})
-        info = self._wait(job_id)
+        info = self._wait(job_id, len(rows))
         state = info.get("state")
         if state != "JobComplete":
             self.log.warning("Bulk job %s ended %s: %s", job_id, state, info.get("errorMessage") or "")
         return self._results(job_id, info, columns, rows)
 
-    def _wait(self, job_id: str) -> dict[str, Any]:
+    def _wait(self, job_id: str, rows: int) -> dict[str, Any]:
         deadline = time.monotonic() + self.timeout
-        interval = self.poll_interval
+        # Every status read is a counted call and a job is never done the moment it is closed:
+        # the first read waits about as long as the job should take (ROWS_PER_SECOND), then each
+        # wait doubles (up to 10 s).
+        interval = max(self.poll_interval, min(30.0, self.poll_interval * rows / ROWS_PER_SECOND))
         while True:
+            time.sleep(interval)
+            interval = min(10.0, interval * 2)
             info = self.client.request("GET", f"jobs/ingest/{job_id}", kind="bulk_status").json()
             if info.get("state") in FINAL_STATES:
                 return info
@@ -124,34 +142,52 @@ class BulkIngest:
                     f"Bulk job {job_id} still {info.get('state')} after {self.timeout:.0f}s; its outcome is unknown "
                     f"(check Setup > Bulk Data Load Jobs); the next run re-matches these records"
                 )
-            time.sleep(interval)
-            interval = min(10.0, interval * 1.5)
 
-    def _fetch(self, job_id: str, resource: str) -> list[dict[str, str]]:
+    def _fetch(self, job_id: str, resource: str) -> Iterator[dict[str, str]]:
+        """The rows of a result file, one at a time (a big job's file is not held twice)."""
         resp = self.client.request("GET", f"jobs/ingest/{job_id}/{resource}", kind="bulk_results",
                                    headers={"Accept": "text/csv"})
         text = resp.content.decode("utf-8-sig")
-        if not text.strip():
-            return []
-        return list(csv.DictReader(io.StringIO(text, newline="")))
+        del resp
+        if text.strip():
+            yield from csv.DictReader(io.StringIO(text, newline=""))
 
     def _results(self, job_id: str, info: dict[str, Any], columns: list[str],
                  rows: list[list[str]]) -> list[WriteResult]:
-        exact: dict[tuple[str, ...], deque[int]] = defaultdict(deque)
-        loose: dict[tuple[str, ...], deque[int]] = defaultdict(deque)
+        # Row cells -> input index (a list only for identical rows: a deque per row would weigh
+        # more than the row itself in a 20,000-row job).
+        exact: dict[tuple[str, ...], int | list[int]] = {}
         for i, row in enumerate(rows):
-            exact[tuple(row)].append(i)
-            loose[tuple(_norm(c) for c in row)].append(i)
+            key = tuple(row)
+            seen = exact.get(key)
+            if seen is None:
+                exact[key] = i
+            elif isinstance(seen, list):
+                seen.append(i)
+            else:
+                exact[key] = [seen, i]
+        # The rewritten-cells fallback index is built only if an echo misses the exact one (it
+        # would double the memory of a big job for what is rare).
+        loose: dict[tuple[str, ...], deque[int]] | None = None
         results: list[WriteResult | None] = [None] * len(rows)
 
         def claim(echo: Mapping[str, str | None]) -> int | None:
+            nonlocal loose
             cells = tuple((echo.get(col) or "") for col in columns)
-            for table, key in ((exact, cells), (loose, tuple(_norm(c) for c in cells))):
-                queue = table.get(key)
-                while queue:
-                    i = queue.popleft()
+            hit = exact.get(cells)
+            for i in (hit,) if isinstance(hit, int) else (hit or ()):
+                if results[i] is None:
+                    return i
+            if loose is None:
+                loose = defaultdict(deque)
+                for i, row in enumerate(rows):
                     if results[i] is None:
-                        return i
+                        loose[tuple(_norm(c) for c in row)].append(i)
+            queue = loose.get(tuple(_norm(c) for c in cells))
+            while queue:
+                i = queue.popleft()
+                if results[i] is None:
+                    return i
             return None
 
         unmatched = 0
@@ -163,14 +199,21 @@ class BulkIngest:
             created = (row.get("sf__Created") or "").strip().lower()
             results[i] = WriteResult(True, row.get("sf__Id") or None,
                                      created == "true" if created in ("true", "false") else None, [])
-        for row in self._fetch(job_id, "failedResults/"):
+        # A finished job's counts say whether its failed and unprocessed files can hold a row:
+        # an empty one is not read (two calls fewer per clean job).
+        failed = _count(info.get("numberRecordsFailed"))
+        processed = _count(info.get("numberRecordsProcessed"))
+        complete = info.get("state") == "JobComplete"
+        read_failed = not (complete and failed == 0)
+        read_unprocessed = not (complete and processed is not None and processed >= len(rows))
+        for row in self._fetch(job_id, "failedResults/") if read_failed else []:
             i = claim(row)
             if i is None:
                 unmatched += 1
                 continue
             results[i] = WriteResult(False, row.get("sf__Id") or None, None, parse_bulk_error(row.get("sf__Error")))
         state = info.get("state")
-        for row in self._fetch(job_id, "unprocessedrecords/"):
+        for row in self._fetch(job_id, "unprocessedrecords/") if read_unprocessed else []:
             i = claim(row)
             if i is None:
                 unmatched += 1

@@ -18,15 +18,16 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import requests
 from requests.adapters import HTTPAdapter
 
 from .auth import Authenticator, Token
+from .bundling import QueryBundler
 from .errors import AuthenticationError, SalesforceAPIError, TransportError, parse_error_body
 from .quota import QuotaGovernor
 from .redact import install as install_redaction
@@ -48,6 +49,7 @@ _BACKOFF_CAP = 60.0
 _NOT_APPLIED_STATUSES = frozenset({502, 503, 504})
 _MAX_RENEWALS_PER_CALL = 3
 _READER_PREFIX = "sf-reader"
+T = TypeVar("T")
 
 
 def _setting(config: Mapping[str, Any], key: str, default: Any) -> Any:
@@ -101,6 +103,7 @@ class SalesforceClient:
         self._describe_lock = threading.Lock()
         self._readers: ThreadPoolExecutor | None = None
         self._readers_lock = threading.Lock()
+        self._bundler: QueryBundler | None = None
         # max_concurrency is a promise about the org: calls in flight, whichever thread (writer
         # chunks, reader statements, the target's lanes) sends them. Held only while sending.
         self._in_flight = threading.BoundedSemaphore(self.max_concurrency)
@@ -130,7 +133,11 @@ class SalesforceClient:
         return self._read_limits_at_start
 
     def read_limits(self) -> None:
-        """``/limits`` into the quota governor."""
+        """The org's daily API figures into the quota governor: from the ``Sforce-Limit-Info``
+        header of a response already received (every counted response carries it: no call
+        needed), else from ``/limits`` (one call)."""
+        if self.quota.daily_max is not None:
+            return
         try:
             self.quota.start(self.limits())
         except SalesforceAPIError as exc:
@@ -300,24 +307,61 @@ class SalesforceClient:
         return list(self.query_all(soql, include_deleted=include_deleted))
 
     def query_many(self, statements: Sequence[str]) -> list[list[dict[str, Any]]]:
-        """Every record of each statement, in statement order; up to ``max_concurrency``
-        statements in flight at once. A batch's IN-list lookups are independent reads: sending
-        them together turns n round trips of waiting into about n / max_concurrency. Every
-        statement finishes before the first failure is raised (no read is left running)."""
-        if len(statements) <= 1 or threading.current_thread().name.startswith(_READER_PREFIX):
-            return [self.query(s) for s in statements]  # nothing to overlap (or already a reader)
-        futures = [self._reader_pool().submit(self.query, s) for s in statements]
-        out: list[list[dict[str, Any]]] = []
+        """Every record of each statement, in statement order. First pages go through the
+        :class:`~.bundling.QueryBundler`: up to five statements per Composite call (one counted
+        call), the statements of concurrent callers sharing calls; later pages follow as
+        ``query_more`` GETs, up to ``max_concurrency`` at once. Every statement finishes before the
+        first failure is raised (no read is left running)."""
+        statements = list(statements)
+        if not statements:
+            return []
+        if threading.current_thread().name.startswith(_READER_PREFIX):
+            return [self.query(s) for s in statements]  # already a reader: never wait on the pool
+        self.connect()
+        futures = self._query_bundler().submit(statements)
+        pages: list[dict[str, Any] | None] = []
         first_error: BaseException | None = None
         for f in futures:
             try:
-                out.append(f.result())
+                pages.append(f.result())
             except BaseException as exc:  # re-raised once every read is done
                 first_error = first_error or exc
-                out.append([])
+                pages.append(None)
+        more = {i: self._reader_pool().submit(self._rest_of, page) for i, page in enumerate(pages)
+                if page is not None and not page.get("done", True) and page.get("nextRecordsUrl")}
+        out: list[list[dict[str, Any]]] = []
+        for i, page in enumerate(pages):
+            rows = list((page or {}).get("records") or [])
+            if i in more:
+                try:
+                    rows += more[i].result()
+                except BaseException as exc:
+                    first_error = first_error or exc
+            out.append(rows)
         if first_error is not None:
             raise first_error
         return out
+
+    def together(self, fn: Callable[..., T]) -> Callable[..., T]:
+        """``fn`` (which reads through :meth:`query_many`, or returns without reading) announced
+        as one of several readers started at once: their statements share Composite calls even
+        when one takes longer to build its statements than the bundler's gather window. Wrap
+        each reader before starting any of them."""
+        return self._query_bundler().reader(fn)
+
+    def _rest_of(self, page: dict[str, Any]) -> list[dict[str, Any]]:
+        """The records of the pages after ``page`` (``nextRecordsUrl``)."""
+        rows: list[dict[str, Any]] = []
+        while not page.get("done", True) and page.get("nextRecordsUrl"):
+            page = self.request("GET", page["nextRecordsUrl"], kind="query_more").json()
+            rows += page.get("records") or []
+        return rows
+
+    def _query_bundler(self) -> QueryBundler:
+        with self._readers_lock:
+            if self._bundler is None:
+                self._bundler = QueryBundler(self, max_senders=self.max_concurrency)
+            return self._bundler
 
     def _reader_pool(self) -> ThreadPoolExecutor:
         with self._readers_lock:
@@ -391,6 +435,10 @@ class SalesforceClient:
         return f"{self.instance_url}/{record_id}"
 
     def close(self) -> None:
+        with self._readers_lock:
+            bundler, self._bundler = self._bundler, None
+        if bundler is not None:
+            bundler.close()
         with self._readers_lock:
             if self._readers is not None:
                 self._readers.shutdown(wait=True)

@@ -1,4 +1,5 @@
-"""Writing records: sObject Collections (200 a call) or, for big loads, Bulk API 2.0.
+"""Writing records: sObject Collections (200 a call, up to five of them bundled in one Composite
+call) or, for big loads, Bulk API 2.0.
 
 Guarantees: one :class:`WriteResult` per input record, in input order. Records refused for a
 passing reason (``UNABLE_TO_LOCK_ROW``...) are retried, alone, with backoff. A call that fails
@@ -8,20 +9,22 @@ after the client's own retries raises (with the results known so far on
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import random
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+from .bundling import MAX_HEAVY_SUBREQUESTS, RESENDABLE_STATUSES, subrequest_error
 from .client import SalesforceClient
-from .errors import SalesforceAPIError, SalesforceError
+from .errors import SalesforceAPIError, SalesforceError, TransportError
 from .results import TRANSIENT_CODES, WriteResult, sf_datetime
 
 __all__ = ["COLLECTION_SIZE", "TRANSIENT_CODES", "Write", "WriteResult", "Writer"]
@@ -29,11 +32,14 @@ __all__ = ["COLLECTION_SIZE", "TRANSIENT_CODES", "Write", "WriteResult", "Writer
 log = logging.getLogger("target_salesforce_andsend.salesforce.writer")
 
 COLLECTION_SIZE = 200  # Salesforce's per-call maximum for sObject Collections
-# Below this, max_concurrency Collections calls in parallel finish a batch sooner than a Bulk job
-# (six calls or more, and polling); batches of the default 5,000 records stay on Collections.
+# Collections subrequests one Composite call may carry (API 43.0+): 1,000 records a counted call.
+COLLECTIONS_PER_COMPOSITE = MAX_HEAVY_SUBREQUESTS
+# From this many records of one write, a Bulk 2.0 job (about six calls whatever its size, but
+# seconds of polling) costs fewer calls than Composite-bundled Collections (one call per 1,000).
 DEFAULT_BULK_THRESHOLD = 10_000
-# Estimated calls of one Bulk 2.0 job: create, upload, close, results x3, and a few polls.
-BULK_CALLS_ESTIMATE = 10
+# Estimated calls of one Bulk 2.0 job: create, upload, close, successful results, a few polls,
+# and failed / unprocessed results when the job reports any.
+BULK_CALLS_ESTIMATE = 8
 # Extra calls one write may spend isolating the records that make Salesforce refuse a whole
 # collection (about 3 culprits among 200; beyond that the rest of a refused group is reported
 # as refused with it, and nothing is written for it).
@@ -108,6 +114,25 @@ def bulk_honours(headers: Mapping[str, str] | None) -> bool:
     return True
 
 
+class _State:
+    """One write in progress: its results so far and the records still to send."""
+
+    def __init__(self, write: Write) -> None:
+        self.write = write
+        self.results: list[WriteResult | None] = [None] * len(write.records)
+        self.pending = list(range(len(write.records)))
+        self.error: Exception | None = None
+        self.budget = _Budget(ISOLATION_CALLS)
+        self.what = f"{write.sobject} {write.op} of {len(write.records)} record(s)"
+
+
+class _Job(NamedTuple):
+    """One chunk (up to 200 records) of a write: a Collections call or subrequest."""
+
+    state: _State
+    indices: list[int]
+
+
 class Write(NamedTuple):
     """One write of :meth:`Writer.write_together`."""
 
@@ -159,32 +184,12 @@ class Writer:
         return self._write("upsert", sobject, records, external_id_field, headers)
 
     def write_together(self, writes: Sequence[Write]) -> list[list[WriteResult] | Exception]:
-        """Several independent writes (different records) at once: their calls share the
-        ``max_concurrency`` in flight instead of waiting for each other. One outcome per write,
-        in order: its results, or the exception it raised. Every write finishes before this
-        returns, so the caller can keep what succeeded before it fails the batch."""
-        def one(w: Write) -> list[WriteResult]:
-            return self._write(w.op, w.sobject, w.records, w.external_id_field, w.headers)
-
-        if len(writes) <= 1:
-            outcomes: list[list[WriteResult] | Exception] = []
-            for w in writes:
-                try:
-                    outcomes.append(one(w))
-                except Exception as exc:
-                    outcomes.append(exc)
-            return outcomes
-        # Own short-lived threads, not the chunk pool they feed (that could starve it); each
-        # stays inside the quota unit of work the caller admitted.
-        with ThreadPoolExecutor(len(writes), thread_name_prefix="sf-write") as pool:
-            futures = [pool.submit(self.client.quota.carried(one), w) for w in writes]
-        outcomes = []
-        for f in futures:
-            exc = f.exception()
-            if exc is not None and not isinstance(exc, Exception):
-                raise exc  # KeyboardInterrupt and the like are not a write's outcome
-            outcomes.append(exc if exc is not None else f.result())
-        return outcomes
+        """Several independent writes (different records) at once: their Collections chunks share
+        Composite calls (five chunks a call, whichever write they belong to) and the
+        ``max_concurrency`` calls in flight. One outcome per write, in order: its results, or the
+        exception it raised. Every write finishes before this returns, so the caller can keep what
+        succeeded before it fails the batch."""
+        return self._write_many(list(writes))
 
     def close(self) -> None:
         with self._pool_lock:
@@ -200,83 +205,238 @@ class Writer:
                 self._pool = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="sf-writer")
             return self._pool
 
+    def _uses_bulk(self, count: int, headers: Mapping[str, str] | None) -> bool:
+        return count >= self.bulk_threshold and bulk_honours(headers)
+
     def estimate_calls(self, count: int, *, bulk: bool = True) -> int:
-        """Calls a write of ``count`` records of one object is expected to need."""
+        """Calls a write of ``count`` records of one object is expected to need (its chunks of 200
+        five to a Composite call, or one Bulk job)."""
         if count <= 0:
             return 0
         if count >= self.bulk_threshold and bulk:
             return BULK_CALLS_ESTIMATE
-        return math.ceil(count / COLLECTION_SIZE)
+        return math.ceil(math.ceil(count / COLLECTION_SIZE) / COLLECTIONS_PER_COMPOSITE)
+
+    def estimate_many(self, writes: Sequence[Write]) -> int:
+        """Calls several writes sent together are expected to need (their chunks share calls)."""
+        chunks = 0
+        calls = 0
+        for w in writes:
+            if self._uses_bulk(len(w.records), w.headers):
+                calls += BULK_CALLS_ESTIMATE
+            else:
+                chunks += math.ceil(len(w.records) / COLLECTION_SIZE)
+        return calls + math.ceil(chunks / COLLECTIONS_PER_COMPOSITE)
 
     def _write(self, op: str, sobject: str, records: Sequence[Mapping[str, Any]], ext_field: str | None,
                headers: Mapping[str, str] | None) -> list[WriteResult]:
-        n = len(records)
-        if n == 0:
-            return []
-        results: list[WriteResult | None] = [None] * n
-        pending = list(range(n))
-        budget = _Budget(ISOLATION_CALLS)
-        what = f"{sobject} {op} of {n} record(s)"
-        with self.client.quota.batch(self.estimate_calls(n, bulk=bulk_honours(headers)), what):
-            attempt = 0
-            while pending:
-                if len(pending) >= self.bulk_threshold and bulk_honours(headers):
-                    self._via_bulk(op, sobject, records, ext_field, pending, results)
-                else:
-                    self._via_collections(op, sobject, records, ext_field, pending, headers, results, budget)
-                retry = [i for i in pending if results[i] is not None and results[i].transient]  # type: ignore[union-attr]
-                if not retry or attempt >= self.record_retries:
-                    break
-                codes = sorted({results[i].error_code for i in retry})  # type: ignore[union-attr]
-                self.log.info("%s: %d record(s) refused with %s; retrying them (%d/%d)", what, len(retry),
-                              ", ".join(c for c in codes if c), attempt + 1, self.record_retries)
-                delay = min(30.0, self.client.backoff_base * (2 ** attempt))
-                time.sleep(delay / 2 + random.uniform(0, delay / 2))
-                attempt += 1
-                pending = retry
-        missing = [i for i, r in enumerate(results) if r is None]
-        if missing:  # cannot happen unless Salesforce returned fewer results than records
-            raise SalesforceError(f"{what}: no result for {len(missing)} record(s)")
-        return results  # type: ignore[return-value]
+        outcome = self._write_many([Write(op, sobject, records, ext_field, headers)], single=True)[0]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
 
-    def _via_collections(self, op: str, sobject: str, records: Sequence[Mapping[str, Any]], ext_field: str | None,
-                         indices: list[int], headers: Mapping[str, str] | None,
-                         results: list[WriteResult | None], budget: _Budget) -> None:
-        chunks = [indices[i:i + COLLECTION_SIZE] for i in range(0, len(indices), COLLECTION_SIZE)]
-        send: Callable[[list[int]], list[WriteResult]] = lambda chunk: self._send_isolating(  # noqa: E731
-            op, sobject, [records[i] for i in chunk], ext_field, headers, budget)
-        if len(chunks) == 1:
-            outcomes: list[Any] = []
+    def _write_many(self, writes: list[Write], *, single: bool = False) -> list[list[WriteResult] | Exception]:
+        states = [_State(w) for w in writes]
+        live = [st for st in states if st.pending]
+        if live:
+            what = (live[0].what if len(live) == 1
+                    else f"{len(live)} writes of {sum(len(st.write.records) for st in live)} record(s)")
             try:
-                outcomes.append(send(chunks[0]))
-            except Exception as exc:
-                outcomes.append(exc)
-        else:
-            futures = [self._executor().submit(send, chunk) for chunk in chunks]
-            outcomes = []
-            for f in futures:  # wait for every chunk: none is abandoned half-known
-                try:
-                    outcomes.append(f.result())
-                except Exception as exc:
-                    outcomes.append(exc)
-        first_error: Exception | None = None
-        for chunk, outcome in zip(chunks, outcomes, strict=True):
-            if isinstance(outcome, Exception):
-                first_error = first_error or outcome
+                with self.client.quota.batch(self.estimate_many([st.write for st in live]), what):
+                    self._run(live)
+            except Exception as exc:  # admission refused (QuotaExhausted): nothing was sent
+                if single:
+                    raise
+                for st in live:
+                    st.error = st.error or exc
+        outcomes: list[list[WriteResult] | Exception] = []
+        raised: set[int] = set()
+        for st in states:
+            if st.error is not None:
+                # One failed Composite call fails every write it carried: each gets its own copy,
+                # with its own partial results.
+                error = copy.copy(st.error) if id(st.error) in raised else st.error
+                raised.add(id(st.error))
+                error.partial_results = list(st.results)  # type: ignore[attr-defined]
+                outcomes.append(error)
                 continue
-            for i, result in zip(chunk, outcome, strict=True):
-                results[i] = result
-        if first_error is not None:
-            first_error.partial_results = list(results)  # type: ignore[attr-defined]
-            raise first_error
+            missing = sum(1 for r in st.results if r is None)
+            if missing:  # cannot happen unless Salesforce returned fewer results than records
+                outcomes.append(SalesforceError(f"{st.what}: no result for {missing} record(s)"))
+                continue
+            outcomes.append(st.results)  # type: ignore[arg-type]
+        return outcomes
 
-    def _send_isolating(self, op: str, sobject: str, chunk: list[Mapping[str, Any]], ext_field: str | None,
-                        headers: Mapping[str, str] | None, budget: _Budget) -> list[WriteResult]:
-        """Send a chunk; if Salesforce refuses the whole call (HTTP 400: one record's value cannot
-        even be parsed, say), split it in halves to find the culprits, so one bad record does not
-        hold back the others (nor block every later run). Bounded by ``ISOLATION_CALLS``."""
+    def _run(self, states: list[_State]) -> None:
+        """Send every state's pending records, then retry those refused for a passing reason
+        (``UNABLE_TO_LOCK_ROW``...) with backoff, up to ``record_retries`` rounds."""
+        attempt = 0
+        while True:
+            active = [st for st in states if st.pending and st.error is None]
+            if not active:
+                return
+            bulk = [st for st in active if self._uses_bulk(len(st.pending), st.write.headers)]
+            collections = [st for st in active if st not in bulk]
+            if bulk:
+                # Bulk jobs wait on Salesforce's processing: their own threads, beside the
+                # Collections calls, each inside the quota unit this thread was admitted in.
+                with ThreadPoolExecutor(len(bulk), thread_name_prefix="sf-bulk") as pool:
+                    futures = [pool.submit(self.client.quota.carried(self._via_bulk_state), st) for st in bulk]
+                    self._via_collections(collections)
+                for st, f in zip(bulk, futures, strict=True):
+                    exc = f.exception()
+                    if exc is not None:
+                        if not isinstance(exc, Exception):
+                            raise exc
+                        st.error = exc
+            else:
+                self._via_collections(collections)
+            retry = {id(st): [i for i in st.pending
+                              if st.results[i] is not None and st.results[i].transient]  # type: ignore[union-attr]
+                     for st in active if st.error is None}
+            if not any(retry.values()) or attempt >= self.record_retries:
+                return
+            for st in active:
+                st.pending = retry.get(id(st), [])
+                if st.pending:
+                    codes = sorted({str(st.results[i].error_code) for i in st.pending})  # type: ignore[union-attr]
+                    self.log.info("%s: %d record(s) refused with %s; retrying them (%d/%d)", st.what,
+                                  len(st.pending), ", ".join(codes), attempt + 1, self.record_retries)
+            delay = min(30.0, self.client.backoff_base * (2 ** attempt))
+            time.sleep(delay / 2 + random.uniform(0, delay / 2))
+            attempt += 1
+
+    def _via_bulk_state(self, st: _State) -> None:
+        w = st.write
+        self._via_bulk(w.op, w.sobject, w.records, w.external_id_field, st.pending, st.results)
+
+    def _via_collections(self, states: list[_State]) -> None:
+        """One pass over the states' pending records: chunks of 200, five chunks (of any of the
+        writes) to a Composite call, the calls ``max_concurrency`` at a time. A chunk whose call
+        failed sets its state's error; the others keep their results."""
+        jobs: list[_Job] = []
+        for st in states:
+            for start in range(0, len(st.pending), COLLECTION_SIZE):
+                jobs.append(_Job(st, st.pending[start:start + COLLECTION_SIZE]))
+        if not jobs:
+            return
+        groups = [jobs[i:i + COLLECTIONS_PER_COMPOSITE] for i in range(0, len(jobs), COLLECTIONS_PER_COMPOSITE)]
+        if len(groups) == 1:
+            outcomes = [self._send_group(groups[0])]
+        else:
+            futures = [self._executor().submit(self._send_group, g) for g in groups]
+            outcomes = [f.result() for f in futures]  # _send_group never raises: none is abandoned
+        for group, outcome in zip(groups, outcomes, strict=True):
+            for job, result in zip(group, outcome, strict=True):
+                if isinstance(result, Exception):
+                    job.state.error = job.state.error or result
+                    continue
+                for i, r in zip(job.indices, result, strict=True):
+                    job.state.results[i] = r
+
+    def _send_group(self, group: list[_Job]) -> list[list[WriteResult] | Exception]:
+        """Send up to five chunks: alone as a Collections call, else as one Composite call whose
+        subrequests are those Collections calls (``allOrNone`` false at both levels). Results per
+        chunk, in order; never raises."""
+        if len(group) == 1:
+            job = group[0]
+            try:
+                return [self._send_isolating(job)]
+            except Exception as exc:
+                return [exc]
+        # A create that may have been applied is never resent: a Composite carrying one is not
+        # resent blindly either (the caller fails the batch; the next run's matching finds it).
+        has_create = any(job.state.write.op == "create" for job in group)
+        body = {"allOrNone": False, "compositeRequest": [self._subrequest(job, n) for n, job in enumerate(group)]}
+        try:
+            resp = self.client.request("POST", "composite", kind="composite", json=body,
+                                       retry_ambiguous=not has_create)
+            subs = resp.json().get("compositeResponse")
+            if not isinstance(subs, list):
+                raise SalesforceError("Composite: Salesforce returned no compositeResponse")
+        except Exception as exc:
+            return [exc for _ in group]
+        by_ref = {s.get("referenceId"): s for s in subs if isinstance(s, dict)}
+        out: list[list[WriteResult] | Exception] = []
+        for n, job in enumerate(group):
+            try:
+                out.append(self._subresult(job, by_ref.get(f"w{n}")))
+            except Exception as exc:
+                out.append(exc)
+        return out
+
+    def _subrequest(self, job: _Job, n: int) -> dict[str, Any]:
+        w = job.state.write
+        base = f"/services/data/v{self.client.api_version}/composite/sobjects"
+        method, url = {"create": ("POST", base), "update": ("PATCH", base),
+                       "upsert": ("PATCH", f"{base}/{w.sobject}/{w.external_id_field}")}[w.op]
+        sub: dict[str, Any] = {"method": method, "url": url, "referenceId": f"w{n}",
+                               "body": {"allOrNone": False,
+                                        "records": [_prepare(w.sobject, w.records[i]) for i in job.indices]}}
+        if w.headers:
+            sub["httpHeaders"] = dict(w.headers)
+        return sub
+
+    def _subresult(self, job: _Job, sub: Mapping[str, Any] | None) -> list[WriteResult]:
+        """The results of one Collections subrequest; a refused one is handled as the same call
+        sent alone would be."""
+        w = job.state.write
+        if sub is None:
+            # Not answered: as ambiguous as a timeout for a create; anything else is resent alone.
+            if w.op == "create":
+                raise TransportError(f"{w.sobject} create: Salesforce's Composite response carried no result for a "
+                                     "Collections subrequest (not resent: it may have been applied)")
+            return self._send_isolating(job)
+        status = int(sub.get("httpStatusCode") or 0)
+        if status < 300:
+            return self._results(job, sub.get("body"))
+        if status == 400:
+            # The whole collection refused (one record's value cannot be parsed, say): nothing of
+            # it was applied. Isolate the culprits as for a refused Collections call.
+            return self._send_isolating(job, refused=subrequest_error(*self._call_of(w), sub))
+        if status in RESENDABLE_STATUSES or (status >= 500 and w.op != "create"):
+            # Throttled or unavailable (certainly not applied), or an update / upsert (safe to
+            # repeat): that subrequest alone, with the client's retries.
+            self.log.info("%s %s: a Composite subrequest answered HTTP %d; sending its %d record(s) alone",
+                          w.sobject, w.op, status, len(job.indices))
+            self.client._sleep_before_retry(0)
+            return self._send_isolating(job)
+        if status >= 500:
+            raise TransportError(f"{w.sobject} create: a Composite subrequest answered HTTP {status} "
+                                 "(not resent: the request may have been applied)")
+        raise subrequest_error(*self._call_of(w), sub)
+
+    def _call_of(self, w: Write) -> tuple[str, str]:
+        if w.op == "upsert":
+            return "PATCH", self.client.url(f"composite/sobjects/{w.sobject}/{w.external_id_field}")
+        return ("POST" if w.op == "create" else "PATCH"), self.client.url("composite/sobjects")
+
+    @staticmethod
+    def _results(job: _Job, items: Any) -> list[WriteResult]:
+        w = job.state.write
+        if not isinstance(items, list) or len(items) != len(job.indices):
+            raise SalesforceError(
+                f"{w.sobject} {w.op}: Salesforce returned {len(items) if isinstance(items, list) else 'no'} results "
+                f"for {len(job.indices)} records"
+            )
+        return [WriteResult.from_collections(item) for item in items]
+
+    def _send_isolating(self, job: _Job, *, refused: SalesforceAPIError | None = None) -> list[WriteResult]:
+        """Send a chunk as one Collections call; if Salesforce refuses the whole call (HTTP 400:
+        one record's value cannot even be parsed, say), split it in halves to find the culprits,
+        so one bad record does not hold back the others (nor block every later run). Bounded by
+        ``ISOLATION_CALLS`` per write. ``refused``: the chunk was already refused so (inside a
+        Composite call), the search starts from there."""
+        w = job.state.write
+        op, sobject, ext_field, headers, budget = w.op, w.sobject, w.external_id_field, w.headers, job.state.budget
+        chunk = [w.records[i] for i in job.indices]
+        first_refusal = [refused]
+
         def attempt(part: list[Mapping[str, Any]]) -> list[WriteResult]:
             try:
+                if first_refusal[0] is not None:
+                    exc, first_refusal[0] = first_refusal[0], None
+                    raise exc
                 return self._send_chunk(op, sobject, part, ext_field, headers)
             except SalesforceAPIError as exc:
                 if exc.status != 400:

@@ -505,11 +505,13 @@ class Pipeline:
 
 
 def sf_kinds_at_least(world: World, kinds: tuple[str, ...], n: int) -> Callable[[Relay], bool]:
-    """After ``n`` Salesforce calls of these kinds (counted since the emulator's stats were reset)."""
+    """After ``n`` Salesforce calls of these kinds (counted since the emulator's stats were reset),
+    alone or as subrequests of Composite calls (where the target bundles its queries and writes)."""
 
     def condition(_relay: Relay) -> bool:
-        by_kind = world.salesforce.stats()["by_kind"]
-        return sum(by_kind.get(k, 0) for k in kinds) >= n
+        stats = world.salesforce.stats()
+        by_kind, subrequests = stats["by_kind"], stats.get("composite_subrequests") or {}
+        return sum(by_kind.get(k, 0) + subrequests.get(k, 0) for k in kinds) >= n
 
     return condition
 

@@ -132,7 +132,7 @@ def assert_same(clean: Outcome, faulted: Outcome) -> None:
 SCENARIOS: dict[str, dict[str, Any]] = {
     "salesforce-503": {"salesforce": {"error_503_rate": 0.1}},
     "unable-to-lock-row": {"salesforce": {"lock_row_rate": 0.1}},
-    "token-revocation": {"salesforce": {"revoke_tokens_every": 15}},
+    "token-revocation": {"salesforce": {"revoke_tokens_every": 5}},  # a run makes few calls now (Composite)
     "latency-spikes": {
         "salesforce": {"latency_ms": 5, "latency_jitter_ms": 250},
         "andsend": {"latency_ms": 5, "latency_jitter_ms": 150, "random_seed": 5},

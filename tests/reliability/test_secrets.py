@@ -231,7 +231,7 @@ def test_no_secret_in_any_log_or_output_with_debug_logging(tmp_path: Path, templ
                 access_token, instance_url = _access_token(sf.base_url)
                 settings = {**settings, "access_token": access_token, "instance_url": instance_url}
             else:
-                sf.faults(revoke_tokens_every=7)
+                sf.faults(revoke_tokens_every=3)
             sf.control("POST", "stats/reset")
             pipeline.target_config = {**base, **settings}
             run = pipeline.run(target_env=target_env)

@@ -288,3 +288,43 @@ def test_bulk2_query_refuses_what_salesforce_refuses(sf_https):
                                 timeout=30).json()
     early = sf_https.session.get(f"{url}/{job['id']}/results", headers=headers, timeout=30)
     assert early.status_code == 412 and early.json()[0]["errorCode"] == "JOB_NOT_COMPLETE"
+
+
+def _collection(method: str, url: str, ref: str, records: list[dict], **extra: Any) -> dict:
+    return {"method": method, "url": f"/services/data/v60.0/{url}", "referenceId": ref,
+            "body": {"allOrNone": False, "records": records}, **extra}
+
+
+def test_collections_inside_composite_with_salesforce_limits(sf_https):
+    """Five Collections (1,000 records) in one Composite call counted once; per-subrequest
+    outcomes (a collection over 200 records refused alone); six heavy subrequests refused whole."""
+    sf = _soap_login(sf_https)
+    leads = [{"attributes": {"type": "Lead"}, "LastName": f"C{i:04d}", "Company": "Acme"} for i in range(1000)]
+    sf_https.control("POST", "stats/reset")
+    body = {"allOrNone": False, "compositeRequest": [
+        _collection("POST", "composite/sobjects", f"c{k}", leads[k * 200:(k + 1) * 200]) for k in range(4)] + [
+        _collection("PATCH", "composite/sobjects/Lead/Andsend_Prospect_Id__c", "u0",
+                    [{"attributes": {"type": "Lead"}, "Andsend_Prospect_Id__c": f"pr-{i}", "LastName": f"U{i}",
+                      "Company": "Acme"} for i in range(201)],
+                    httpHeaders={"Sforce-Auto-Assign": "FALSE"})]}
+    out = sf.restful("composite", method="POST", json=body)["compositeResponse"]
+    assert [s["httpStatusCode"] for s in out] == [200, 200, 200, 200, 400]
+    assert all(r["success"] for s in out[:4] for r in s["body"]) and len(out[0]["body"]) == 200
+    assert out[4]["body"][0]["errorCode"] == "EXCEEDED_ID_LIMIT"  # that subrequest only
+    stats = sf_https.control("GET", "stats")
+    assert stats["by_kind"] == {"composite": 1} and stats["api_requests"] == 1
+    assert stats["composite_subrequests"] == {"collections_create": 4, "collections_upsert": 1}
+    assert len(sf_https.control("GET", "records/Lead")) == 800
+
+    six = {"allOrNone": False, "compositeRequest": [
+        _collection("POST", "composite/sobjects", f"s{k}", leads[:1]) for k in range(5)] + [
+        {"method": "GET", "url": "/services/data/v60.0/query?q=SELECT+Id+FROM+Lead+LIMIT+1", "referenceId": "q"}]}
+    with pytest.raises(SalesforceMalformedRequest) as exc:
+        sf.restful("composite", method="POST", json=six)
+    assert exc.value.content[0]["errorCode"] == "LIMIT_EXCEEDED"
+    assert len(sf_https.control("GET", "records/Lead")) == 800  # nothing of it ran
+    many = {"compositeRequest": [{"method": "GET", "url": "/services/data/v60.0/sobjects/Lead/describe",
+                                  "referenceId": f"d{k}"} for k in range(26)]}
+    with pytest.raises(SalesforceMalformedRequest) as exc:
+        sf.restful("composite", method="POST", json=many)
+    assert exc.value.content[0]["errorCode"] == "LIMIT_EXCEEDED"

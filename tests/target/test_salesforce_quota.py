@@ -46,15 +46,16 @@ def test_run_call_cap_is_respected_exactly(sf) -> None:
 
 
 def test_batch_that_does_not_fit_is_not_started(sf) -> None:
-    client = SalesforceClient(password_config(sf, quota_max_calls_per_run=4))
+    client = SalesforceClient(password_config(sf, quota_max_calls_per_run=3))
     writer = Writer(client)
     tag = uuid.uuid4().hex
-    writer.create("Lead", [{"LastName": f"Q{i}", "Company": tag} for i in range(400)])  # 2 calls: fits
-    with pytest.raises(QuotaExhausted, match="Lead create of 400 record.*quota_max_calls_per_run"):
-        writer.create("Lead", [{"LastName": f"R{i}", "Company": tag} for i in range(400)])  # needs 2, 1 left
+    writer.create("Lead", [{"LastName": f"Q{i}", "Company": tag} for i in range(400)])  # limits + 1 Composite: fits
+    with pytest.raises(QuotaExhausted, match="Lead create of 1200 record.*quota_max_calls_per_run"):
+        writer.create("Lead", [{"LastName": f"R{i}", "Company": tag} for i in range(1200)])  # needs 2, 1 left
     stored = [r for r in sf.records("Lead") if r.get("Company") == tag]
     assert len(stored) == 400  # nothing of the refused batch was sent
-    assert sf.stats()["by_kind"].get("collections_create") == 2
+    stats = sf.stats()
+    assert stats["by_kind"].get("composite") == 1 and stats["composite_subrequests"] == {"collections_create": 2}
 
 
 def test_daily_percent_stops_before_the_org_share_is_passed(sf) -> None:

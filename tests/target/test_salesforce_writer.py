@@ -21,12 +21,18 @@ def _rows(sf, obj: str, tag: str, field: str = "Company") -> list[dict]:
     return [r for r in sf.records(obj) if r.get(field) == tag and not r.get("IsDeleted")]
 
 
+def _collections(sf, op: str = "create") -> int:
+    """Collections calls of ``op``: alone or as subrequests of Composite calls."""
+    stats = sf.stats()
+    return stats["by_kind"].get(f"collections_{op}", 0) + stats["composite_subrequests"].get(f"collections_{op}", 0)
+
+
 def _writer(sf, **extra) -> tuple[SalesforceClient, Writer]:
     client = SalesforceClient(password_config(sf, **extra))
     return client, Writer(client)
 
 
-def test_create_450_is_three_collection_calls_and_results_align(sf) -> None:
+def test_create_450_is_one_composite_of_three_collections_and_results_align(sf) -> None:
     client, writer = _writer(sf)
     tag = uuid.uuid4().hex
     records = [{"LastName": f"L{i}", "Company": tag, "Email": f"p{i}@x.example"} for i in range(450)]
@@ -34,7 +40,9 @@ def test_create_450_is_three_collection_calls_and_results_align(sf) -> None:
     control(sf, "POST", "stats/reset")
     results = writer.create("Lead", records)
     assert len(results) == 450
-    assert sf.stats()["by_kind"].get("collections_create") == 3
+    stats = sf.stats()
+    assert stats["by_kind"].get("composite") == 1 and "collections_create" not in stats["by_kind"]  # one call ...
+    assert stats["composite_subrequests"] == {"collections_create": 3}  # ... carrying three collections
     assert not results[7].success and results[7].error_code == "REQUIRED_FIELD_MISSING"
     assert "LastName" in results[7].errors[0]["fields"]
     stored = {r["Id"]: r for r in _rows(sf, "Lead", tag)}
@@ -78,7 +86,7 @@ def test_lock_row_failures_are_retried_and_every_record_written_once(sf) -> None
     stored = _rows(sf, "Lead", tag)
     assert sorted(r["LastName"] for r in stored) == sorted(r["LastName"] for r in records)
     assert len({r.id for r in results}) == 500
-    assert sf.stats()["by_kind"]["collections_create"] > 3  # the locked ones went again
+    assert _collections(sf) > 3  # the locked ones went again
 
 
 def test_headers_pass_through_duplicate_rule(sf) -> None:
@@ -223,7 +231,7 @@ def test_a_record_that_makes_salesforce_refuse_its_whole_collection_is_isolated(
     assert results[37].error_code == "JSON_PARSER_ERROR" and "lots" in results[37].error_message
     stored = _rows(sf, "Lead", tag)
     assert len(stored) == 198 and {r["LastName"] for r in stored} == {f"G{i:03d}" for i in range(200)} - {"G037", "G150"}
-    assert sf.stats()["by_kind"]["collections_create"] <= 1 + 40
+    assert _collections(sf) <= 1 + 40
 
 
 def test_an_unknown_column_refuses_exactly_the_records_carrying_it(sf) -> None:
@@ -232,13 +240,13 @@ def test_an_unknown_column_refuses_exactly_the_records_carrying_it(sf) -> None:
     records = [{"LastName": f"N{i}", "Company": tag, "Not_A_Field__c": "x"} for i in range(400)]
     results = writer.create("Lead", records)  # every record: no splitting, one call per chunk
     assert all(not r.success and r.error_code == "INVALID_FIELD" for r in results)
-    assert sf.stats()["by_kind"]["collections_create"] == 2
+    assert _collections(sf) == 2 and sf.stats()["by_kind"].get("composite") == 1
     assert _rows(sf, "Lead", tag) == []
     mixed = [{"LastName": f"O{i}", "Company": tag, **({"not_a_field__C": "x"} if i % 3 == 0 else {})}
              for i in range(200)]
     results = writer.create("Lead", mixed)
     assert [not r.success for r in results] == [i % 3 == 0 for i in range(200)]
-    assert sf.stats()["by_kind"]["collections_create"] == 4  # the refused call and one resend of the clean ones
+    assert _collections(sf) == 4  # the refused call and one resend of the clean ones
     assert len(_rows(sf, "Lead", tag)) == 133
 
 
@@ -248,7 +256,7 @@ def test_systemic_refusals_cost_a_bounded_number_of_calls(sf) -> None:
     records = [{"LastName": f"S{i}", "Company": tag, "NumberOfEmployees": f"n{i}"} for i in range(600)]
     results = writer.create("Lead", records)
     assert all(not r.success and r.error_code == "JSON_PARSER_ERROR" for r in results)
-    assert sf.stats()["by_kind"]["collections_create"] <= 3 + 40  # per write, not per chunk
+    assert _collections(sf) <= 3 + 40  # per write, not per chunk
     assert _rows(sf, "Lead", tag) == []
 
 
@@ -282,9 +290,10 @@ def test_typed_values_arrive_as_salesforce_stores_them(sf, path) -> None:
     assert revenue == {1234.5}
 
 
-def test_write_together_overlaps_independent_writes_and_keeps_each_outcome(sf) -> None:
-    """A create, an update and a write Salesforce refuses as a whole: one round trip of waiting
-    for the three (measured at the emulator), each outcome kept, the failure not hiding the rest."""
+def test_write_together_shares_composite_calls_and_keeps_each_outcome(sf) -> None:
+    """A create, an update, an upsert and a write Salesforce refuses: their chunks travel in one
+    Composite call (one round trip, one counted call), each outcome kept, the refusal not hiding
+    the rest."""
     from target_salesforce_andsend.salesforce.writer import Write
 
     client, writer = _writer(sf, max_retries=0)
@@ -296,15 +305,107 @@ def test_write_together_overlaps_independent_writes_and_keeps_each_outcome(sf) -
         outcomes = writer.write_together([
             Write("create", "Lead", [{"LastName": f"N{i}", "Company": tag} for i in range(3)]),
             Write("update", "Lead", [{"Id": existing.id, "Title": "Updated"}]),
+            Write("upsert", "Lead", [{"Andsend_Prospect_Id__c": f"{tag}-u", "LastName": "U", "Company": tag}],
+                  "Andsend_Prospect_Id__c"),
             Write("upsert", "Lead", [{"LastName": "X", "Company": tag}], "No_Such_Field__c"),
         ])
     stats = sf.stats()
     sf.faults()
-    created, updated, refused = outcomes
-    assert [r.success for r in created] == [True] * 3 and updated[0].success
-    assert isinstance(refused, Exception)
+    created, updated, upserted, refused = outcomes
+    assert [r.success for r in created] == [True] * 3 and updated[0].success and upserted[0].created is True
+    assert isinstance(refused, Exception) or not refused[0].success
     rows = _rows(sf, "Lead", tag)
-    assert sorted(r["LastName"] for r in rows) == ["N0", "N1", "N2", "Old"]
+    assert sorted(r["LastName"] for r in rows) == ["N0", "N1", "N2", "Old", "U"]
     assert next(r for r in rows if r["Id"] == existing.id)["Title"] == "Updated"
-    assert stats["busy_seconds"] >= 3 * 0.3
-    assert stats["busy_seconds"] / stats["active_seconds"] > 2.5  # the three were in flight together
+    assert stats["by_kind"] == {"composite": 1}, stats
+    assert stats["composite_subrequests"] == {"collections_create": 1, "collections_update": 1,
+                                              "collections_upsert": 2}, stats
+
+
+def test_write_together_of_many_chunks_fills_composites_of_five(sf) -> None:
+    """1,300 creates of two objects and 300 updates: 9 chunks of 200 in two Composite calls (5 + 4),
+    every record written once and its result mapped back in order."""
+    from target_salesforce_andsend.salesforce.writer import Write
+
+    client, writer = _writer(sf)
+    tag = uuid.uuid4().hex
+    old = writer.create("Lead", [{"LastName": f"O{i}", "Company": tag} for i in range(300)])
+    leads = [{"LastName": f"L{i:04d}", "Company": tag} for i in range(900)]
+    accounts = [{"Name": f"{tag}-{i:03d}"} for i in range(400)]
+    updates = [{"Id": r.id, "Title": f"T{i}"} for i, r in enumerate(old)]
+    control(sf, "POST", "stats/reset")
+    made_leads, made_accounts, updated = writer.write_together([
+        Write("create", "Lead", leads), Write("create", "Account", accounts), Write("update", "Lead", updates)])
+    stats = sf.stats()
+    assert stats["by_kind"] == {"composite": 2}, stats
+    assert stats["composite_subrequests"] == {"collections_create": 7, "collections_update": 2}, stats
+    by_id = {r["Id"]: r for r in _rows(sf, "Lead", tag)}
+    assert [by_id[r.id]["LastName"] for r in made_leads] == [r["LastName"] for r in leads]
+    assert [by_id[r.id]["Title"] for r in updated] == [f"T{i}" for i in range(300)]
+    names = {r["Id"]: r["Name"] for r in sf.records("Account")}
+    assert [names[r.id] for r in made_accounts] == [a["Name"] for a in accounts]
+
+
+def test_a_throttled_subrequest_is_sent_again_alone_and_nothing_is_written_twice(sf) -> None:
+    sf.faults(subrequest_503_rate=0.4, random_seed=3)
+    client, writer = _writer(sf, retry_backoff_seconds=0.01)
+    tag = uuid.uuid4().hex
+    records = [{"LastName": f"R{i:04d}", "Company": tag} for i in range(1000)]
+    results = writer.create("Lead", records)
+    sf.faults()
+    assert all(r.success for r in results), [r.errors for r in results if not r.success][:3]
+    stats = sf.stats()
+    # some of the five subrequests were refused (503) and went again as Collections calls alone
+    assert stats["by_kind"].get("composite") == 1 and stats["by_kind"].get("collections_create", 0) >= 1, stats
+    stored = _rows(sf, "Lead", tag)
+    assert sorted(r["LastName"] for r in stored) == [f"R{i:04d}" for i in range(1000)]
+    by_id = {r["Id"]: r["LastName"] for r in stored}
+    assert [by_id[r.id] for r in results] == [r["LastName"] for r in records]
+
+
+def test_a_composite_of_creates_that_timed_out_is_not_resent(sf) -> None:
+    from target_salesforce_andsend.salesforce.errors import TransportError
+
+    client, writer = _writer(sf, request_timeout=0.3, max_retries=4)
+    client.connect()
+    sf.faults(latency_ms=900)
+    tag = uuid.uuid4().hex
+    with pytest.raises(TransportError, match="not resent") as err:
+        writer.create("Lead", [{"LastName": f"T{i}", "Company": tag} for i in range(450)])
+    sf.faults()
+    assert err.value.partial_results == [None] * 450
+    assert client.calls["composite"] == 1  # sent once, never again
+
+
+def test_a_refused_subrequest_is_isolated_without_holding_back_the_others(sf) -> None:
+    client, writer = _writer(sf)
+    tag = uuid.uuid4().hex
+    records = [{"LastName": f"V{i:03d}", "Company": tag, "NumberOfEmployees": i} for i in range(600)]
+    records[450]["NumberOfEmployees"] = "lots"  # its whole collection (the third) is refused
+    control(sf, "POST", "stats/reset")
+    results = writer.create("Lead", records)
+    assert [i for i, r in enumerate(results) if not r.success] == [450]
+    assert results[450].error_code == "JSON_PARSER_ERROR"
+    stored = _rows(sf, "Lead", tag)
+    assert len(stored) == 599
+    stats = sf.stats()
+    assert stats["by_kind"]["composite"] == 1 and stats["by_kind"]["collections_create"] <= 2 * 8
+
+
+def test_a_failed_composite_fails_each_write_it_carried_with_its_own_partial_results(sf) -> None:
+    from target_salesforce_andsend.salesforce.errors import TransportError
+    from target_salesforce_andsend.salesforce.writer import Write
+
+    client, writer = _writer(sf, request_timeout=0.3, max_retries=2)
+    client.connect()
+    sf.faults(latency_ms=900)
+    tag = uuid.uuid4().hex
+    with client.quota.batch(5, "test"):
+        leads, accounts = writer.write_together([
+            Write("create", "Lead", [{"LastName": f"P{i}", "Company": tag} for i in range(300)]),
+            Write("create", "Account", [{"Name": f"{tag}-{i}"} for i in range(200)])])
+    sf.faults()
+    assert isinstance(leads, TransportError) and isinstance(accounts, TransportError)
+    assert leads is not accounts
+    assert leads.partial_results == [None] * 300 and accounts.partial_results == [None] * 200
+    assert client.calls["composite"] == 1  # one call carried both, and it was not resent

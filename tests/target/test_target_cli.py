@@ -102,7 +102,7 @@ def test_quota_stop_exits_non_zero_with_clear_message(sf_emulator, tmp_path):
     from pathlib import Path
 
     exe = Path(sys.executable).with_name("target-salesforce-andsend")
-    cfg = write_config(tmp_path, target_config(sf_emulator, tmp_path, quota_max_calls_per_run=3))
+    cfg = write_config(tmp_path, target_config(sf_emulator, tmp_path, quota_max_calls_per_run=2))
     proc = subprocess.run([str(exe), "--config", cfg], input=singer_file("prospects_basic.singer"),
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0

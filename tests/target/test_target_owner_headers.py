@@ -3,6 +3,8 @@ is served behind a small ASGI wrapper that records request headers."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from emulators.salesforce.server import create_app
@@ -21,7 +23,24 @@ class HeaderRecorder:
         if scope["type"] == "http":
             headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
             self.seen.append((scope["method"], scope["path"], headers.get("sforce-auto-assign")))
+            if scope["method"] == "POST" and scope["path"].endswith("/composite"):
+                receive = self._composite_reader(receive)
         await self.app(scope, receive, send)
+
+    def _composite_reader(self, receive):
+        """Records each subrequest of a Composite call as if it had been sent alone."""
+        body = bytearray()
+
+        async def wrapped():
+            message = await receive()
+            body.extend(message.get("body", b""))
+            if not message.get("more_body"):
+                for sub in json.loads(bytes(body) or b"{}").get("compositeRequest", []):
+                    sub_headers = {k.lower(): v for k, v in (sub.get("httpHeaders") or {}).items()}
+                    self.seen.append((sub["method"], sub["url"].split("?")[0], sub_headers.get("sforce-auto-assign")))
+            return message
+
+        return wrapped
 
 
 @pytest.fixture

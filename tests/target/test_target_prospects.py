@@ -387,7 +387,7 @@ def test_faults_are_survived_without_duplicates(sf_emulator, tmp_path):
     assert run.report["status"] == "succeeded"
 
 
-@pytest.mark.parametrize(("cap", "batch"), [(8, 1000), (11, 200)])  # the describes are one Composite call
+@pytest.mark.parametrize(("cap", "batch"), [(4, 1000), (7, 200)])  # the describes are one Composite call
 def test_quota_stop_then_clean_resume(sf_emulator, tmp_path, cap, batch):
     records = [prospect(f"q-{i}", email=f"q{i}@quota.test", company_domain=f"q{i % 3}.test") for i in range(450)]
     lines = messages("prospects", records)
@@ -410,7 +410,7 @@ def test_quota_stop_then_clean_resume(sf_emulator, tmp_path, cap, batch):
 
 
 def test_org_limit_exceeded_stops_cleanly(sf_emulator, tmp_path):
-    sf_emulator.faults(limit_exceeded_after=6)
+    sf_emulator.faults(limit_exceeded_after=2)
     records = [prospect(f"x-{i}", email=f"x{i}@lim.test") for i in range(500)]
     config = target_config(sf_emulator, tmp_path)
     stopped = run_target(config, messages("prospects", records), expect_error=True)
