@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .catalog import EXTERNAL_ID_FIELD
+from .catalog import EXTERNAL_ID_FIELD, PROSPECT_IDS_FIELD
 from .normalize import (
     company_name_variants,
     normalize_company,
@@ -217,7 +217,7 @@ class Matcher:
         if catalog is not None:
             wanted += [m.field for m in catalog.for_object(sobject)]
         if sobject in ("Lead", "Contact"):
-            wanted.append(EXTERNAL_ID_FIELD)
+            wanted += [EXTERNAL_ID_FIELD, PROSPECT_IDS_FIELD]
         out: list[str] = []
         seen: set[str] = set()
         for name in wanted:

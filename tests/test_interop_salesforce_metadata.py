@@ -27,7 +27,14 @@ FIELDS = [
     ("Lead", "Andsend_Prospect_Id__c", ["Lead"]),
     ("Contact", "Andsend_Prospect_Id__c", ["Contact"]),
     ("Activity", "Andsend_Touchpoint_Id__c", ["Task"]),
+    ("Account", "Andsend_Account_Key__c", ["Account"]),
 ]
+# Companion fields: plain filterable text (every Andsend id merged into the person), not unique.
+COMPANIONS = [
+    ("Lead", "Andsend_Prospect_Ids__c", ["Lead"]),
+    ("Contact", "Andsend_Prospect_Ids__c", ["Contact"]),
+]
+LENGTHS = {"Andsend_Account_Key__c": 255, "Andsend_Prospect_Ids__c": 255}
 
 
 def _text(root: ET.Element, tag: str) -> str | None:
@@ -55,7 +62,7 @@ def test_field_metadata_matches_the_emulator_describe(folder: str, field: str, s
     assert _text(root, "caseSensitive") == "false"
     assert _text(root, "required") == "false"
     length = int(_text(root, "length") or 0)
-    assert length == 64
+    assert length == LENGTHS.get(field, 64)
     if not DESCRIBES.is_dir():
         pytest.fail(f"emulator describe documents missing: {DESCRIBES}")
     for sobject in sobjects:
@@ -73,6 +80,19 @@ def test_field_metadata_matches_the_emulator_describe(folder: str, field: str, s
         assert described["label"] == _text(root, "label")
 
 
+@pytest.mark.parametrize(("folder", "field", "sobjects"), COMPANIONS)
+def test_companion_field_metadata_matches_the_emulator_describe(folder: str, field: str, sobjects: list[str]) -> None:
+    root = ET.parse(DEFAULT / "objects" / folder / "fields" / f"{field}.field-meta.xml").getroot()
+    assert _text(root, "fullName") == field and _text(root, "type") == "Text"
+    assert _text(root, "externalId") == "false" and _text(root, "unique") == "false"
+    for sobject in sobjects:
+        fields = {f["name"]: f for f in json.loads((DESCRIBES / f"{sobject}.json").read_text())["fields"]}
+        described = fields[field]
+        assert described["type"] == "string" and described["length"] == int(_text(root, "length") or 0)
+        assert described["externalId"] is False and described["unique"] is False and described["filterable"]
+        assert described["label"] == _text(root, "label")
+
+
 def test_permission_set_grants_every_field() -> None:
     path = DEFAULT / "permissionsets" / "Andsend_Integration.permissionset-meta.xml"
     root = ET.parse(path).getroot()
@@ -84,7 +104,7 @@ def test_permission_set_grants_every_field() -> None:
     }
     # Field permissions of Activity fields are granted per Task and Event.
     expected = set()
-    for folder, field, _ in FIELDS:
+    for folder, field, _ in [*FIELDS, *COMPANIONS]:
         objects = ["Task", "Event"] if folder == "Activity" else [folder]
         expected |= {f"{obj}.{field}" for obj in objects}
     assert set(granted) == expected
@@ -98,6 +118,6 @@ def test_permission_set_grants_every_field() -> None:
 
 def test_every_metadata_file_is_well_formed_xml() -> None:
     files = sorted(DEFAULT.rglob("*-meta.xml"))
-    assert len(files) == 4
+    assert len(files) == 7
     for path in files:
         ET.parse(path)

@@ -164,9 +164,15 @@ def _work(world: World, pipeline: Pipeline, *, first: bool, object_mode: str) ->
         extra = {"updated_since": since} if since else {}
         return len(world.andsend.list(resource, **params, **extra))
 
+    # Touchpoints that will become new Tasks: the state is held back to the oldest parked
+    # touchpoint, so the tap also re-sends ones already written (state_holdback.py).
+    since = (bookmarks.get("touchpoints") or {}).get("replication_key_value")
+    done = {checks.task_key(t, world.external_ids) for t in world.salesforce.records("Task")}
+    new_tps = [tp for tp in world.andsend.list("touchpoints", **({"updated_since": since} if since else {}))
+               if tp["id"] not in done]
     return Work(
         count("prospects", "prospects", purchased="true"),
-        count("touchpoints", "touchpoints"),
+        len(new_tps),
         count("search-results", "search_results"),
         first,
         object_mode,
