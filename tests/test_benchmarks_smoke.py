@@ -28,3 +28,17 @@ def test_pipeline_benchmark_runs_and_writes_json(tmp_path):
     sample = result["naive"]["sample"]
     assert sample["measured_calls"] == sample["predicted_calls"]  # the per-record formula holds
     assert json_path.with_suffix(".md").read_text().startswith("# Pipeline benchmark")
+
+
+def test_overlap_command_runs_and_reports_duplicates(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "overlap.py"), "--prospects", "30", "--latency-ms", "60",
+         "--jitter-ms", "0", "--scenarios", "shared,loser", "--orgs", "noext", "--out-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    [json_path] = tmp_path.glob("overlap-*.json")
+    shared, loser = json.loads(json_path.read_text())["results"]
+    assert shared["exit_codes"] == [0, 0] and set(shared["duplicates"].values()) == {0}
+    assert sorted(loser["exit_codes"]) == [0, 1] and "another run is writing" in loser["loser_message"]
+    assert json_path.with_suffix(".md").read_text().startswith("# Overlapping pipelines")
