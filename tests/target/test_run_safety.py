@@ -12,7 +12,7 @@ import pytest
 
 from target_salesforce_andsend.links import open_store
 from tests.conftest import SalesforceEmulator, _start_salesforce
-from tests.postgres_server import TEST_STORE_URL_VAR
+from tests.postgres_server import TEST_STORE_URL_VAR, with_test_store
 from tests.target._target_support import messages, prospect, run_target, target_config
 
 ORG = "00D5g0000000001EAA"  # the emulator's default org
@@ -107,9 +107,9 @@ def test_a_second_run_waits_then_exits_clearly_without_writing(sf_emulator, tmp_
     assert run.report["status"] == "failed" and "LeaseBusy" in run.report["error"]
 
 
-def test_a_dead_holders_lease_expires_and_the_next_run_takes_it(sf_emulator, tmp_path):
-    config = target_config(sf_emulator, tmp_path, lease_wait_seconds=30)
-    holder = open_store({}, tmp_path / "out" / "links.sqlite", ORG)
+def test_a_dead_holders_lease_expires_and_the_next_run_takes_it(sf_emulator, tmp_path, store_config):
+    config = target_config(sf_emulator, tmp_path, lease_wait_seconds=30, **store_config)
+    holder = open_store(store_config, tmp_path / "out" / "links.sqlite", ORG)
     holder.lease_try(f"org:{ORG}/pipeline:default", "dead:1:x", {"host": "dead", "pid": 1}, ttl=2)
     holder.close()
     run = run_target(config, messages("prospects", [prospect("p1")]))
@@ -122,7 +122,7 @@ def test_a_dead_holders_lease_expires_and_the_next_run_takes_it(sf_emulator, tmp
 
 
 def test_another_pipeline_has_its_own_lease(sf_emulator, tmp_path):
-    holder = open_store({}, tmp_path / "out" / "links.sqlite", ORG)
+    holder = open_store(with_test_store({}), tmp_path / "out" / "links.sqlite", ORG)
     holder.lease_try(f"org:{ORG}/pipeline:default", "busy:1:x", {"host": "busy", "pid": 1}, ttl=60)
     holder.close()
     run = run_target(target_config(sf_emulator, tmp_path, pipeline_id="eu"), messages("prospects", [prospect("p1")]))
