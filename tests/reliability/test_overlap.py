@@ -80,6 +80,7 @@ def test_two_overlapping_runs_sharing_a_store_write_everything_once(
         before = checks.baseline(world)
         # postgres: two runners with their own output_dir, one store; sqlite: one shared output_dir
         outs = ["out-a", "out-b"] if store == "postgres" else ["out", "out"]
+        _with_latency(world)
         first, second = run_overlapping(_pipelines(world, tmp_path, outs, **extra), delay=0.3)
         world.salesforce.faults()
         assert first.ok and second.ok, first.describe() + second.describe()
