@@ -109,7 +109,9 @@ def test_two_runners_without_a_shared_store_rely_on_the_external_ids(tmp_path, t
         before = checks.baseline(world)
         _with_latency(world)
         first, second = run_overlapping(
-            _pipelines(world, tmp_path, ["out-a", "out-b"], object_mode="contact_account"), delay=0.3)
+            # state_store_url "": each its own SQLite store, also when the suite runs on PostgreSQL
+            _pipelines(world, tmp_path, ["out-a", "out-b"], object_mode="contact_account", state_store_url=""),
+            delay=0.3)
         world.salesforce.faults()
         assert first.ok and second.ok, first.describe() + second.describe()
         assert "held by another run" not in second.target_stderr  # they really ran at once
