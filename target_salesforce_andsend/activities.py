@@ -204,6 +204,11 @@ def resolve_people(run: RunContext, touchpoints: list[dict]) -> dict[str, Person
             people[pid] = Person(m.object_type, m.record_id, m.account_id)
             found.append({"prospect_id": pid, "object": m.object_type, "record_id": m.record_id,
                           "account_id": m.account_id, "email": emails.get(pid)})
+    unfound = [pid for pid in missing if pid not in people]
+    for pid, person in (merged_people(run, unfound) if unfound else {}).items():
+        people[pid] = person
+        found.append({"prospect_id": pid, "object": person.object_type, "record_id": person.record_id,
+                      "account_id": person.account_id, "email": emails.get(pid)})
     if found and not run.dry_run:
         run.links.put_links(found)  # later batches and runs find them without a query
     if run.dry_run:
@@ -213,6 +218,42 @@ def resolve_people(run: RunContext, touchpoints: list[dict]) -> dict[str, Person
                 obj, record_id, account = run.planned_people[pid]
                 people[pid] = Person(obj, record_id or f"{PLANNED_PREFIX}{obj} of prospect {pid})", account)
     return people
+
+
+# LIKE patterns per statement: each `Andsend_Prospect_Ids__c LIKE '%;id;%'` scans (the field holds
+# several ids), so only touchpoints nothing else placed are looked up this way.
+_MERGED_LIKES_PER_STATEMENT = 200
+
+
+def merged_people(run: RunContext, prospect_ids: list[str]) -> dict[str, Person]:
+    """Prospects merged into a person created for another prospect (same e-mail): their ids are in
+    the person's `Andsend_Prospect_Ids__c` (where the org has it), so they are found without the
+    link store (a fresh runner, a lost output_dir)."""
+    out: dict[str, Person] = {}
+    for sobject in ("Contact", "Lead"):
+        field_name = run.org.prospect_ids_field(sobject)
+        wanted = [p for p in prospect_ids if p not in out and ";" not in p]
+        if not field_name or not wanted:
+            continue
+        extra = ", AccountId" if sobject == "Contact" else ", IsConverted, ConvertedContactId, ConvertedAccountId"
+        statements = []
+        for i in range(0, len(wanted), _MERGED_LIKES_PER_STATEMENT):
+            likes = " OR ".join(f"{field_name} LIKE {like_pattern(f';{p};', contains=True)}"
+                                for p in wanted[i : i + _MERGED_LIKES_PER_STATEMENT])
+            statements.append(f"SELECT Id, {field_name}{extra} FROM {sobject} WHERE {likes}")  # noqa: S608 - quoted
+        for rows in run.client.query_many(statements):
+            for row in rows:
+                ids = set((row.get(field_name) or "").split(";"))
+                if sobject == "Lead" and row.get("IsConverted"):
+                    person = Person("Contact", row.get("ConvertedContactId"), row.get("ConvertedAccountId"))
+                    if not person.record_id:
+                        continue
+                else:
+                    person = Person(sobject, row["Id"], row.get("AccountId"))
+                for pid in wanted:
+                    if pid in ids and pid not in out:
+                        out[pid] = person
+    return out
 
 
 def resolve_owners(run: RunContext, touchpoints: list[dict]) -> dict[str, str | None]:
@@ -318,14 +359,30 @@ def _report_dry_run(run: RunContext, facts: TaskOrgFacts, to_send: list[tuple[di
                                 **({"external_id_field": facts.external_id_field} if facts.external_id_field else {})})
 
 
-def _handle_results(run: RunContext, sent: list[tuple[dict, Any]], tasks_by_tp: dict[str, dict]) -> None:
+def _written_concurrently(run: RunContext, facts: TaskOrgFacts, sent: list[tuple[dict, Any]]) -> set[str]:
+    """Touchpoints whose upsert was refused only because another run created their Task first:
+    upserting onto an existing Task makes it an update, and fields Salesforce lets you set only on
+    create (TaskSubtype) are then refused. Their Task exists: they are done, not rejected."""
+    suspects = [str(tp["id"]) for tp, r in sent
+                if not r.success and facts.external_id_field and r.error_code == "INVALID_FIELD_FOR_INSERT_UPDATE"]
+    return tasks_with_external_ids(run, facts, suspects) if suspects else set()
+
+
+def _handle_results(run: RunContext, sent: list[tuple[dict, Any]], tasks_by_tp: dict[str, dict],
+                    facts: TaskOrgFacts | None = None) -> None:
     done: list[str] = []
+    concurrent = _written_concurrently(run, facts, sent) if facts is not None else set()
     for tp, result in sent:
         tid = str(tp["id"])
         if result.success:
             # created=False only when a concurrent run wrote the same external id first
             outcome = "created" if result.created in (True, None) else "updated"
             _count(run, outcome)
+            done.append(tid)
+            run.rejects.resolved(ROLE, [tid])
+        elif str(tp["id"]) in concurrent:
+            _skip(run, tp, REASON_ALREADY)
+            _count(run, "created_concurrently")
             done.append(tid)
             run.rejects.resolved(ROLE, [tid])
         else:
@@ -411,7 +468,7 @@ def _process(run: RunContext, touchpoints: list[dict], *, retrying: int = 0) -> 
             _report_dry_run(run, facts, to_send)
             return
         sent = _write(run, facts, to_send)
-        _handle_results(run, sent, {str(tp["id"]): task for tp, task in plan.writes})
+        _handle_results(run, sent, {str(tp["id"]): task for tp, task in plan.writes}, facts)
 
 
 # --------------------------------------------------------------------------- adapters

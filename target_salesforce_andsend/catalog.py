@@ -29,6 +29,10 @@ OBJECT_MODES = ("lead", "contact_account")
 POLICIES = ("overwrite", "if_empty", "on_create")
 OWNER_SOURCE = "$owner"
 EXTERNAL_ID_FIELD = "Andsend_Prospect_Id__c"
+# Optional companions (salesforce-metadata/): every Andsend id merged into a person (Lead, Contact),
+# and the normalised company key Accounts are upserted on.
+PROSPECT_IDS_FIELD = "Andsend_Prospect_Ids__c"
+ACCOUNT_KEY_FIELD = "Andsend_Account_Key__c"
 
 # Objects each mode creates (required fields must be mapped) and which it may link to.
 CREATED_OBJECTS = {"lead": ("Lead",), "contact_account": ("Account", "Contact")}

@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .catalog import (
+    ACCOUNT_KEY_FIELD,
     CREATED_OBJECTS,
     EXTERNAL_ID_FIELD,
+    PROSPECT_IDS_FIELD,
     Catalog,
     CatalogError,
     check_catalog,
@@ -25,7 +27,8 @@ from .catalog import (
     load_catalog,
     raise_for_issues,
 )
-from .links import LinkStore
+from .lease import DEFAULT_TTL_SECONDS, DEFAULT_WAIT_SECONDS, RunLease, lease_name
+from .links import LinkStore, open_store
 from .normalize import normalize_email
 from .report import RejectsFile, RunReport
 
@@ -71,6 +74,15 @@ class OrgInfo:
         """`Andsend_Prospect_Id__c` where the org has it (Lead, Contact)."""
         return self.field_name(sobject, EXTERNAL_ID_FIELD) if sobject in ("Lead", "Contact") else None
 
+    def prospect_ids_field(self, sobject: str) -> str | None:
+        """`Andsend_Prospect_Ids__c` (every merged prospect id) where the org has it (Lead, Contact)."""
+        return self.field_name(sobject, PROSPECT_IDS_FIELD) if sobject in ("Lead", "Contact") else None
+
+    def account_key_field(self) -> str | None:
+        """`Andsend_Account_Key__c` (external id holding the normalised company key) on Account."""
+        desc = self.field("Account", ACCOUNT_KEY_FIELD)
+        return desc["name"] if desc and desc.get("externalId") else None
+
     def picklist_values(self, sobject: str, name: str) -> list[str]:
         desc = self.field(sobject, name) or {}
         return [p["value"] for p in desc.get("picklistValues", []) if p.get("active", True)]
@@ -102,6 +114,8 @@ class RunContext:
     # for a person the plan would create, Account id or planned Account), so the plan also counts
     # the Tasks of the people it links or creates.
     planned_people: dict[str, tuple[str, str | None, str | None]] = field(default_factory=dict)
+    lease: RunLease | None = None
+    org_id: str | None = None
     # A batch's ordered output section (BatchWorker.in_turn when batches run in the background).
     in_turn: Callable[[], AbstractContextManager[None]] = nullcontext
     finished: bool = False
@@ -181,6 +195,46 @@ def validate_against_org(catalog: Catalog, org: OrgInfo) -> None:
     raise_for_issues(check_catalog(catalog, describes))
 
 
+def pipeline_id(config: dict) -> str:
+    return str(config.get("pipeline_id") or "default")
+
+
+def org_identity(client: SalesforceClient) -> str:
+    """The org id the target signed in to (from the identity URL); for a bare access_token
+    session, which has none, the instance it was issued for."""
+    token = client.token
+    return token.org_id or f"instance:{token.instance_url}"
+
+
+def take_lease(config: dict, store: LinkStore, org_id: str, logger: logging.Logger) -> RunLease:
+    def number(name: str, default: float) -> float:
+        value = config.get(name)
+        return default if value in (None, "") else float(value)
+
+    lease = RunLease(store, lease_name(org_id, pipeline_id(config)), ttl=number("lease_ttl_seconds", DEFAULT_TTL_SECONDS),
+                     wait=number("lease_wait_seconds", DEFAULT_WAIT_SECONDS), logger=logger)
+    lease.acquire()
+    return lease
+
+
+def note_org_switch(config: dict, store: LinkStore, org_id: str, report: RunReport, logger: logging.Logger) -> None:
+    """Say so when this pipeline's last run signed in to another org (a refreshed sandbox, a
+    switched environment): nothing remembered for that org is used here."""
+    if config.get("dry_run"):
+        return
+    previous = store.org_switch(pipeline_id(config))
+    section = report.section("org")
+    section["org_id"] = org_id
+    if previous:
+        section["previous_org_id"] = previous
+        message = (f"Signed in to Salesforce org {org_id}, but this pipeline's last run wrote to org {previous} "
+                   "(a refreshed sandbox or another environment): none of that org's record ids are used; "
+                   "people are matched afresh in this org. Records the tap no longer sends (before its "
+                   "bookmark) reach this org only with a full refresh of the tap's state.")
+        logger.warning(message)
+        report.note(message)
+
+
 def build_run(config: dict, logger: logging.Logger, *, client: SalesforceClient | None = None) -> RunContext:
     """Connect, describe, validate the catalog and open the run's files. Raises CatalogError or a
     Salesforce error with a clear message when something must be fixed first."""
@@ -203,10 +257,22 @@ def build_run(config: dict, logger: logging.Logger, *, client: SalesforceClient 
         client.read_limits()
     paths = output_paths(config)
     paths["output_dir"].mkdir(parents=True, exist_ok=True)
+    org_id = org_identity(client)
+    store = open_store(config, paths["links"], org_id)
+    report = RunReport(dry_run=bool(config.get("dry_run")), object_mode=catalog.object_mode)
+    lease = None
+    try:
+        if not config.get("dry_run"):
+            lease = take_lease(config, store, org_id, logger)
+            report.section("lease").update(lease.as_report())
+        note_org_switch(config, store, org_id, report, logger)
+    except BaseException:
+        store.close()
+        raise
     run = RunContext(
         config=config, logger=logger, client=client, writer=Writer(client, logger=logger), org=org,
-        catalog=catalog, report=RunReport(dry_run=bool(config.get("dry_run")), object_mode=catalog.object_mode),
-        rejects=RejectsFile(paths["rejects"], logger), links=LinkStore(paths["links"]),
+        catalog=catalog, report=report, rejects=RejectsFile(paths["rejects"], logger), links=store,
+        lease=lease, org_id=org_id,
     )
     run.andsend_user_emails.update(run.links.users())
     fallback = config.get("owner_fallback") or "assignment_rules"

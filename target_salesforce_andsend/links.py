@@ -1,39 +1,62 @@
-"""LinkStore: what this target knows between runs, in `<output_dir>/links.sqlite`.
+"""LinkStore: what this target knows between runs, behind one small interface, two backends.
 
-* `links`: Andsend prospect id -> the Salesforce record it was created as or linked to
+* SQLite in `<output_dir>/links.sqlite` (`LinkStore`, the embedded default: one host);
+* PostgreSQL (`PostgresLinkStore`, setting `state_store_url`, optional extra `[postgres]`): for
+  runners that start clean (containers, CI, Kubernetes CronJobs) and for runs on several hosts.
+
+Everything Salesforce-specific is kept per org: the store is opened for the org id the target
+signed in to (`Token.org_id`), so a refreshed sandbox or a switched environment never sees another
+org's record ids (`org_switch` tells when the last run of a pipeline signed in elsewhere).
+
+Tables (the same in both backends):
+
+* `links`: (org, Andsend prospect id) -> the Salesforce record it was created as or linked to
   (object, id, account id, email). Lets activities find their person without a query and lets
   later runs find email-less prospects in orgs without the external-id field.
-* `andsend_users`: Andsend user id -> email (from the users stream and denormalised fields), so
-  a later run that sees only `purchased_by_user_id` still resolves the owner.
-* `meta`: small named values (`get_meta`/`put_meta`), e.g. the CRM-status watermarks.
-* `pending`: generic parked work (`kind`, `key`, JSON payload), e.g. touchpoints whose person
-  is not in Salesforce yet; the owner of the kind retries and deletes them.
+* `andsend_users`: Andsend user id -> email (Andsend facts, not the org's), so a later run that
+  sees only `purchased_by_user_id` still resolves the owner.
+* `pending`: (org, kind, key) -> parked JSON payload, e.g. touchpoints whose person is not in
+  Salesforce yet; the owner of the kind retries and deletes them.
+* `meta`: (org, key) -> text (`get_meta` / `put_meta`), small facts such as watermarks.
+* `leases`: the run lease (lease.py): one writer per org and pipeline.
 
-SQLite in WAL mode, one connection per thread (sinks may drain in parallel threads).
+Rows written before the store knew orgs (org `''`) belong to the first org that opens it.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-_SCHEMA = """
+UNCLAIMED = ""  # org of rows written before the store was keyed by org (or before sign-in)
+_GLOBAL = "*"   # org of store-wide meta (the last org each pipeline signed in to)
+
+_TABLES = """
 CREATE TABLE IF NOT EXISTS links (
-    prospect_id TEXT PRIMARY KEY, object TEXT NOT NULL, record_id TEXT NOT NULL,
-    account_id TEXT, email TEXT, updated_at TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS links_email ON links(email);
+    org_id TEXT NOT NULL, prospect_id TEXT NOT NULL, object TEXT NOT NULL, record_id TEXT NOT NULL,
+    account_id TEXT, email TEXT, updated_at TEXT NOT NULL, PRIMARY KEY (org_id, prospect_id));
+CREATE INDEX IF NOT EXISTS links_email ON links(org_id, email);
 CREATE TABLE IF NOT EXISTS andsend_users (user_id TEXT PRIMARY KEY, email TEXT NOT NULL, updated_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS pending (
-    kind TEXT NOT NULL, key TEXT NOT NULL, payload TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (kind, key));
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL);
+    org_id TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, payload TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    PRIMARY KEY (org_id, kind, key));
+CREATE TABLE IF NOT EXISTS meta (
+    org_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, updated_at TEXT NOT NULL,
+    PRIMARY KEY (org_id, key));
+CREATE TABLE IF NOT EXISTS leases (
+    name TEXT PRIMARY KEY, holder TEXT NOT NULL, info TEXT NOT NULL, acquired_at DOUBLE PRECISION NOT NULL,
+    heartbeat_at DOUBLE PRECISION NOT NULL, expires_at DOUBLE PRECISION NOT NULL);
 """
 
+_CONNS_LOCK = threading.Lock()
 _CHUNK = 500  # bound parameters per statement, well under SQLite's limit
 
 
@@ -41,55 +64,156 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def holder_id() -> str:
+    """Who holds a lease: host, process and a random part (a restarted pid is another holder)."""
+    import os
+    import secrets
+
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
 class LinkStore:
-    def __init__(self, path: str | Path):
+    """The SQLite backend, and the interface both backends share. Subclasses change only how
+    statements reach the database (`_conn`, `_write_many`, `_rows`, `_tx`, `now`)."""
+
+    backend = "sqlite"
+
+    def __init__(self, path: str | Path, org_id: str | None = None):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.org_id = org_id or UNCLAIMED
         self._local = threading.local()
         self._lock = threading.Lock()
         with self._lock:
             conn = self._conn()
-            conn.executescript(_SCHEMA)
+            _migrate_sqlite_v1(conn)
+            conn.executescript(_TABLES)
+        self._claim_unclaimed()
 
-    def _conn(self) -> sqlite3.Connection:
+    def describe(self) -> str:
+        return f"SQLite {self.path}"
+
+    # -- backend primitives (SQLite) ----------------------------------------------------------
+
+    def _conn(self) -> Any:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             self._local.conn = conn
+            self._remember_conn(conn)
         return conn
+
+    def _remember_conn(self, conn: Any) -> None:
+        with _CONNS_LOCK:
+            if not hasattr(self, "_conns"):
+                self._conns: list[Any] = []
+            self._conns.append(conn)
 
     def _write_many(self, sql: str, data: list[tuple[Any, ...]]) -> None:
         """One transaction for the whole batch: the connection autocommits, and a commit per row
         (5,000 a batch) cost 40 us each; all rows or none also suits a killed run."""
-        with self._lock:
-            conn = self._conn()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.executemany(sql, data)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        with self._tx() as cur:
+            cur.executemany(sql, data)
+
+    def _tx(self) -> Any:
+        """A write transaction (serialised with every other writer of the file)."""
+        store = self
+
+        class _Tx:
+            def __enter__(self) -> Any:
+                store._lock.acquire()
+                self.conn = store._conn()
+                self.conn.execute("BEGIN IMMEDIATE")
+                return self.conn
+
+            def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
+                try:
+                    self.conn.execute("ROLLBACK" if kind else "COMMIT")
+                finally:
+                    store._lock.release()
+
+        return _Tx()
+
+    def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
+        return list(self._conn().execute(sql, list(params)))
+
+    def now(self) -> float:
+        """The clock leases are measured by (SQLite: this host's; PostgreSQL: the server's)."""
+        return time.time()
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        for conn in getattr(self, "_conns", []):
+            try:
+                conn.close()
+            except Exception:  # closing is best effort
+                pass
+        self._conns = []
+        self._local = threading.local()
+
+    # -- org scope ----------------------------------------------------------------------------
+
+    def _claim_unclaimed(self) -> None:
+        if self.org_id == UNCLAIMED:
+            return
+        with self._tx() as cur:
+            for table in ("links", "pending", "meta"):
+                # Rows of the same key already under this org win over unclaimed ones.
+                keys = {"links": "prospect_id", "pending": "kind, key", "meta": "key"}[table]
+                cur.execute(
+                    f"DELETE FROM {table} WHERE org_id = ? AND ({keys}) IN "  # noqa: S608 - names from code
+                    f"(SELECT {keys} FROM {table} WHERE org_id = ?)", (UNCLAIMED, self.org_id))
+                cur.execute(f"UPDATE {table} SET org_id = ? WHERE org_id = ?",  # noqa: S608 - names from code
+                            (self.org_id, UNCLAIMED))
+
+    def org_switch(self, pipeline: str) -> str | None:
+        """Record that `pipeline` now writes to this org; return the org its last run signed in
+        to when that was another one (else None). Parked touchpoints (Andsend data, no Salesforce
+        ids) follow the pipeline to the new org; links and create intents stay with their org."""
+        key = f"last_org:{pipeline}"
+        previous = self._meta(_GLOBAL, key)
+        if previous == self.org_id:
+            return None
+        if previous:
+            with self._tx() as cur:
+                cur.execute(
+                    "INSERT INTO pending(org_id, kind, key, payload, attempts, created_at, updated_at) "
+                    "SELECT ?, kind, key, payload, attempts, created_at, updated_at FROM pending "
+                    "WHERE org_id = ? AND kind = 'touchpoint' ON CONFLICT(org_id, kind, key) DO NOTHING",
+                    (self.org_id, previous))
+        self._put_meta(_GLOBAL, key, self.org_id)
+        return previous
+
+    # -- generic key-value --------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        return self._meta(self.org_id, key)
+
+    def put_meta(self, key: str, value: str) -> None:
+        self._put_meta(self.org_id, key, value)
+
+    def _meta(self, org: str, key: str) -> str | None:
+        rows = self._rows("SELECT value FROM meta WHERE org_id = ? AND key = ?", (org, key))
+        return rows[0][0] if rows else None
+
+    def _put_meta(self, org: str, key: str, value: str) -> None:
+        self._write_many(
+            "INSERT INTO meta(org_id, key, value, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(org_id, key) DO UPDATE SET value=excluded.value, updated_at=excluded.updated_at",
+            [(org, key, str(value), _now())])
 
     # -- prospect links -------------------------------------------------------------------
 
     def put_links(self, rows: Iterable[dict[str, Any]]) -> None:
         """rows: {prospect_id, object, record_id, account_id?, email?}; last write wins."""
-        data = [(r["prospect_id"], r["object"], r["record_id"], r.get("account_id"), r.get("email"), _now())
-                for r in rows if r.get("prospect_id") and r.get("record_id")]
+        data = [(self.org_id, r["prospect_id"], r["object"], r["record_id"], r.get("account_id"), r.get("email"),
+                 _now()) for r in rows if r.get("prospect_id") and r.get("record_id")]
         if not data:
             return
         self._write_many(
-            "INSERT INTO links(prospect_id, object, record_id, account_id, email, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(prospect_id) DO UPDATE SET object=excluded.object, "
+            "INSERT INTO links(org_id, prospect_id, object, record_id, account_id, email, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(org_id, prospect_id) DO UPDATE SET object=excluded.object, "
             "record_id=excluded.record_id, account_id=excluded.account_id, "
             "email=COALESCE(excluded.email, links.email), updated_at=excluded.updated_at",
             data,
@@ -98,13 +222,13 @@ class LinkStore:
     def get_many(self, prospect_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         ids = [p for p in dict.fromkeys(prospect_ids) if p]
         out: dict[str, dict[str, Any]] = {}
-        conn = self._conn()
         for i in range(0, len(ids), _CHUNK):
             chunk = ids[i : i + _CHUNK]
             marks = ",".join("?" * len(chunk))
-            for row in conn.execute(
-                f"SELECT prospect_id, object, record_id, account_id, email FROM links WHERE prospect_id IN ({marks})",  # noqa: S608 - placeholders only
-                chunk,
+            for row in self._rows(
+                "SELECT prospect_id, object, record_id, account_id, email FROM links "  # noqa: S608 - placeholders only
+                f"WHERE org_id = ? AND prospect_id IN ({marks})",
+                [self.org_id, *chunk],
             ):
                 out[row[0]] = {"prospect_id": row[0], "object": row[1], "record_id": row[2],
                                "account_id": row[3], "email": row[4]}
@@ -114,17 +238,21 @@ class LinkStore:
         return self.get_many([prospect_id]).get(prospect_id)
 
     def iter_links(self, *, updated_since: str | None = None) -> list[dict[str, Any]]:
-        """Every link (with its ``updated_at``), or those updated at or after ``updated_since``."""
-        sql = "SELECT prospect_id, object, record_id, account_id, email, updated_at FROM links"
-        params: tuple[Any, ...] = ()
+        """Every link of this org (with its ``updated_at``), or those updated at or after ``updated_since``."""
+        sql = "SELECT prospect_id, object, record_id, account_id, email, updated_at FROM links WHERE org_id = ?"
+        params: tuple[Any, ...] = (self.org_id,)
         if updated_since:
-            sql += " WHERE updated_at >= ?"
-            params = (updated_since,)
+            sql += " AND updated_at >= ?"
+            params = (self.org_id, updated_since)
         return [{"prospect_id": r[0], "object": r[1], "record_id": r[2], "account_id": r[3], "email": r[4],
-                 "updated_at": r[5]} for r in self._conn().execute(sql + " ORDER BY prospect_id", params)]
+                 "updated_at": r[5]} for r in self._rows(sql + " ORDER BY prospect_id", params)]
+
+    def any_links(self) -> bool:
+        """Whether any org has a link (before signing in, when the org is not known yet)."""
+        return bool(self._rows("SELECT 1 FROM links LIMIT 1"))
 
     def count_links(self) -> int:
-        return self._conn().execute("SELECT COUNT(*) FROM links").fetchone()[0]
+        return self._rows("SELECT COUNT(*) FROM links WHERE org_id = ?", (self.org_id,))[0][0]
 
     # -- Andsend users --------------------------------------------------------------------
 
@@ -139,52 +267,47 @@ class LinkStore:
         )
 
     def users(self) -> dict[str, str]:
-        return dict(self._conn().execute("SELECT user_id, email FROM andsend_users"))
-
-    # -- named values ---------------------------------------------------------------------
-
-    def get_meta(self, key: str) -> str | None:
-        row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else None
-
-    def put_meta(self, key: str, value: str) -> None:
-        self._write_many(
-            "INSERT INTO meta(key, value, updated_at) VALUES (?, ?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET value=excluded.value, updated_at=excluded.updated_at",
-            [(key, value, _now())],
-        )
+        return dict(self._rows("SELECT user_id, email FROM andsend_users"))
 
     # -- parked work ----------------------------------------------------------------------
 
     def pending_put(self, kind: str, items: dict[str, Any]) -> None:
         """Park payloads under (kind, key); re-parking a key replaces its payload, counts attempts."""
         now = _now()
-        data = [(kind, key, json.dumps(payload, default=str), now, now) for key, payload in items.items()]
+        data = [(self.org_id, kind, key, json.dumps(payload, default=str), now, now)
+                for key, payload in items.items()]
         if not data:
             return
         self._write_many(
-            "INSERT INTO pending(kind, key, payload, attempts, created_at, updated_at) VALUES (?, ?, ?, 0, ?, ?) "
-            "ON CONFLICT(kind, key) DO UPDATE SET payload=excluded.payload, attempts=pending.attempts + 1, "
+            "INSERT INTO pending(org_id, kind, key, payload, attempts, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, 0, ?, ?) "
+            "ON CONFLICT(org_id, kind, key) DO UPDATE SET payload=excluded.payload, attempts=pending.attempts + 1, "
             "updated_at=excluded.updated_at",
             data,
         )
 
     def pending_list(self, kind: str, *, limit: int | None = None) -> dict[str, Any]:
-        sql = "SELECT key, payload FROM pending WHERE kind = ? ORDER BY created_at, key"
-        params: list[Any] = [kind]
+        sql = "SELECT key, payload FROM pending WHERE org_id = ? AND kind = ? ORDER BY created_at, key"
+        params: list[Any] = [self.org_id, kind]
         if limit:
             sql += " LIMIT ?"
             params.append(limit)
-        return {key: json.loads(payload) for key, payload in self._conn().execute(sql, params)}
+        return {key: json.loads(payload) for key, payload in self._rows(sql, params)}
+
+    def pending_since(self, kind: str) -> list[tuple[Any, str]]:
+        """(payload, parked-at ISO time) of every item of `kind`, oldest first."""
+        return [(json.loads(payload), created) for payload, created in self._rows(
+            "SELECT payload, created_at FROM pending WHERE org_id = ? AND kind = ? ORDER BY created_at, key",
+            (self.org_id, kind))]
 
     def pending_delete(self, kind: str, keys: Iterable[str]) -> None:
-        data = [(kind, k) for k in keys]
+        data = [(self.org_id, kind, k) for k in keys]
         if not data:
             return
-        self._write_many("DELETE FROM pending WHERE kind = ? AND key = ?", data)
+        self._write_many("DELETE FROM pending WHERE org_id = ? AND kind = ? AND key = ?", data)
 
     def pending_count(self, kind: str) -> int:
-        return self._conn().execute("SELECT COUNT(*) FROM pending WHERE kind = ?", (kind,)).fetchone()[0]
+        return self._rows("SELECT COUNT(*) FROM pending WHERE org_id = ? AND kind = ?", (self.org_id, kind))[0][0]
 
     # -- touchpoints waiting for their person (used by activities.py) ---------------------
 
@@ -196,3 +319,167 @@ class LinkStore:
 
     def remove_pending_touchpoints(self, touchpoint_ids: Iterable[str]) -> None:
         self.pending_delete("touchpoint", [str(t) for t in touchpoint_ids])
+
+    # -- leases (the protocol is in lease.py) ---------------------------------------------
+
+    def lease_try(self, name: str, holder: str, info: dict, ttl: float) -> dict | None:
+        """Take or renew lease `name` for `holder` unless another holder's is still alive.
+        Returns None on success, else the live holder's row."""
+        with self._tx() as cur:
+            now = self.now()
+            # One atomic statement: a conflicting row is taken over only if it is this holder's or
+            # expired (PostgreSQL locks that row and re-checks the condition; SQLite writes serially).
+            taken = cur.execute(
+                "INSERT INTO leases(name, holder, info, acquired_at, heartbeat_at, expires_at) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET holder=excluded.holder, info=excluded.info, "
+                "acquired_at=excluded.acquired_at, heartbeat_at=excluded.heartbeat_at, expires_at=excluded.expires_at "
+                "WHERE leases.holder = excluded.holder OR leases.expires_at <= ?",
+                (name, holder, json.dumps(info), now, now, now + ttl, now))
+            if taken.rowcount == 1:
+                return None
+            row = cur.execute("SELECT holder, info, acquired_at, heartbeat_at, expires_at FROM leases "
+                              "WHERE name = ?", (name,)).fetchone()
+            return {"holder": row[0], "info": json.loads(row[1]), "acquired_at": row[2],
+                    "heartbeat_at": row[3], "expires_at": row[4], "now": now}
+
+    def lease_renew(self, name: str, holder: str, ttl: float) -> bool:
+        """Extend `holder`'s lease; False when it is no longer theirs (expired and taken)."""
+        with self._tx() as cur:
+            now = self.now()
+            done = cur.execute("UPDATE leases SET heartbeat_at = ?, expires_at = ? WHERE name = ? AND holder = ?",
+                               (now, now + ttl, name, holder))
+            return done.rowcount == 1
+
+    def lease_release(self, name: str, holder: str) -> None:
+        with self._tx() as cur:
+            cur.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
+
+
+def _migrate_sqlite_v1(conn: sqlite3.Connection) -> None:
+    """Stores written before org keys: their rows become unclaimed (org '')."""
+    cols = [r[1] for r in conn.execute("PRAGMA table_info(links)")]
+    if not cols or "org_id" in cols:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("ALTER TABLE links RENAME TO links_v1")
+        conn.execute("DROP INDEX IF EXISTS links_email")
+        conn.execute("ALTER TABLE pending RENAME TO pending_v1")
+        for statement in _TABLES.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute("INSERT INTO links SELECT '', prospect_id, object, record_id, account_id, email, updated_at "
+                     "FROM links_v1")
+        conn.execute("INSERT INTO pending SELECT '', kind, key, payload, attempts, created_at, updated_at "
+                     "FROM pending_v1")
+        conn.execute("DROP TABLE links_v1")
+        conn.execute("DROP TABLE pending_v1")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+class PostgresLinkStore(LinkStore):
+    """The same store in PostgreSQL (psycopg 3): one connection per thread, autocommit, one
+    transaction per batch. Lease times come from the server's clock, so hosts with skewed clocks
+    agree on expiry."""
+
+    backend = "postgresql"
+
+    def __init__(self, url: str, org_id: str | None = None):
+        try:
+            import psycopg  # noqa: F401 - fail here with the install hint, not on first use
+        except ImportError:
+            raise RuntimeError(
+                "state_store_url names a PostgreSQL database, but psycopg is not installed: "
+                "pip install 'andsend-salesforce-connectors[postgres]'") from None
+        self.url = url
+        self.org_id = org_id or UNCLAIMED
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        with self._tx() as cur:
+            # Two runs creating the tables at once would collide in the catalog: one at a time.
+            cur.execute("SELECT pg_advisory_xact_lock(7239411)")
+            for statement in _TABLES.split(";"):
+                if statement.strip():
+                    cur.execute(statement)
+        self._claim_unclaimed()
+
+    def describe(self) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.url)
+        return f"PostgreSQL {parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
+
+    def _conn(self) -> Any:
+        import psycopg
+
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=30,
+                                   application_name="target-salesforce-andsend")
+            self._local.conn = conn
+            self._remember_conn(conn)
+        return conn
+
+    @staticmethod
+    def _sql(sql: str) -> str:
+        return sql.replace("%", "%%").replace("?", "%s")
+
+    def _tx(self) -> Any:
+        store = self
+
+        class _Tx:
+            def __enter__(self) -> Any:
+                self.conn = store._conn()
+                self.tx = self.conn.transaction()
+                self.tx.__enter__()
+                return _PgCursor(self.conn.cursor())
+
+            def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
+                self.tx.__exit__(kind, exc, tb)
+
+        return _Tx()
+
+    def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
+        with self._conn().cursor() as cur:
+            cur.execute(self._sql(sql), list(params))
+            return list(cur.fetchall())
+
+    def now(self) -> float:
+        return float(self._rows("SELECT EXTRACT(EPOCH FROM clock_timestamp())")[0][0])
+
+
+class _PgCursor:
+    """A psycopg cursor that takes the SQLite-style statements above (`?` placeholders)."""
+
+    def __init__(self, cur: Any):
+        self._cur = cur
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> _PgCursor:
+        self._cur.execute(PostgresLinkStore._sql(sql), list(params))
+        return self
+
+    def executemany(self, sql: str, data: list[tuple[Any, ...]]) -> None:
+        self._cur.executemany(PostgresLinkStore._sql(sql), data)
+
+    def fetchone(self) -> Any:
+        return self._cur.fetchone()
+
+    @property
+    def rowcount(self) -> int:
+        return self._cur.rowcount
+
+
+def open_store(config: dict, default_path: Path, org_id: str | None = None) -> LinkStore:
+    """The store the settings name: `state_store_url` (postgresql://...) or the SQLite file."""
+    url = str(config.get("state_store_url") or "").strip()
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresLinkStore(url, org_id)
+    if url.startswith("sqlite:///"):
+        return LinkStore(Path(url[len("sqlite:///"):]).expanduser(), org_id)
+    if url:
+        raise ValueError("state_store_url must be postgresql://... (or sqlite:///path); "
+                         "leave it empty for <output_dir>/links.sqlite")
+    return LinkStore(default_path, org_id)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from rapidfuzz import fuzz
 
-from .catalog import EXTERNAL_ID_FIELD
+from .catalog import EXTERNAL_ID_FIELD, PROSPECT_IDS_FIELD
 from .normalize import (
     compact_company,
     company_domain,
@@ -261,7 +261,7 @@ class Matcher:
         if catalog is not None:
             wanted += [m.field for m in catalog.for_object(sobject)]
         if sobject in ("Lead", "Contact"):
-            wanted.append(EXTERNAL_ID_FIELD)
+            wanted += [EXTERNAL_ID_FIELD, PROSPECT_IDS_FIELD]
             # Badges carry do-not-contact (absent fields are dropped below, like any other).
             wanted += ["HasOptedOutOfEmail", "DoNotCall"]
             if catalog is not None:

@@ -217,6 +217,8 @@ class PlanInputs:
     fallback_owner_id: str | None = None
     # Person record id (15) -> prospect that first linked or wrote it this run (RunContext.person_sources)
     person_sources: dict[str, str] = field(default_factory=dict)
+    prospect_ids: dict[str, str | None] = field(default_factory=dict)  # object -> Andsend_Prospect_Ids__c
+    account_key: str | None = None      # Andsend_Account_Key__c where the org has it
 
 
 def field_values(inputs: PlanInputs, sobject: str, record: dict, *, owner_id: str | None,
@@ -281,6 +283,22 @@ def _auto_assign(inputs: PlanInputs, owner_id: str | None) -> bool:
     if owner_id:
         return False
     return inputs.owner_fallback == "assignment_rules"
+
+
+PROSPECT_IDS_MAX = 255  # Andsend_Prospect_Ids__c is Text(255): filterable, so touchpoints can find it
+ACCOUNT_KEY_MAX = 255
+
+
+def merged_prospect_ids(current: str | None, prospect_ids: list[str]) -> str:
+    """`;p1;p2;` with the ids already there first, then the new ones while they fit (the rest stay
+    found through the link store)."""
+    ids = [p for p in (current or "").split(";") if p]
+    out = ";" + "".join(f"{p};" for p in ids)
+    for pid in prospect_ids:
+        if pid not in ids and len(out) + len(pid) + 1 <= PROSPECT_IDS_MAX and ";" not in pid:
+            ids.append(pid)
+            out += f"{pid};"
+    return out if ids else ""
 
 
 def account_key(record: dict) -> str | None:
@@ -379,6 +397,14 @@ def _plan_link(plan: Plan, inputs: PlanInputs, group: Group, match: Match, owner
     ext = inputs.external_id.get(sobject)
     if ext and is_empty_value(match.record.get(ext)):
         values[ext] = group.prospect_id
+    ids_field = inputs.prospect_ids.get(sobject)
+    if ids_field:
+        current = match.record.get(ids_field) or ""
+        # The record's own external id counts among its ids; one id alone needs no list.
+        own = [str(match.record[ext])] if ext and not is_empty_value(match.record.get(ext)) else []
+        merged = merged_prospect_ids(current, [*own, *group.prospect_ids])
+        if merged.count(";") > 2 and merged != current:
+            values[ids_field] = merged
     if sobject == "Lead" and match.record.get("IsConverted") in (True, "true", 1):
         values = {}  # a converted Lead whose Contact is gone cannot be updated: link only
     action = Action(kind="update" if values else "link", object=sobject, group_keys=[group.key],
@@ -401,6 +427,9 @@ def _plan_create(plan: Plan, inputs: PlanInputs, group: Group, sobject: str, own
     ext = inputs.external_id.get(sobject)
     if ext:
         values[ext] = group.prospect_id
+    ids_field = inputs.prospect_ids.get(sobject)
+    if ids_field and len(group.prospect_ids) > 1:
+        values[ids_field] = merged_prospect_ids(None, group.prospect_ids)
     action = Action(kind="create", object=sobject, group_keys=[group.key], prospect_ids=list(group.prospect_ids),
                     fields=values, owner_id=owner_id, auto_assign=_auto_assign(inputs, owner_id), email=group.email)
     if sobject == "Contact":
@@ -414,6 +443,8 @@ def _plan_create(plan: Plan, inputs: PlanInputs, group: Group, sobject: str, own
                 existing = plan.account_creates.get(ref)
                 if existing is None:
                     acc_values = field_values(inputs, "Account", group.record, owner_id=owner_id, current=None)
+                    if inputs.account_key and len(ref) <= ACCOUNT_KEY_MAX:
+                        acc_values[inputs.account_key] = ref  # upserted on it: never two Accounts
                     plan.account_creates[ref] = Action(
                         kind="create", object="Account", group_keys=[group.key], prospect_ids=list(group.prospect_ids),
                         fields=acc_values, owner_id=owner_id, auto_assign=_auto_assign(inputs, owner_id))
@@ -467,6 +498,8 @@ def plan_inputs(run: RunContext) -> PlanInputs:
         owner_fallback=run.config.get("owner_fallback") or "assignment_rules",
         fallback_owner_id=run.fallback_owner_id,
         person_sources=run.person_sources,
+        prospect_ids={o: run.org.prospect_ids_field(o) for o in ("Lead", "Contact")},
+        account_key=run.org.account_key_field() if run.object_mode == "contact_account" else None,
     )
 
 
@@ -614,7 +647,7 @@ def _execute_admitted(run: RunContext, plan: Plan, groups_by_key: dict[str, Grou
         if result.success:
             if op == "create":
                 account_ids[ref_of[id(action)]] = result.id
-            run.report.count(ROLE, "Account", "created" if op == "create" else "updated")
+            run.report.count(ROLE, "Account", _outcome(op, result))
         else:
             _reject_action(run, action, result, groups_by_key)
             if op == "create":
@@ -643,7 +676,7 @@ def _execute_admitted(run: RunContext, plan: Plan, groups_by_key: dict[str, Grou
     try:
         for op, action, result in _write_round(run, round_2):
             if result.success:
-                run.report.count(ROLE, action.object, "created" if op == "create" else "updated")
+                run.report.count(ROLE, action.object, _outcome(op, result))
                 links += _link_rows(action, result.id if op == "create" else action.record_id)
                 if op == "create" and result.id:
                     run.person_sources.setdefault(result.id[:15], action.prospect_ids[0])
@@ -665,17 +698,29 @@ def _execute_admitted(run: RunContext, plan: Plan, groups_by_key: dict[str, Grou
     run.rejects.resolved(ROLE, [row["prospect_id"] for row in links])
 
 
+def _outcome(op: str, result: Any) -> str:
+    """created, updated, or created_concurrently: an upsert found the record another run had
+    just created (same external id) and updated it instead of creating a second one."""
+    if op != "create":
+        return "updated"
+    return "created_concurrently" if result.created is False else "created"
+
+
 def _writes(run: RunContext, sobject: str, creates: list[Action],
             updates: list[Action]) -> list[tuple[str, list[Action], Write]]:
-    """The writes of one object: its creates, one per Sforce-Auto-Assign header value, and its
-    updates."""
+    """The writes of one object: its creates, one per Sforce-Auto-Assign header value (upserts on
+    the object's external id where the org has it), and its updates."""
     out: list[tuple[str, list[Action], Write]] = []
-    by_header: dict[str, list[Action]] = defaultdict(list)
+    by_header: dict[tuple[str, str | None], list[Action]] = defaultdict(list)
+    ext = run.org.account_key_field() if sobject == "Account" else run.org.external_id_field(sobject)
     for action in creates:
-        by_header[str(_headers(action))].append(action)
-    for group in by_header.values():
-        out.append(("create", group, Write("create", sobject, [a.fields for a in group], None,
-                                           _headers(group[0]))))
+        upsert_on = ext if ext and not is_empty_value(action.fields.get(ext)) else None
+        by_header[(str(_headers(action)), upsert_on)].append(action)
+    for (_, upsert_on), group in by_header.items():
+        # Upserted on the external id where the record carries one: a concurrent run that created
+        # the same person or company first is updated, never duplicated (nor refused as a duplicate).
+        op = "upsert" if upsert_on else "create"
+        out.append(("create", group, Write(op, sobject, [a.fields for a in group], upsert_on, _headers(group[0]))))
     if updates:
         out.append(("update", updates, Write("update", sobject, [{"Id": a.record_id, **a.fields} for a in updates])))
     return out

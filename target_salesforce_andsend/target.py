@@ -34,12 +34,13 @@ from singer_sdk.target_base import Target
 from . import crm_status_sync
 from .batch_worker import BatchWorker
 from .context import RunContext, build_run, output_paths
-from .links import LinkStore
+from .links import open_store
 from .matching import DEFAULT_ORDER as MATCH_STEPS
 from .progress import Progress
 from .report import RunReport
 from .salesforce.redact import install_for_plugin
 from .sinks import SINKS_BY_ROLE, role_module
+from .state_holdback import hold_back
 
 ROLES = tuple(SINKS_BY_ROLE)
 # Streams of tap-andsend that carry nothing for Salesforce; a plain `tap-andsend | target` pipe works.
@@ -161,6 +162,21 @@ CONFIG_SCHEMA = th.PropertiesList(
     _setting("match_email_fields", th.ArrayType(th.StringType), "More e-mail fields of Contact and Lead a "
              "person is matched on after Email, in this order (e.g. Work_Email__c, npe01__AlternateEmail__c, "
              "npe01__WorkEmail__c); fields an object lacks are skipped for it."),
+    # -- run safety: state store, run lease, parked work, token rotation --
+    _setting("state_store_url", th.StringType, "Where links, users, parked work and the run lease live: "
+             "postgresql://user:password@host/db (runners that start clean, several hosts; extra [postgres]) or "
+             "empty for <output_dir>/links.sqlite.", secret=True),
+    _setting("pipeline_id", th.StringType, "Name of this pipeline in the run lease (one writer per Salesforce "
+             "org and pipeline).", default="default"),
+    _setting("lease_wait_seconds", th.NumberType, "How long a run waits for another run writing to the same org "
+             "and pipeline to finish before it exits non-zero without writing.", default=300),
+    _setting("lease_ttl_seconds", th.NumberType, "Seconds after its last heartbeat that a run's lease expires "
+             "(a killed run's lease is free after this).", default=60),
+    _setting("parked_max_days", th.NumberType, "Days a touchpoint may wait for its person before the Singer "
+             "state stops being held back for it (it stays parked and is still retried).", default=30),
+    _setting("refresh_token_file", th.StringType, "File holding the refresh token (wins over refresh_token); "
+             "a token Salesforce rotates is written back to it. Under Meltano the project's .env is updated "
+             "instead."),
 ).to_dict()
 
 
@@ -289,6 +305,8 @@ class TargetSalesforceAndsend(Target):
             return
         try:
             run = self.run
+            if run.lease is not None:
+                run.lease.check()  # a run whose lease was taken over stops before writing more
             role_module(role).process_batch(run, records)
             self._progress(len(records))
         except BaseException as exc:
@@ -336,7 +354,33 @@ class TargetSalesforceAndsend(Target):
         if self.config.get("dry_run"):
             self.logger.info("Dry run: STATE not emitted (nothing was written to Salesforce)")
             return
-        super()._write_state_message(state)
+        super()._write_state_message(self._held_back(state))
+
+    def _held_back(self, state: dict) -> dict:
+        """The touchpoints streams' bookmarks held back to the oldest parked touchpoint
+        (state_holdback.py): STATE never acknowledges work that is only parked."""
+        run = self._run
+        if run is None or not isinstance(state, dict):
+            return state
+        streams = []
+        for name in (state.get("bookmarks") or {}):
+            try:
+                if self.role_for(name) == "touchpoints":
+                    streams.append(name)
+            except ValueError:
+                continue
+        if not streams:
+            return state
+        days = self.config.get("parked_max_days")
+        out, info = hold_back(state, streams, run.links.pending_since("touchpoint"),
+                              now=datetime.now(timezone.utc), max_days=30.0 if days in (None, "") else float(days))
+        if info:
+            run.report.section("state").update(info)
+            for stream, held in info.get("held_back", {}).items():
+                self.logger.info("STATE: %s bookmark held back from %s to %s, the oldest of %d touchpoints "
+                                 "parked until their person is in Salesforce", stream, held["bookmark"],
+                                 held["emitted"], held["parked"])
+        return out
 
     # -- end of run -----------------------------------------------------------------------
 
@@ -360,11 +404,11 @@ class TargetSalesforceAndsend(Target):
         then the run is only opened when some prospect is linked."""
         if run is None:
             links = output_paths(dict(self.config))["links"]
-            if not links.exists():
+            if not self.config.get("state_store_url") and not links.exists():
                 return
-            store = LinkStore(links)
+            store = open_store(dict(self.config), links)
             try:
-                if not store.count_links():
+                if not store.any_links():  # of any org: which one is known only after signing in
                     return
             finally:
                 store.close()
@@ -397,7 +441,7 @@ class TargetSalesforceAndsend(Target):
             run = self._run
         if run is None:
             if self._users_seen and not self.config.get("dry_run"):
-                store = LinkStore(output_paths(dict(self.config))["links"])
+                store = open_store(dict(self.config), output_paths(dict(self.config))["links"])
                 store.put_users(self._users_seen)
                 store.close()
             if error is not None:
@@ -437,6 +481,8 @@ class TargetSalesforceAndsend(Target):
         try:
             run.writer.close()
             run.client.close()
+            if run.lease is not None:
+                run.lease.release()  # after the last write and the report
             run.links.close()
         except Exception:  # closing is best effort
             self.logger.debug("closing run resources failed", exc_info=True)

@@ -227,3 +227,40 @@ def sf_emulator_session() -> Iterator[SalesforceEmulator]:
     finally:
         server.stop()
         app.state.emulator.store.close()
+
+
+# --- PostgreSQL (the durable state store's backend) -------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """A real PostgreSQL server for the session (tests/postgres_server.py)."""
+    from tests.postgres_server import PostgresServer
+
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Any) -> str:
+    """A fresh, empty database on the session's server."""
+    import uuid
+
+    return postgres_server.create_database(f"t_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(autouse=True)
+def _state_store_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ANDSEND_TEST_STORE=postgres: every test's target runs on a fresh PostgreSQL database."""
+    import os
+    import uuid
+
+    if os.environ.get("ANDSEND_TEST_STORE") != "postgres":
+        return
+    from tests.postgres_server import TEST_STORE_URL_VAR
+
+    server = request.getfixturevalue("postgres_server")
+    monkeypatch.setenv(TEST_STORE_URL_VAR, server.create_database(f"t_{uuid.uuid4().hex[:12]}"))

@@ -35,10 +35,12 @@ TARGET_SETTINGS = {
     "quota_max_daily_percent", "quota_max_calls_per_run", "max_concurrency", "bulk_threshold", "max_retries",
     "output_dir", "rejects_path", "report_path", "badges_path", "reject_threshold", "andsend_api_url",
     "andsend_api_key",
+    "state_store_url",  # a PostgreSQL URL may carry a password
 }  # fmt: skip
 TARGET_SECRETS = {
     "client_secret", "refresh_token", "password", "security_token", "private_key", "access_token",
     "andsend_api_key",
+    "state_store_url",  # a PostgreSQL URL may carry a password
 }  # fmt: skip
 TAP_SECRETS = {"api_key"}
 # Capabilities Meltano accepts per plugin type (meltano.schema.json).

@@ -28,9 +28,10 @@ KINDS = ("lead", "contact", "account_domain", "account_name")
 KIND_WEIGHTS = (40, 30, 15, 15)
 CONVERTED_LEADS = 2
 EXTERNAL_ID_FIELDS = {
-    "Lead": ["Andsend_Prospect_Id__c"],
-    "Contact": ["Andsend_Prospect_Id__c"],
+    "Lead": ["Andsend_Prospect_Id__c", "Andsend_Prospect_Ids__c"],
+    "Contact": ["Andsend_Prospect_Id__c", "Andsend_Prospect_Ids__c"],
     "Task": ["Andsend_Touchpoint_Id__c"],
+    "Account": ["Andsend_Account_Key__c"],
 }
 _ALL_SUFFIXES = sorted({s for c in COUNTRIES for s in c.legal_suffixes}, key=len, reverse=True)
 _SF_INDUSTRY = {

@@ -122,6 +122,10 @@ class Auth:
                 (token, user_id, client_id))
         return token
 
+    def revoke_refresh(self, token: str) -> None:
+        with self.store.lock:
+            self.store.conn.execute("UPDATE _tokens SET revoked = 1 WHERE token = ? AND kind = 'refresh'", (token,))
+
     def check(self, token: str) -> Session | None:
         session = self._access.get(token)
         if session is None:
@@ -209,6 +213,11 @@ class Auth:
             user_id = row[0]
             if not self._user_active(user_id):
                 raise OAuthError("inactive_user", "User is inactive")
+            if app.get("rotate_refresh_tokens"):
+                # Refresh-token rotation (connected app setting): the used token is spent and a new
+                # one comes back with the access token.
+                self.revoke_refresh(form.get("refresh_token", ""))
+                refresh = self.issue_refresh(user_id, app["client_id"])
         elif grant == JWT_GRANT:
             user_id, app = self._jwt(form.get("assertion", ""), login_url, instance_url)
         elif grant == "client_credentials":

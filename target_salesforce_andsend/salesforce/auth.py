@@ -25,6 +25,7 @@ import requests
 
 from .errors import AuthenticationError, ConfigurationError
 from .redact import masked, register_secrets
+from .token_rotation import store_rotated, token_from_file
 
 log = logging.getLogger("target_salesforce_andsend.salesforce.auth")
 
@@ -133,7 +134,11 @@ class Authenticator:
 
     def __init__(self, config: Mapping[str, Any], *, session: requests.Session | None = None,
                  timeout: float | None = None) -> None:
-        self._config = dict(config)
+        config = dict(config)
+        stored = token_from_file(config)
+        if stored:
+            config["refresh_token"] = stored  # the file holds the latest (rotated) token
+        self._config = config
         self.flow = choose_flow(config)
         self.login_url = resolve_login_url(config.get("domain"), config.get("login_url"))
         self.timeout = float(timeout or config.get("request_timeout") or 120)
@@ -311,11 +316,12 @@ class Authenticator:
         rotated = payload.get("refresh_token")
         if flow == "refresh_token" and rotated and rotated != self._config.get("refresh_token"):
             # Refresh-token rotation is on for this connected app: the old token is spent, so the
-            # rest of this run uses the new one; the stored setting must be replaced too.
+            # rest of this run uses the new one, stored where the old one came from first
+            # (token_rotation.py); with nowhere to store it the run stops here, before any write.
+            old = self._config.get("refresh_token")
             self._config["refresh_token"] = rotated
-            log.warning("Salesforce rotated the refresh token; the stored refresh_token will stop working. "
-                        "Turn off refresh-token rotation for this connected app, or run "
-                        "`target-salesforce-andsend connect` again after this run.")
+            where = store_rotated(self._config, old, rotated)
+            log.warning("Salesforce rotated the refresh token; the new one is stored in %s", where)
         token = Token(
             access_token=payload["access_token"],
             instance_url=str(payload.get("instance_url") or self._config.get("instance_url") or self.login_url).rstrip("/"),

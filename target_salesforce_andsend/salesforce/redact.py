@@ -42,6 +42,7 @@ SENSITIVE_SETTINGS = frozenset(
         "access_token",
         "andsend_api_key",
         "api_key",  # tap-andsend
+        "state_store_url",
     }
 )
 
@@ -143,6 +144,11 @@ class SecretRegistry:
 
     def add_from_config(self, config: Mapping[str, Any]) -> None:
         self.add(*(config.get(k) for k in SENSITIVE_SETTINGS))
+        url = config.get("state_store_url")
+        if isinstance(url, str) and "://" in url:
+            from urllib.parse import urlsplit
+
+            self.add(urlsplit(url).password)  # also where a driver message shows it alone
 
     def values(self) -> tuple[str, ...]:
         return self._ordered

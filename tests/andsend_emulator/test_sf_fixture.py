@@ -108,9 +108,10 @@ def test_deterministic_and_options(fixture_and_data):
     )
     assert other["describe"] == {
         "omit_fields": {
-            "Lead": ["Andsend_Prospect_Id__c"],
-            "Contact": ["Andsend_Prospect_Id__c"],
+            "Lead": ["Andsend_Prospect_Id__c", "Andsend_Prospect_Ids__c"],
+            "Contact": ["Andsend_Prospect_Id__c", "Andsend_Prospect_Ids__c"],
             "Task": ["Andsend_Touchpoint_Id__c"],
+            "Account": ["Andsend_Account_Key__c"],
         }
     }
     purchased = sum(

@@ -78,7 +78,8 @@ def person_groups(prospects: list[dict[str, Any]]) -> dict[str, set[str]]:
     return groups
 
 
-def assert_exactly_once(world: World, out_dir: Path, before: Counter[str]) -> dict[str, Any]:
+def assert_exactly_once(world: World, out_dir: Path, before: Counter[str], *,
+                        badges_file: bool = True) -> dict[str, Any]:
     """The exactly-once invariants after a completed run; returns figures for messages."""
     andsend, sf = world.andsend, world.salesforce
     purchased = andsend.list("prospects", purchased="true")
@@ -181,11 +182,12 @@ def assert_exactly_once(world: World, out_dir: Path, before: Counter[str]) -> di
         f"badges missing for {len(results - set(keys))} results, extra {len(set(keys) - results)}"
     )
     assert max(keys.values()) == 1
-    lines = read_jsonl(out_dir / "badges.jsonl")
-    file_keys = Counter((b["search_id"], b["result_id"]) for b in lines)
-    assert set(file_keys) == results and max(file_keys.values()) == 1, (
-        "badges.jsonl: one line per search result"
-    )
+    if badges_file:  # (not when output_dir was deleted between runs: it holds the last run's)
+        lines = read_jsonl(out_dir / "badges.jsonl")
+        file_keys = Counter((b["search_id"], b["result_id"]) for b in lines)
+        assert set(file_keys) == results and max(file_keys.values()) == 1, (
+            "badges.jsonl: one line per search result"
+        )
     live = {r["Id"] for o in ("Lead", "Contact", "Account") for r in sf.records(o)}
     dangling = [b for b in badges if b["exists"] and b["record_id"] not in live]
     assert not dangling, f"badges pointing at records that do not exist: {dangling[:3]}"
@@ -272,3 +274,34 @@ def diff(a: set[tuple], b: set[tuple], limit: int = 6) -> str:
     only_a = sorted(a - b, key=repr)[:limit]
     only_b = sorted(b - a, key=repr)[:limit]
     return f"only in clean run ({len(a - b)}): {only_a}\nonly in this run ({len(b - a)}): {only_b}"
+
+
+# ------------------------------------------------------------------------------ duplicates
+
+
+def org_census(world: World) -> dict[str, Counter]:
+    """What duplicates are counted against: people per e-mail, Accounts per name (casefolded)."""
+    return {
+        "people": email_counts(people(world)),
+        "accounts": Counter((a.get("Name") or "").strip().casefold() for a in world.salesforce.records("Account")),
+    }
+
+
+def duplicates(world: World, before: dict[str, Counter]) -> dict[str, int]:
+    """Records beyond one per natural key that the runs added: people per e-mail and per Andsend
+    prospect id, Accounts per name, Tasks per touchpoint (external id or marker)."""
+    now = org_census(world)
+    org_people = people(world)
+    carried = Counter(r[EXT] for r in org_people if r.get(EXT))
+    tasks = Counter(k for t in world.salesforce.records("Task") if (k := task_key(t, world.external_ids)))
+
+    def extra(kind: str) -> int:
+        return sum(max(0, n - max(1, before[kind].get(k, 0))) for k, n in now[kind].items()
+                   if n > before[kind].get(k, 0))
+
+    return {
+        "people_per_email": extra("people"),
+        "people_per_prospect_id": sum(n - 1 for n in carried.values() if n > 1),
+        "accounts_per_name": extra("accounts"),
+        "tasks_per_touchpoint": sum(n - 1 for n in tasks.values() if n > 1),
+    }

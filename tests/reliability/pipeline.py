@@ -32,6 +32,7 @@ from emulators.andsend.generator import GeneratorConfig, generate
 from emulators.andsend.sf_fixture import FixtureOptions, build_fixture
 from emulators.andsend.store import RESOURCES, Store
 from emulators.serving import RunningServer, serve_in_thread
+from tests.postgres_server import with_test_store
 
 BIN = Path(sys.executable).parent
 TAP = str(BIN / "tap-andsend")
@@ -223,7 +224,7 @@ def default_tap_config(world: World, **extra: Any) -> dict[str, Any]:
 
 def default_target_config(world: World, out_dir: Path, **extra: Any) -> dict[str, Any]:
     sf = world.salesforce
-    return {
+    config = {
         "login_url": sf.base_url,
         "auth_flow": "password",
         "client_id": "emulator-client-id",
@@ -239,8 +240,11 @@ def default_target_config(world: World, out_dir: Path, **extra: Any) -> dict[str
         "max_retries": 8,
         "retry_backoff_seconds": 0.05,
         "request_timeout": 30,
+        # A run killed here frees its lease after 5 s (not the default 60 s) for the rerun.
+        "lease_ttl_seconds": 5,
         **extra,
     }
+    return with_test_store(config)
 
 
 @dataclass
@@ -537,3 +541,29 @@ def records_relayed_at_least(stream: str, n: int) -> Callable[[Relay], bool]:
         return relay.records.get(stream, 0) >= n
 
     return condition
+
+
+def run_overlapping(pipelines: list[Pipeline], *, delay: float = 0.3, **run_kw: Any) -> list[RunResult]:
+    """Start each pipeline's run ``delay`` seconds after the one before (an hourly schedule whose
+    next run starts while the last still writes); the results in the same order."""
+    results: list[RunResult | BaseException | None] = [None] * len(pipelines)
+
+    def one(i: int) -> None:
+        try:
+            results[i] = pipelines[i].run(**run_kw)
+        except BaseException as exc:  # reported by the caller
+            results[i] = exc
+
+    threads = []
+    for i in range(len(pipelines)):
+        if i:
+            time.sleep(delay)
+        t = threading.Thread(target=one, args=(i,), daemon=True)
+        t.start()
+        threads.append(t)
+    for t in threads:
+        t.join()
+    for r in results:
+        if isinstance(r, BaseException):
+            raise r
+    return [r for r in results if isinstance(r, RunResult)]

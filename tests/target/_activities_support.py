@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.postgres_server import with_test_store
+
 ROOT = Path(__file__).resolve().parents[2]
 BADGE_SCHEMA = json.loads((ROOT / "schemas" / "badges.json").read_text())
 
@@ -109,14 +111,17 @@ def target_config(server, out_dir: Path, **extra) -> dict:
         "max_retries": 4,
     }
     config.update(extra)
-    return config
+    return with_test_store(config)
 
 
 def make_run(server, out_dir: Path, **extra):
     import logging
+    import uuid
 
     from target_salesforce_andsend.context import build_run
 
+    # Runs built here are never finished (their lease never released): each gets its own pipeline.
+    extra.setdefault("pipeline_id", f"test-{uuid.uuid4().hex}")
     return build_run(target_config(server, out_dir, **extra), logging.getLogger("test.activities"))
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from target_salesforce_andsend.target import TargetSalesforceAndsend
+from tests.postgres_server import with_test_store
 from tests.target._salesforce_support import password_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,7 +23,7 @@ STAMP = "2026-01-01T00:00:00Z"
 def target_config(emulator: Any, tmp_path: Path, **extra: Any) -> dict[str, Any]:
     config = password_config(emulator, output_dir=str(tmp_path / "out"))
     config.update(extra)
-    return config
+    return with_test_store(config)
 
 
 def prospect(pid: str, **fields: Any) -> dict[str, Any]:

@@ -10,6 +10,10 @@ from tests.target._target_support import target_config
 
 
 def _run(emulator, tmp_path, **extra):
+    import uuid
+
+    # Runs built here are never finished (their lease never released): each gets its own pipeline.
+    extra.setdefault("pipeline_id", f"test-{uuid.uuid4().hex}")
     return build_run(target_config(emulator, tmp_path, **extra), logging.getLogger("test"))
 
 

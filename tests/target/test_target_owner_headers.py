@@ -64,7 +64,10 @@ def test_auto_assign_header_per_fallback(recorded_emulator, tmp_path, fallback, 
     records = [prospect("h-own", email="own@h.test", purchased_by_user_email="seller@andsend.test"),
                prospect("h-none", email="none@h.test", purchased_by_user_email="ghost@andsend.test")]
     run_target(target_config(emu, tmp_path, owner_fallback=fallback), messages("prospects", records))
-    creates = [h for method, path, h in recorder.seen if method == "POST" and path.endswith("/composite/sobjects")]
+    # Creates: Collections inserts, or upserts on Andsend_Prospect_Id__c where the org has it.
+    creates = [h for method, path, h in recorder.seen
+               if (method == "POST" and path.endswith("/composite/sobjects"))
+               or (method == "PATCH" and path.endswith("/composite/sobjects/Lead/Andsend_Prospect_Id__c"))]
     # An explicit owner always goes with FALSE; creates sharing a header value share a call.
     assert sorted(creates) == headers
     owners = {r["Andsend_Prospect_Id__c"]: r["OwnerId"] for r in live(emu.records("Lead"))}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -29,7 +30,8 @@ def test_special_emails_match_only_their_own_records(sf_emulator_session, tmp_pa
         if decoy.casefold() not in {x.casefold() for x in locals_}:
             decoys.append({"LastName": "Decoy", "Company": "C", "Email": f"{decoy}@p{i}.test"})
     refs = emu.seed({"records": {"Lead": own + decoys}})
-    run = build_run(target_config(emu, tmp_path_factory.mktemp("p")), logging.getLogger("prop"))
+    run = build_run(target_config(emu, tmp_path_factory.mktemp("p"), pipeline_id=f"prop-{uuid.uuid4().hex}"),
+                    logging.getLogger("prop"))
     keys = [PersonKey(key=str(i), prospect_id=f"pp{i}", email=f"{local}@p{i}.test") for i, local in enumerate(locals_)]
     matches = run.matcher.match(keys, order=["external_id", "contact_email", "lead_email"])
     assert {k: (m.record_id if m else None) for k, m in matches.items()} == {
