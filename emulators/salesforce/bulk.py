@@ -76,6 +76,23 @@ class Job:
         return out
 
 
+def job_or_answer(manager: Any, call: Call, rest: list[str]) -> tuple[Any, Resp | None]:
+    """The part of a Bulk API 2.0 jobs route that ingest and query jobs share: the job collection
+    (``POST`` creates, ``GET`` lists) and the lookup of ``rest[0]`` (404 when unknown)."""
+    if not rest:
+        if call.method == "POST":
+            return None, manager.create(call)
+        if call.method == "GET":
+            with manager._lock:
+                jobs = [j.info() for j in manager.jobs.values()]
+            return None, Resp(200, {"done": True, "records": jobs, "nextRecordsUrl": None})
+        return None, method_not_allowed(call.method, ["GET", "POST"])
+    job = manager.jobs.get(ids.normalize(rest[0]) or rest[0])
+    if job is None:
+        return None, error(404, "NOT_FOUND", "The requested resource does not exist")
+    return job, None
+
+
 class BulkManager:
     def __init__(self, emu: Emulator) -> None:
         self.emu = emu
@@ -91,17 +108,9 @@ class BulkManager:
     # ---- routing ----------------------------------------------------------------------------------
     def route(self, call: Call, rest: list[str]) -> Resp:
         m = call.method
-        if not rest:
-            if m == "POST":
-                return self.create(call)
-            if m == "GET":
-                with self._lock:
-                    jobs = [j.info() for j in self.jobs.values()]
-                return Resp(200, {"done": True, "records": jobs, "nextRecordsUrl": None})
-            return method_not_allowed(m, ["GET", "POST"])
-        job = self.jobs.get(ids.normalize(rest[0]) or rest[0])
-        if job is None:
-            return error(404, "NOT_FOUND", "The requested resource does not exist")
+        job, answer = job_or_answer(self, call, rest)
+        if answer is not None:
+            return answer
         if len(rest) == 1:
             if m == "GET":
                 return Resp(200, job.info(full=True))

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from emulators.salesforce import ids
+from emulators.salesforce.bulk import job_or_answer
 from emulators.salesforce.core import Call, Resp, error, method_not_allowed
 from emulators.salesforce.state import Emulator
 
@@ -78,17 +79,9 @@ class BulkQueryManager:
 
     def route(self, call: Call, rest: list[str]) -> Resp:
         m = call.method
-        if not rest:
-            if m == "POST":
-                return self.create(call)
-            if m == "GET":
-                with self._lock:
-                    jobs = [j.info() for j in self.jobs.values()]
-                return Resp(200, {"done": True, "records": jobs, "nextRecordsUrl": None})
-            return method_not_allowed(m, ["GET", "POST"])
-        job = self.jobs.get(ids.normalize(rest[0]) or rest[0])
-        if job is None:
-            return error(404, "NOT_FOUND", "The requested resource does not exist")
+        job, answer = job_or_answer(self, call, rest)
+        if answer is not None:
+            return answer
         if len(rest) == 1:
             if m == "GET":
                 return Resp(200, job.info(full=True))
