@@ -75,7 +75,8 @@ def test_crash_between_write_and_state_creates_no_duplicate(sf, tmp_path):
                                        "Andsend_Prospect_Id__c": "p_crash"}]}})
     tps = [touchpoint(f"tp_{i:04d}", "p_crash") for i in range(n)]
     lines = messages("touchpoints", tps, state={"bookmarks": {"touchpoints": {"replication_key_value": "x"}}})
-    config = target_config(sf, tmp_path / "out", batch_size_rows=n)
+    # The killed run keeps its run lease until it expires: a short lease keeps the rerun's wait short.
+    config = target_config(sf, tmp_path / "out", batch_size_rows=n, lease_ttl_seconds=3)
     config_path = tmp_path / "config.json"
     config_path.write_text(json.dumps(config))
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
