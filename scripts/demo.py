@@ -332,7 +332,7 @@ def quota_text(report: dict[str, Any]) -> str | None:
 
 
 KIND_WORDS = {"oauth": "sign-in (OAuth)", "soap_login": "sign-in (SOAP)", "limits": "quota check (/limits)",
-              "composite": "describes (one Composite call)", "query": "queries (lookups)",
+              "composite": "Composite calls (describes, lookups and writes, bundled)", "query": "queries (lookups)",
               "query_more": "queries, next pages", "collections_create": "creates (200 a call)",
               "collections_update": "updates (200 a call)", "collections_upsert": "upserts (200 a call)"}
 
@@ -378,6 +378,9 @@ def collect(
     }
     for kind, n in sorted(by_kind.items()):
         api[f"  {KIND_WORDS.get(kind, kind.replace('_', ' '))}"] = n
+    for kind, n in sorted((sf_stats.get("composite_subrequests") or {}).items()):
+        # What the Composite calls carried (one counted call each, whatever they carry).
+        api[f"    inside them: {KIND_WORDS.get(kind, kind.replace('_', ' '))}"] = n
     api["org's daily API quota used (all integrations)"] = quota_text(report) or "-"
     api["Andsend API calls"] = (
         _get(f"{andsend_url}/__emulator__/stats").get("api_requests", 0) - andsend_calls_before
