@@ -4,6 +4,12 @@ One batched `User.Email IN (...)` query per batch for the emails not seen yet in
 answers, found or not, are cached for the run). Emails compare case-insensitively; only active
 users qualify. Several users with the same email: an active one, latest modified, smallest Id.
 
+Sandboxes: creating or refreshing a sandbox appends `.invalid` to every user's email (Salesforce
+Help, "Sandbox Setup Considerations"), so a seller `ann@acme.com` is the User `ann@acme.com.invalid`
+there. The lookup asks for both spellings and a User whose email ends in `.invalid` matches the
+seller's real email. This is safe in production too: `.invalid` is a reserved top-level domain
+(RFC 6761) that no real mailbox has. A User with the exact email wins over a `.invalid` one.
+
 The other way (badges): `users_by_id` answers owner ids with the User's name and email, one
 batched `Id IN (...)` query for the ids not seen yet in this run.
 """
@@ -20,6 +26,9 @@ from .salesforce.soql import chunked_in_queries
 
 if TYPE_CHECKING:
     from .salesforce.client import SalesforceClient
+
+
+SANDBOX_SUFFIX = ".invalid"
 
 
 class OwnerResolver:
@@ -42,15 +51,22 @@ class OwnerResolver:
     def _ask(self, missing: list[str]) -> None:
         if missing:
             found: dict[str, list[dict]] = {}
+            sandbox: dict[str, list[dict]] = {}
             prefix = "SELECT Id, Email, IsActive, LastModifiedDate FROM User WHERE"
-            for rows in self.client.query_many(list(chunked_in_queries(prefix, "Email", missing))):
+            spellings = [*missing, *(f"{e}{SANDBOX_SUFFIX}" for e in missing)]
+            for rows in self.client.query_many(list(chunked_in_queries(prefix, "Email", spellings))):
                 for row in rows:
                     email = normalize_email(row.get("Email"))
-                    if email:
+                    if email and email.endswith(SANDBOX_SUFFIX):
+                        sandbox.setdefault(email[: -len(SANDBOX_SUFFIX)], []).append(row)
+                    elif email:
                         found.setdefault(email, []).append(row)
             for email in missing:
                 rows = found.get(email, [])
                 active = [r for r in rows if r.get("IsActive") in (True, "true", 1)]
+                if not active:  # no User has the exact email: a sandbox copy's may
+                    rows = rows + sandbox.get(email, [])
+                    active = [r for r in rows if r.get("IsActive") in (True, "true", 1)]
                 self._cache[email] = pick(active)["Id"] if active else None
                 if rows and not active:
                     self.inactive.add(email)
