@@ -366,24 +366,28 @@ async def _json_body(request: Request) -> Any:
         raise Problem(400, "invalid-body", "Invalid request body", "body must be JSON") from None
 
 
-async def put_badges(request: Request, emu: Emulator) -> Response:
+async def _batch_body(request: Request, member: str, limit: int, validator: Any) -> tuple[list, list[dict]]:
+    """A batched PUT's items (``{member: [...]}``, at most ``limit``) and each item's schema errors as
+    RFC 9457 ``invalid_params`` entries (``member/i/path``); a malformed body is refused at once."""
     body = await _json_body(request)
-    if not isinstance(body, dict) or not isinstance(body.get("badges"), list):
-        raise Problem(400, "invalid-body", "Invalid request body", 'expected {"badges": [...]}')
-    extra = sorted(set(body) - {"badges"})
+    if not isinstance(body, dict) or not isinstance(body.get(member), list):
+        raise Problem(400, "invalid-body", "Invalid request body", f'expected {{"{member}": [...]}}')
+    extra = sorted(set(body) - {member})
     if extra:
         raise Problem(400, "invalid-body", "Invalid request body", f"unknown members: {', '.join(extra)}")
-    badges = body["badges"]
-    if len(badges) > MAX_BADGES_PER_CALL:
-        raise Problem(
-            400, "invalid-body", "Invalid request body", f"at most {MAX_BADGES_PER_CALL} badges per call"
-        )
+    items = body[member]
+    if len(items) > limit:
+        raise Problem(400, "invalid-body", "Invalid request body", f"at most {limit} {member} per call")
     errors: list[dict[str, str]] = []
-    validator = badge_validator()
-    for i, badge in enumerate(badges):
-        for error in validator.iter_errors(badge):
+    for i, item in enumerate(items):
+        for error in validator.iter_errors(item):
             where = "/".join(str(p) for p in error.absolute_path)
-            errors.append({"name": f"badges/{i}" + (f"/{where}" if where else ""), "reason": error.message})
+            errors.append({"name": f"{member}/{i}" + (f"/{where}" if where else ""), "reason": error.message})
+    return items, errors
+
+
+async def put_badges(request: Request, emu: Emulator) -> Response:
+    badges, errors = await _batch_body(request, "badges", MAX_BADGES_PER_CALL, badge_validator())
     if not errors:
         known = emu.store.result_search_ids([b["result_id"] for b in badges])
         for i, badge in enumerate(badges):
@@ -425,23 +429,7 @@ async def get_badges(request: Request, emu: Emulator) -> Response:
 
 
 async def put_crm_status(request: Request, emu: Emulator) -> Response:
-    body = await _json_body(request)
-    if not isinstance(body, dict) or not isinstance(body.get("statuses"), list):
-        raise Problem(400, "invalid-body", "Invalid request body", 'expected {"statuses": [...]}')
-    extra = sorted(set(body) - {"statuses"})
-    if extra:
-        raise Problem(400, "invalid-body", "Invalid request body", f"unknown members: {', '.join(extra)}")
-    statuses = body["statuses"]
-    if len(statuses) > MAX_CRM_STATUS_PER_CALL:
-        raise Problem(
-            400, "invalid-body", "Invalid request body", f"at most {MAX_CRM_STATUS_PER_CALL} statuses per call"
-        )
-    errors: list[dict[str, str]] = []
-    validator = crm_status_validator()
-    for i, status in enumerate(statuses):
-        for error in validator.iter_errors(status):
-            where = "/".join(str(p) for p in error.absolute_path)
-            errors.append({"name": f"statuses/{i}" + (f"/{where}" if where else ""), "reason": error.message})
+    statuses, errors = await _batch_body(request, "statuses", MAX_CRM_STATUS_PER_CALL, crm_status_validator())
     if errors:
         raise Problem(
             400, "invalid-body", "Invalid request body", f"{len(errors)} invalid status value(s)",
