@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 from .bundling import MAX_HEAVY_SUBREQUESTS, RESENDABLE_STATUSES, subrequest_error
 from .client import SalesforceClient
+from .contention import LOCK_CODE, ConcurrencyGovernor, batch_failure, chunk_by_parent, is_limit_failure
 from .errors import SalesforceAPIError, SalesforceError, TransportError
 from .results import TRANSIENT_CODES, WriteResult, sf_datetime
 
@@ -124,6 +125,11 @@ class _State:
         self.error: Exception | None = None
         self.budget = _Budget(ISOLATION_CALLS)
         self.what = f"{write.sobject} {write.op} of {len(write.records)} record(s)"
+        # Records of a call the org's automation failed as a whole (a governor limit): resent in
+        # smaller calls (chunk_size halves each round) until each failing record stands alone.
+        self.split: list[int] = []
+        self.chunk_size = COLLECTION_SIZE
+        self.no_bulk = False
 
 
 class _Job(NamedTuple):
@@ -165,6 +171,13 @@ class Writer:
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         self._bulk: Any = None
+        # Lock and governor-limit failures lower the write calls in flight (contention.py).
+        self.governor = ConcurrencyGovernor(self.max_concurrency)
+        # Largest call the org's automation got through, per object, once a call of it failed on a
+        # governor limit: later writes of the object in this run start at that size.
+        self._chunk_cap: dict[str, int] = {}
+        self._figures_lock = threading.Lock()
+        self.split_resends = 0
 
     # -- public API -----------------------------------------------------------------------------
 
@@ -191,6 +204,12 @@ class Writer:
         succeeded before it fails the batch."""
         return self._write_many(list(writes))
 
+    def figures(self) -> dict[str, Any]:
+        """Automation and contention figures of the run (for the report)."""
+        with self._figures_lock:
+            return {**self.governor.figures(), "split_resends": self.split_resends,
+                    "chunk_size_caps": dict(self._chunk_cap)}
+
     def close(self) -> None:
         with self._pool_lock:
             if self._pool is not None:
@@ -207,6 +226,18 @@ class Writer:
 
     def _uses_bulk(self, count: int, headers: Mapping[str, str] | None) -> bool:
         return count >= self.bulk_threshold and bulk_honours(headers)
+
+    def _chunk_size(self, st: _State) -> int:
+        return max(1, min(st.chunk_size, self._chunk_cap.get(st.write.sobject, COLLECTION_SIZE)))
+
+    def _failed_together(self, st: _State, indices: list[int]) -> None:
+        """A call of these records failed as a whole on a governor limit: resend them in halves."""
+        half = max(1, len(indices) // 2)
+        with self._figures_lock:
+            st.chunk_size = min(st.chunk_size, half)
+            sobject = st.write.sobject
+            self._chunk_cap[sobject] = min(self._chunk_cap.get(sobject, COLLECTION_SIZE), half)
+        st.split.extend(indices)
 
     def estimate_calls(self, count: int, *, bulk: bool = True) -> int:
         """Calls a write of ``count`` records of one object is expected to need (its chunks of 200
@@ -275,7 +306,7 @@ class Writer:
             active = [st for st in states if st.pending and st.error is None]
             if not active:
                 return
-            bulk = [st for st in active if self._uses_bulk(len(st.pending), st.write.headers)]
+            bulk = [st for st in active if not st.no_bulk and self._uses_bulk(len(st.pending), st.write.headers)]
             collections = [st for st in active if st not in bulk]
             if bulk:
                 # Bulk jobs wait on Salesforce's processing: their own threads, beside the
@@ -294,21 +325,46 @@ class Writer:
             retry = {id(st): [i for i in st.pending
                               if st.results[i] is not None and st.results[i].transient]  # type: ignore[union-attr]
                      for st in active if st.error is None}
-            if not any(retry.values()) or attempt >= self.record_retries:
+            split = {id(st): sorted(set(st.split)) for st in active if st.error is None}
+            for st in active:
+                st.split = []
+            transient = any(retry.values()) and attempt < self.record_retries
+            if not transient and not any(split.values()):
                 return
             for st in active:
-                st.pending = retry.get(id(st), [])
-                if st.pending:
-                    codes = sorted({str(st.results[i].error_code) for i in st.pending})  # type: ignore[union-attr]
+                again = set(split.get(id(st), []))
+                if transient:
+                    again.update(retry.get(id(st), []))
+                st.pending = sorted(again)
+                if split.get(id(st)):
+                    self.log.info("%s: the org's automation failed %d record(s) together on a governor limit; "
+                                  "resending them %d a call", st.what, len(split[id(st)]), self._chunk_size(st))
+                    with self._figures_lock:
+                        self.split_resends += len(split[id(st)])
+                if transient and retry.get(id(st)):
+                    codes = sorted({str(st.results[i].error_code) for i in retry[id(st)]})  # type: ignore[union-attr]
                     self.log.info("%s: %d record(s) refused with %s; retrying them (%d/%d)", st.what,
-                                  len(st.pending), ", ".join(codes), attempt + 1, self.record_retries)
-            delay = min(30.0, self.client.backoff_base * (2 ** attempt))
-            time.sleep(delay / 2 + random.uniform(0, delay / 2))
-            attempt += 1
+                                  len(retry[id(st)]), ", ".join(codes), attempt + 1, self.record_retries)
+            if transient:
+                delay = min(30.0, self.client.backoff_base * (2 ** attempt))
+                time.sleep(delay / 2 + random.uniform(0, delay / 2))
+                attempt += 1
 
     def _via_bulk_state(self, st: _State) -> None:
         w = st.write
-        self._via_bulk(w.op, w.sobject, w.records, w.external_id_field, st.pending, st.results)
+        # Rows of one parent next to each other: Bulk's 200-row transactions then lock fewer parents.
+        order = [i for chunk in chunk_by_parent(w.sobject, w.records, st.pending, COLLECTION_SIZE) for i in chunk]
+        self._via_bulk(w.op, w.sobject, w.records, w.external_id_field, order, st.results)
+        limited = [i for i in st.pending if st.results[i] is not None and is_limit_failure(st.results[i])]
+        if limited:
+            # Bulk runs triggers 200 rows at a time and its chunking cannot be chosen: the rows the
+            # automation failed go back through Collections calls of half that size.
+            st.no_bulk = True
+            self.governor.contended("a governor limit")
+            self._failed_together(st, limited)
+            with self._figures_lock:
+                st.chunk_size = COLLECTION_SIZE // 2
+                self._chunk_cap[w.sobject] = min(self._chunk_cap.get(w.sobject, COLLECTION_SIZE), st.chunk_size)
 
     def _via_collections(self, states: list[_State]) -> None:
         """One pass over the states' pending records: chunks of 200, five chunks (of any of the
@@ -316,8 +372,9 @@ class Writer:
         failed sets its state's error; the others keep their results."""
         jobs: list[_Job] = []
         for st in states:
-            for start in range(0, len(st.pending), COLLECTION_SIZE):
-                jobs.append(_Job(st, st.pending[start:start + COLLECTION_SIZE]))
+            w = st.write
+            for chunk in chunk_by_parent(w.sobject, w.records, st.pending, self._chunk_size(st)):
+                jobs.append(_Job(st, chunk))
         if not jobs:
             return
         groups = [jobs[i:i + COLLECTIONS_PER_COMPOSITE] for i in range(0, len(jobs), COLLECTIONS_PER_COMPOSITE)]
@@ -333,11 +390,32 @@ class Writer:
                     continue
                 for i, r in zip(job.indices, result, strict=True):
                     job.state.results[i] = r
+                if len(job.indices) > 1 and batch_failure(result) == "limit":
+                    self._failed_together(job.state, job.indices)
+                elif batch_failure(result) == "lock":
+                    with self._figures_lock:
+                        job.state.chunk_size = min(job.state.chunk_size, max(1, len(job.indices) // 2))
 
     def _send_group(self, group: list[_Job]) -> list[list[WriteResult] | Exception]:
         """Send up to five chunks: alone as a Collections call, else as one Composite call whose
         subrequests are those Collections calls (``allOrNone`` false at both levels). Results per
-        chunk, in order; never raises."""
+        chunk, in order; never raises. Holds one of the governor's write slots."""
+        with self.governor.slot():
+            out = self._send_group_now(group)
+        contended = None
+        for result in out:
+            if isinstance(result, list):
+                if batch_failure(result) == "limit":
+                    contended = "a governor limit"
+                elif any(r.error_code == LOCK_CODE for r in result):
+                    contended = contended or LOCK_CODE
+        if contended:
+            self.governor.contended(contended)
+        else:
+            self.governor.calm()
+        return out
+
+    def _send_group_now(self, group: list[_Job]) -> list[list[WriteResult] | Exception]:
         if len(group) == 1:
             job = group[0]
             try:
