@@ -5,6 +5,7 @@
 * `plan --config F [--input F]` dry run from the command line: what a sync would create, link
                                 and update, printed to stdout (this is not the Singer target)
 * `setup [--port N] ...`        a local web page to connect, map fields and set the switches (setup/)
+* `rejects list|replay|clear`   rejected records kept for retry in the state store (rejects_cli.py)
 * anything else                 the Singer target itself (`--config`, `--input`, `--about`...),
                                 whose stdout carries STATE only
 """
@@ -31,6 +32,8 @@ Commands (each has its own --help):
       the field-mapping catalog next to the org's fields; validate exits 1 if it does not fit
   {PROG} plan --config config.json --input data.singer
       dry run: what a sync would create, link and update (reads only)
+  {PROG} rejects list|replay|clear --config config.json [--code CODE] [--role ROLE]
+      rejected records kept for retry: list them with a hint, retry them in the next run, or forget them
 
 \b
 config.json is the target's settings as JSON, e.g.
@@ -147,7 +150,7 @@ def escape_markup(text: str) -> str:
     return escape(text)
 
 
-COMMANDS = ("connect", "mapping", "plan")
+COMMANDS = ("connect", "mapping", "plan", "rejects")
 
 
 def _command_first(args: list[str]) -> list[str]:
@@ -191,6 +194,10 @@ def main(argv: Sequence[str] | None = None) -> int | None:
         return mapping_main(args[1:])
     if command == "plan":
         return plan_main(args[1:])
+    if command == "rejects":
+        from .rejects_cli import main as rejects_main
+
+        return rejects_main(args[1:])
     if command == "setup":
         from .setup.main import main as setup_main
 

@@ -118,6 +118,7 @@ class RunContext:
     org_id: str | None = None
     # A batch's ordered output section (BatchWorker.in_turn when batches run in the background).
     in_turn: Callable[[], AbstractContextManager[None]] = nullcontext
+    retry: Any = None  # rejects_replay.RetryQueue (None in a dry run): rejected records kept as work
     finished: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -275,6 +276,11 @@ def build_run(config: dict, logger: logging.Logger, *, client: SalesforceClient 
         lease=lease, org_id=org_id,
     )
     run.andsend_user_emails.update(run.links.users())
+    if not config.get("dry_run"):
+        from .rejects_replay import RetryQueue
+
+        run.retry = RetryQueue(store, config, logger)
+        run.rejects.listener = run.retry.on_reject
     fallback = config.get("owner_fallback") or "assignment_rules"
     if fallback not in ("assignment_rules", "integration_user", "user"):
         raise CatalogError(f"owner_fallback must be assignment_rules, integration_user or user, not {fallback!r}")

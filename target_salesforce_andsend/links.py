@@ -320,6 +320,114 @@ class LinkStore:
     def remove_pending_touchpoints(self, touchpoint_ids: Iterable[str]) -> None:
         self.pending_delete("touchpoint", [str(t) for t in touchpoint_ids])
 
+    # -- rejected records kept as retryable work (rejects_replay.py) -----------------------
+    # One row per (org, role, record key): the record as the tap sent it, the last refusal, how
+    # often it was tried, and when a run may try it again (next_at; NULL = only on `rejects
+    # replay`, which sets replay = 1). The table is created on first use.
+
+    _REJECT_COLUMNS = ("org_id", "role", "key", "object", "error_code", "cause", "message", "hint", "record",
+                       "attempts", "first_at", "last_at", "next_at", "replay")
+
+    def _rejects_table(self) -> None:
+        if getattr(self, "_rejects_ready", False):
+            return
+        with self._tx() as cur:
+            if self.backend == "postgresql":
+                cur.execute("SELECT pg_advisory_xact_lock(7239412)")
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS retry_rejects (org_id TEXT NOT NULL, role TEXT NOT NULL, "
+                "key TEXT NOT NULL, object TEXT, error_code TEXT NOT NULL, cause TEXT NOT NULL, message TEXT, "
+                "hint TEXT, record TEXT NOT NULL, attempts INTEGER NOT NULL, first_at TEXT NOT NULL, "
+                "last_at TEXT NOT NULL, next_at TEXT, replay INTEGER NOT NULL DEFAULT 0, "
+                "PRIMARY KEY (org_id, role, key))")
+        self._rejects_ready = True
+
+    def _reject_rows(self, where: str, params: list[Any]) -> list[dict[str, Any]]:
+        self._rejects_table()
+        cols = ", ".join(self._REJECT_COLUMNS)
+        sql = f"SELECT {cols} FROM retry_rejects WHERE {where} ORDER BY first_at, role, key"  # noqa: S608 - values bound
+        rows = self._rows(sql, params)
+        out = []
+        for row in rows:
+            item = dict(zip(self._REJECT_COLUMNS, row, strict=True))
+            item["record"] = json.loads(item["record"])
+            item["replay"] = bool(item["replay"])
+            out.append(item)
+        return out
+
+    def rejects_put(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Insert or replace rows (every column but org_id given; ``record`` a dict)."""
+        self._rejects_table()
+        data = [(self.org_id, r["role"], str(r["key"]), r.get("object"), r["error_code"], r["cause"],
+                 r.get("message"), r.get("hint"), json.dumps(r["record"], default=str), int(r["attempts"]),
+                 r["first_at"], r["last_at"], r.get("next_at"), 1 if r.get("replay") else 0) for r in rows]
+        if data:
+            self._write_many(
+                "INSERT INTO retry_rejects(org_id, role, key, object, error_code, cause, message, hint, record, "
+                "attempts, first_at, last_at, next_at, replay) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(org_id, role, key) DO UPDATE SET object=excluded.object, "
+                "error_code=excluded.error_code, cause=excluded.cause, message=excluded.message, "
+                "hint=excluded.hint, record=excluded.record, attempts=excluded.attempts, "
+                "first_at=excluded.first_at, last_at=excluded.last_at, next_at=excluded.next_at, "
+                "replay=excluded.replay", data)
+
+    def rejects_get(self, role: str, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        keys = [str(k) for k in keys]
+        for start in range(0, len(keys), _CHUNK):
+            part = keys[start:start + _CHUNK]
+            marks = ", ".join("?" for _ in part)
+            for row in self._reject_rows(f"org_id = ? AND role = ? AND key IN ({marks})", [self.org_id, role, *part]):
+                out[row["key"]] = row
+        return out
+
+    def rejects_due(self, role: str, now: str) -> list[dict[str, Any]]:
+        """Rows of this org and role a run retries now: asked for by `rejects replay`, or due by back-off."""
+        return self._reject_rows("org_id = ? AND role = ? AND (replay = 1 OR (next_at IS NOT NULL AND next_at <= ?))",
+                                 [self.org_id, role, now])
+
+    def rejects_delete(self, role: str, keys: Iterable[str]) -> None:
+        self._rejects_table()
+        self._write_many("DELETE FROM retry_rejects WHERE org_id = ? AND role = ? AND key = ?",
+                         [(self.org_id, role, str(k)) for k in keys])
+
+    @staticmethod
+    def _reject_filter(org: str | None, role: str | None, codes: Iterable[str] | None,
+                       keys: Iterable[str] | None) -> tuple[str, list[Any]]:
+        where, params = ["1 = 1"], []
+        for column, value in (("org_id", org), ("role", role)):
+            if value:
+                where.append(f"{column} = ?")
+                params.append(value)
+        for column, values in (("error_code", list(codes or [])), ("key", [str(k) for k in keys or []])):
+            if values:
+                where.append(f"{column} IN ({', '.join('?' for _ in values)})")
+                params.extend(values)
+        return " AND ".join(where), params
+
+    def rejects_query(self, *, org: str | None = None, role: str | None = None, codes: Iterable[str] | None = None,
+                      keys: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Rows of every org (or ``org``) matching the filters, oldest first (for `rejects list`)."""
+        return self._reject_rows(*self._reject_filter(org, role, codes, keys))
+
+    def rejects_request_replay(self, **filters: Any) -> int:
+        """Mark matching rows for the next run (whatever their back-off or cause); returns how many."""
+        where, params = self._reject_filter(filters.get("org"), filters.get("role"), filters.get("codes"),
+                                            filters.get("keys"))
+        self._rejects_table()
+        with self._tx() as cur:
+            sql = f"UPDATE retry_rejects SET replay = 1 WHERE {where}"  # noqa: S608 - values bound
+            return cur.execute(sql, params).rowcount
+
+    def rejects_clear(self, **filters: Any) -> int:
+        """Forget matching rows (they are not retried again); returns how many."""
+        where, params = self._reject_filter(filters.get("org"), filters.get("role"), filters.get("codes"),
+                                            filters.get("keys"))
+        self._rejects_table()
+        with self._tx() as cur:
+            sql = f"DELETE FROM retry_rejects WHERE {where}"  # noqa: S608 - values bound
+            return cur.execute(sql, params).rowcount
+
     # -- leases (the protocol is in lease.py) ---------------------------------------------
 
     def lease_try(self, name: str, holder: str, info: dict, ttl: float) -> dict | None:

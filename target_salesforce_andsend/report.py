@@ -209,6 +209,10 @@ class RejectsFile:
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self._rejected: set[tuple[str, str]] = set()
         self._resolved: set[tuple[str, str]] = set()
+        # rejects_replay.RetryQueue.on_reject: keeps the record as retryable work; True for a replayed
+        # record refused again (counted in `replayed`, not as a new reject of this run)
+        self.listener: Any = None
+        self.replayed = 0
 
     def resolved(self, role: str, keys: Iterable[Any]) -> None:
         """Records of ``role`` this run wrote (or found already written): earlier rejects of them are resolved."""
@@ -248,14 +252,22 @@ class RejectsFile:
 
     def add(self, *, role: str, key: str | None, object: str | None, error_code: str,
             message: str, fields: list[str] | None = None, record: dict | None = None) -> None:
+        from .reject_hints import hint_for
+
+        hint = hint_for(error_code)
         line = {"at": _now(), "run_id": self.run_id, "status": "open", "role": role, "key": key, "object": object,
-                "error_code": error_code, "message": message, "fields": list(fields or []), "record": record}
+                "error_code": error_code, "message": message, "fields": list(fields or []), "record": record,
+                "hint": hint.text, "cause": hint.cause}
+        replayed = bool(self.listener(line)) if self.listener is not None else False
         with self._lock:
             self._rejected.add((role, str(key)))
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
-            self.count += 1
+            if replayed:
+                self.replayed += 1
+            else:
+                self.count += 1
         self.logger.warning("Rejected %s %s (%s): %s %s", role, key, object or "-", error_code, message)
 
     # activities.py spells it `write`

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterable
+from contextlib import nullcontext
 from datetime import datetime, timezone
 from typing import Any
 
@@ -31,7 +32,7 @@ from singer_sdk import typing as th
 from singer_sdk.sinks import Sink
 from singer_sdk.target_base import Target
 
-from . import crm_status_sync
+from . import crm_status_sync, rejects_replay
 from .batch_worker import BatchWorker
 from .context import RunContext, build_run, output_paths
 from .links import open_store
@@ -177,6 +178,14 @@ CONFIG_SCHEMA = th.PropertiesList(
     _setting("refresh_token_file", th.StringType, "File holding the refresh token (wins over refresh_token); "
              "a token Salesforce rotates is written back to it. Under Meltano the project's .env is updated "
              "instead."),
+    # -- rejects kept as retryable work (rejects_replay.py) --
+    _setting("rejects_retry", th.BooleanType, "Later runs retry rejected records whose cause an org change can "
+             "clear (validation rule, automation, access, lock, blocking duplicate rule), with back-off; bad input "
+             "waits for `rejects replay`.", default=True),
+    _setting("rejects_retry_backoff_minutes", th.NumberType, "Wait before the first retry of a rejected record; "
+             "doubles with each attempt, at most 7 days.", default=60),
+    _setting("rejects_retry_max_attempts", th.IntegerType, "Attempts after which a rejected record is retried "
+             "only on `rejects replay`.", default=8),
 ).to_dict()
 
 
@@ -307,7 +316,8 @@ class TargetSalesforceAndsend(Target):
             run = self.run
             if run.lease is not None:
                 run.lease.check()  # a run whose lease was taken over stops before writing more
-            role_module(role).process_batch(run, records)
+            with run.retry.batch(role, records) if run.retry is not None else nullcontext():
+                role_module(role).process_batch(run, records)
             self._progress(len(records))
         except BaseException as exc:
             self._batches.note_failure(exc)  # no other lane starts a batch while the report is written
@@ -388,6 +398,8 @@ class TargetSalesforceAndsend(Target):
         super().process_endofpipe()
         self._batches.wait()
         run = self._run
+        if not self._failed:
+            run = self._replay_rejects(run)
         if run is not None and not self._failed:
             pending = getattr(role_module("touchpoints"), "process_pending", None)
             if pending is not None:
@@ -398,6 +410,26 @@ class TargetSalesforceAndsend(Target):
         if not self._failed and crm_status_sync.enabled(self.config):
             self._sync_crm_status(run)
         self.finish_run()
+
+    def _replay_rejects(self, run: RunContext | None) -> RunContext | None:
+        """Records rejected by earlier runs whose retry is due (rejects_replay.py), after this run's
+        input, prospects before touchpoints; a run without input opens only when some are due."""
+        if self.config.get("dry_run"):
+            return run
+        if run is None:
+            if not rejects_replay.store_has_due(dict(self.config), output_paths(dict(self.config))["links"]):
+                return None
+            run = self.run
+        if run.retry is None:
+            return run
+        try:
+            replayed = run.retry.replay_due(self.process_role_batch)
+        except BaseException as exc:  # process_role_batch reported it already
+            self._failed = exc
+            raise
+        if replayed:
+            run.report.section("rejects_retry").update({"replayed_by_role": replayed})
+        return run
 
     def _sync_crm_status(self, run: RunContext | None) -> None:
         """The CRM's answer flows back (crm_status_sync.py), also in runs that brought no records:
@@ -465,6 +497,9 @@ class TargetSalesforceAndsend(Target):
             report.error = f"{type(error).__name__}: {error}"
         report.finished_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         report.rejects_total = run.rejects.count
+        if run.retry is not None:
+            report.section("rejects_retry").update({**run.retry.figures, "replayed_rejected_again": run.rejects.replayed})
+        report.section("automation").update(run.writer.figures())
         # Earlier runs' rejects this run wrote after all are marked resolved (never in a dry run,
         # which writes nothing); the report names this run and the open rejects of all runs.
         lines = {} if run.dry_run else run.rejects.finish()

@@ -101,6 +101,15 @@ def _route(emu: Emulator, method: str, parts: list[str], data: Any) -> Resp:
         if schema is None:
             return _bad(f"unknown object {parts[1]}", 404)
         return Resp(200, emu.store.all_rows(schema.name))
+    if head == "org-rules" and len(parts) == 1 and method == "GET":
+        return Resp(200, emu.org_rules.as_fixture())
+    if head == "org-rules" and parts[1:] == ["relax"] and method == "POST":
+        if not isinstance(data, dict):
+            raise ValueError('body must be {"validation_rules"|"automation"|"duplicate_rules": [names] | true}')
+        with emu.store.lock:
+            removed = emu.org_rules.relax(data)
+            emu.store.set_meta("org_rules", emu.org_rules.as_fixture())
+        return Resp(200, {"removed": removed})
     if head == "tokens" and method == "GET":
         return Resp(200, {"active_access_tokens": len(emu.auth._access)})
     return _bad("unknown control-plane call", 404)

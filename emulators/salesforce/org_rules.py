@@ -221,6 +221,29 @@ class OrgRules:
                             "cpu_limit_batch": a.cpu_limit_batch} for a in self.automation],
         }
 
+    def relax(self, spec: dict[str, Any]) -> dict[str, list[str]]:
+        """What an admin does in Setup to let records through: deactivate validation rules, triggers or
+        flows, and duplicate rules (``{"validation_rules": [names] | true, "automation": ...,
+        "duplicate_rules": ...}``; true = every rule of that kind). Returns the names removed."""
+        kinds = {"validation_rules": "validation", "automation": "automation", "duplicate_rules": "duplicates"}
+        unknown = set(spec) - set(kinds)
+        if unknown:
+            raise ValueError(f"cannot relax {', '.join(sorted(unknown))}; kinds: {', '.join(kinds)}")
+        removed: dict[str, list[str]] = {}
+        for kind, attr in kinds.items():
+            names = spec.get(kind)
+            if not names:
+                continue
+            rules = getattr(self, attr)
+            wanted = None if names is True else {str(n).lower() for n in names}
+            if wanted is not None:
+                missing = wanted - {r.name.lower() for r in rules}
+                if missing:
+                    raise ValueError(f"no {kind} named {', '.join(sorted(missing))}")
+            setattr(self, attr, [r for r in rules if wanted is not None and r.name.lower() not in wanted])
+            removed[kind] = [r.name for r in rules if wanted is None or r.name.lower() in wanted]
+        return removed
+
     # -- record types ---------------------------------------------------------------------------
 
     def types_of(self, obj: str) -> list[RecordType]:

@@ -1,0 +1,139 @@
+"""Rejected records stay retryable work (issue 14): kept in the state store with attempts and back-off,
+retried by later runs when their cause can change, on demand after `rejects replay`, written exactly
+once. Checked by querying the emulator and the store."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from target_salesforce_andsend.cli import main as cli_main
+from target_salesforce_andsend.context import output_paths
+from target_salesforce_andsend.links import open_store
+from target_salesforce_andsend.reject_hints import HINTS
+from tests.target._salesforce_support import control
+from tests.target._target_support import live, messages, prospect, run_target, target_config
+
+ORG = {
+    "validation_rules": [{"name": "Lead_Title_Short", "object": "Lead", "error_field": "Title",
+                          "message": "Keep the title short.", "rule": {"kind": "length", "field": "Title", "max": 20}}],
+    "automation": [{"name": "LeadRouter", "object": "Lead", "when": {"field": "Company", "equals": "Trigger Fail AB"},
+                    "message": "System.DmlException: Update failed."}],
+}
+
+
+def _input() -> list[str]:
+    return messages("prospects", [
+        prospect("p1"),
+        prospect("p2", title="Chief Executive Officer and Founder of the Board"),
+        prospect("p3", company_name="Trigger Fail AB", company_domain="triggerfail.test"),
+        prospect("p4", first_name=None, last_name=None, email=None, phone=None),
+    ])
+
+
+def _leads(sf, pid: str) -> list[dict]:
+    return [r for r in live(sf.records("Lead")) if r.get("Email") == f"{pid}@acme.test"]
+
+
+def _store_rows(config: dict) -> dict[str, dict]:
+    store = open_store(config, output_paths(config)["links"])
+    try:
+        return {r["key"]: r for r in store.rejects_query()}
+    finally:
+        store.close()
+
+
+def _cli(*args: str) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli_main(["rejects", *args]) == 0
+    return out.getvalue()
+
+
+def _config_file(tmp_path: Path, config: dict) -> str:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    return str(path)
+
+
+@pytest.fixture
+def sf(sf_emulator_factory):
+    return sf_emulator_factory(ORG)
+
+
+def test_rejects_are_kept_with_hints_and_replayed_once_after_the_org_is_fixed(sf, tmp_path) -> None:
+    config = target_config(sf, tmp_path)
+    first = run_target(config, _input())
+    by_key = {r["key"]: r for r in first.rejects}
+    assert by_key["p2"]["error_code"] == "FIELD_CUSTOM_VALIDATION_EXCEPTION"
+    assert by_key["p3"]["error_code"] == "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY"
+    assert all(r["hint"] and "\n" not in r["hint"] for r in first.rejects)
+    assert by_key["p2"]["hint"] == HINTS["FIELD_CUSTOM_VALIDATION_EXCEPTION"].text
+    assert len(_leads(sf, "p1")) == 1 and not _leads(sf, "p2") and not _leads(sf, "p3")
+
+    rows = _store_rows(config)
+    assert set(rows) == {"p2", "p3", "p4"}
+    assert rows["p2"]["cause"] == "validation" and rows["p2"]["next_at"] and rows["p2"]["attempts"] == 1
+    assert rows["p3"]["cause"] == "automation" and rows["p3"]["next_at"]
+    assert rows["p4"]["cause"] == "input" and rows["p4"]["next_at"] is None  # bad input: not automatic
+    assert rows["p2"]["record"]["title"].startswith("Chief")  # the record as the tap sent it
+
+    # A run without input before the back-off is over retries nothing.
+    run_target(config, messages("prospects", []))
+    assert not _leads(sf, "p2")
+
+    cfg = _config_file(tmp_path, config)
+    listed = [json.loads(x) for x in _cli("list", "--config", cfg, "--format", "json").splitlines()]
+    assert {r["key"] for r in listed} == {"p2", "p3", "p4"}
+    only = [json.loads(x) for x in _cli("list", "--config", cfg, "--format", "json",
+                                        "--code", "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY").splitlines()]
+    assert [r["key"] for r in only] == ["p3"]
+
+    # The admin fixes the org, then asks for a replay of what the fix concerns.
+    control(sf, "POST", "org-rules/relax", json={"validation_rules": ["Lead_Title_Short"], "automation": True})
+    assert "2 rejected" in _cli("replay", "--config", cfg, "--code", "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+                                "--code", "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY")
+    third = run_target(config, messages("prospects", []))
+    assert len(_leads(sf, "p2")) == 1 and len(_leads(sf, "p3")) == 1
+    assert third.report["rejects_retry"]["replayed_by_role"] == {"prospects": 2}
+    assert set(_store_rows(config)) == {"p4"}
+    lines = {(r["key"], r["run_id"]): r["status"] for r in third.rejects}
+    assert all(status == "resolved" for (key, _), status in lines.items() if key in ("p2", "p3"))
+
+    # Reruns (with the same input again, and without) never write them twice.
+    run_target(config, _input())
+    run_target(config, messages("prospects", []))
+    assert [len(_leads(sf, p)) for p in ("p1", "p2", "p3")] == [1, 1, 1]
+
+    assert "1 rejected record(s) cleared" in _cli("clear", "--config", cfg, "--role", "prospects")
+    assert _store_rows(config) == {}
+
+
+def test_due_rejects_are_retried_with_attempts_and_back_off(sf, tmp_path) -> None:
+    config = target_config(sf, tmp_path, rejects_retry_backoff_minutes=0, rejects_retry_max_attempts=3)
+    run_target(config, _input())
+    run_target(config, messages("prospects", []))  # due at once: tried again, refused again
+    rows = _store_rows(config)
+    assert rows["p2"]["attempts"] == 2 and rows["p2"]["next_at"]
+    assert rows["p4"]["attempts"] == 1  # bad input is not retried automatically
+    report = run_target(config, messages("prospects", [])).report
+    rows = _store_rows(config)
+    assert rows["p2"]["attempts"] == 3 and rows["p2"]["next_at"] is None  # attempts spent: replay only
+    assert report["rejects"] == 0 and report["rejects_retry"]["replayed_rejected_again"] == 2
+    run_target(config, messages("prospects", []))
+    assert _store_rows(config)["p2"]["attempts"] == 3
+    assert not _leads(sf, "p2")
+
+
+def test_a_newer_version_from_the_tap_wins_over_the_kept_record(sf, tmp_path) -> None:
+    config = target_config(sf, tmp_path, rejects_retry_backoff_minutes=0)
+    run_target(config, _input())
+    fixed = prospect("p2", title="CEO", updated_at="2026-01-02T00:00:00Z")
+    run = run_target(config, messages("prospects", [fixed]))
+    assert "p2" not in _store_rows(config)
+    assert [r["Title"] for r in _leads(sf, "p2")] == ["CEO"]
+    assert run.report["rejects_retry"].get("replayed_by_role", {}).get("prospects", 0) == 1  # p3 only, never p2
