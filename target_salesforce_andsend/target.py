@@ -498,7 +498,7 @@ class TargetSalesforceAndsend(Target):
         report.finished_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         report.rejects_total = run.rejects.count
         if run.retry is not None:
-            report.section("rejects_retry").update({**run.retry.figures, "replayed_rejected_again": run.rejects.replayed})
+            report.section("rejects_retry").update({**run.retry.figures, "replay_reject_lines": run.rejects.replayed})
         report.section("automation").update(run.writer.figures())
         # Earlier runs' rejects this run wrote after all are marked resolved (never in a dry run,
         # which writes nothing); the report names this run and the open rejects of all runs.

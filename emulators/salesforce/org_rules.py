@@ -224,9 +224,11 @@ class OrgRules:
     def relax(self, spec: dict[str, Any]) -> dict[str, list[str]]:
         """What an admin does in Setup to let records through: deactivate validation rules, triggers or
         flows, and duplicate rules (``{"validation_rules": [names] | true, "automation": ...,
-        "duplicate_rules": ...}``; true = every rule of that kind). Returns the names removed."""
+        "duplicate_rules": ...}``; true = every rule of that kind), and add values to a picklist of every
+        record type that restricts it (``"picklist_values": {Object: {Field: [values]}}``). Returns what
+        was removed or added."""
         kinds = {"validation_rules": "validation", "automation": "automation", "duplicate_rules": "duplicates"}
-        unknown = set(spec) - set(kinds)
+        unknown = set(spec) - set(kinds) - {"picklist_values"}
         if unknown:
             raise ValueError(f"cannot relax {', '.join(sorted(unknown))}; kinds: {', '.join(kinds)}")
         removed: dict[str, list[str]] = {}
@@ -242,6 +244,17 @@ class OrgRules:
                     raise ValueError(f"no {kind} named {', '.join(sorted(missing))}")
             setattr(self, attr, [r for r in rules if wanted is not None and r.name.lower() not in wanted])
             removed[kind] = [r.name for r in rules if wanted is None or r.name.lower() in wanted]
+        for obj, fields in (spec.get("picklist_values") or {}).items():
+            for rt in self.types_of(obj):
+                for fname, values in fields.items():
+                    pick = next((p for f, p in rt.picklists.items() if f.lower() == fname.lower()), None)
+                    if pick is None:
+                        continue
+                    new = [v for v in values if v not in pick.setdefault("values", [])]
+                    pick["values"].extend(new)
+                    if new:
+                        removed.setdefault("picklist_values", []).append(f"{obj}.{rt.developer_name}.{fname}: "
+                                                                         + ", ".join(new))
         return removed
 
     # -- record types ---------------------------------------------------------------------------

@@ -175,6 +175,7 @@ def start_world(
     overlap: float = 0.3,
     template_dir: Path | None = None,
     api_key: str = API_KEY,
+    fixture_extra: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> World:
     """Andsend emulator with ``config``'s data set and a Salesforce org that already holds
     ``overlap`` of its purchased people (``sf_fixture``), both on ephemeral ports."""
@@ -188,6 +189,8 @@ def start_world(
     andsend = Andsend(a_server.base_url, db_path, a_app, a_server, api_key)
     try:
         fixture = build_fixture(config, FixtureOptions(overlap=overlap, omit_external_ids=not external_ids))
+        if fixture_extra is not None:  # e.g. messy.with_messy_org: the org's rules on top
+            fixture = fixture_extra(fixture)
         s_app = salesforce_app(":memory:", fixture)
         s_server = serve_in_thread(s_app)
     except BaseException:

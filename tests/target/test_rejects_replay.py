@@ -123,7 +123,7 @@ def test_due_rejects_are_retried_with_attempts_and_back_off(sf, tmp_path) -> Non
     report = run_target(config, messages("prospects", [])).report
     rows = _store_rows(config)
     assert rows["p2"]["attempts"] == 3 and rows["p2"]["next_at"] is None  # attempts spent: replay only
-    assert report["rejects"] == 0 and report["rejects_retry"]["replayed_rejected_again"] == 2
+    assert report["rejects"] == 0 and report["rejects_retry"]["replay_reject_lines"] == 2
     run_target(config, messages("prospects", []))
     assert _store_rows(config)["p2"]["attempts"] == 3
     assert not _leads(sf, "p2")
