@@ -320,6 +320,22 @@ def report_sections(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     problems = sections.setdefault("Problems (target's report)", {})
     problems["ambiguous matches"] = len(report.get("ambiguous_matches", []))
     problems["rejected records (rejects.jsonl)"] = report.get("rejects", 0)
+    retry = report.get("rejects_retry") or {}
+    problems["earlier rejects retried"] = retry.get("replayed", 0)
+    problems["earlier rejects written or cleared now"] = retry.get("replay_cleared", 0)
+    rejects_file = report.get("rejects_file") or {}
+    path, run_id = rejects_file.get("path"), rejects_file.get("run_id")
+    if path and run_id and Path(path).exists():
+        by_code: dict[str, int] = {}
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
+            try:
+                item = json.loads(line)
+            except ValueError:
+                continue
+            if item.get("run_id") == run_id:
+                by_code[item.get("error_code", "?")] = by_code.get(item.get("error_code", "?"), 0) + 1
+        for code, n in sorted(by_code.items()):
+            problems[f"rejected: {code}"] = n
     return sections
 
 
@@ -523,6 +539,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="new prospects become Leads, or Contacts with their Accounts (default lead)",
     )
     parser.add_argument(
+        "--messy",
+        action="store_true",
+        help="a messy Salesforce org (emulators/salesforce/fixtures/messy.json: validation rules, record "
+        "types, duplicate rules, field security, failing automation); before run 2 the admin relaxes its "
+        "rules and asks for the rejected records' replay",
+    )
+    parser.add_argument(
         "--andsend-port", type=int, default=0, help="Andsend emulator port (0 = any free port)"
     )
     parser.add_argument(
@@ -545,7 +568,7 @@ def demo(args: argparse.Namespace) -> None:
     )
     subprocess.run(
         ["andsend-emulators", "salesforce-fixture", "--seed", str(args.seed), "--prospects", str(args.prospects),
-         "--out", str(fixture)],
+         "--out", str(fixture), *(["--messy"] if args.messy else [])],
         cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
     )  # fmt: skip
 
@@ -570,6 +593,12 @@ def demo(args: argparse.Namespace) -> None:
             + ("Leads)" if args.object_mode == "lead" else "Contacts under their Accounts)")
         )
         env = meltano_env(out, andsend_url, salesforce_url, args.object_mode)
+        if args.messy:
+            # A messy org refuses many records on the first run: the demo shows them, so it does
+            # not stop at the default threshold of 100 rejects.
+            env["TARGET_SALESFORCE_ANDSEND_REJECT_THRESHOLD"] = "100000"
+            console.print("[bold]Messy org[/]: validation rules, record types, duplicate rules, field security, "
+                          "failing automation, sandbox, State and Country picklists (messy.json)")
 
         before = OrgSnapshot.take(salesforce_url)
         console.print(
@@ -587,6 +616,8 @@ def demo(args: argparse.Namespace) -> None:
         _post(f"{andsend_url}/__emulator__/activity", activity)
         changes = change_salesforce(andsend_url, salesforce_url)
         console.print("[bold]Salesforce changes[/]: " + "; ".join(c["change"] for c in changes))
+        if args.messy:
+            relax_messy_org(salesforce_url, env, logs)
         _post(f"{salesforce_url}/__emulator__/stats/reset")
         andsend_before = _get(f"{andsend_url}/__emulator__/stats").get("api_requests", 0)
 
@@ -617,6 +648,23 @@ def demo(args: argparse.Namespace) -> None:
         andsend.stop()
 
     console.print(inspect_hint(out, logs, args.object_mode), soft_wrap=True)
+
+
+def relax_messy_org(salesforce_url: str, env: dict[str, str], logs: Path) -> None:
+    """What the admin does after reading the rejects' hints: relax the org's rules, then ask the next
+    run to retry the rejected records (`target-salesforce-andsend rejects replay`)."""
+    from emulators.salesforce.messy_org import RELAX
+
+    removed = _post(f"{salesforce_url}/__emulator__/org-rules/relax", RELAX)["removed"]
+    console.print("[bold]Salesforce admin[/] relaxes the org: " + "; ".join(
+        f"{kind.replace('_', ' ')}: {', '.join(names)}" for kind, names in removed.items()))
+    with (logs / "rejects-replay.log").open("w", encoding="utf-8") as log:
+        subprocess.run(["target-salesforce-andsend", "rejects", "list", "--config", "ENV"], env=env, cwd=ROOT,
+                       stdout=log, stderr=subprocess.STDOUT, check=True)
+        done = subprocess.run(["target-salesforce-andsend", "rejects", "replay", "--config", "ENV"], env=env, cwd=ROOT,
+                              capture_output=True, text=True, check=True)
+        log.write(done.stdout + done.stderr)
+    console.print(f"[bold]target-salesforce-andsend rejects replay[/]: {done.stdout.strip()}")
 
 
 def inspect_hint(out: Path, logs: Path, object_mode: str) -> str:

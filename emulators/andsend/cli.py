@@ -68,6 +68,10 @@ def _fixture(args: argparse.Namespace) -> int:
             overlap=args.overlap, users_present=args.users_present, omit_external_ids=args.omit_external_ids
         ),
     )
+    if args.messy:
+        from emulators.salesforce.messy_org import with_messy_org
+
+        fixture = with_messy_org(fixture)
     text = json.dumps(fixture, ensure_ascii=False, indent=1)
     if args.out == "-":
         sys.stdout.write(text + "\n")
@@ -108,6 +112,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--omit-external-ids",
         action="store_true",
         help="leave Andsend_Prospect_Id__c / Andsend_Touchpoint_Id__c out of the org's describe",
+    )
+    fixture.add_argument(
+        "--messy",
+        action="store_true",
+        help="add emulators/salesforce/fixtures/messy.json (validation rules, record types, duplicate rules, "
+        "field security, failing automation, sandbox, State and Country picklists)",
     )
     fixture.add_argument("--out", required=True, help="output file ('-' for stdout)")
     fixture.set_defaults(handler=_fixture)

@@ -72,13 +72,14 @@ def _run(emu: Emulator, all_or_none: bool, items: list[Any],
     results: list[dict[str, Any]] = []
     failed = False
     lock_rate = emu.faults.lock_row_rate
+    held = _ParentCheck(emu, objects, items)
     try:
         with emu.store.transaction():
             execute = emu.store.conn.execute
             if single_write:
                 for item in items:
                     try:
-                        if lock_rate and emu.lock_fault():
+                        if (lock_rate and emu.lock_fault()) or held.blocked(len(results)):
                             raise RecordError("UNABLE_TO_LOCK_ROW",
                                               "unable to obtain exclusive access to this record or 1 records", [])
                         results.append(op(item))
@@ -90,7 +91,7 @@ def _run(emu: Emulator, all_or_none: bool, items: list[Any],
                 # A SAVEPOINT per record: its work is undone alone when it fails (inlined: hot loop).
                 execute("SAVEPOINT rec")
                 try:
-                    if lock_rate and emu.lock_fault():
+                    if (lock_rate and emu.lock_fault()) or held.blocked(len(results)):
                         raise RecordError("UNABLE_TO_LOCK_ROW",
                                           "unable to obtain exclusive access to this record or 1 records", [])
                     results.append(op(item))
@@ -125,10 +126,41 @@ def _run(emu: Emulator, all_or_none: bool, items: list[Any],
             else:
                 out.append(r)
         results = out
+    held.commit(results)
     for r in results:
         r.pop("_item", None)
         r.pop("_keep_id", None)
     return results
+
+
+class _ParentCheck:
+    """The parent locks of one Collections call (fault ``parent_lock_ms``, parent_locks.py)."""
+
+    def __init__(self, emu: Emulator, objects: list[str] | None, items: list[Any]) -> None:
+        self.ms = emu.faults.parent_lock_ms
+        self.locks = getattr(emu, "parent_locks", None)
+        self.objects, self.items = objects, items
+        self.call = object()
+
+    def _values(self, i: int) -> dict[str, Any]:
+        item = self.items[i] if i < len(self.items) else None
+        if isinstance(item, dict):
+            return item
+        return next((x for x in item if isinstance(x, dict)), {}) if isinstance(item, tuple) else {}
+
+    def blocked(self, i: int) -> bool:
+        if not self.ms or self.locks is None or not self.objects:
+            return False
+        return self.locks.blocked(self.objects[i], self._values(i), self.call)
+
+    def commit(self, results: list[dict[str, Any]]) -> None:
+        if not self.ms or self.locks is None or not self.objects:
+            return
+        from emulators.salesforce.parent_locks import parents
+
+        touched = [pid for i, r in enumerate(results) if r.get("success")
+                   for pid in parents(self.objects[i], self._values(i))]
+        self.locks.hold(touched, self.call, self.ms / 1000)
 
 
 class _CpuLimit(Exception):

@@ -58,6 +58,9 @@ class Faults:
     revoke_tokens_every: int = 0
     limit_exceeded_after: int = 0
     random_seed: int = 1
+    # Milliseconds a Collections call keeps the parents of its records locked after it commits
+    # (slow automation): another call's child of such a parent fails UNABLE_TO_LOCK_ROW (parent_locks.py).
+    parent_lock_ms: int = 0
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> Faults:
@@ -66,7 +69,8 @@ class Faults:
         if unknown:
             raise ValueError(f"unknown fault(s): {', '.join(sorted(unknown))}")
         f = cls(**known)
-        for name in ("latency_ms", "latency_jitter_ms", "revoke_tokens_every", "limit_exceeded_after", "random_seed"):
+        for name in ("latency_ms", "latency_jitter_ms", "revoke_tokens_every", "limit_exceeded_after", "random_seed",
+                     "parent_lock_ms"):
             if not isinstance(getattr(f, name), int) or getattr(f, name) < 0:
                 raise ValueError(f"{name} must be a non-negative integer")
         for name in ("error_503_rate", "lock_row_rate", "subrequest_503_rate"):
@@ -272,7 +276,10 @@ class Emulator:
 
     # ---- faults ---------------------------------------------------------------------------------
     def set_faults(self, faults: Faults) -> None:
+        from emulators.salesforce.parent_locks import ParentLocks
+
         with self.fault_lock:
+            self.parent_locks = ParentLocks()
             self.faults = faults
             self.rng = random.Random(faults.random_seed)
             self.calls_since_faults = 0

@@ -390,11 +390,10 @@ class Writer:
                     continue
                 for i, r in zip(job.indices, result, strict=True):
                     job.state.results[i] = r
+                # A lock failure is retried as it is (smaller calls would split a parent's children
+                # over several calls, which then hold the parent against each other).
                 if len(job.indices) > 1 and batch_failure(result) == "limit":
                     self._failed_together(job.state, job.indices)
-                elif batch_failure(result) == "lock":
-                    with self._figures_lock:
-                        job.state.chunk_size = min(job.state.chunk_size, max(1, len(job.indices) // 2))
 
     def _send_group(self, group: list[_Job]) -> list[list[WriteResult] | Exception]:
         """Send up to five chunks: alone as a Collections call, else as one Composite call whose

@@ -16,8 +16,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-import emulators.salesforce
 from emulators.andsend.generator import GeneratorConfig
+from emulators.salesforce.messy_org import RELAX, with_messy_org
 from tests.reliability import checks
 from tests.reliability.pipeline import (
     Pipeline,
@@ -27,50 +27,11 @@ from tests.reliability.pipeline import (
     start_world,
 )
 
-MESSY = Path(emulators.salesforce.__file__).parent / "fixtures" / "messy.json"
-RULE_KEYS = ("field_security", "record_types", "validation_rules", "duplicate_rules", "automation")
-#: What the admin changes between the runs, as the rejects' hints say: every validation rule, trigger/flow
-#: and duplicate rule off, and Andsend's LeadSource added to the record types' picklists.
-RELAX = {"validation_rules": True, "automation": True, "duplicate_rules": True,
-         "picklist_values": {"Lead": {"LeadSource": ["Andsend"]}, "Contact": {"LeadSource": ["Andsend"]}}}
-#: Causes the changes clear (reject_hints.py): their records must be written on the rerun.
+#: Causes the admin's changes (emulators.salesforce.messy_org.RELAX) clear: written on the rerun.
 RELAXED_CODES = {"FIELD_CUSTOM_VALIDATION_EXCEPTION", "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY", "DUPLICATES_DETECTED",
                  "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"}
 WRITTEN = ("created", "updated", "created_concurrently")
 LINKED = ("matched", "linked", "unchanged", "already_synced")
-
-
-def with_messy_org(fixture: dict[str, Any]) -> dict[str, Any]:
-    """``fixture`` (an overlap org from sf_fixture) with messy.json's org options, rules, users and records."""
-    messy = json.loads(MESSY.read_text(encoding="utf-8"))
-    out = dict(fixture)
-    out["org"] = {**(fixture.get("org") or {}), **messy.get("org", {})}
-    for key in RULE_KEYS:
-        if key in messy:
-            out[key] = messy[key]
-    out["users"] = list(fixture.get("users") or []) + list(messy.get("users") or [])
-    # Existing records of an org with State and Country picklists hold valid countries: ISO codes here.
-    records = {obj: [_as_in_messy_org(r) for r in rows] for obj, rows in (fixture.get("records") or {}).items()}
-    for obj, rows in (messy.get("records") or {}).items():
-        records.setdefault(obj, []).extend(rows)
-    out["records"] = records
-    return out
-
-
-def _as_in_messy_org(record: dict[str, Any]) -> dict[str, Any]:
-    import pycountry
-
-    out = {k: v for k, v in record.items() if k != "LeadSource"}  # set per record type in a messy org
-    for key, value in record.items():
-        if key.endswith("Country") and isinstance(value, str) and value:
-            try:
-                out[key] = pycountry.countries.lookup(value).alpha_2
-            except LookupError:
-                try:
-                    out[key] = pycountry.countries.search_fuzzy(value)[0].alpha_2
-                except LookupError:
-                    out.pop(key)
-    return out
 
 
 def _prospects_on_records(world: Any) -> Counter[str]:

@@ -121,3 +121,41 @@ def test_concurrency_governor_halves_and_recovers() -> None:
     for _ in range(4):
         gov.calm()
     assert gov.limit == 4 and gov.figures()["backoffs"] == 2
+
+
+def test_emulator_parent_lock_contention_between_calls(sf_emulator_factory) -> None:
+    sf = sf_emulator_factory()
+    refs = sf.seed({"records": {"Account": [{"_ref": "a", "Name": "Acme"}, {"_ref": "b", "Name": "Beta"}]}})
+    sf.faults(parent_lock_ms=5000)
+    client = SalesforceClient(password_config(sf))
+
+    def create(rows: list[dict]) -> list[dict]:
+        body = {"allOrNone": False, "records": [{"attributes": {"type": "Contact"}, **r} for r in rows]}
+        return client.request("POST", "composite/sobjects", kind="collections_create", json=body).json()
+
+    first = create([{"LastName": "A1", "AccountId": refs["a"]}, {"LastName": "A2", "AccountId": refs["a"]}])
+    assert all(r["success"] for r in first)  # one call: its own records never block each other
+    second = create([{"LastName": "A3", "AccountId": refs["a"]}, {"LastName": "B1", "AccountId": refs["b"]},
+                     {"LastName": "free"}])
+    assert [r["success"] for r in second] == [False, True, True]
+    assert second[0]["errors"][0]["statusCode"] == "UNABLE_TO_LOCK_ROW"
+    assert sorted(r["LastName"] for r in _live(sf, "Contact", "Department", None)) == ["A1", "A2", "B1", "free"]
+
+
+def test_grouping_by_parent_avoids_contention_and_a_held_parent_is_retried(sf_emulator_factory) -> None:
+    sf = sf_emulator_factory()
+    refs = sf.seed({"records": {"Account": [{"_ref": f"a{i}", "Name": f"Acme {i}"} for i in range(4)]}})
+    sf.faults(parent_lock_ms=1500)
+    writer = _writer(sf, retry_backoff_seconds=0.5, max_concurrency=4)
+    tag = uuid.uuid4().hex[:12]
+    # 400 Contacts, parents interleaved: in input order every call of 200 would touch all four.
+    rows = [{"LastName": f"C{i}", "Department": tag, "AccountId": refs[f"a{i % 4}"]} for i in range(400)]
+    results = writer.create("Contact", rows)
+    assert all(r.success for r in results) and writer.figures()["backoffs"] == 0
+    # Right after, more children of a parent the last call still holds: refused, retried, written.
+    more = writer.create("Contact", [{"LastName": f"M{i}", "Department": tag, "AccountId": refs["a0"]}
+                                     for i in range(5)] + [{"LastName": "M-b", "Department": tag,
+                                                            "AccountId": refs["a1"]}])
+    assert all(r.success for r in more)
+    assert writer.figures()["backoffs"] >= 1
+    assert len(_live(sf, "Contact", "Department", tag)) == 406
