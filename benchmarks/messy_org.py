@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     stem.with_suffix(".json").write_text(json.dumps(slim, indent=2, default=str) + "\n", encoding="utf-8")
     md = [f"# Messy org: every record's outcome ({args.prospects} prospects, seed {args.seed})", "",
           "Produced by `python benchmarks/messy_org.py`. First run on the messy org; then the org's validation "
-          "rules, automation and duplicate rules are relaxed, `rejects replay` is run and the pipeline runs again.",
+          "rules, automation and duplicate rules are turned off and Andsend is added to the record types' "
+          "LeadSource values, `rejects replay` is run and the pipeline runs again.",
           ""]
     for r in results:
         md.append(table_markdown(r))

@@ -19,6 +19,8 @@ Tables (the same in both backends):
   Salesforce yet; the owner of the kind retries and deletes them.
 * `meta`: (org, key) -> text (`get_meta` / `put_meta`), small facts such as watermarks.
 * `leases`: the run lease (lease.py): one writer per org and pipeline.
+* `retry_rejects`: (org, role, record key) -> a rejected record kept as retryable work, with its
+  refusal, attempts and next try (rejects_replay.py; created on first use).
 
 Rows written before the store knew orgs (org `''`) belong to the first org that opens it.
 """

@@ -195,7 +195,8 @@ class RejectsFile:
     """JSON lines: run_id, status, role, key, object, error_code, message, fields, record. Appends
     and flushes each line, so what was rejected is on disk even if the run dies right after.
 
-    The file keeps every run's rejects (a record rejected once is not sent again by the tap), each
+    The file keeps every run's rejects (a record rejected once is not sent again by the tap; the
+    state store keeps it as retryable work, rejects_replay.py), each
     line marked with the run that wrote it and a status: ``open`` until a later run writes the same
     record (``resolved``, with ``resolved_by_run``) or rejects it again (``superseded``: the newer
     line stands). The report gives this run's rejects and the open lines of all runs, so the two
