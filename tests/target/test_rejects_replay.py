@@ -137,3 +137,36 @@ def test_a_newer_version_from_the_tap_wins_over_the_kept_record(sf, tmp_path) ->
     assert "p2" not in _store_rows(config)
     assert [r["Title"] for r in _leads(sf, "p2")] == ["CEO"]
     assert run.report["rejects_retry"].get("replayed_by_role", {}).get("prospects", 0) == 1  # p3 only, never p2
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_store_keeps_rejects_per_org_in_both_backends(backend, tmp_path, request) -> None:
+    from target_salesforce_andsend.links import LinkStore, PostgresLinkStore
+
+    def store(org: str):
+        if backend == "postgres":
+            return PostgresLinkStore(request.getfixturevalue("postgres_url") if org == "00DA" else url, org)
+        return LinkStore(tmp_path / "links.sqlite", org)
+
+    url = None
+    a = store("00DA")
+    url = getattr(a, "url", None)
+    b = store("00DB")
+    row = {"role": "prospects", "key": "p1", "object": "Lead", "error_code": "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+           "cause": "validation", "message": "m", "hint": "h", "record": {"id": "p1", "title": "x"}, "attempts": 1,
+           "first_at": "2026-01-01T00:00:00+00:00", "last_at": "2026-01-01T00:00:00+00:00",
+           "next_at": "2026-01-01T01:00:00+00:00", "replay": False}
+    a.rejects_put([row, {**row, "key": "p2", "error_code": "INVALID_EMAIL", "cause": "input", "next_at": None}])
+    b.rejects_put([{**row, "attempts": 3}])
+    assert [r["key"] for r in a.rejects_due("prospects", "2026-01-01T00:30:00+00:00")] == []
+    assert [r["key"] for r in a.rejects_due("prospects", "2026-01-01T02:00:00+00:00")] == ["p1"]
+    assert a.rejects_get("prospects", ["p1"])["p1"]["record"] == {"id": "p1", "title": "x"}
+    assert b.rejects_get("prospects", ["p1"])["p1"]["attempts"] == 3  # per org
+    assert len(a.rejects_query()) == 3 and len(a.rejects_query(org="00DA")) == 2
+    assert a.rejects_request_replay(org="00DA", codes=["INVALID_EMAIL"]) == 1
+    assert [r["key"] for r in a.rejects_due("prospects", "2026-01-01T00:00:00+00:00")] == ["p2"]
+    a.rejects_delete("prospects", ["p2"])
+    assert a.rejects_clear(role="prospects", org="00DB") == 1
+    assert [(r["org_id"], r["key"]) for r in a.rejects_query()] == [("00DA", "p1")]
+    a.close()
+    b.close()
