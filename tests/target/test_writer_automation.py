@@ -159,3 +159,15 @@ def test_grouping_by_parent_avoids_contention_and_a_held_parent_is_retried(sf_em
     assert all(r.success for r in more)
     assert writer.figures()["backoffs"] >= 1
     assert len(_live(sf, "Contact", "Department", tag)) == 406
+
+
+def test_bulk_rows_failed_on_a_cpu_limit_go_back_through_smaller_collections(sf_emulator_factory) -> None:
+    sf = sf_emulator_factory(AUTOMATION)
+    writer = _writer(sf, bulk_threshold=60)
+    tag = uuid.uuid4().hex[:12]
+    results = writer.create("Contact", [{"LastName": f"B{i}", "Department": tag} for i in range(80)])
+    assert all(r.success for r in results), {r.error_message for r in results if not r.success}
+    assert len(_live(sf, "Contact", "Department", tag)) == 80
+    stats = sf.stats()["by_kind"]
+    assert stats.get("bulk_create_job") == 1  # tried as a Bulk job once, then Collections
+    assert writer.figures()["chunk_size_caps"]["Contact"] <= 30
