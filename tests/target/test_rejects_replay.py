@@ -170,3 +170,26 @@ def test_store_keeps_rejects_per_org_in_both_backends(backend, tmp_path, request
     assert [(r["org_id"], r["key"]) for r in a.rejects_query()] == [("00DA", "p1")]
     a.close()
     b.close()
+
+
+def test_a_rejected_touchpoint_is_replayed_into_exactly_one_task(sf_emulator_factory, tmp_path) -> None:
+    from tests.target._activities_support import touchpoint
+
+    sf = sf_emulator_factory({"automation": [{"name": "TaskRollup", "object": "Task", "message": "Rollup failed.",
+                                              "when": {"field": "Subject", "matches": ".*tp_2.*"}}]})
+    sf.seed({"records": {"Lead": [{"LastName": "L", "Company": "C", "Andsend_Prospect_Id__c": "p_1"}]}})
+    config = target_config(sf, tmp_path)
+    tps = [touchpoint("tp_1", "p_1"), touchpoint("tp_2", "p_1")]
+    first = run_target(config, messages("touchpoints", tps))
+    assert [(r["key"], r["error_code"]) for r in first.rejects] == [("tp_2", "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY")]
+    assert set(_store_rows(config)) == {"tp_2"}
+
+    control(sf, "POST", "org-rules/relax", json={"automation": ["TaskRollup"]})
+    cfg = _config_file(tmp_path, config)
+    assert "1 rejected" in _cli("replay", "--config", cfg, "--role", "touchpoints")
+    replay = run_target(config, messages("touchpoints", []))  # no input: the replay alone writes it
+    assert replay.report["rejects_retry"]["replayed_by_role"] == {"touchpoints": 1}
+    assert sorted(t["Andsend_Touchpoint_Id__c"] for t in live(sf.records("Task"))) == ["tp_1", "tp_2"]
+    run_target(config, messages("touchpoints", tps))  # the tap sends both again: no second Task
+    assert sorted(t["Andsend_Touchpoint_Id__c"] for t in live(sf.records("Task"))) == ["tp_1", "tp_2"]
+    assert _store_rows(config) == {}
