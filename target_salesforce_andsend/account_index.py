@@ -335,7 +335,13 @@ class AccountIndex:
             text = resp.content.decode("utf-8-sig")
             locator = resp.headers.get("Sforce-Locator")
             del resp
-            rows = [{k: (v or None) for k, v in r.items()} for r in csv.DictReader(io.StringIO(text, newline=""))]
+            # A result set is parsed and stored a query page's worth at a time (its text is held once).
+            rows: list[dict[str, Any]] = []
+            for record in csv.DictReader(io.StringIO(text, newline="")):
+                rows.append({k: (v or None) for k, v in record.items()})
+                if len(rows) >= PAGE * CHAIN:
+                    yield rows
+                    rows = []
             del text
             if rows:
                 yield rows
