@@ -223,6 +223,7 @@ class AccountIndex:
         newest_at = parse_sf_datetime(since)
         for rows in self._chained_pages("queryAll", f"SystemModstamp >= {quote(start)}", None, deleted=True):
             gone = [r["Id"] for r in rows if r.get("IsDeleted")]
+            self.figures.rows_read += len(gone)
             self.figures.removed += self.store.account_index_delete(gone)
             self._store_rows([r for r in rows if not r.get("IsDeleted")])
             for r in rows:
