@@ -201,7 +201,9 @@ class AccountIndex:
             since = top or "1970-01-01T00:00:00.000+0000"
             mode = choose_mode(self.setting, accounts)
             self.figures.extra.update({"org_accounts": accounts, "full_read_costs": full_read_calls(accounts)})
-            self.store.account_index_clear()
+            # Rows left from before are not cleared: the read overwrites what still exists, and a
+            # stale one leaves at its first use (its Id reads nothing). So a second pipeline's full
+            # read running at the same time cannot empty what this one stored.
             after = ""
         else:
             mode = "query"  # resume the paged read that was interrupted

@@ -204,3 +204,34 @@ def test_store_methods_on_both_backends(tmp_path, store_config):
     finally:
         store.close()
         other.close()
+
+
+def test_a_killed_paged_full_read_resumes_after_the_last_account_stored(sf_emulator, tmp_path):
+    refs = sf_emulator.seed({"records": {"Account": [{"_ref": f"a{i}", "Name": f"Kunde {i:03d} GmbH"}
+                                                     for i in range(300)] + [{"_ref": "z", "Name": "Żabka sp. z o.o."}]}})
+    ordered = sorted(refs.values())
+    config = _config(sf_emulator, tmp_path, {}, account_index="query")
+    # What a run killed after its first page of the full read leaves: that page in the index and
+    # its progress mark (the watermark it started from, the last Id stored).
+    first = run_target(_config(sf_emulator, tmp_path / "probe", {}, account_index="off"),
+                       messages("prospects", [_person("p0", "Probe")]))
+    org = _org_id(first)
+    store = open_store(config, Path(config["output_dir"]) / "links.sqlite", org)
+    try:
+        store.account_index_put([(rid, f"done{i}", None, None) for i, rid in enumerate(ordered[:200])])
+        store.put_meta("account_index.full", f"2026-01-01T00:00:00.000+0000|{ordered[199]}")
+    finally:
+        store.close()
+    run = run_target(config, messages("prospects", [_person("p1", "Zabka")]))
+    assert _account_of(sf_emulator, "p1") == refs["z"]
+    section = run.report["account_index"]
+    # The read goes on after the last Id stored, without counting the org again: one call.
+    assert section["mode"] == "full_query" and section["refresh_calls"] == 1
+    assert section["rows_read"] == len(ordered) - 200 + 1  # the rest, and the probe's new Account
+    store = open_store(config, Path(config["output_dir"]) / "links.sqlite", org)
+    try:
+        assert store.account_index_count() == len(ordered) + 1
+        assert store.get_meta("account_index.since") == "2026-01-01T00:00:00.000+0000"
+        assert store.get_meta("account_index.full") == ""
+    finally:
+        store.close()
