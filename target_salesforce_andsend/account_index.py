@@ -63,9 +63,9 @@ _FIELDS = ("Id", "Name", "Website", "SystemModstamp")
 _BULK_SOQL = "SELECT Id, Name, Website, SystemModstamp FROM Account"
 
 
-def index_key(name: str | None) -> str | None:
+def index_key(name: str | None, *, cache: bool = True) -> str | None:
     """The key an Account name and a prospect's company name are indexed and looked up by."""
-    return compact_company(normalize_company(name))
+    return compact_company(normalize_company(name, cache=cache))
 
 
 def full_read_calls(accounts: int) -> dict[str, int]:
@@ -107,8 +107,9 @@ class IndexFigures:
 
 
 def _row(record: dict[str, Any]) -> tuple[str, str | None, str | None, str | None]:
-    return (record.get("Id") or "", index_key(record.get("Name")), company_domain(record.get("Website")),
-            record.get("SystemModstamp") or None)
+    # Each Account is seen once: the normalisers' caches are left to the run's own values.
+    return (record.get("Id") or "", index_key(record.get("Name"), cache=False),
+            company_domain(record.get("Website"), cache=False), record.get("SystemModstamp") or None)
 
 
 class AccountIndex:
@@ -335,17 +336,17 @@ class AccountIndex:
                 params["locator"] = locator
             resp = self._request("GET", f"jobs/query/{job_id}/results", "bulk_query_results", params=params,
                                  headers={"Accept": "text/csv"})
-            text = resp.content.decode("utf-8-sig")
             locator = resp.headers.get("Sforce-Locator")
+            body = io.TextIOWrapper(io.BytesIO(resp.content), encoding="utf-8-sig", newline="")
             del resp
-            # A result set is parsed and stored a query page's worth at a time (its text is held once).
+            # A result set is parsed and stored a query page's worth at a time (its bytes held once).
             rows: list[dict[str, Any]] = []
-            for record in csv.DictReader(io.StringIO(text, newline="")):
+            for record in csv.DictReader(body):
                 rows.append({k: (v or None) for k, v in record.items()})
                 if len(rows) >= PAGE * CHAIN:
                     yield rows
                     rows = []
-            del text
+            body.close()
             if rows:
                 yield rows
             if not locator or locator == "null":
