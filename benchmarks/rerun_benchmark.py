@@ -10,7 +10,7 @@ each run: Salesforce calls by kind, records the emulator wrote (``records_writte
 create, update, upsert or delete touched) and the report's counts. The aim: the second run makes
 no write call, writes no row, and its report counts no create or update.
 
-Writes ``<out-dir>/rerun-<date>.json`` and ``.md``. Figures only.
+Writes ``<out-dir>/rerun-<n>-<mode>-<date>.json`` and ``.md``. Figures only.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def changes(counts: dict[str, Any]) -> dict[str, Any]:
             if not isinstance(outcomes, dict):
                 continue
             for outcome, n in outcomes.items():
-                if n and any(w in outcome for w in ("created", "updated", "converted", "merged", "deleted")):
+                if n and any(w in outcome for w in ("created", "updated", "converted", "deleted")):
                     out[f"{role}/{obj}/{outcome}"] = n
     return out
 
@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         total = sum(len(v) for v in records.values())
         for i in (1, 2):
             control(sf, "POST", "stats/reset")
+            control(andsend, "POST", "stats/reset")
             measured = run_from_file([exe("target-salesforce-andsend"), "--config", str(cfg)], captured,
                                      workdir, f"run{i}")
             figures = sf_figures(sf, total, measured.wall_s)
@@ -116,7 +117,12 @@ def main(argv: list[str] | None = None) -> int:
                    "composite_subrequests": figures["composite_subrequests"],
                    "records_written": figures["records_written"], "write_calls": write_calls(figures),
                    "report_changes": changes(report.get("counts") or {}),
-                   "report_counts": report.get("counts"), "wall_s": round(measured.wall_s, 1),
+                   "report_counts": report.get("counts"),
+                   # Andsend write-backs: search-result badges carry checked_at, so they are sent on
+                   # every run; CRM statuses only when they changed.
+                   "andsend_calls": {k: v for k, v in control(andsend, "GET", "stats")["by_path"].items()
+                                     if "badges" in k or "crm-status" in k},
+                   "wall_s": round(measured.wall_s, 1),
                    "target_cpu_s": round(measured.cpu_s, 1)}
             result["runs"].append(run)
             print(f"[N={args.n}] run {i}: {run['calls']} calls, {run['records_written']} rows written, "
@@ -131,15 +137,16 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
-    (out_dir / f"rerun-{day}.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    (out_dir / f"rerun-{args.n}-{args.mode}-{day}.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     lines = [f"# Identical rerun, N = {args.n:,} ({args.mode})", "",
              f"Tap output: {result.get('records')}. The target fed the same file twice, one output dir "
              "(link store), one Salesforce emulator (`benchmarks/rerun_benchmark.py`).", "",
-             "| run | calls | by kind | rows written | write calls | report: changes |", "|---|---|---|---|---|---|"]
+             "| run | Salesforce calls | by kind | rows written | write calls | report: changes | Andsend write-backs |",
+             "|---|---|---|---|---|---|---|"]
     for run in result["runs"]:
         lines.append(f"| {run['run']} | {run['calls']} | {run['by_kind']} | {run['records_written']} | "
-                     f"{run['write_calls'] or 'none'} | {run['report_changes'] or 'none'} |")
-    (out_dir / f"rerun-{day}.md").write_text("\n".join(lines) + "\n")
+                     f"{run['write_calls'] or 'none'} | {run['report_changes'] or 'none'} | {run['andsend_calls']} |")
+    (out_dir / f"rerun-{args.n}-{args.mode}-{day}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 

@@ -25,7 +25,8 @@ ignored) is equal, so an index by key finds them.
   from the recycle bin, no longer shared) leaves the index on the spot.
 
 Setting ``account_index``: ``auto`` (default; the cheaper full read), ``query``, ``bulk`` or
-``off``. Used only by the account steps (contact_account mode).
+``off``. Used by the account steps wherever they run (contact_account prospects, search-result
+badges); a run that looks up no Account never refreshes it.
 """
 
 from __future__ import annotations

@@ -562,10 +562,22 @@ class Matcher:
         # The org's Accounts by name key and domain (account_index.py): their rows are read fresh by
         # Id in the same call as the IN lookups, then decided like every other candidate.
         indexed = self._indexed_candidates(keys, steps)
-        id_statements = self._statements("Account", "Id", sorted(indexed)) if indexed else []
+        indexed_rows: list[dict] = []
+        ask_ids = []
+        for account_id in sorted(indexed):
+            if memory is not None and memory.known("Account", "Id", account_id):
+                indexed_rows += memory.rows("Account", "Id", account_id)
+            else:
+                ask_ids.append(account_id)
+        id_statements = self._statements("Account", "Id", ask_ids) if ask_ids else []
         results = self.client.query_many(statements + id_statements) if statements or id_statements else []
         rows = [_clean(r) for found in results[:len(statements)] for r in found]
-        indexed_rows = [_clean(r) for found in results[len(statements):] for r in found]
+        fresh = [_clean(r) for found in results[len(statements):] for r in found]
+        if memory is not None:
+            by_id = {r["Id"][:15]: r for r in fresh}
+            for account_id in ask_ids:
+                memory.put("Account", "Id", account_id, [by_id[account_id[:15]]] if account_id[:15] in by_id else [])
+        indexed_rows += fresh
         found_by: dict[tuple[str, str], list[dict]] = defaultdict(list)
         for row in rows:
             for fld in ("Website", "Name"):
@@ -579,7 +591,7 @@ class Matcher:
             for fld, values in ask.items():
                 for v in values:
                     memory.put("Account", fld, v.lower(), found_by.get((fld, v.lower()), []))
-        self._add_indexed(out, indexed, indexed_rows)
+        self._add_indexed(out, indexed, indexed_rows, ask_ids)
         for key, found in out.items():
             out[key] = list({r["Id"]: r for r in found}.values())
         self._local.account_candidates = out
@@ -606,7 +618,10 @@ class Matcher:
             out[account_id].update(by_domain.get(domain or "", ()))
         return dict(out)
 
-    def _add_indexed(self, out: dict[str, list[dict]], indexed: dict[str, set[str]], rows: list[dict]) -> None:
+    def _add_indexed(self, out: dict[str, list[dict]], indexed: dict[str, set[str]], rows: list[dict],
+                     asked: list[str]) -> None:
+        """The index's candidates that still read join their keys' candidates; those asked for
+        that did not read (deleted, merged, no longer visible) leave the index."""
         if not indexed:
             return
         found = {r["Id"][:15]: r for r in rows if r.get("Id")}
@@ -622,7 +637,7 @@ class Matcher:
         self._local.index_only = only
         index = self.account_index
         if index is not None:
-            gone = [i for i in indexed if i[:15] not in found]
+            gone = [i for i in asked if i[:15] not in found]
             if gone:
                 index.forget(gone)
             index.note_use(len(only), 0)

@@ -162,7 +162,8 @@ CONFIG_SCHEMA = th.PropertiesList(
     _setting("match_email_fields", th.ArrayType(th.StringType), "More e-mail fields of Contact and Lead a "
              "person is matched on after Email, in this order (e.g. Work_Email__c, npe01__AlternateEmail__c, "
              "npe01__WorkEmail__c); fields an object lacks are skipped for it."),
-    _setting("account_index", th.StringType, "Account index in the link store (contact_account): the org's "
+    _setting("account_index", th.StringType, "Account index in the link store, for Account matching (contact_account "
+             "prospects, search-result badges): the org's "
              "Accounts by name key and website domain, so a company typed without its Account's diacritics or "
              "script (Bjork / Björk, Romashka / Ромашка) is found without LIKE scans. Filled once by a full read "
              "(auto: paged queries or a Bulk API 2.0 query job, whichever costs fewer calls; query; bulk), then "
