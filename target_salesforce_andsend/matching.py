@@ -692,8 +692,9 @@ class Matcher:
             self.account_index.note_use(0, 1)
         match = Match(object_type="Account", record_id=chosen["Id"], account_id=chosen["Id"], via=via,
                       candidates=sorted(r["Id"] for r in best), record=chosen, score=score)
-        if score < 100:
-            self._audit(key, {"outcome": "fuzzy_match", "via": via, "record_id": chosen["Id"],
+        if score < 100 or via_index:  # a name spelled otherwise (Bjork / Björk) is audited too
+            self._audit(key, {"outcome": "fuzzy_match" if score < 100 else "index_match", "via": via,
+                              "record_id": chosen["Id"],
                               "account_name": chosen.get("Name"), "account_website": chosen.get("Website"),
                               "score": score, **({"found_by": "account_index"} if via_index else {})})
         return match

@@ -72,6 +72,11 @@ def test_names_typed_without_diacritics_or_script_find_their_account(sf_emulator
     # Composite call reads them all (10,000 a call); the candidates' Id reads ride with the lookups.
     assert section["mode"] == "full_query" and section["refresh_calls"] == 2
     assert section["org_accounts"] == before and section["matches_via_index"] == 3
+    audited = {a["key"]: a for a in run.report["match_audit"] if a.get("found_by") == "account_index"}
+    assert {k: (a["outcome"], a["record_id"], a["score"]) for k, a in audited.items()} == {
+        "email:p1@gmail.com": ("index_match", refs["bjork"], 100.0),
+        "email:p2@gmail.com": ("index_match", refs["sumava"], 100.0),
+        "email:p3@gmail.com": ("index_match", refs["romashka"], 100.0)}
     store = open_store(config, Path(config["output_dir"]) / "links.sqlite", _org_id(run))
     try:
         assert store.account_index_count() == before
