@@ -5,6 +5,7 @@ store; the index's calls are read from the report and the emulator's own counts.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,8 @@ def _account_of(sf: Any, pid: str) -> str | None:
     return rows[0].get("AccountId")
 
 
-def test_names_typed_without_diacritics_or_script_find_their_account(sf_emulator, tmp_path, store_config):
+def test_names_typed_without_diacritics_or_script_find_their_account(sf_emulator, tmp_path, store_config, caplog):
+    caplog.set_level(logging.INFO)
     refs = sf_emulator.seed({"records": {"Account": [
         {"_ref": "bjork", "Name": "Björk AB"},
         {"_ref": "sumava", "Name": "Šumava s.r.o."},
@@ -72,6 +74,8 @@ def test_names_typed_without_diacritics_or_script_find_their_account(sf_emulator
     # Composite call reads them all (10,000 a call); the candidates' Id reads ride with the lookups.
     assert section["mode"] == "full_query" and section["refresh_calls"] == 2
     assert section["org_accounts"] == before and section["matches_via_index"] == 3
+    assert (f"account index: full_query, 2 call(s), {before} Accounts read, 0 removed, {before} indexed; "
+            "3 linked through it") in caplog.text  # the run summary the target logs
     audited = {a["key"]: a for a in run.report["match_audit"] if a.get("found_by") == "account_index"}
     assert {k: (a["outcome"], a["record_id"], a["score"]) for k, a in audited.items()} == {
         "email:p1@gmail.com": ("index_match", refs["bjork"], 100.0),
