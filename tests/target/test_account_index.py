@@ -14,7 +14,7 @@ import pytest
 from emulators.salesforce.ids import to18
 from target_salesforce_andsend.account_index import choose_mode, full_read_calls, index_key
 from target_salesforce_andsend.links import open_store
-from tests.target._target_support import live, messages, prospect, run_target, target_config
+from tests.target._target_support import STAMP, live, messages, prospect, run_target, target_config
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -29,7 +29,7 @@ VANISHED = to18("001000000000ZZZ")
 
 
 def _config(sf: Any, tmp_path: Path, store: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    config = target_config(sf, tmp_path, object_mode="contact_account", sync_crm_status=False, **extra)
+    config = target_config(sf, tmp_path, **{"object_mode": "contact_account", "sync_crm_status": False, **extra})
     config.update(store)
     return config
 
@@ -244,3 +244,20 @@ def test_a_killed_paged_full_read_resumes_after_the_last_account_stored(sf_emula
         assert store.get_meta("account_index.full") == ""
     finally:
         store.close()
+
+
+def test_search_result_badges_find_the_account_through_the_index(sf_emulator, tmp_path):
+    import json
+
+    refs = sf_emulator.seed({"records": {"Account": [{"_ref": "b", "Name": "Björk AB"}]}})
+    config = _config(sf_emulator, tmp_path, {}, object_mode="lead", batch_size_rows=1)
+    results = [{"id": f"r{i}", "search_id": "s1", "first_name": "Ann", "last_name": f"Lee {i}",
+                "email": f"r{i}@gmail.com", "company_name": "Bjork", "created_at": STAMP, "updated_at": STAMP}
+               for i in range(3)]
+    sf_emulator.reset_stats()
+    run = run_target(config, messages("search_results", results))
+    badges = [json.loads(x) for x in (Path(config["output_dir"]) / "badges.jsonl").read_text().splitlines()]
+    assert {(b["result_id"], b["exists"], b["object_type"], b["record_id"]) for b in badges} == {
+        (f"r{i}", True, "Account", refs["b"]) for i in range(3)}
+    section = run.report["account_index"]
+    assert section["mode"] == "full_query" and section["matches_via_index"] == 3
