@@ -256,12 +256,15 @@ def merged_people(run: RunContext, prospect_ids: list[str]) -> dict[str, Person]
     return out
 
 
-def resolve_owners(run: RunContext, touchpoints: list[dict]) -> dict[str, str | None]:
+def resolve_owners(run: RunContext, touchpoints: list[dict],
+                   statuses: dict[str, str] | None = None) -> dict[str, str | None]:
     """touchpoint id -> OwnerId (or None: the Task then belongs to the integration user).
 
     The touchpoint's Andsend user email (``user_email``, else the users stream's email for
     ``user_id``) -> the active User with that email (one cached, batched query); otherwise the
-    configured fallback (``run.fallback_owner_id`` for ``owner_fallback: user``, else none)."""
+    configured fallback (``run.fallback_owner_id`` for ``owner_fallback: user``, else none).
+    ``statuses`` receives each touchpoint's owner outcome instead of the report, so only the
+    Tasks really written are counted (a rerun's existing Tasks are no change)."""
     by_tp: dict[str, str | None] = {}
     for tp in touchpoints:
         email = normalize_email(tp.get("user_email")) or normalize_email(run.user_email(tp.get("user_id")))
@@ -274,7 +277,10 @@ def resolve_owners(run: RunContext, touchpoints: list[dict]) -> dict[str, str | 
         owner = resolved.get(email) if email else None
         out[tid] = owner or fallback_id
         status = "resolved" if owner else ("fallback_user" if fallback_id else "integration_user")
-        _count_owner(run, status)
+        if statuses is None:
+            _count_owner(run, status)
+        else:
+            statuses[tid] = status
     return out
 
 
@@ -438,7 +444,8 @@ def _process(run: RunContext, touchpoints: list[dict], *, retrying: int = 0) -> 
     valid = [tp for tp in touchpoints if valid_touchpoint(tp)]
     people = resolve_people(run, valid) if valid else {}
     resolvable = [tp for tp in valid if str(tp["prospect_id"]) in people]
-    owners = resolve_owners(run, resolvable) if resolvable else {}
+    owner_statuses: dict[str, str] = {}
+    owners = resolve_owners(run, resolvable, owner_statuses) if resolvable else {}
     plan = plan_tasks(
         touchpoints,
         people=people,
@@ -464,6 +471,8 @@ def _process(run: RunContext, touchpoints: list[dict], *, retrying: int = 0) -> 
         if not plan.writes:
             return
         to_send = _classify(run, facts, plan.writes)
+        for tp, _ in to_send:
+            _count_owner(run, owner_statuses.get(str(tp["id"]), "integration_user"))
         if run.dry_run:  # reads only: report what would be written
             _report_dry_run(run, facts, to_send)
             return

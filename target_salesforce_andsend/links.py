@@ -464,6 +464,76 @@ class LinkStore:
         with self._tx() as cur:
             cur.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
 
+    # -- account index (account_index.py): the org's Accounts by name key and domain -----------
+    # Its own table, created on first use (stores that never index Accounts never get it). Rows:
+    # (org, Account Id) -> name key, registrable domain, SystemModstamp. Looked up by key through
+    # SQL indexes, never loaded whole; its watermarks live in `meta`.
+
+    _ACCOUNT_INDEX_DDL = (
+        "CREATE TABLE IF NOT EXISTS account_index (org_id TEXT NOT NULL, account_id TEXT NOT NULL, "
+        "name_key TEXT, domain TEXT, modstamp TEXT, PRIMARY KEY (org_id, account_id))",
+        "CREATE INDEX IF NOT EXISTS account_index_name ON account_index(org_id, name_key)",
+        "CREATE INDEX IF NOT EXISTS account_index_domain ON account_index(org_id, domain)",
+    )
+
+    def _account_index_ready(self) -> None:
+        if getattr(self, "_account_index_made", False):
+            return
+        with self._tx() as cur:
+            if self.backend == "postgresql":
+                cur.execute("SELECT pg_advisory_xact_lock(7239412)")  # concurrent first runs
+            for statement in self._ACCOUNT_INDEX_DDL:
+                cur.execute(statement)
+        self._account_index_made = True
+
+    def account_index_put(self, rows: Iterable[tuple[str, str | None, str | None, str | None]]) -> int:
+        """rows: (Account Id, name key, registrable domain, SystemModstamp); last write wins."""
+        self._account_index_ready()
+        data = [(self.org_id, rid, key, domain, stamp) for rid, key, domain, stamp in rows if rid]
+        if data:
+            self._write_many(
+                "INSERT INTO account_index(org_id, account_id, name_key, domain, modstamp) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(org_id, account_id) DO UPDATE SET name_key=excluded.name_key, domain=excluded.domain, "
+                "modstamp=excluded.modstamp", data)
+        return len(data)
+
+    def account_index_delete(self, account_ids: Iterable[str]) -> int:
+        self._account_index_ready()
+        data = [(self.org_id, rid) for rid in dict.fromkeys(account_ids) if rid]
+        if data:
+            self._write_many("DELETE FROM account_index WHERE org_id = ? AND account_id = ?", data)
+        return len(data)
+
+    def account_index_find(self, name_keys: Iterable[str] = (), domains: Iterable[str] = (),
+                           *, per_value: int = 50) -> list[tuple[str, str | None, str | None]]:
+        """(Account Id, name key, domain) of the Accounts whose name key or domain is one of those
+        given, at most ``per_value`` per value (the most recently modified)."""
+        self._account_index_ready()
+        out: list[tuple[str, str | None, str | None]] = []
+        for column, values in (("name_key", name_keys), ("domain", domains)):
+            wanted = [v for v in dict.fromkeys(values) if v]
+            for i in range(0, len(wanted), _CHUNK):
+                chunk = wanted[i : i + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                counts: dict[str, int] = {}
+                for rid, key, domain in self._rows(
+                        f"SELECT account_id, name_key, domain FROM account_index WHERE org_id = ? "  # noqa: S608
+                        f"AND {column} IN ({marks}) ORDER BY {column}, modstamp DESC, account_id",
+                        [self.org_id, *chunk]):
+                    value = key if column == "name_key" else domain
+                    counts[value] = counts.get(value, 0) + 1
+                    if counts[value] <= per_value:
+                        out.append((rid, key, domain))
+        return out
+
+    def account_index_count(self) -> int:
+        self._account_index_ready()
+        return self._rows("SELECT COUNT(*) FROM account_index WHERE org_id = ?", (self.org_id,))[0][0]
+
+    def account_index_clear(self) -> None:
+        self._account_index_ready()
+        self._write_many("DELETE FROM account_index WHERE org_id = ?", [(self.org_id,)])
+
 
 def _migrate_sqlite_v1(conn: sqlite3.Connection) -> None:
     """Stores written before org keys: their rows become unclaimed (org '')."""

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from rapidfuzz import fuzz
 
+from .account_index import AccountIndex, index_key
 from .catalog import EXTERNAL_ID_FIELD, PROSPECT_IDS_FIELD
 from .normalize import (
     compact_company,
@@ -240,6 +241,8 @@ class Matcher:
         self._local = threading.local()
         dnc = getattr(getattr(run, "catalog", None), "do_not_contact_fields", None) or {}
         self.memory = LookupMemory(extra_fields=tuple(sorted({name for items in dnc.values() for name, _ in items})))
+        self._account_index: AccountIndex | bool | None = None
+        self._index_lock = threading.Lock()
 
     def forget(self) -> None:
         """Drop the remembered lookups: the target is about to write people or Accounts."""
@@ -310,6 +313,7 @@ class Matcher:
         self._local.steps = steps
         self._local.audits = [] if audit is not None else None
         self._local.account_candidates = None
+        self._local.index_only = set()
         self._local.prefetched = self._prefetch_people(keys, steps)
         try:
             for step in steps:
@@ -555,7 +559,25 @@ class Matcher:
                 ask[fld].append(spelled[slot])
         statements = [st for fld in ("Website", "Name") if ask[fld]
                       for st in self._statements("Account", fld, ask[fld])]
-        rows = [_clean(r) for found in (self.client.query_many(statements) if statements else []) for r in found]
+        # The org's Accounts by name key and domain (account_index.py): their rows are read fresh by
+        # Id in the same call as the IN lookups, then decided like every other candidate.
+        indexed = self._indexed_candidates(keys, steps)
+        indexed_rows: list[dict] = []
+        ask_ids = []
+        for account_id in sorted(indexed):
+            if memory is not None and memory.known("Account", "Id", account_id):
+                indexed_rows += memory.rows("Account", "Id", account_id)
+            else:
+                ask_ids.append(account_id)
+        id_statements = self._statements("Account", "Id", ask_ids) if ask_ids else []
+        results = self.client.query_many(statements + id_statements) if statements or id_statements else []
+        rows = [_clean(r) for found in results[:len(statements)] for r in found]
+        fresh = [_clean(r) for found in results[len(statements):] for r in found]
+        if memory is not None:
+            by_id = {r["Id"][:15]: r for r in fresh}
+            for account_id in ask_ids:
+                memory.put("Account", "Id", account_id, [by_id[account_id[:15]]] if account_id[:15] in by_id else [])
+        indexed_rows += fresh
         found_by: dict[tuple[str, str], list[dict]] = defaultdict(list)
         for row in rows:
             for fld in ("Website", "Name"):
@@ -569,10 +591,64 @@ class Matcher:
             for fld, values in ask.items():
                 for v in values:
                     memory.put("Account", fld, v.lower(), found_by.get((fld, v.lower()), []))
+        self._add_indexed(out, indexed, indexed_rows, ask_ids)
         for key, found in out.items():
             out[key] = list({r["Id"]: r for r in found}.values())
         self._local.account_candidates = out
         return out
+
+    def _indexed_candidates(self, keys: list[PersonKey], steps: set[str]) -> dict[str, set[str]]:
+        """Account Id -> the keys whose name key (or, for the domain step, registrable domain) the
+        account index holds it under; empty when the index is off or unavailable."""
+        index = self.account_index
+        wanted = [k for k in keys if k.company or ("account_domain" in steps and k.domain)]
+        if index is None or not wanted or not index.available():
+            return {}
+        by_name: dict[str, list[str]] = defaultdict(list)
+        by_domain: dict[str, list[str]] = defaultdict(list)
+        for k in wanted:
+            name = index_key(k.company)
+            if name:
+                by_name[name].append(k.key)
+            if "account_domain" in steps and k.domain:
+                by_domain[k.domain].append(k.key)
+        out: dict[str, set[str]] = defaultdict(set)
+        for account_id, name, domain in index.find(by_name, by_domain):
+            out[account_id].update(by_name.get(name or "", ()))
+            out[account_id].update(by_domain.get(domain or "", ()))
+        return dict(out)
+
+    def _add_indexed(self, out: dict[str, list[dict]], indexed: dict[str, set[str]], rows: list[dict],
+                     asked: list[str]) -> None:
+        """The index's candidates that still read join their keys' candidates; those asked for
+        that did not read (deleted, merged, no longer visible) leave the index."""
+        if not indexed:
+            return
+        found = {r["Id"][:15]: r for r in rows if r.get("Id")}
+        only: set[tuple[str, str]] = set()
+        for account_id, key_set in indexed.items():
+            row = found.get(account_id[:15])
+            if row is None:
+                continue
+            for key in key_set:
+                if key in out and not any(r["Id"] == row["Id"] for r in out[key]):
+                    out[key].append(row)
+                    only.add((key, row["Id"]))
+        self._local.index_only = only
+        index = self.account_index
+        if index is not None:
+            gone = [i for i in asked if i[:15] not in found]
+            if gone:
+                index.forget(gone)
+            index.note_use(len(only), 0)
+
+    @property
+    def account_index(self) -> AccountIndex | None:
+        with self._index_lock:
+            if self._account_index is None and getattr(self.run, "links", None) is not None:
+                index = AccountIndex(self.run)
+                self._account_index = index if index.setting != "off" else False
+            return self._account_index or None
 
     def _step_account_domain(self, keys: list[PersonKey]) -> dict[str, Match]:
         candidates = self._account_candidates(keys, self._local.steps)
@@ -611,12 +687,16 @@ class Matcher:
         best = [v.row for v in accepted if v.score == top]
         chosen = pick(best)
         score = next(v.score for v in accepted if v.row is chosen)
+        via_index = (key.key, chosen["Id"]) in (getattr(self._local, "index_only", None) or ())
+        if via_index and self.account_index is not None:
+            self.account_index.note_use(0, 1)
         match = Match(object_type="Account", record_id=chosen["Id"], account_id=chosen["Id"], via=via,
                       candidates=sorted(r["Id"] for r in best), record=chosen, score=score)
-        if score < 100:
-            self._audit(key, {"outcome": "fuzzy_match", "via": via, "record_id": chosen["Id"],
+        if score < 100 or via_index:  # a name spelled otherwise (Bjork / Björk) is audited too
+            self._audit(key, {"outcome": "fuzzy_match" if score < 100 else "index_match", "via": via,
+                              "record_id": chosen["Id"],
                               "account_name": chosen.get("Name"), "account_website": chosen.get("Website"),
-                              "score": score})
+                              "score": score, **({"found_by": "account_index"} if via_index else {})})
         return match
 
     def _near_misses(self, key: PersonKey, verdicts: list[Verdict], reason: str) -> None:

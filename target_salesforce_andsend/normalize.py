@@ -163,11 +163,15 @@ def _registrable(host: str) -> str | None:
     return ".".join(labels[-2:])
 
 
-def registrable_domain(value: str | None) -> str | None:
+def registrable_domain(value: str | None, *, cache: bool = True) -> str | None:
     """The registrable domain (``shop.acme.co.uk/en/?x=1`` -> ``acme.co.uk``) of a website,
-    host or e-mail spelling, by the Public Suffix List; None for IPs, bare names and junk."""
+    host or e-mail spelling, by the Public Suffix List; None for IPs, bare names and junk.
+    ``cache=False`` for values seen once (an org's Accounts read in bulk), which would only push
+    the run's own values out of the cache."""
     host = normalize_domain(value)
-    return _registrable(host) if host else None
+    if not host:
+        return None
+    return _registrable(host) if cache else _registrable.__wrapped__(host)
 
 
 def is_free_mail(domain: str | None) -> bool:
@@ -189,10 +193,10 @@ def _is_page(value: str, domain: str) -> bool:
     return path.strip("/") != ""
 
 
-def company_domain(value: str | None) -> str | None:
+def company_domain(value: str | None, *, cache: bool = True) -> str | None:
     """The registrable domain of a company's website, or None when it cannot identify a company
     (free-mail, shared hosting, a page on a platform such as ``facebook.com/acme``)."""
-    domain = registrable_domain(value)
+    domain = registrable_domain(value, cache=cache)
     if domain is None or domain in HOSTING_DOMAINS or domain in FREE_MAIL_DOMAINS:
         return None
     if domain in PAGE_DOMAINS and _is_page(value or "", domain):
@@ -294,12 +298,14 @@ def _company_key(value: str) -> str | None:
     return " ".join(tokens) or None
 
 
-def normalize_company(value: str | None) -> str | None:
+def normalize_company(value: str | None, *, cache: bool = True) -> str | None:
     """The comparison key of a company name: ASCII, casefolded, without legal forms, "and"
-    words, a leading "The", punctuation or spacing differences; None when nothing is left."""
+    words, a leading "The", punctuation or spacing differences; None when nothing is left.
+    ``cache=False``: as for ``registrable_domain``."""
     if not isinstance(value, str) or not value.strip():
         return None
-    return _company_key(" ".join(value.split()))
+    text = " ".join(value.split())
+    return _company_key(text) if cache else _company_key.__wrapped__(text)
 
 
 def compact_company(key: str | None) -> str | None:

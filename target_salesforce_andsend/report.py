@@ -165,6 +165,12 @@ class RunReport:
             lines.append(f"  ambiguous matches: {len(data['ambiguous_matches'])} (listed in the report)")
         if data["match_audit"]:
             lines.append(f"  non-exact matches and near misses: {len(data['match_audit'])} (listed in the report)")
+        index = data.get("account_index")
+        if index:
+            lines.append(f"  account index: {index.get('mode')}, {index.get('refresh_calls', 0)} call(s), "
+                         f"{index.get('rows_read', 0)} Accounts read, {index.get('removed', 0)} removed, "
+                         f"{index.get('accounts_indexed', 0)} indexed; "
+                         f"{index.get('matches_via_index', 0)} linked through it")
         if data["rejects"]:
             lines.append(f"  rejected records: {data['rejects']} (see the rejects file)")
         calls = ", ".join(f"{k}: {v}" for k, v in sorted(data["api_calls"].items()))

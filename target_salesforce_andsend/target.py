@@ -163,6 +163,13 @@ CONFIG_SCHEMA = th.PropertiesList(
     _setting("match_email_fields", th.ArrayType(th.StringType), "More e-mail fields of Contact and Lead a "
              "person is matched on after Email, in this order (e.g. Work_Email__c, npe01__AlternateEmail__c, "
              "npe01__WorkEmail__c); fields an object lacks are skipped for it."),
+    _setting("account_index", th.StringType, "Account index in the link store, for Account matching (contact_account "
+             "prospects, search-result badges): the org's "
+             "Accounts by name key and website domain, so a company typed without its Account's diacritics or "
+             "script (Bjork / Björk, Romashka / Ромашка) is found without LIKE scans. Filled once by a full read "
+             "(auto: paged queries or a Bulk API 2.0 query job, whichever costs fewer calls; query; bulk), then "
+             "refreshed by SystemModstamp (usually one call a run); off: name IN lookups only.",
+             allowed_values=["auto", "query", "bulk", "off"], default="auto"),
     # -- run safety: state store, run lease, parked work, token rotation --
     _setting("state_store_url", th.StringType, "Where links, users, parked work and the run lease live: "
              "postgresql://user:password@host/db (runners that start clean, several hosts; extra [postgres]) or "

@@ -43,6 +43,7 @@ class Figures:
     by_category: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     errors: list[dict[str, Any]] = field(default_factory=list)
     audit_entries: int = 0
+    account_index: dict[str, Any] = field(default_factory=dict)  # the report's section (account_index.py)
 
     @property
     def precision(self) -> float:
@@ -59,6 +60,7 @@ class Figures:
                 "precision": round(self.precision, 4), "recall": round(self.recall, 4),
                 "duplicate_accounts": self.duplicate_accounts, "api_calls": self.api_calls,
                 "seconds": round(self.seconds, 1), "audit_entries": self.audit_entries,
+                "account_index": self.account_index,
                 "by_category": {k: dict(v) for k, v in sorted(self.by_category.items())},
                 "errors": self.errors[:50]}
 
@@ -97,7 +99,8 @@ def _run_target(base_url: str, workdir: Path, prospects: list[dict], **config: A
     return json.loads((workdir / "out" / "report.json").read_text(encoding="utf-8"))
 
 
-def run_company_corpus(pairs: list[dict[str, Any]], workdir: Path, *, batch_size: int = 500) -> Figures:
+def run_company_corpus(pairs: list[dict[str, Any]], workdir: Path, *, batch_size: int = 500,
+                       **config: Any) -> Figures:
     """Every pair's Account seeded, every pair's prospects sent in one contact_account run."""
     accounts = [{"_ref": p["pair"], **{k: v for k, v in p["account"].items() if v is not None}} for p in pairs]
     app = create_app(":memory:", None)
@@ -108,9 +111,11 @@ def run_company_corpus(pairs: list[dict[str, Any]], workdir: Path, *, batch_size
         seeded = set(by_name_ref.values())
         prospects = [pr for p in pairs for pr in p["prospects"]]
         started = time.monotonic()
-        report = _run_target(base, workdir, prospects, object_mode="contact_account", batch_size_rows=batch_size)
+        report = _run_target(base, workdir, prospects, object_mode="contact_account", batch_size_rows=batch_size,
+                             **config)
         figures = Figures(seconds=time.monotonic() - started, api_calls=int(report.get("api_calls_total") or 0),
-                          audit_entries=len(report.get("match_audit") or []))
+                          audit_entries=len(report.get("match_audit") or []),
+                          account_index=dict(report.get("account_index") or {}))
         contacts = {c.get(EXT): c for c in _control(base, "records/Contact") if not c.get("IsDeleted")}
         all_accounts = {a["Id"]: a for a in _control(base, "records/Account") if not a.get("IsDeleted")}
         for p in pairs:
