@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import subprocess
 
 from target_salesforce_andsend.cli import main
 from tests.target._target_support import live, run_target, singer_file, target_config
@@ -112,11 +113,36 @@ def test_quota_stop_exits_non_zero_with_clear_message(sf_emulator, tmp_path):
     assert report["status"] == "failed"
 
 
+def _wait_until_listening(proc: subprocess.Popen, timeout: float = 120) -> None:
+    """Until the SDK's SIGTERM handler is installed and the target has read all its input.
+
+    A fixed sleep is not enough on a loaded machine: Python's start-up alone can outlast it, and a
+    signal before the handler exists kills the process outright (Linux: /proc SigCgt, FIONREAD).
+    """
+    import fcntl
+    import re
+    import signal
+    import struct
+    import termios
+    import time
+    from pathlib import Path
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        caught = int(re.search(r"SigCgt:\s*([0-9a-f]+)", status).group(1), 16)
+        unread = struct.unpack("i", fcntl.ioctl(proc.stdin.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+        if caught & (1 << (signal.SIGTERM - 1)) and unread == 0:
+            time.sleep(1)  # the lines it read are parsed into the sink's batch
+            return
+        time.sleep(0.05)
+    raise AssertionError("the target did not start listening in time")
+
+
 def test_sigterm_drains_emits_state_and_writes_report(sf_emulator, tmp_path):
     import signal
     import subprocess
     import sys
-    import time
     from pathlib import Path
 
     exe = Path(sys.executable).with_name("target-salesforce-andsend")
@@ -125,7 +151,7 @@ def test_sigterm_drains_emits_state_and_writes_report(sf_emulator, tmp_path):
                             stderr=subprocess.PIPE, text=True)
     proc.stdin.write(singer_file("prospects_basic.singer"))
     proc.stdin.flush()  # stdin stays open: the target waits for more until the signal
-    time.sleep(3)
+    _wait_until_listening(proc)
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=60)
     assert [json.loads(line) for line in out.splitlines()] == [
