@@ -28,7 +28,7 @@ from emulators.salesforce.auth import OAuthError
 from emulators.salesforce.bulk import BulkManager
 from emulators.salesforce.core import JSON_TYPE, Call, Resp, error, method_not_allowed, parse_query_string
 from emulators.salesforce.query import Cursors
-from emulators.salesforce.routes import dispatch_api, kind_of
+from emulators.salesforce.routes import resolve
 from emulators.salesforce.state import SUPPORTED_VERSIONS, Emulator
 
 log = logging.getLogger("emulators.salesforce")
@@ -165,9 +165,10 @@ async def _api_call(emu: Emulator, request: Request, version: str, rest: str, se
     resource = parts[0].lower() if parts else "resources"
     if resource == "jobs" and len(parts) > 1:
         resource = f"jobs/{parts[1].lower()}"
+    route = resolve(emu, call)
     # Counted before the handler runs, so /limits already reflects this call, as Salesforce's does.
-    emu.count_call(kind_of(request.method, parts), request.method, resource, api=True)
-    _kind, resp = dispatch_api(emu, call)
+    emu.count_call(route.kind, request.method, resource, api=True)
+    resp = route.respond()
     if faults.revoke_tokens_every and n_calls % faults.revoke_tokens_every == 0:
         emu.auth.revoke_all_access()
     return to_response(resp, {"Sforce-Limit-Info": emu.limit_header()})

@@ -110,13 +110,15 @@ def picklist_values(emu: Emulator, call: Call, obj: str, record_type_id: str) ->
     return Resp(200, {"eTag": f"{schema.name}.{record_type_id}", "picklistFieldValues": out})
 
 
-def sobject_root(emu: Emulator, call: Call, obj: str) -> Resp:
+def sobject_info(emu: Emulator, call: Call, obj: str) -> Resp:
+    """``GET /sobjects/{Obj}``: the basic information (global describe entry, recent items)."""
     schema = _schema(emu, obj)
-    if call.method == "GET":
-        return Resp(200, {"objectDescribe": _global_entry(schema, call.base), "recentItems": []})
-    if call.method == "POST":
-        return create(emu, call, schema)
-    return method_not_allowed(call.method, ["GET", "POST"])
+    return Resp(200, {"objectDescribe": _global_entry(schema, call.base), "recentItems": []})
+
+
+def create_record(emu: Emulator, call: Call, obj: str) -> Resp:
+    """``POST /sobjects/{Obj}`` and ``POST /sobjects/{Obj}/Id`` (v37+): insert one record."""
+    return create(emu, call, _schema(emu, obj))
 
 
 def _body_object(call: Call) -> dict[str, Any]:
@@ -151,10 +153,6 @@ def _lock_error() -> RecordError:
 
 def record(emu: Emulator, call: Call, obj: str, rid: str) -> Resp:
     schema = _schema(emu, obj)
-    if rid.lower() == "id" and call.method == "POST":
-        return create(emu, call, schema)  # POST /sobjects/{Obj}/Id inserts (v37+)
-    if call.method not in ("GET", "PATCH", "DELETE", "HEAD"):
-        return method_not_allowed(call.method, ["GET", "PATCH", "DELETE", "HEAD"])
     canonical = ids.normalize(rid)
     if canonical is None or canonical[:3] != schema.key_prefix:
         if call.method in ("GET", "HEAD"):
