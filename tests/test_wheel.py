@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.wheel
+pytestmark = [pytest.mark.wheel, pytest.mark.e2e]
 
 ROOT = Path(__file__).resolve().parent.parent
 STREAMS = ("users", "campaigns", "prospects", "search_results", "touchpoints")

@@ -197,6 +197,7 @@ def test_preview_from_a_sample_file(sf_emulator, tmp_path: Path) -> None:
     assert [r for r in sf_emulator.records("Lead") if r.get("Email") == "ines@moreau.test"] == []
 
 
+@pytest.mark.e2e
 def test_setup_command_serves_the_page(tmp_path: Path) -> None:
     """`target-salesforce-andsend setup` as a user starts it: the page answers on the given port."""
     import socket

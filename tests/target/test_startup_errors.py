@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.e2e  # runs the CLIs as subprocesses
+
 BIN = Path(sys.executable).parent
 PROSPECT = [
     {"type": "SCHEMA", "stream": "prospects", "key_properties": ["id"],

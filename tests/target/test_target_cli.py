@@ -6,6 +6,8 @@ import contextlib
 import io
 import json
 
+import pytest
+
 from target_salesforce_andsend.cli import main
 from tests.target._target_support import live, run_target, singer_file, target_config
 
@@ -96,6 +98,7 @@ def test_singer_path_prints_state_only(sf_emulator, tmp_path):
     assert run.stdout.strip() and all(json.loads(line)["bookmarks"] for line in run.stdout.splitlines())
 
 
+@pytest.mark.e2e
 def test_quota_stop_exits_non_zero_with_clear_message(sf_emulator, tmp_path):
     import subprocess
     import sys
@@ -112,6 +115,7 @@ def test_quota_stop_exits_non_zero_with_clear_message(sf_emulator, tmp_path):
     assert report["status"] == "failed"
 
 
+@pytest.mark.e2e
 def test_sigterm_drains_emits_state_and_writes_report(sf_emulator, tmp_path):
     import signal
     import subprocess
