@@ -102,9 +102,6 @@ class Catalog:
     def objects(self) -> list[str]:
         return sorted({m.object for m in self.mappings})
 
-    def owner_mapping(self, sobject: str) -> Mapping | None:
-        return next((m for m in self.for_object(sobject) if m.is_owner), None)
-
 
 @dataclass
 class Issue:
@@ -526,12 +523,3 @@ def same_value(new: Any, current: Any, desc: dict) -> bool:
 
 def is_empty_value(value: Any) -> bool:
     return _empty(value)
-
-
-@dataclass
-class FieldPlan:
-    """Values for one object of one prospect, split by when they may be written."""
-
-    create: dict[str, Any] = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)
-    truncated: list[str] = field(default_factory=list)
