@@ -87,9 +87,6 @@ class OrgInfo:
         desc = self.field(sobject, name) or {}
         return [p["value"] for p in desc.get("picklistValues", []) if p.get("active", True)]
 
-    def task_subtypes(self) -> list[str]:
-        return self.picklist_values("Task", "TaskSubtype")
-
 
 @dataclass
 class RunContext:
@@ -118,7 +115,6 @@ class RunContext:
     org_id: str | None = None
     # A batch's ordered output section (BatchWorker.in_turn when batches run in the background).
     in_turn: Callable[[], AbstractContextManager[None]] = nullcontext
-    finished: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
