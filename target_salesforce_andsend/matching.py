@@ -629,7 +629,3 @@ class Matcher:
         audits = getattr(self._local, "audits", None)
         if audits is not None:
             audits.append({"key": key.key, "company": key.company, "domain": key.domain, **entry})
-
-def select_fields_for(run: Any, sobject: str) -> list[str]:
-    """The select list the Matcher uses for `sobject` (shared with follow-up reads)."""
-    return Matcher(run)._fields(sobject)
