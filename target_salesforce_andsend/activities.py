@@ -180,11 +180,9 @@ def resolve_people(run: RunContext, touchpoints: list[dict]) -> dict[str, Person
     people: dict[str, Person] = {}
     known_emails: dict[str, str | None] = {}
     for pid, link in _links_get(run, prospect_ids).items():
-        obj = _attr(link, "object_type", "sobject", "object")
-        rid = _attr(link, "record_id", "id", "sf_id")
-        email = _attr(link, "email")
+        obj, rid, email = link.get("object"), link.get("record_id"), link.get("email")
         if obj in PERSON_OBJECTS and rid:
-            people[pid] = Person(obj, rid, _attr(link, "account_id"))
+            people[pid] = Person(obj, rid, link.get("account_id"))
         elif email:
             known_emails[pid] = email
     missing = [pid for pid in prospect_ids if pid not in people]
@@ -475,17 +473,7 @@ def _process(run: RunContext, touchpoints: list[dict], *, retrying: int = 0) -> 
 # Thin calls into the link store, report and rejects file (owned by other modules).
 
 
-def _attr(obj: Any, *names: str) -> Any:
-    for name in names:
-        if isinstance(obj, dict):
-            if name in obj:
-                return obj[name]
-        elif hasattr(obj, name):
-            return getattr(obj, name)
-    return None
-
-
-def _links_get(run: RunContext, prospect_ids: list[str]) -> dict[str, Any]:
+def _links_get(run: RunContext, prospect_ids: list[str]) -> dict[str, dict[str, Any]]:
     return run.links.get_many(prospect_ids)
 
 
@@ -520,7 +508,7 @@ def _reject(run: RunContext, tp: dict, task: dict, err: dict) -> None:
         role=ROLE,
         key=str(tp.get("id")),
         object=OBJECT,
-        error_code=err.get("statusCode") or err.get("errorCode") or "UNKNOWN",
+        error_code=err.get("statusCode") or "UNKNOWN",  # WriteResult errors are {statusCode, message, fields}
         message=err.get("message") or "",
         fields=err.get("fields") or [],
         record=task,
