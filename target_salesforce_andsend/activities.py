@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 
 ROLE = "touchpoints"
 OBJECT = "Task"
-EXTERNAL_ID_FIELD = "Andsend_Touchpoint_Id__c"
+TOUCHPOINT_ID_FIELD = "Andsend_Touchpoint_Id__c"
 PERSON_OBJECTS = ("Lead", "Contact")
 PERSON_MATCH_ORDER = ["external_id", "contact_email", "lead_email"]  # lead_email follows converted Leads
 
@@ -87,7 +87,7 @@ class TaskPlan:
 def task_facts(describe: dict) -> TaskOrgFacts:
     """What the org's Task describe allows (external id, subtypes, writable completion time)."""
     fields = {f["name"].lower(): f for f in describe.get("fields", [])}
-    ext = fields.get(EXTERNAL_ID_FIELD.lower())
+    ext = fields.get(TOUCHPOINT_ID_FIELD.lower())
     ext_name = ext["name"] if ext and ext.get("externalId") and ext.get("createable") else None
     subtype = fields.get("tasksubtype")
     subtypes: frozenset[str] = frozenset()
