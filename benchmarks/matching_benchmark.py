@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     md = ["# Matching benchmark", "",
           f"{len(companies)} company pairs, {len(people)} person pairs (tests/matching/), batch size "
           f"{args.batch_size}, end to end through the target against the Salesforce emulator.", "",
-          *_table("Companies (contact_account)", company), *_table("People (lead mode, alternate e-mail fields)", person)]
+          *_table("Companies (contact_account)", company),
+          *_table("People (lead mode, alternate e-mail fields)", person)]
     (out / f"{stem}.md").write_text("\n".join(md), encoding="utf-8")
     for name, figures in (("companies", company), ("people", person)):
         print(f"{name}: precision {figures['precision']:.2%} recall {figures['recall']:.2%} "

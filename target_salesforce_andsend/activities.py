@@ -324,7 +324,8 @@ def _classify(run: RunContext, facts: TaskOrgFacts, writes: list[tuple[dict, dic
             done.append(tid)
         elif folded.get(tid.casefold(), tid) != tid:
             _reject(run, tp, task, {"statusCode": "TOUCHPOINT_ID_CASE_CONFLICT", "fields": [facts.external_id_field],
-                                    "message": f"touchpoint {tid} differs only in letter case from {folded[tid.casefold()]}, "
+                                    "message": f"touchpoint {tid} differs only in letter case from "
+                                               f"{folded[tid.casefold()]}, "
                                                f"and the org's {facts.external_id_field} is case-insensitive: deploy "
                                                "salesforce-metadata/ (a case-sensitive field) and rerun"})
             done.append(tid)
@@ -451,7 +452,8 @@ def _process(run: RunContext, touchpoints: list[dict], *, retrying: int = 0) -> 
             continue  # still waiting; counted when it first arrived
         _skip(run, tp, reason)
         if reason == REASON_INVALID:
-            _reject(run, tp, {}, {"statusCode": "INVALID_TOUCHPOINT", "message": "touchpoint lacks id, prospect_id or a valid executed_at"})
+            _reject(run, tp, {}, {"statusCode": "INVALID_TOUCHPOINT",
+                                  "message": "touchpoint lacks id, prospect_id or a valid executed_at"})
     new_pending = [tp for tp in plan.pending if str(tp.get("id")) not in retry_ids]
     # The check for existing Tasks and the writes: only after every batch handed over before this
     # one has written (run.in_turn), so a touchpoint sent again in the next batch finds its Task

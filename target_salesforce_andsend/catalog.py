@@ -436,7 +436,8 @@ def coerce(value: Any, desc: dict, *, on_overlength: str = "truncate") -> Any:
         if ftype == "email" and not SALESFORCE_EMAIL_RE.match(text):
             raise CoercionError(f"{name}: invalid email address {text!r}")
         if ftype in ("picklist", "multipicklist") and desc.get("restrictedPicklist"):
-            allowed = {p["value"].casefold(): p["value"] for p in desc.get("picklistValues", []) if p.get("active", True)}
+            allowed = {p["value"].casefold(): p["value"]
+                       for p in desc.get("picklistValues", []) if p.get("active", True)}
             parts = text.split(";") if ftype == "multipicklist" else [text]
             canon = []
             for part in parts:

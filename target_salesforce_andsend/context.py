@@ -207,7 +207,8 @@ def take_lease(config: dict, store: LinkStore, org_id: str, logger: logging.Logg
         value = config.get(name)
         return default if value in (None, "") else float(value)
 
-    lease = RunLease(store, lease_name(org_id, pipeline_id(config)), ttl=number("lease_ttl_seconds", DEFAULT_TTL_SECONDS),
+    lease = RunLease(store, lease_name(org_id, pipeline_id(config)),
+                     ttl=number("lease_ttl_seconds", DEFAULT_TTL_SECONDS),
                      wait=number("lease_wait_seconds", DEFAULT_WAIT_SECONDS), logger=logger)
     lease.acquire()
     return lease

@@ -506,7 +506,8 @@ class Matcher:
         contacts = {row["Id"][:15]: row for row in self._query_in("Contact", "Id", sorted(converted))}
         out = []
         for m in matches:
-            cid = m.record.get("ConvertedContactId") if m.object_type == "Lead" and m.record.get("IsConverted") else None
+            converted = m.object_type == "Lead" and m.record.get("IsConverted")
+            cid = m.record.get("ConvertedContactId") if converted else None
             contact = contacts.get(cid[:15]) if cid else None
             if contact is not None:
                 out.append(Match(object_type="Contact", record_id=contact["Id"],

@@ -158,7 +158,8 @@ async def _api_call(emu: Emulator, request: Request, version: str, rest: str, se
     if emu.roll(faults.error_503_rate):
         return to_response(error(503, "SERVER_UNAVAILABLE", "Server temporarily unavailable: please retry."))
     body = await request.body()
-    call = Call(method=request.method, path=rest, query=parse_query_string(request.scope["query_string"].decode("latin-1")),
+    call = Call(method=request.method, path=rest,
+                query=parse_query_string(request.scope["query_string"].decode("latin-1")),
                 headers={k.lower(): v for k, v in request.headers.items()}, body=body, api_version=version,
                 user_id=session.user_id)
     parts = rest.strip("/").split("/") if rest.strip("/") else []
@@ -208,7 +209,8 @@ async def _oauth(emu: Emulator, request: Request, action: str) -> Response:
             body = emu.auth.token(form, authorization=request.headers.get("authorization"),
                                   host=request.headers.get("host", ""), login_url=base,
                                   instance_url=emu.instance_url(base))
-            return Response(dumps(body), media_type=JSON_TYPE, headers={"Cache-Control": "no-cache,must-revalidate,max-age=0,no-store,private"})
+            return Response(dumps(body), media_type=JSON_TYPE,
+                            headers={"Cache-Control": "no-cache,must-revalidate,max-age=0,no-store,private"})
         if action == "authorize":
             if request.method == "GET":
                 page = emu.auth.authorize_form(dict(request.query_params))

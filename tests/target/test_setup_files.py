@@ -55,7 +55,8 @@ def test_catalog_render_keeps_unchanged_entries_and_comments() -> None:
     assert files.render_catalog(original, doc) == original
     doc["mappings"].append({"source": "city", "object": "Lead", "field": "City", "policy": "if_empty"})
     out = files.render_catalog(original, doc)
-    assert out.startswith(original) and out.endswith("  - {source: city, object: Lead, field: City, policy: if_empty}\n")
+    assert out.startswith(original)
+    assert out.endswith("  - {source: city, object: Lead, field: City, policy: if_empty}\n")
     assert yaml.safe_load(out) == doc
 
 

@@ -162,7 +162,8 @@ def test_plan_shows_per_prospect_the_record_it_links_to_and_why(sf_emulator, tmp
     # Read by its name's spellings, decided by the registrable domain of a Website with a path.
     assert (linked["account_id"], linked["account_via"], linked["score"]) == (refs["web"], "account_domain", 100.0)
     [miss] = [e for e in report["match_audit"] if e["prospect_id"] == "near"]
-    assert (miss["outcome"], miss["record_id"], miss["reason"]) == ("near_miss", refs["twin"], "same name, websites differ")
+    assert (miss["outcome"], miss["record_id"], miss["reason"]) == ("near_miss", refs["twin"],
+                                                                    "same name, websites differ")
     assert miss["score"] == 100.0
 
     code, out = call(["plan", "--config", cfg, "--input", str(input_path)])

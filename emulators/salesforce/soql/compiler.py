@@ -516,7 +516,8 @@ def compile_query(
         for path in q.fields:
             col = comp.column(path)
             if col.canonical.lower() in seen:
-                raise error_at("MALFORMED_QUERY", soql, path.line, path.column, f"duplicate field selected: {col.canonical}")
+                raise error_at("MALFORMED_QUERY", soql, path.line, path.column,
+                               f"duplicate field selected: {col.canonical}")
             seen.add(col.canonical.lower())
             columns.append(col)
 

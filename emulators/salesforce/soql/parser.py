@@ -117,7 +117,8 @@ def _parser() -> Lark:
     if _PARSER is None:
         # LALR + contextual lexer: keywords stay usable as names where a keyword cannot appear.
         # The transformer runs inside the parser's reductions, so no parse tree is built.
-        _PARSER = Lark(files(__package__).joinpath("grammar.lark").read_text(encoding="utf-8"), parser="lalr", lexer="contextual", transformer=_Build())
+        grammar = files(__package__).joinpath("grammar.lark").read_text(encoding="utf-8")
+        _PARSER = Lark(grammar, parser="lalr", lexer="contextual", transformer=_Build())
     return _PARSER
 
 
