@@ -343,7 +343,8 @@ def floor_calls(records: dict[str, list[dict]], report: dict[str, Any], badges: 
     owners += [normalize_email(t.get("user_email")) for t in tps]
     lookups["owners: User by email"] = in_statements(e for e in owners if e)
     lookups["touchpoints: Task by touchpoint id"] = in_statements(t["id"] for t in tps)
-    result_keys = [normalize_email(r.get("email")) or "" for r in results] + [r.get("prospect_id") or "" for r in results]
+    result_keys = ([normalize_email(r.get("email")) or "" for r in results]
+                   + [r.get("prospect_id") or "" for r in results])
     lookups["search results: Contact by email/id"] = in_statements(result_keys)
     lookups["search results: Lead by email/id"] = in_statements(result_keys)
     person_found = {(b.get("search_id"), b.get("result_id")) for b in badges
@@ -588,7 +589,8 @@ def print_table(results: list[dict[str, Any]]) -> None:
           f"{'conc':>5}")
     for r in results:
         for p in r["pipeline"]:
-            print(f"{r['n']:>8} {r['records']['total_synced']:>8} {p['latency_ms']:>5} {p['calls']:>6} {p['counted']:>7} "
+            print(f"{r['n']:>8} {r['records']['total_synced']:>8} {p['latency_ms']:>5} {p['calls']:>6} "
+                  f"{p['counted']:>7} "
                   f"{p['calls_per_1000_records']:>6} {r['floor']['total']:>6} "
                   f"{p['calls'] / max(1, r['floor']['total']):>7.2f} {r['naive']['predicted_calls']:>8} "
                   f"{p['wall_s']:>7} {p['records_per_s']:>7} {r['target_alone']['wall_s']:>7} "

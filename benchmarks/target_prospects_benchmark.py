@@ -130,7 +130,8 @@ def bench(mode: str, latency_ms: int, n: int, workdir: Path) -> dict[str, Any]:
                 "by_kind": stats["by_kind"], "wall_s": round(wall, 2), "peak_rss_mib": round(rss_kib / 1024, 1),
                 "counts": report["counts"].get("prospects", {}), "owners": report["owners"],
                 "state_lines": len(stdout.splitlines()),
-                "rerun_calls": stats2["api_requests"], "rerun_by_kind": stats2["by_kind"], "rerun_wall_s": round(wall2, 2)}
+                "rerun_calls": stats2["api_requests"], "rerun_by_kind": stats2["by_kind"],
+                "rerun_wall_s": round(wall2, 2)}
     finally:
         server.stop()
         app.state.emulator.store.close()

@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 
 ROLE = "touchpoints"
 OBJECT = "Task"
-EXTERNAL_ID_FIELD = "Andsend_Touchpoint_Id__c"
+TOUCHPOINT_ID_FIELD = "Andsend_Touchpoint_Id__c"
 PERSON_OBJECTS = ("Lead", "Contact")
 PERSON_MATCH_ORDER = ["external_id", "contact_email", "lead_email"]  # lead_email follows converted Leads
 
@@ -87,7 +87,7 @@ class TaskPlan:
 def task_facts(describe: dict) -> TaskOrgFacts:
     """What the org's Task describe allows (external id, subtypes, writable completion time)."""
     fields = {f["name"].lower(): f for f in describe.get("fields", [])}
-    ext = fields.get(EXTERNAL_ID_FIELD.lower())
+    ext = fields.get(TOUCHPOINT_ID_FIELD.lower())
     ext_name = ext["name"] if ext and ext.get("externalId") and ext.get("createable") else None
     subtype = fields.get("tasksubtype")
     subtypes: frozenset[str] = frozenset()
@@ -180,11 +180,9 @@ def resolve_people(run: RunContext, touchpoints: list[dict]) -> dict[str, Person
     people: dict[str, Person] = {}
     known_emails: dict[str, str | None] = {}
     for pid, link in _links_get(run, prospect_ids).items():
-        obj = _attr(link, "object_type", "sobject", "object")
-        rid = _attr(link, "record_id", "id", "sf_id")
-        email = _attr(link, "email")
+        obj, rid, email = link.get("object"), link.get("record_id"), link.get("email")
         if obj in PERSON_OBJECTS and rid:
-            people[pid] = Person(obj, rid, _attr(link, "account_id"))
+            people[pid] = Person(obj, rid, link.get("account_id"))
         elif email:
             known_emails[pid] = email
     missing = [pid for pid in prospect_ids if pid not in people]
@@ -332,7 +330,8 @@ def _classify(run: RunContext, facts: TaskOrgFacts, writes: list[tuple[dict, dic
             done.append(tid)
         elif folded.get(tid.casefold(), tid) != tid:
             _reject(run, tp, task, {"statusCode": "TOUCHPOINT_ID_CASE_CONFLICT", "fields": [facts.external_id_field],
-                                    "message": f"touchpoint {tid} differs only in letter case from {folded[tid.casefold()]}, "
+                                    "message": f"touchpoint {tid} differs only in letter case from "
+                                               f"{folded[tid.casefold()]}, "
                                                f"and the org's {facts.external_id_field} is case-insensitive: deploy "
                                                "salesforce-metadata/ (a case-sensitive field) and rerun"})
             done.append(tid)
@@ -460,7 +459,8 @@ def _process(run: RunContext, touchpoints: list[dict], *, retrying: int = 0) -> 
             continue  # still waiting; counted when it first arrived
         _skip(run, tp, reason)
         if reason == REASON_INVALID:
-            _reject(run, tp, {}, {"statusCode": "INVALID_TOUCHPOINT", "message": "touchpoint lacks id, prospect_id or a valid executed_at"})
+            _reject(run, tp, {}, {"statusCode": "INVALID_TOUCHPOINT",
+                                  "message": "touchpoint lacks id, prospect_id or a valid executed_at"})
     new_pending = [tp for tp in plan.pending if str(tp.get("id")) not in retry_ids]
     # The check for existing Tasks and the writes: only after every batch handed over before this
     # one has written (run.in_turn), so a touchpoint sent again in the next batch finds its Task
@@ -484,17 +484,7 @@ def _process(run: RunContext, touchpoints: list[dict], *, retrying: int = 0) -> 
 # Thin calls into the link store, report and rejects file (owned by other modules).
 
 
-def _attr(obj: Any, *names: str) -> Any:
-    for name in names:
-        if isinstance(obj, dict):
-            if name in obj:
-                return obj[name]
-        elif hasattr(obj, name):
-            return getattr(obj, name)
-    return None
-
-
-def _links_get(run: RunContext, prospect_ids: list[str]) -> dict[str, Any]:
+def _links_get(run: RunContext, prospect_ids: list[str]) -> dict[str, dict[str, Any]]:
     return run.links.get_many(prospect_ids)
 
 
@@ -529,7 +519,7 @@ def _reject(run: RunContext, tp: dict, task: dict, err: dict) -> None:
         role=ROLE,
         key=str(tp.get("id")),
         object=OBJECT,
-        error_code=err.get("statusCode") or err.get("errorCode") or "UNKNOWN",
+        error_code=err.get("statusCode") or "UNKNOWN",  # WriteResult errors are {statusCode, message, fields}
         message=err.get("message") or "",
         fields=err.get("fields") or [],
         record=task,

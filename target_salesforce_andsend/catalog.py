@@ -102,9 +102,6 @@ class Catalog:
     def objects(self) -> list[str]:
         return sorted({m.object for m in self.mappings})
 
-    def owner_mapping(self, sobject: str) -> Mapping | None:
-        return next((m for m in self.for_object(sobject) if m.is_owner), None)
-
 
 @dataclass
 class Issue:
@@ -439,7 +436,8 @@ def coerce(value: Any, desc: dict, *, on_overlength: str = "truncate") -> Any:
         if ftype == "email" and not SALESFORCE_EMAIL_RE.match(text):
             raise CoercionError(f"{name}: invalid email address {text!r}")
         if ftype in ("picklist", "multipicklist") and desc.get("restrictedPicklist"):
-            allowed = {p["value"].casefold(): p["value"] for p in desc.get("picklistValues", []) if p.get("active", True)}
+            allowed = {p["value"].casefold(): p["value"]
+                       for p in desc.get("picklistValues", []) if p.get("active", True)}
             parts = text.split(";") if ftype == "multipicklist" else [text]
             canon = []
             for part in parts:
@@ -526,12 +524,3 @@ def same_value(new: Any, current: Any, desc: dict) -> bool:
 
 def is_empty_value(value: Any) -> bool:
     return _empty(value)
-
-
-@dataclass
-class FieldPlan:
-    """Values for one object of one prospect, split by when they may be written."""
-
-    create: dict[str, Any] = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)
-    truncated: list[str] = field(default_factory=list)

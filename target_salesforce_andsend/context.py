@@ -87,9 +87,6 @@ class OrgInfo:
         desc = self.field(sobject, name) or {}
         return [p["value"] for p in desc.get("picklistValues", []) if p.get("active", True)]
 
-    def task_subtypes(self) -> list[str]:
-        return self.picklist_values("Task", "TaskSubtype")
-
 
 @dataclass
 class RunContext:
@@ -119,7 +116,6 @@ class RunContext:
     # A batch's ordered output section (BatchWorker.in_turn when batches run in the background).
     in_turn: Callable[[], AbstractContextManager[None]] = nullcontext
     retry: Any = None  # rejects_replay.RetryQueue (None in a dry run): rejected records kept as work
-    finished: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
@@ -212,7 +208,8 @@ def take_lease(config: dict, store: LinkStore, org_id: str, logger: logging.Logg
         value = config.get(name)
         return default if value in (None, "") else float(value)
 
-    lease = RunLease(store, lease_name(org_id, pipeline_id(config)), ttl=number("lease_ttl_seconds", DEFAULT_TTL_SECONDS),
+    lease = RunLease(store, lease_name(org_id, pipeline_id(config)),
+                     ttl=number("lease_ttl_seconds", DEFAULT_TTL_SECONDS),
                      wait=number("lease_wait_seconds", DEFAULT_WAIT_SECONDS), logger=logger)
     lease.acquire()
     return lease

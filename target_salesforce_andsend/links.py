@@ -440,7 +440,8 @@ class LinkStore:
             # One atomic statement: a conflicting row is taken over only if it is this holder's or
             # expired (PostgreSQL locks that row and re-checks the condition; SQLite writes serially).
             taken = cur.execute(
-                "INSERT INTO leases(name, holder, info, acquired_at, heartbeat_at, expires_at) VALUES (?, ?, ?, ?, ?, ?) "
+                "INSERT INTO leases(name, holder, info, acquired_at, heartbeat_at, expires_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(name) DO UPDATE SET holder=excluded.holder, info=excluded.info, "
                 "acquired_at=excluded.acquired_at, heartbeat_at=excluded.heartbeat_at, expires_at=excluded.expires_at "
                 "WHERE leases.holder = excluded.holder OR leases.expires_at <= ?",

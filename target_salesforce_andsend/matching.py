@@ -510,7 +510,8 @@ class Matcher:
         contacts = {row["Id"][:15]: row for row in self._query_in("Contact", "Id", sorted(converted))}
         out = []
         for m in matches:
-            cid = m.record.get("ConvertedContactId") if m.object_type == "Lead" and m.record.get("IsConverted") else None
+            converted = m.object_type == "Lead" and m.record.get("IsConverted")
+            cid = m.record.get("ConvertedContactId") if converted else None
             contact = contacts.get(cid[:15]) if cid else None
             if contact is not None:
                 out.append(Match(object_type="Contact", record_id=contact["Id"],
@@ -709,7 +710,3 @@ class Matcher:
         audits = getattr(self._local, "audits", None)
         if audits is not None:
             audits.append({"key": key.key, "company": key.company, "domain": key.domain, **entry})
-
-def select_fields_for(run: Any, sobject: str) -> list[str]:
-    """The select list the Matcher uses for `sobject` (shared with follow-up reads)."""
-    return Matcher(run)._fields(sobject)

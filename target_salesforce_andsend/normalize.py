@@ -96,7 +96,8 @@ LEGAL_FORMS: tuple[str, ...] = (
 # Written before the name in their usual spelling ("AB Volvo", "OOO Romashka", "PT Maju"); only
 # stripped from the front, where a name rarely begins with them.
 PREFIX_FORMS: tuple[str, ...] = (
-    "ab", "oy", "ooo", "oao", "zao", "tov", "pt", "uab", "sia", "kabushiki kaisha", "kabushiki gaisha", "yugen kaisha", "godo kaisha", "the",
+    "ab", "oy", "ooo", "oao", "zao", "tov", "pt", "uab", "sia", "kabushiki kaisha", "kabushiki gaisha",
+    "yugen kaisha", "godo kaisha", "the",
 )
 
 # Non-Latin legal forms, matched on the original text (transliteration garbles them).
@@ -461,7 +462,8 @@ def company_name_variants(value: str | None, country: str | None = None) -> list
         cores.add(_e_as_umlauts(core).replace("ss", "ß"))
     for c in list(cores):
         words = c.split()
-        joint = next((i for i, w in enumerate(words) if w.casefold() in _AND_SPELLINGS and 0 < i < len(words) - 1), None)
+        joint = next((i for i, w in enumerate(words)
+                      if w.casefold() in _AND_SPELLINGS and 0 < i < len(words) - 1), None)
         if joint is not None:
             for spelling in {"&", "and", _COUNTRY_AND.get(code, "and")}:
                 cores.add(" ".join([*words[:joint], spelling, *words[joint + 1:]]))

@@ -86,11 +86,6 @@ class OwnerResolver:
                     self._users[owner_id] = found.get(owner_id[:15])
             return {i: self._users.get(i) for i in wanted}
 
-    def lookup(self, email: str | None) -> str | None:
-        """A cached answer (call `resolve` first)."""
-        normalized = normalize_email(email)
-        return self._cache.get(normalized) if normalized else None
-
     def status(self, email: str | None) -> str:
         """`resolved`, `inactive`, `not_found` or `no_email` (after `resolve`)."""
         normalized = normalize_email(email)

@@ -537,8 +537,8 @@ def _sync(run: RunContext, groups: list[Group]) -> None:
     run.remember_users({str(g.record["purchased_by_user_id"]): g.record["purchased_by_user_email"]
                         for g in groups
                         if g.record.get("purchased_by_user_id") and g.record.get("purchased_by_user_email")})
-    emails = [normalize_email(g.record.get("purchased_by_user_email")) or run.user_email(g.record.get("purchased_by_user_id"))
-              for g in groups]
+    emails = [normalize_email(g.record.get("purchased_by_user_email"))
+              or run.user_email(g.record.get("purchased_by_user_id")) for g in groups]
     emails += [normalize_email(e) or run.user_email(u) for g in groups if len(g.sellers) > 1 for e, u in g.sellers]
     # The owners' User lookup and the people lookups are independent reads: both at once, their
     # statements in the same Composite call(s).

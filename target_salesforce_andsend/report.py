@@ -125,7 +125,8 @@ class RunReport:
                 "finished_at": self.finished_at,
                 "counts": {role: {obj: dict(c) for obj, c in objs.items()} for role, objs in self.counts.items()},
                 "skipped": {role: dict(c) for role, c in self.skips.items()},
-                "skipped_examples": {role: {r: list(v) for r, v in d.items()} for role, d in self.skip_examples.items()},
+                "skipped_examples": {role: {r: list(v) for r, v in d.items()}
+                                     for role, d in self.skip_examples.items()},
                 "owners": dict(self.owners),
                 "ambiguous_matches": list(self.ambiguous_matches),
                 "match_audit": list(self.match_audits),

@@ -27,9 +27,8 @@ class RoleSink(BatchSink):
 
     role: str = ""
     # 5,000 records a batch (the SDK's batch_size_rows overrides it): fills 100,000-character IN
-    # statements and 200-record calls, and gives max_concurrency calls enough to overlap. Measured
-    # at N = 10,000 (benchmarks/pipeline_benchmark.py): 1,000 a batch made 1.36x the floor's calls
-    # and 1.3 round trips in flight at 100 ms; 5,000 makes 1.09x and 4.4, for 150 MiB of memory.
+    # statements and 200-record calls, and gives max_concurrency calls enough to overlap, at a
+    # bounded memory. Figures against 1,000 a batch: README, "Pipeline benchmark".
     MAX_SIZE_DEFAULT = 5000
     # Records failing the stream schema still reach process_record: our own input checks reject
     # them with a clear reason into the rejects file instead of the SDK aborting the run.

@@ -55,7 +55,7 @@ LANE_OF_ROLE = {"users": "people", "prospects": "people", "touchpoints": "touchp
 # Salesforce calls, which Salesforce would otherwise wait through. Each batch's writes/output run
 # in input order (``run.in_turn``, BatchWorker turns).
 # Touchpoints batches hold 20,000 records (one Bulk job each): one worker, or two such batches
-# and their Task fields and Bulk files would be alive at once (about 400 MiB at N = 100,000).
+# and their Task fields and Bulk files would be alive at once (peak memory: README, "Pipeline benchmark").
 LANE_WORKERS = {"touchpoints": 1, "search-results": 2}
 LANE_WAITS_FOR: dict[str, tuple[str, ...] | None] = {
     "people": None,  # everything before it

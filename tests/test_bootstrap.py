@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 BOOTSTRAP = ROOT / "scripts" / "bootstrap.sh"
 
-pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="bash not installed")
+pytestmark = [pytest.mark.skipif(shutil.which("bash") is None, reason="bash not installed"), pytest.mark.e2e]
 
 
 def _bash(script: str, **env: str) -> subprocess.CompletedProcess[str]:

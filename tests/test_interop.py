@@ -26,6 +26,8 @@ import pytest
 
 from tests.test_interop_fixtures.processes import EmulatorProcess, clean_env, executable, records
 
+pytestmark = pytest.mark.e2e  # runs the CLIs as subprocesses
+
 FIXTURES = Path(__file__).parent / "test_interop_fixtures"
 STREAMS = ("users", "campaigns", "prospects", "search_results", "touchpoints")
 API_KEY = "andsend-demo-key"

@@ -22,6 +22,8 @@ import pytest
 
 from tests.test_interop_fixtures.processes import EmulatorProcess, clean_env, executable, records
 
+pytestmark = pytest.mark.e2e  # runs the CLIs as subprocesses
+
 ROOT = Path(__file__).resolve().parent.parent
 STATE_ID = "dev:tap-andsend-to-target-salesforce-andsend"
 API_KEY = "andsend-demo-key"

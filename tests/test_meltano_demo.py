@@ -16,7 +16,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.test_interop_fixtures.processes import clean_env
+
+pytestmark = pytest.mark.e2e  # runs the CLIs as subprocesses
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "scripts" / "demo.py"

@@ -192,6 +192,7 @@ def test_real_org_environments_hold_no_secrets(project: dict[str, Any], env: str
     assert target["andsend_api_url"] == "$TAP_ANDSEND_API_URL"
 
 
+@pytest.mark.e2e
 def test_staging_resolves_secrets_from_plugin_variables(tmp_path: Path) -> None:
     """Meltano itself resolves the staging config from variables (no secret in the file)."""
     (tmp_path / "meltano.yml").write_text((ROOT / "meltano.yml").read_text())
@@ -267,6 +268,7 @@ def _about_via_script(name: str) -> dict[str, Any]:
     return json.loads(proc.stdout)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(("kind", "name"), [("extractors", TAP), ("loaders", TARGET)])
 def test_declared_settings_match_the_plugins_about(project: dict[str, Any], kind: str, name: str) -> None:
     about = _about_via_script(name)
@@ -346,6 +348,7 @@ def test_hub_definitions_pass_meltano_hubs_schema(kind: str, name: str) -> None:
     assert list(_hub_validator(kind).iter_errors({k: v for k, v in hub.items() if k != "quality"}))
 
 
+@pytest.mark.e2e
 def test_hub_definitions_and_readme_tables_are_generated_from_about() -> None:
     """meltano-hub/ and README "Configuration" match what the executables report today."""
     proc = subprocess.run(
@@ -377,6 +380,7 @@ def test_env_example_names_real_settings(project: dict[str, Any]) -> None:
         assert name[len(prefix) :].lower() in declared, name
 
 
+@pytest.mark.e2e
 def test_readme_state_file_recipe_makes_the_last_state(tmp_path: Path) -> None:
     """The README's one-liner that makes state.json from a tap's output, run as printed."""
     readme = (ROOT / "README.md").read_text()
@@ -404,6 +408,7 @@ def test_readme_runs_sf_commands_inside_the_sfdx_project() -> None:
     assert "password `emulatortoken`" in readme  # the sign-in page wants password + token
 
 
+@pytest.mark.e2e
 def test_sdk_settings_set_through_meltano_keep_their_type(tmp_path: Path) -> None:
     """`meltano config set` of an SDK built-in stores a number, and its variable is read."""
     (tmp_path / "meltano.yml").write_text((ROOT / "meltano.yml").read_text())

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.wheel
+pytestmark = [pytest.mark.wheel, pytest.mark.e2e]
 
 ROOT = Path(__file__).resolve().parent.parent
 STREAMS = ("users", "campaigns", "prospects", "search_results", "touchpoints")
@@ -93,6 +93,7 @@ def test_wheel_lists_the_run_time_data(installed: Installed) -> None:
     expected |= {f"target_salesforce_andsend/catalogs/{m}.yaml" for m in ("lead", "contact_account")}
     expected |= {f"emulators/salesforce/describes/{o}.json" for o in DESCRIBED}
     expected.add("emulators/andsend/andsend-api.openapi.yaml")
+    expected.add("emulators/salesforce/soql/grammar.lark")  # read at run time by the SOQL parser
     expected |= {"target_salesforce_andsend/prospects.schema.json", "target_salesforce_andsend/setup/static/setup.css"}
     expected |= {f"target_salesforce_andsend/setup/templates/{t}.html"
                  for t in ("base", "connect", "objects", "mapping", "switches", "preview", "save")}

@@ -60,7 +60,8 @@ class Auth:
         self._codes: dict[str, dict[str, Any]] = {}
         with store.lock:
             store.conn.execute(
-                "CREATE TABLE IF NOT EXISTS _credentials (user_id TEXT PRIMARY KEY, password TEXT, security_token TEXT)")
+                "CREATE TABLE IF NOT EXISTS _credentials "
+                "(user_id TEXT PRIMARY KEY, password TEXT, security_token TEXT)")
             store.conn.execute("CREATE TABLE IF NOT EXISTS _apps (client_id TEXT PRIMARY KEY, config TEXT)")
             store.conn.execute(
                 "CREATE TABLE IF NOT EXISTS _tokens (token TEXT PRIMARY KEY, kind TEXT, user_id TEXT, "
@@ -377,7 +378,8 @@ class Auth:
                            if el.tag.rsplit("}", 1)[-1] == "sessionId"), "")
         if not session_id or self.check(session_id) is None:
             return 500, soap_fault("sf:INVALID_SESSION_ID", "INVALID_SESSION_ID",
-                                   "Invalid Session ID found in SessionHeader: Illegal Session", kind="UnexpectedErrorFault")
+                                   "Invalid Session ID found in SessionHeader: Illegal Session",
+                                   kind="UnexpectedErrorFault")
         self.revoke(session_id)
         return 200, (
             '<?xml version="1.0" encoding="UTF-8"?>'
@@ -409,7 +411,8 @@ class Auth:
             'xmlns="urn:partner.soap.sforce.com" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
             "<soapenv:Body><loginResponse><result>"
             f"<metadataServerUrl>{meta}</metadataServerUrl><passwordExpired>false</passwordExpired>"
-            f"<sandbox>{'true' if self.sandbox else 'false'}</sandbox><serverUrl>{server}</serverUrl><sessionId>{token}</sessionId>"
+            f"<sandbox>{'true' if self.sandbox else 'false'}</sandbox><serverUrl>{server}</serverUrl>"
+            f"<sessionId>{token}</sessionId>"
             f"<userId>{user_id}</userId><userInfo><organizationId>{self.org_id}</organizationId>"
             f"<userId>{user_id}</userId><userName>{html.escape(username or '')}</userName></userInfo>"
             "</result></loginResponse></soapenv:Body></soapenv:Envelope>"

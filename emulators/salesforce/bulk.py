@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulators.salesforce import dml, ids
-from emulators.salesforce.core import Call, Resp, error, method_not_allowed
+from emulators.salesforce.core import Call, Resp, error
 from emulators.salesforce.state import Emulator
 from emulators.salesforce.store import q
 from emulators.salesforce.validation import RecordError, RequestError, coerce
@@ -76,21 +76,20 @@ class Job:
         return out
 
 
-def job_or_answer(manager: Any, call: Call, rest: list[str]) -> tuple[Any, Resp | None]:
-    """The part of a Bulk API 2.0 jobs route that ingest and query jobs share: the job collection
-    (``POST`` creates, ``GET`` lists) and the lookup of ``rest[0]`` (404 when unknown)."""
-    if not rest:
-        if call.method == "POST":
-            return None, manager.create(call)
-        if call.method == "GET":
-            with manager._lock:
-                jobs = [j.info() for j in manager.jobs.values()]
-            return None, Resp(200, {"done": True, "records": jobs, "nextRecordsUrl": None})
-        return None, method_not_allowed(call.method, ["GET", "POST"])
-    job = manager.jobs.get(ids.normalize(rest[0]) or rest[0])
-    if job is None:
-        return None, error(404, "NOT_FOUND", "The requested resource does not exist")
-    return job, None
+def list_jobs(manager: Any) -> Resp:
+    """``GET /jobs/ingest`` or ``/jobs/query``: every job of the manager (one page)."""
+    with manager._lock:
+        jobs = [j.info() for j in manager.jobs.values()]
+    return Resp(200, {"done": True, "records": jobs, "nextRecordsUrl": None})
+
+
+def find_job(manager: Any, job_id: str) -> Any:
+    """The job named in the path (15 or 18 characters), or None."""
+    return manager.jobs.get(ids.normalize(job_id) or job_id)
+
+
+def job_not_found() -> Resp:
+    return error(404, "NOT_FOUND", "The requested resource does not exist")
 
 
 class BulkManager:
@@ -105,33 +104,34 @@ class BulkManager:
                 job.abort.set()
             self.jobs.clear()
 
-    # ---- routing ----------------------------------------------------------------------------------
-    def route(self, call: Call, rest: list[str]) -> Resp:
+    # ---- resources below /jobs/ingest (the route table is routes.py) ----------------------------
+    def job_resource(self, call: Call, job_id: str) -> Resp:
+        """``/jobs/ingest/{job}``: GET the job, PATCH its state, DELETE it."""
+        job = find_job(self, job_id)
+        if job is None:
+            return job_not_found()
         m = call.method
-        job, answer = job_or_answer(self, call, rest)
-        if answer is not None:
-            return answer
-        if len(rest) == 1:
-            if m == "GET":
-                return Resp(200, job.info(full=True))
-            if m == "PATCH":
-                return self.set_state(call, job)
-            if m == "DELETE":
-                if job.state not in (*TERMINAL, "Open"):
-                    return error(400, "INVALIDJOBSTATE", f"Job {job.id} cannot be deleted in state {job.state}")
-                with self._lock:
-                    self.jobs.pop(job.id, None)
-                return Resp(204, None)
-            return method_not_allowed(m, ["GET", "PATCH", "DELETE"])
-        if len(rest) == 2 and rest[1].lower() == "batches":
-            if m != "PUT":
-                return method_not_allowed(m, ["PUT"])
-            return self.upload(call, job)
-        if len(rest) == 2 and rest[1].lower() in RESULT_KINDS:
-            if m != "GET":
-                return method_not_allowed(m, ["GET"])
-            return self.results(job, RESULT_KINDS[rest[1].lower()])
-        return error(404, "NOT_FOUND", "The requested resource does not exist")
+        if m == "PATCH":
+            return self.set_state(call, job)
+        if m == "DELETE":
+            if job.state not in (*TERMINAL, "Open"):
+                return error(400, "INVALIDJOBSTATE", f"Job {job.id} cannot be deleted in state {job.state}")
+            with self._lock:
+                self.jobs.pop(job.id, None)
+            return Resp(204, None)
+        return Resp(200, job.info(full=True))
+
+    def job_batches(self, call: Call, job_id: str) -> Resp:
+        """``PUT /jobs/ingest/{job}/batches``: upload CSV data."""
+        job = find_job(self, job_id)
+        return job_not_found() if job is None else self.upload(call, job)
+
+    def job_results(self, call: Call, job_id: str, which: str) -> Resp:
+        """``GET /jobs/ingest/{job}/successfulResults`` (``failedResults``, ``unprocessedrecords``)."""
+        job = find_job(self, job_id)
+        if job is None or which.lower() not in RESULT_KINDS:
+            return job_not_found()
+        return self.results(job, RESULT_KINDS[which.lower()])
 
     # ---- job lifecycle ----------------------------------------------------------------------------
     def create(self, call: Call) -> Resp:

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from emulators.salesforce import ids
-from emulators.salesforce.bulk import job_or_answer
-from emulators.salesforce.core import Call, Resp, error, method_not_allowed
+from emulators.salesforce.bulk import find_job, job_not_found
+from emulators.salesforce.core import Call, Resp, error
 from emulators.salesforce.state import Emulator
 
 DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET": "^", "BACKQUOTE": "`"}
@@ -77,34 +77,33 @@ class BulkQueryManager:
         with self._lock:
             self.jobs.clear()
 
-    def route(self, call: Call, rest: list[str]) -> Resp:
+    # ---- resources below /jobs/query (the route table is routes.py) -----------------------------
+    def job_resource(self, call: Call, job_id: str) -> Resp:
+        """``/jobs/query/{job}``: GET the job, PATCH it to Aborted, DELETE it."""
+        job = find_job(self, job_id)
+        if job is None:
+            return job_not_found()
         m = call.method
-        job, answer = job_or_answer(self, call, rest)
-        if answer is not None:
-            return answer
-        if len(rest) == 1:
-            if m == "GET":
-                return Resp(200, job.info(full=True))
-            if m == "PATCH":
-                body = call.json()
-                if not isinstance(body, dict) or body.get("state") != "Aborted":
-                    return error(400, "INVALIDJOBSTATE", "A query job can only be set to Aborted")
-                if job.current_state() in ("JobComplete", "Failed", "Aborted"):
-                    return error(400, "INVALIDJOBSTATE", f"Job {job.id} is already {job.state}")
-                job.state = "Aborted"
-                return Resp(200, job.info())
-            if m == "DELETE":
-                if job.current_state() not in ("JobComplete", "Failed", "Aborted"):
-                    return error(400, "INVALIDJOBSTATE", f"Job {job.id} cannot be deleted in state {job.state}")
-                with self._lock:
-                    self.jobs.pop(job.id, None)
-                return Resp(204, None)
-            return method_not_allowed(m, ["GET", "PATCH", "DELETE"])
-        if len(rest) == 2 and rest[1].lower() == "results":
-            if m != "GET":
-                return method_not_allowed(m, ["GET"])
-            return self.results(call, job)
-        return error(404, "NOT_FOUND", "The requested resource does not exist")
+        if m == "PATCH":
+            body = call.json()
+            if not isinstance(body, dict) or body.get("state") != "Aborted":
+                return error(400, "INVALIDJOBSTATE", "A query job can only be set to Aborted")
+            if job.current_state() in ("JobComplete", "Failed", "Aborted"):
+                return error(400, "INVALIDJOBSTATE", f"Job {job.id} is already {job.state}")
+            job.state = "Aborted"
+            return Resp(200, job.info())
+        if m == "DELETE":
+            if job.current_state() not in ("JobComplete", "Failed", "Aborted"):
+                return error(400, "INVALIDJOBSTATE", f"Job {job.id} cannot be deleted in state {job.state}")
+            with self._lock:
+                self.jobs.pop(job.id, None)
+            return Resp(204, None)
+        return Resp(200, job.info(full=True))
+
+    def job_results(self, call: Call, job_id: str) -> Resp:
+        """``GET /jobs/query/{job}/results``: one page of CSV."""
+        job = find_job(self, job_id)
+        return job_not_found() if job is None else self.results(call, job)
 
     def create(self, call: Call) -> Resp:
         from emulators.salesforce import query, soql

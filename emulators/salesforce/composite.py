@@ -166,7 +166,8 @@ def _run_one(emu: Emulator, parent: Call, sub: dict[str, Any], results: dict[str
                                       f"{exc.ref}. Provided referenceId ({exc.ref}) must be a previously executed "
                                       "subrequest that succeeded."}])
     if emu.roll(emu.faults.subrequest_503_rate):
-        return Resp(503, [{"errorCode": "SERVER_UNAVAILABLE", "message": "Server temporarily unavailable: please retry."}])
+        return Resp(503, [{"errorCode": "SERVER_UNAVAILABLE",
+                           "message": "Server temporarily unavailable: please retry."}])
     parts = urlsplit(url)
     m = _URL_RE.match(parts.path)
     if not m:
@@ -175,7 +176,8 @@ def _run_one(emu: Emulator, parent: Call, sub: dict[str, Any], results: dict[str
     for name in ("sforce-duplicate-rule-header", "sforce-auto-assign", "sforce-query-options"):
         if name in parent.headers and name not in headers:
             headers[name] = parent.headers[name]
-    call = Call(method=sub["method"].upper(), path=m.group(2), query=parse_query_string(parts.query, keep_blank_values=False), headers=headers,
+    call = Call(method=sub["method"].upper(), path=m.group(2),
+                query=parse_query_string(parts.query, keep_blank_values=False), headers=headers,
                 body=json.dumps(body).encode() if body is not None else b"", api_version=m.group(1),
                 user_id=parent.user_id, in_composite=True)
     if body is not None:

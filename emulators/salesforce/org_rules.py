@@ -108,7 +108,8 @@ class ValidationRule:
         if self.kind == "length":
             value = _get(record, s["field"])
             n = 0 if _blank(value) else len(str(value))
-            return (s.get("max") is not None and n > int(s["max"])) or (s.get("min") is not None and 0 < n < int(s["min"]))
+            too_long = s.get("max") is not None and n > int(s["max"])
+            return too_long or (s.get("min") is not None and 0 < n < int(s["min"]))
         if self.kind == "allowed_combinations":
             values = [_get(record, f) for f in s["fields"]]
             if any(_blank(v) for v in values):
@@ -284,7 +285,8 @@ class OrgRules:
         types = self.types_of(obj)
         if not types:
             if given.get("RecordTypeId"):
-                raise RuleError("INVALID_CROSS_REFERENCE_KEY", "Record Type ID: this ID value isn't valid for the user: "
+                raise RuleError("INVALID_CROSS_REFERENCE_KEY",
+                                "Record Type ID: this ID value isn't valid for the user: "
                                 f"{given['RecordTypeId']}", ["RecordTypeId"])
             return
         rt_id = row.get("RecordTypeId")

@@ -1,6 +1,6 @@
 """``/query`` and ``/queryAll`` with server-side cursors (reference §6).
 
-The SOQL compiler (``soql.py``) produces parameterised SQL; this module executes it once, keeps the
+The SOQL compiler (``soql/``) produces parameterised SQL; this module executes it once, keeps the
 snapshot of rows behind a ``01g…`` locator and serves it page by page, as Salesforce's query cursors do.
 """
 

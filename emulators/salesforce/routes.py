@@ -1,152 +1,247 @@
-"""Routing of ``/services/data/vNN.0/...`` calls to handlers, with their call kind (docs/DESIGN.md)."""
+"""The route table of ``/services/data/vNN.0/...``: one declaration per route (path, methods, call kind,
+handler), so the kind a call is counted under (stats ``by_kind``) and the handler that answers it come
+from the same line and can never disagree (docs/DESIGN.md).
+
+Paths are matched segment by segment; literal segments compare case-insensitively and ``{name}``
+segments pass their text to the handler as positional arguments. The first route whose path and
+method match answers. A path that matches with no route for the method is a 405 listing the methods
+of the first path that matched, counted as ``other``, as is a path no route declares (404).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
 from emulators.salesforce import collections, composite, query, sobjects
+from emulators.salesforce.bulk import list_jobs
 from emulators.salesforce.core import Call, Resp, error, method_not_allowed, not_found
 from emulators.salesforce.state import Emulator
 from emulators.salesforce.validation import RequestError
 
+H = TypeVar("H", bound=Callable[..., Any])
 
-def kind_of(method: str, parts: list[str]) -> str:
-    """The call kind for stats, from the method and the path segments below the version."""
-    if not parts or parts == [""]:
-        return "other"
-    head = parts[0].lower()
-    n = len(parts)
-    if head == "limits":
-        return "limits"
-    if head == "sobjects":
-        if n == 1:
-            return "describe"
-        if n == 3 and parts[2].lower() == "describe":
-            return "describe"
-        if n == 2:
-            return "sobject_create" if method == "POST" else "describe"
-        if n == 3 and parts[2].lower() == "id" and method == "POST":
-            return "sobject_create"
-        if n == 3:
-            return {"GET": "sobject_read", "HEAD": "sobject_read", "PATCH": "sobject_update",
-                    "DELETE": "sobject_delete"}.get(method, "other")
-        if n == 4:
-            return {"GET": "sobject_read", "PATCH": "sobject_upsert", "POST": "sobject_upsert",
-                    "DELETE": "sobject_delete"}.get(method, "other")
-        return "other"
-    if head in ("query", "queryall"):
-        return "query" if n == 1 else "query_more"
-    if head == "composite":
-        if n == 1:
-            return "composite"
-        if parts[1].lower() == "sobjects":
-            if n == 2:
-                return {"POST": "collections_create", "PATCH": "collections_update",
-                        "DELETE": "collections_delete"}.get(method, "other")
-            if n == 3:
-                return "collections_retrieve"
-            if n == 4:
-                return "collections_upsert"
-        return "other"
-    if head == "ui-api":
-        return "ui_api"
-    if head == "jobs" and n >= 2 and parts[1].lower() == "query":
-        if n == 2:
-            return "bulk_query_create" if method == "POST" else "bulk_query_status"
-        if n == 4 and parts[3].lower() == "results":
-            return "bulk_query_results"
-        return "bulk_query_status"
-    if head == "jobs" and n >= 2 and parts[1].lower() == "ingest":
-        if n == 2:
-            return "bulk_create_job" if method == "POST" else "bulk_status"
-        if n == 3:
-            return "bulk_close" if method == "PATCH" else "bulk_status"
-        if n == 4 and parts[3].lower() == "batches":
-            return "bulk_upload"
-        if n == 4:
-            return "bulk_results"
-    return "other"
+
+@dataclass(frozen=True)
+class Route(Generic[H]):
+    """One resource and method(s): ``handler(emu, call, *path_params)`` answers, ``kind`` is counted."""
+
+    path: str  # "sobjects/{sobject}/{id}"
+    methods: tuple[str, ...]
+    kind: str | None  # None: never counted (the control plane)
+    handler: H
+    json_body: bool = False  # a body must be JSON (415 otherwise), checked before the handler runs
+    in_composite: bool = True  # may be a Composite subrequest
+
+    @property
+    def segments(self) -> tuple[str, ...]:
+        return tuple(self.path.split("/")) if self.path else ()
+
+
+@dataclass(frozen=True)
+class Match(Generic[H]):
+    route: Route[H] | None  # None: no route for this method (405) or path (404)
+    params: tuple[str, ...] = ()
+    group: tuple[Route[H], ...] = ()  # the routes of the matched path
+
+    @property
+    def allowed(self) -> list[str]:
+        """The matched path's methods, in declaration order (the 405's list)."""
+        return list(dict.fromkeys(m for r in self.group for m in r.methods))
+
+
+class RouteTable(Generic[H]):
+    """Routes in declaration order; a path's routes are grouped by their path text."""
+
+    def __init__(self, routes: Sequence[Route[H]]) -> None:
+        self.routes = tuple(routes)
+        groups: dict[str, list[Route[H]]] = {}
+        for r in self.routes:
+            groups.setdefault(r.path, []).append(r)
+        self._groups = [(group[0].segments, tuple(group)) for group in groups.values()]
+
+    def match(self, method: str, parts: Sequence[str]) -> Match[H]:
+        first: Match[H] | None = None
+        for segments, group in self._groups:
+            params = _bind(segments, parts)
+            if params is None:
+                continue
+            for r in group:
+                if method in r.methods:
+                    return Match(r, params, group)
+            if first is None:
+                first = Match(None, params, group)
+        return first or Match(None)
+
+
+def _bind(segments: Sequence[str], parts: Sequence[str]) -> tuple[str, ...] | None:
+    if len(segments) != len(parts):
+        return None
+    params: list[str] = []
+    for seg, part in zip(segments, parts, strict=True):
+        if seg.startswith("{"):
+            params.append(part)
+        elif seg.lower() != part.lower():
+            return None
+    return tuple(params)
+
+
+# ---------------------------------------------------------------------------------- adapters to handlers
+
+ApiHandler = Callable[..., Resp]
+
+
+def _query(emu: Emulator, call: Call) -> Resp:
+    return query.run_query(emu, call, include_deleted=False)
+
+
+def _query_all(emu: Emulator, call: Call) -> Resp:
+    return query.run_query(emu, call, include_deleted=True)
+
+
+def _query_more(emu: Emulator, call: Call, locator: str) -> Resp:
+    return query.query_more(emu, call, locator, include_deleted=False)
+
+
+def _query_all_more(emu: Emulator, call: Call, locator: str) -> Resp:
+    return query.query_more(emu, call, locator, include_deleted=True)
+
+
+def _ingest(emu: Emulator) -> Any:
+    if emu.bulk is None:
+        raise _NotServed
+    return emu.bulk
+
+
+class _NotServed(Exception):
+    """Bulk ingest is not set up in this app: the resource does not exist."""
+
+
+def _ingest_jobs(emu: Emulator, call: Call) -> Resp:
+    return list_jobs(_ingest(emu)) if call.method == "GET" else _ingest(emu).create(call)
+
+
+def _ingest_job(emu: Emulator, call: Call, job_id: str) -> Resp:
+    return _ingest(emu).job_resource(call, job_id)
+
+
+def _ingest_batches(emu: Emulator, call: Call, job_id: str) -> Resp:
+    return _ingest(emu).job_batches(call, job_id)
+
+
+def _ingest_results(which: str) -> ApiHandler:
+    def handler(emu: Emulator, call: Call, job_id: str) -> Resp:
+        return _ingest(emu).job_results(call, job_id, which)
+
+    return handler
+
+
+def _query_jobs(emu: Emulator, call: Call) -> Resp:
+    return list_jobs(emu.bulk_query) if call.method == "GET" else emu.bulk_query.create(call)
+
+
+def _query_job(emu: Emulator, call: Call, job_id: str) -> Resp:
+    return emu.bulk_query.job_resource(call, job_id)
+
+
+def _query_job_results(emu: Emulator, call: Call, job_id: str) -> Resp:
+    return emu.bulk_query.job_results(call, job_id)
+
+
+def _picklist_values(emu: Emulator, call: Call, obj: str, record_type_id: str) -> Resp:
+    return sobjects.picklist_values(emu, call, obj, record_type_id)
+
+
+R = Route[ApiHandler]
+
+# The REST resources below /services/data/vNN.0. Order matters only where paths overlap: the first
+# matching path decides (``sobjects/{sobject}/describe`` before ``sobjects/{sobject}/{id}``).
+API_ROUTES = RouteTable[ApiHandler]([
+    R("", ("GET",), "other", sobjects.resources),
+    R("limits", ("GET",), "limits", sobjects.limits),
+    R("sobjects", ("GET",), "describe", sobjects.describe_global),
+    R("sobjects/{sobject}", ("GET",), "describe", sobjects.sobject_info),
+    R("sobjects/{sobject}", ("POST",), "sobject_create", sobjects.create_record, json_body=True),
+    R("sobjects/{sobject}/describe", ("GET",), "describe", sobjects.describe),
+    # POST .../Id creates (the create-by-Id form of the upsert URL).
+    R("sobjects/{sobject}/id", ("POST",), "sobject_create", sobjects.create_record, json_body=True),
+    R("sobjects/{sobject}/{id}", ("GET",), "sobject_read", sobjects.record, json_body=True),
+    R("sobjects/{sobject}/{id}", ("PATCH",), "sobject_update", sobjects.record, json_body=True),
+    R("sobjects/{sobject}/{id}", ("DELETE",), "sobject_delete", sobjects.record, json_body=True),
+    R("sobjects/{sobject}/{id}", ("HEAD",), "sobject_read", sobjects.record, json_body=True),
+    R("sobjects/{sobject}/{field}/{value}", ("GET",), "sobject_read", sobjects.by_external_id, json_body=True),
+    R("sobjects/{sobject}/{field}/{value}", ("PATCH", "POST"), "sobject_upsert", sobjects.by_external_id,
+      json_body=True),
+    R("sobjects/{sobject}/{field}/{value}", ("DELETE",), "sobject_delete", sobjects.by_external_id,
+      json_body=True),
+    R("query", ("GET",), "query", _query),
+    R("query/{locator}", ("GET",), "query_more", _query_more),
+    R("queryAll", ("GET",), "query", _query_all),
+    R("queryAll/{locator}", ("GET",), "query_more", _query_all_more),
+    R("composite", ("POST",), "composite", composite.composite, json_body=True, in_composite=False),
+    R("composite/sobjects", ("POST",), "collections_create", collections.create, json_body=True),
+    R("composite/sobjects", ("PATCH",), "collections_update", collections.update, json_body=True),
+    R("composite/sobjects", ("DELETE",), "collections_delete", collections.delete, json_body=True),
+    R("composite/sobjects/{sobject}", ("GET", "POST"), "collections_retrieve", collections.retrieve,
+      json_body=True),
+    R("composite/sobjects/{sobject}/{field}", ("PATCH",), "collections_upsert", collections.upsert,
+      json_body=True),
+    R("jobs/query", ("GET",), "bulk_query_status", _query_jobs),
+    R("jobs/query", ("POST",), "bulk_query_create", _query_jobs),
+    R("jobs/query/{job}", ("GET", "PATCH", "DELETE"), "bulk_query_status", _query_job),
+    R("jobs/query/{job}/results", ("GET",), "bulk_query_results", _query_job_results),
+    R("ui-api/object-info/{sobject}/picklist-values/{record_type}", ("GET",), "ui_api", _picklist_values),
+    R("jobs/ingest", ("GET",), "bulk_status", _ingest_jobs),
+    R("jobs/ingest", ("POST",), "bulk_create_job", _ingest_jobs),
+    R("jobs/ingest/{job}", ("GET",), "bulk_status", _ingest_job),
+    R("jobs/ingest/{job}", ("PATCH",), "bulk_close", _ingest_job),
+    R("jobs/ingest/{job}", ("DELETE",), "bulk_status", _ingest_job),
+    R("jobs/ingest/{job}/batches", ("PUT",), "bulk_upload", _ingest_batches),
+    R("jobs/ingest/{job}/successfulResults", ("GET",), "bulk_results", _ingest_results("successfulResults")),
+    R("jobs/ingest/{job}/failedResults", ("GET",), "bulk_results", _ingest_results("failedResults")),
+    R("jobs/ingest/{job}/unprocessedrecords", ("GET",), "bulk_results", _ingest_results("unprocessedrecords")),
+])
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A call bound to its route: ``kind`` to count, ``respond()`` to answer."""
+
+    kind: str
+    emu: Emulator
+    call: Call
+    match: Match[ApiHandler]
+
+    def respond(self) -> Resp:
+        match, call = self.match, self.call
+        try:
+            if call.in_composite and any(not r.in_composite for r in match.group):
+                # Nesting is refused before the method is looked at, as Salesforce does.
+                return error(400, "INVALID_INPUT", "A composite request cannot contain another composite request")
+            if match.route is None:
+                return method_not_allowed(call.method, match.allowed) if match.group else not_found()
+            if match.route.json_body:
+                _json_media(call)
+            return match.route.handler(self.emu, call, *match.params)
+        except RequestError as exc:
+            return Resp(exc.status, exc.body())
+        except _NotServed:
+            return not_found()
+
+
+def resolve(emu: Emulator, call: Call) -> Resolved:
+    """The route of a call (by method and path below the version) and the kind it is counted under."""
+    parts = call.path.strip("/").split("/") if call.path.strip("/") else []
+    match = API_ROUTES.match(call.method, parts)
+    kind = match.route.kind if match.route is not None else None
+    return Resolved(kind or "other", emu, call, match)
 
 
 def dispatch_api(emu: Emulator, call: Call) -> tuple[str, Resp]:
-    parts = call.path.strip("/").split("/") if call.path.strip("/") else []
-    kind = kind_of(call.method, parts)
-    try:
-        return kind, _route(emu, call, parts)
-    except RequestError as exc:
-        return kind, Resp(exc.status, exc.body())
-
-
-def _route(emu: Emulator, call: Call, parts: list[str]) -> Resp:
-    m = call.method
-    n = len(parts)
-    if n == 0:
-        return resources_or_405(emu, call)
-    head = parts[0].lower()
-    if head == "limits" and n == 1:
-        return sobjects.limits(emu, call) if m == "GET" else method_not_allowed(m, ["GET"])
-    if head == "sobjects":
-        if n == 1:
-            return sobjects.describe_global(emu, call) if m == "GET" else method_not_allowed(m, ["GET"])
-        if n == 2:
-            _json_media(call)
-            return sobjects.sobject_root(emu, call, parts[1])
-        if n == 3 and parts[2].lower() == "describe":
-            return sobjects.describe(emu, call, parts[1]) if m == "GET" else method_not_allowed(m, ["GET"])
-        if n == 3:
-            _json_media(call)
-            return sobjects.record(emu, call, parts[1], parts[2])
-        if n == 4:
-            _json_media(call)
-            return sobjects.by_external_id(emu, call, parts[1], parts[2], parts[3])
-        return not_found()
-    if head in ("query", "queryall"):
-        include_deleted = head == "queryall"
-        if m != "GET":
-            return method_not_allowed(m, ["GET"])
-        if n == 1:
-            return query.run_query(emu, call, include_deleted=include_deleted)
-        if n == 2:
-            return query.query_more(emu, call, parts[1], include_deleted=include_deleted)
-        return not_found()
-    if head == "composite":
-        if n == 1:
-            if call.in_composite:
-                return error(400, "INVALID_INPUT", "A composite request cannot contain another composite request")
-            if m != "POST":
-                return method_not_allowed(m, ["POST"])
-            _json_media(call)
-            return composite.composite(emu, call)
-        if parts[1].lower() == "sobjects":
-            if n == 2:
-                _json_media(call)
-                if m == "POST":
-                    return collections.create(emu, call)
-                if m == "PATCH":
-                    return collections.update(emu, call)
-                if m == "DELETE":
-                    return collections.delete(emu, call)
-                return method_not_allowed(m, ["POST", "PATCH", "DELETE"])
-            if n == 3:
-                _json_media(call)
-                return collections.retrieve(emu, call, parts[2])
-            if n == 4:
-                if m != "PATCH":
-                    return method_not_allowed(m, ["PATCH"])
-                _json_media(call)
-                return collections.upsert(emu, call, parts[2], parts[3])
-        return not_found()
-    if head == "jobs" and n >= 2 and parts[1].lower() == "query":
-        return emu.bulk_query.route(call, parts[2:])
-    if head == "ui-api" and n == 5 and parts[1].lower() == "object-info" and parts[3].lower() == "picklist-values":
-        return sobjects.picklist_values(emu, call, parts[2], parts[4]) if m == "GET" else method_not_allowed(m, ["GET"])
-    if head == "jobs" and n >= 2 and parts[1].lower() == "ingest":
-        if emu.bulk is None:
-            return not_found()
-        return emu.bulk.route(call, parts[2:])
-    return not_found()
-
-
-def resources_or_405(emu: Emulator, call: Call) -> Resp:
-    return sobjects.resources(emu, call) if call.method == "GET" else method_not_allowed(call.method, ["GET"])
+    """Answer a call: (its kind, the response). Composite subrequests come through here."""
+    resolved = resolve(emu, call)
+    return resolved.kind, resolved.respond()
 
 
 def _json_media(call: Call) -> None:

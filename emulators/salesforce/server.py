@@ -28,7 +28,7 @@ from emulators.salesforce.auth import OAuthError
 from emulators.salesforce.bulk import BulkManager
 from emulators.salesforce.core import JSON_TYPE, Call, Resp, error, method_not_allowed, parse_query_string
 from emulators.salesforce.query import Cursors
-from emulators.salesforce.routes import dispatch_api, kind_of
+from emulators.salesforce.routes import resolve
 from emulators.salesforce.state import SUPPORTED_VERSIONS, Emulator
 
 log = logging.getLogger("emulators.salesforce")
@@ -158,16 +158,18 @@ async def _api_call(emu: Emulator, request: Request, version: str, rest: str, se
     if emu.roll(faults.error_503_rate):
         return to_response(error(503, "SERVER_UNAVAILABLE", "Server temporarily unavailable: please retry."))
     body = await request.body()
-    call = Call(method=request.method, path=rest, query=parse_query_string(request.scope["query_string"].decode("latin-1")),
+    call = Call(method=request.method, path=rest,
+                query=parse_query_string(request.scope["query_string"].decode("latin-1")),
                 headers={k.lower(): v for k, v in request.headers.items()}, body=body, api_version=version,
                 user_id=session.user_id)
     parts = rest.strip("/").split("/") if rest.strip("/") else []
     resource = parts[0].lower() if parts else "resources"
     if resource == "jobs" and len(parts) > 1:
         resource = f"jobs/{parts[1].lower()}"
+    route = resolve(emu, call)
     # Counted before the handler runs, so /limits already reflects this call, as Salesforce's does.
-    emu.count_call(kind_of(request.method, parts), request.method, resource, api=True)
-    _kind, resp = dispatch_api(emu, call)
+    emu.count_call(route.kind, request.method, resource, api=True)
+    resp = route.respond()
     if faults.revoke_tokens_every and n_calls % faults.revoke_tokens_every == 0:
         emu.auth.revoke_all_access()
     return to_response(resp, {"Sforce-Limit-Info": emu.limit_header()})
@@ -207,7 +209,8 @@ async def _oauth(emu: Emulator, request: Request, action: str) -> Response:
             body = emu.auth.token(form, authorization=request.headers.get("authorization"),
                                   host=request.headers.get("host", ""), login_url=base,
                                   instance_url=emu.instance_url(base))
-            return Response(dumps(body), media_type=JSON_TYPE, headers={"Cache-Control": "no-cache,must-revalidate,max-age=0,no-store,private"})
+            return Response(dumps(body), media_type=JSON_TYPE,
+                            headers={"Cache-Control": "no-cache,must-revalidate,max-age=0,no-store,private"})
         if action == "authorize":
             if request.method == "GET":
                 page = emu.auth.authorize_form(dict(request.query_params))

@@ -11,7 +11,8 @@ from emulators.salesforce.state import SUPPORTED_VERSIONS, Emulator
 from emulators.salesforce.validation import RecordError, RequestError, coerce
 
 RESOURCES = ["tooling", "metadata", "eclair", "folders", "prechatForms", "jsonxform", "chatter", "tabs",
-             "appMenu", "quickActions", "queryAll", "commerce", "wave", "iot", "analytics", "search", "smartdatadiscovery",
+             "appMenu", "quickActions", "queryAll", "commerce", "wave", "iot", "analytics", "search",
+             "smartdatadiscovery",
              "identity", "composite", "parameterizedSearch", "fingerprint", "theme", "nouns", "domino", "event",
              "serviceTemplates", "recent", "connect", "licensing", "limits", "process", "async-queries", "query",
              "match", "emailConnect", "compactLayouts", "knowledgeManagement", "sobjects", "actions", "support"]
@@ -32,15 +33,18 @@ def limits(emu: Emulator, call: Call) -> Resp:
         return {"Max": mx, "Remaining": mx if rem is None else rem}
 
     return Resp(200, {
-        "ActiveScratchOrgs": lim(3), "AnalyticsExternalDataSizeMB": lim(40960), "ConcurrentAsyncGetReportInstances": lim(200),
+        "ActiveScratchOrgs": lim(3), "AnalyticsExternalDataSizeMB": lim(40960),
+        "ConcurrentAsyncGetReportInstances": lim(200),
         "ConcurrentEinsteinDataInsightsStoryCreation": lim(5), "ConcurrentSyncReportRuns": lim(20),
         "DailyAnalyticsDataflowJobExecutions": lim(60), "DailyApiRequests": lim(emu.daily_max, remaining),
-        "DailyAsyncApexExecutions": lim(250000), "DailyBulkApiBatches": lim(15000), "DailyBulkV2QueryFileStorageMB": lim(976562),
+        "DailyAsyncApexExecutions": lim(250000), "DailyBulkApiBatches": lim(15000),
+        "DailyBulkV2QueryFileStorageMB": lim(976562),
         "DailyBulkV2QueryJobs": lim(10000), "DailyDurableGenericStreamingApiEvents": lim(10000),
         "DailyDurableStreamingApiEvents": lim(10000), "DailyGenericStreamingApiEvents": lim(10000),
         "DailyStandardVolumePlatformEvents": lim(10000), "DailyStreamingApiEvents": lim(10000),
         "DailyWorkflowEmails": lim(1890), "DataStorageMB": lim(5), "FileStorageMB": lim(20),
-        "HourlyDashboardRefreshes": lim(200), "HourlyDashboardResults": lim(5000), "HourlyDashboardStatuses": lim(999999999),
+        "HourlyDashboardRefreshes": lim(200), "HourlyDashboardResults": lim(5000),
+        "HourlyDashboardStatuses": lim(999999999),
         "HourlyODataCallout": lim(20000), "HourlySyncReportRuns": lim(500), "HourlyTimeBasedWorkflow": lim(50),
         "MassEmail": lim(10), "PermissionSets": {"Max": 1500, "Remaining": 1498}, "SingleEmail": lim(15),
     })
@@ -52,7 +56,8 @@ def _global_entry(schema: ObjectSchema, base: str) -> dict[str, Any]:
             "feedEnabled", "keyPrefix", "label", "labelPlural", "layoutable", "mergeable", "name", "queryable",
             "replicateable", "retrieveable", "searchable", "triggerable", "undeletable", "updateable")
     out = {k: d.get(k) for k in keys}
-    out["urls"] = {"rowTemplate": f"{base}/sobjects/{schema.name}/{{ID}}", "describe": f"{base}/sobjects/{schema.name}/describe",
+    out["urls"] = {"rowTemplate": f"{base}/sobjects/{schema.name}/{{ID}}",
+                   "describe": f"{base}/sobjects/{schema.name}/describe",
                    "sobject": f"{base}/sobjects/{schema.name}"}
     return out
 
@@ -110,13 +115,15 @@ def picklist_values(emu: Emulator, call: Call, obj: str, record_type_id: str) ->
     return Resp(200, {"eTag": f"{schema.name}.{record_type_id}", "picklistFieldValues": out})
 
 
-def sobject_root(emu: Emulator, call: Call, obj: str) -> Resp:
+def sobject_info(emu: Emulator, call: Call, obj: str) -> Resp:
+    """``GET /sobjects/{Obj}``: the basic information (global describe entry, recent items)."""
     schema = _schema(emu, obj)
-    if call.method == "GET":
-        return Resp(200, {"objectDescribe": _global_entry(schema, call.base), "recentItems": []})
-    if call.method == "POST":
-        return create(emu, call, schema)
-    return method_not_allowed(call.method, ["GET", "POST"])
+    return Resp(200, {"objectDescribe": _global_entry(schema, call.base), "recentItems": []})
+
+
+def create_record(emu: Emulator, call: Call, obj: str) -> Resp:
+    """``POST /sobjects/{Obj}`` and ``POST /sobjects/{Obj}/Id`` (v37+): insert one record."""
+    return create(emu, call, _schema(emu, obj))
 
 
 def _body_object(call: Call) -> dict[str, Any]:
@@ -151,10 +158,6 @@ def _lock_error() -> RecordError:
 
 def record(emu: Emulator, call: Call, obj: str, rid: str) -> Resp:
     schema = _schema(emu, obj)
-    if rid.lower() == "id" and call.method == "POST":
-        return create(emu, call, schema)  # POST /sobjects/{Obj}/Id inserts (v37+)
-    if call.method not in ("GET", "PATCH", "DELETE", "HEAD"):
-        return method_not_allowed(call.method, ["GET", "PATCH", "DELETE", "HEAD"])
     canonical = ids.normalize(rid)
     if canonical is None or canonical[:3] != schema.key_prefix:
         if call.method in ("GET", "HEAD"):

@@ -115,8 +115,8 @@ class Token:
     flow: str = ""
 
     def __repr__(self) -> str:
-        return (f"Token(flow={self.flow!r}, instance_url={self.instance_url!r}, access_token={masked(self.access_token)},"
-                f" refresh_token={masked(self.refresh_token)})")
+        return (f"Token(flow={self.flow!r}, instance_url={self.instance_url!r}, "
+                f"access_token={masked(self.access_token)}, refresh_token={masked(self.refresh_token)})")
 
     @property
     def org_id(self) -> str | None:
@@ -162,7 +162,8 @@ class Authenticator:
                 "e.g. 'acme.my.salesforce.com' (login.salesforce.com / test.salesforce.com refuse it)."
             )
         self.soap = self.flow == "password" and not _set(config, "client_id")
-        how = "set explicitly" if (config.get("auth_flow") or "auto") != "auto" else "chosen automatically from the settings present"
+        explicit = (config.get("auth_flow") or "auto") != "auto"
+        how = "set explicitly" if explicit else "chosen automatically from the settings present"
         log.info("Salesforce auth flow: %s%s (%s); login host %s", self.flow,
                  " via SOAP login(), as no client_id is set" if self.soap else "", how, self.login_url)
 
@@ -324,7 +325,8 @@ class Authenticator:
             log.warning("Salesforce rotated the refresh token; the new one is stored in %s", where)
         token = Token(
             access_token=payload["access_token"],
-            instance_url=str(payload.get("instance_url") or self._config.get("instance_url") or self.login_url).rstrip("/"),
+            instance_url=str(payload.get("instance_url") or self._config.get("instance_url")
+                             or self.login_url).rstrip("/"),
             id_url=payload.get("id"),
             refresh_token=payload.get("refresh_token"),
             flow=flow,

@@ -214,14 +214,6 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-class RedactingFormatter(logging.Formatter):
-    """Formatter for handlers we own: redacts the final text too (covers custom ``extra`` fields)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        redact_record(record)
-        return redact(super().format(record))
-
-
 _install_lock = threading.Lock()
 _installed = False
 _FILTER = RedactingFilter()

@@ -69,7 +69,8 @@ def store_rotated(config: Mapping[str, Any], old_token: str | None, new_token: s
         text = env.read_text(encoding="utf-8")
         pattern = re.compile(rf"^(export\s+)?{MELTANO_ENV_VAR}\s*=.*$", re.MULTILINE)
         if pattern.search(text):
-            _atomic_write(env, pattern.sub(lambda m: f"{m.group(1) or ''}{MELTANO_ENV_VAR}='{new_token}'", text, count=1))
+            value = f"{MELTANO_ENV_VAR}='{new_token}'"
+            _atomic_write(env, pattern.sub(lambda m: (m.group(1) or "") + value, text, count=1))
             return f"the Meltano project's {env}"
     raise AuthenticationError(
         "Salesforce rotated the refresh token (refresh-token rotation is on for this connected app), so the "

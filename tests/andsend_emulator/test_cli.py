@@ -6,7 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import requests
+
+pytestmark = pytest.mark.e2e  # runs the CLIs as subprocesses
 
 AUTH = {"Authorization": "Bearer andsend-demo-key"}
 

@@ -14,6 +14,8 @@ import requests
 from emulators.andsend.generator import GeneratorConfig, generate
 from emulators.andsend.sf_fixture import company_without_suffix
 
+pytestmark = pytest.mark.e2e  # runs the CLIs as subprocesses
+
 SIZES = ["--seed", "5", "--prospects", "600", "--searches", "6"]
 
 

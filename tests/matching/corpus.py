@@ -406,7 +406,8 @@ class _Builder:
         c = self.country()
         core = self.names.core(c)
         provider = self.rng.choice(FREE_MAIL)
-        prospect = {"company_name": _with_form(core, self.rng.choice(self.forms(c))), **self.person(None, free=provider)}
+        prospect = {"company_name": _with_form(core, self.rng.choice(self.forms(c))),
+                    **self.person(None, free=provider)}
         other = self.names.core(c)
         self.add("free_mail", "different", c, [prospect],
                  {"Name": self.rng.choice((other, provider.split(".")[0].capitalize() + " " + self.names.made_up())),
@@ -435,7 +436,8 @@ class _Builder:
         db = f"{slug(core_b)}.{COUNTRIES[c][0]}"
         prospect = {"company_name": _with_form(core_a, self.rng.choice(self.forms(c))), **self.person(db)}
         self.add("other_email", "different", c, [prospect],
-                 {"Name": _with_form(core_b, self.rng.choice(self.forms(c))), "Website": _website(self.rng, db, "usual")})
+                 {"Name": _with_form(core_b, self.rng.choice(self.forms(c))),
+                  "Website": _website(self.rng, db, "usual")})
 
     def diff_short(self) -> None:
         c = self.country()
@@ -505,7 +507,8 @@ def person_pairs(seed: int = SEED) -> list[dict[str, Any]]:
 
     for n in range(900):
         local = f"{slug(rng.choice(FIRST))}.{slug(rng.choice(LAST))}{n}"
-        domain = f"{slug(rng.choice(_SYLLABLES) + rng.choice(_SYLLABLES))}{n}.{rng.choice(('com', 'de', 'co.uk', 'fr'))}"
+        name = slug(rng.choice(_SYLLABLES) + rng.choice(_SYLLABLES))
+        domain = f"{name}{n}.{rng.choice(('com', 'de', 'co.uk', 'fr'))}"
         email = f"{local}@{domain}"
         obj = rng.choice(("Lead", "Contact"))
         kind = n % 9
@@ -526,7 +529,8 @@ def person_pairs(seed: int = SEED) -> list[dict[str, Any]]:
             add("other_domain", "different", email, {"object": obj, "Email": f"{local}@x{domain}"})
         else:
             add("alternate_other", "different", email,
-                {"object": "Contact", "Email": f"{local}@other{n}.com", rng.choice(ALT_EMAIL_FIELDS): f"{local}@y{domain}"})
+                {"object": "Contact", "Email": f"{local}@other{n}.com",
+                 rng.choice(ALT_EMAIL_FIELDS): f"{local}@y{domain}"})
     return out
 
 

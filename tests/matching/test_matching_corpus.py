@@ -72,6 +72,7 @@ def test_person_corpus_precision_and_recall(tmp_path: Path):
     assert f.by_category["different/plus_tag"].get("linked", 0) == 0
 
 
+@pytest.mark.e2e
 def test_the_issue_run_creates_no_duplicate_accounts(tmp_path: Path, template_dir: Path):
     """1,000 purchased prospects in contact_account mode; the org holds 30% of the people (Leads,
     Contacts under Accounts, Accounts found by website or by another spelling of the name)."""

@@ -115,6 +115,7 @@ def test_corpus_file_matches_its_source() -> None:
     assert len(CASES) >= 40
 
 
+@pytest.mark.e2e
 def test_hostile_corpus_each_record_gets_its_outcome(org: Org, tmp_path: Path) -> None:
     before = snapshot(org)
     out = tmp_path / "out"
@@ -280,6 +281,7 @@ FATAL: dict[str, tuple[list[str], str]] = {
 }
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("name", list(FATAL))
 def test_broken_singer_message_stops_cleanly_before_any_write(name: str, org: Org, tmp_path: Path) -> None:
     lines, message = FATAL[name]
@@ -293,6 +295,7 @@ def test_broken_singer_message_stops_cleanly_before_any_write(name: str, org: Or
     assert snapshot(org) == before, "nothing is written from input that stops the run"
 
 
+@pytest.mark.e2e
 def test_a_record_message_without_a_record_is_rejected_not_dropped(org: Org, tmp_path: Path) -> None:
     lines = [_S, json.dumps({"type": "RECORD", "stream": "prospects", "record": None}), _rec("p_after_null"), _STATE]
     proc = run_target(tmp_path, target_config(org, tmp_path / "out"), text="\n".join(lines) + "\n")
@@ -303,6 +306,7 @@ def test_a_record_message_without_a_record_is_rejected_not_dropped(org: Org, tmp
     assert "p_after_null" in {r.get(EXT) for r in org.records("Contact")}
 
 
+@pytest.mark.e2e
 def test_record_failing_its_schema_is_checked_by_the_target_not_fatal(org: Org, tmp_path: Path) -> None:
     """A wrong type in a field the target does not use is logged; the record is still synced."""
     lines = [_S, _rec("p_schema", created_at=5, updated_at="not a date"), _rec("p_fine"), _STATE]
@@ -312,6 +316,7 @@ def test_record_failing_its_schema_is_checked_by_the_target_not_fatal(org: Org, 
     assert {r.get(EXT) for r in org.records("Contact")} >= {"p_schema", "p_fine"}
 
 
+@pytest.mark.e2e
 def test_spoofed_marker_in_a_subject_does_not_hide_another_touchpoint(tmp_path: Path) -> None:
     """Without the Task external id, a Task is recognised by the marker the target appends to its
     Subject. A message subject that itself contains a marker must not make another touchpoint of
@@ -368,6 +373,7 @@ def test_spoofed_marker_in_a_subject_does_not_hide_another_touchpoint(tmp_path: 
         app.state.emulator.store.close()
 
 
+@pytest.mark.e2e
 def test_hostile_values_through_the_whole_pipeline(tmp_path: Path, template_dir: Path) -> None:
     """Hostile values stored in Andsend travel tap -> target; bystanders in the org stay as they were."""
     world = start_world(

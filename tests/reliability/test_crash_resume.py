@@ -36,6 +36,8 @@ from tests.reliability.pipeline import (
     start_world,
 )
 
+pytestmark = pytest.mark.e2e  # runs the CLIs as subprocesses
+
 SIZES = GeneratorConfig(seed=5, prospects=150, users=8, campaigns=3, searches=3, results_per_search=15)
 ACTIVITY = {"new_purchases": 10, "edited_prospects": 4, "new_touchpoints": 24, "new_search_results": 12}
 

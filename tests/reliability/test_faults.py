@@ -23,6 +23,8 @@ from emulators.andsend.generator import GeneratorConfig
 from tests.reliability import checks
 from tests.reliability.pipeline import Pipeline, World, default_tap_config, default_target_config, start_world
 
+pytestmark = pytest.mark.e2e  # runs the CLIs as subprocesses
+
 SIZES = GeneratorConfig(seed=9, prospects=120, users=8, campaigns=3, searches=3, results_per_search=15)
 
 

@@ -28,6 +28,8 @@ from tests.reliability.pipeline import (
     start_world,
 )
 
+pytestmark = pytest.mark.e2e  # runs the CLIs as subprocesses
+
 SIZES = GeneratorConfig(seed=11, prospects=120, users=6, campaigns=3, searches=2, results_per_search=10)
 ACTIVITY = {"new_purchases": 8, "edited_prospects": 3, "new_touchpoints": 20, "new_search_results": 6}
 LATENCY = {"latency_ms": 80, "latency_jitter_ms": 80}

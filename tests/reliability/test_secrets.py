@@ -26,6 +26,7 @@ from pathlib import Path
 from urllib.parse import quote, quote_plus, urlencode
 from xml.sax.saxutils import escape as xml_escape
 
+import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -38,6 +39,8 @@ from tests.reliability.pipeline import (
     default_target_config,
     start_world,
 )
+
+pytestmark = pytest.mark.e2e  # runs the CLIs as subprocesses
 
 SIZES = GeneratorConfig(seed=4, prospects=50, users=5, campaigns=2, searches=2, results_per_search=8)
 ANDSEND_KEY = "ask_live_Zq8vKp3NfT6wR1yB"

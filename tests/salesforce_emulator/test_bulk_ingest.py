@@ -124,8 +124,8 @@ def test_job_errors_and_abort(sf_emulator):
     listing = s.get(f"{api}/jobs/ingest", timeout=10).json()
     assert listing["done"] is True and [j["id"] for j in listing["records"]] == [job["id"]]
     job = _job(s, api, object="Lead", operation="insert", lineEnding="CRLF")
-    s.put(f"{api}/jobs/ingest/{job['id']}/batches", data="LastName,Company\nA,B\n", headers={"Content-Type": "text/csv"},
-          timeout=10)
+    s.put(f"{api}/jobs/ingest/{job['id']}/batches", data="LastName,Company\nA,B\n",
+          headers={"Content-Type": "text/csv"}, timeout=10)
     s.patch(f"{api}/jobs/ingest/{job['id']}", json={"state": "UploadComplete"}, timeout=10)
     info, _ = _wait(s, api, job["id"])
     assert info["state"] == "Failed" and "LineEnding" in info["errorMessage"]

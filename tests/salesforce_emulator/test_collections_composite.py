@@ -101,7 +101,8 @@ def test_composite_references_and_all_or_none(sf_emulator):
     r = s.post(f"{api}/composite", json=body, timeout=10)
     assert r.status_code == 200
     out = {x["referenceId"]: x for x in r.json()["compositeResponse"]}
-    assert out["acct"]["httpStatusCode"] == 201 and out["acct"]["httpHeaders"]["Location"].endswith(out["acct"]["body"]["id"])
+    assert (out["acct"]["httpStatusCode"] == 201
+            and out["acct"]["httpHeaders"]["Location"].endswith(out["acct"]["body"]["id"]))
     assert out["con"]["httpStatusCode"] == 201
     assert out["q"]["body"]["records"][0]["AccountId"] == out["acct"]["body"]["id"]
     assert out["upd"]["httpStatusCode"] == 204

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 def test_describe_lists_compound_address_and_its_components(sf_emulator):
     s = sf_emulator.session()
-    fields = {f["name"]: f for f in s.get(f"{sf_emulator.api_url}/sobjects/Account/describe", timeout=10).json()["fields"]}
+    describe = s.get(f"{sf_emulator.api_url}/sobjects/Account/describe", timeout=10).json()
+    fields = {f["name"]: f for f in describe["fields"]}
     billing = fields["BillingAddress"]
     assert billing["type"] == "address" and not billing["createable"] and not billing["updateable"]
     assert not billing["filterable"] and not billing["sortable"]

@@ -7,6 +7,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import requests
 
 from emulators.salesforce.server import create_app
@@ -178,6 +179,7 @@ def test_file_database_survives_restart(tmp_path):
         app.state.emulator.store.close()
 
 
+@pytest.mark.e2e
 def test_cli_prints_base_url_first(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "emulators.cli", "salesforce", "--port", "0", "--db",
                              str(tmp_path / "cli.sqlite"), "--fixture", "emulators/salesforce/fixtures/rich.json"],
@@ -194,6 +196,7 @@ def test_cli_prints_base_url_first(tmp_path):
         proc.wait(10)
 
 
+@pytest.mark.e2e
 def test_cli_https(tmp_path):
     import urllib3
 

@@ -66,7 +66,8 @@ def test_record_types_in_describe_ui_api_defaults_and_restricted_values(sf_emula
     describe = s.get(f"{sf_emulator.api_url}/sobjects/Lead/describe", timeout=10).json()
     infos = {i["developerName"]: i for i in describe["recordTypeInfos"]}
     assert set(infos) == {"Inbound", "Partner", "Master"} and infos["Inbound"]["defaultRecordTypeMapping"]
-    assert infos["Master"]["recordTypeId"] == "012000000000000AAA" and infos["Partner"]["recordTypeId"].startswith("012")
+    assert (infos["Master"]["recordTypeId"] == "012000000000000AAA"
+            and infos["Partner"]["recordTypeId"].startswith("012"))
     assert any(f["name"] == "RecordTypeId" for f in describe["fields"])
     partner = infos["Partner"]["recordTypeId"]
     values = s.get(f"{sf_emulator.api_url}/ui-api/object-info/Lead/picklist-values/{partner}", timeout=10).json()
@@ -143,7 +144,8 @@ def test_automation_errors_and_cpu_limit_on_large_batches(sf_emulator, size, fai
 
 
 def test_field_level_security_hidden_and_read_only(sf_emulator_factory):
-    sf = sf_emulator_factory({"field_security": {"hidden": {"Lead": ["Industry"]}, "read_only": {"Contact": ["Title"]}}})
+    sf = sf_emulator_factory({"field_security": {"hidden": {"Lead": ["Industry"]},
+                                                 "read_only": {"Contact": ["Title"]}}})
     s = sf.session()
     lead = {f["name"] for f in s.get(f"{sf.api_url}/sobjects/Lead/describe", timeout=10).json()["fields"]}
     assert "Industry" not in lead and "Title" in lead

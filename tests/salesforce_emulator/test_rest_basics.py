@@ -39,7 +39,8 @@ def test_bad_logins(sf_emulator):
     r = requests.post(url, data={"grant_type": "password", "client_id": "emulator-client-id",
                                  "client_secret": "emulator-client-secret", "username": "admin@example.com",
                                  "password": "wrong"}, timeout=10)
-    assert r.status_code == 400 and r.json() == {"error": "invalid_grant", "error_description": "authentication failure"}
+    assert r.status_code == 400 and r.json() == {"error": "invalid_grant",
+                                                 "error_description": "authentication failure"}
     r = requests.post(url, data={"grant_type": "password", "client_id": "nope", "client_secret": "x",
                                  "username": "admin@example.com", "password": "emulatortoken"}, timeout=10)
     assert r.json()["error"] == "invalid_client_id"

@@ -42,7 +42,8 @@ def test_odd_control_plane_and_oauth(sf_emulator):
                                ("POST", "__emulator__/faults", b'{"error_503_rate": 2}'),
                                ("POST", "__emulator__/seed", b'{"records": {"Lead": [{"OwnerId": "@nope"}]}}'),
                                ("POST", "services/oauth2/token", b"\xff"),
-                               ("POST", "services/oauth2/token", b"grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=x"),
+                               ("POST", "services/oauth2/token",
+                                b"grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=x"),
                                ("POST", "services/Soap/u/60.0", b"<not xml"),
                                ("GET", "services/oauth2/authorize", None)]:
         r = requests.request(method, f"{base}/{path}", data=body, timeout=10)

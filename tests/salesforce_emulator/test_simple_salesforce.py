@@ -280,7 +280,8 @@ def test_bulk2_query_refuses_what_salesforce_refuses(sf_https):
     bad = sf_https.session.post(url, json={"operation": "query", "query": "SELECT Id FROM Nope"}, headers=headers,
                                 timeout=30)
     assert bad.status_code == 400 and bad.json()[0]["errorCode"] == "INVALID_TYPE"
-    compound = sf_https.session.post(url, json={"operation": "query", "query": "SELECT Id, BillingAddress FROM Account"},
+    compound = sf_https.session.post(url, json={"operation": "query",
+                                                "query": "SELECT Id, BillingAddress FROM Account"},
                                      headers=headers, timeout=30)
     assert compound.status_code == 400 and compound.json()[0]["errorCode"] == "API_ERROR"
     sf_https.control("PUT", "settings", {"bulk_processing_delay_ms": 5000})

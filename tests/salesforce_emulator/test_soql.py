@@ -569,16 +569,16 @@ def test_object_alias(db: SoqlDb) -> None:
 
 
 def test_parse_cache_holds_short_statements_only(db: SoqlDb) -> None:
-    from emulators.salesforce import soql
+    from emulators.salesforce.soql import parser
 
     short = f"SELECT Id FROM Lead WHERE Email = 'cache-{id(db)}@x'"
     db.compile(short)
-    hits = soql._parse_cached.cache_info().hits
+    hits = parser._parse_cached.cache_info().hits
     db.compile(short)
-    assert soql._parse_cached.cache_info().hits == hits + 1
-    size = soql._parse_cached.cache_info().currsize
+    assert parser._parse_cached.cache_info().hits == hits + 1
+    size = parser._parse_cached.cache_info().currsize
     long = "SELECT Id FROM Lead WHERE Email IN (" + ", ".join(f"'{i}-{id(db)}@x.de'" for i in range(400)) + ")"
-    assert db.ids(long) == [] and soql._parse_cached.cache_info().currsize == size
+    assert db.ids(long) == [] and parser._parse_cached.cache_info().currsize == size
 
 
 def test_fold_rule_keeps_lengths_and_non_ascii(db: SoqlDb) -> None:

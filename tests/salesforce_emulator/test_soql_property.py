@@ -342,7 +342,8 @@ def shaped_queries(draw: Any) -> str:
     shaped_queries(),
     shaped_queries(),
     st.lists(st.sampled_from(SOQL_PIECES), max_size=20).map(" ".join),
-    st.lists(st.sampled_from(SOQL_PIECES), max_size=12).map(lambda p: "SELECT Id FROM Prospect__c WHERE " + " ".join(p)),
+    st.lists(st.sampled_from(SOQL_PIECES), max_size=12).map(
+        lambda p: "SELECT Id FROM Prospect__c WHERE " + " ".join(p)),
     st.text(max_size=60),
 ))
 def test_any_input_is_a_result_or_a_salesforce_error_never_a_crash(text: str) -> None:

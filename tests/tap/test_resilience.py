@@ -6,6 +6,8 @@ import json
 import signal
 import time
 
+import pytest
+
 from tap_andsend.schemas import STREAM_NAMES
 
 from .tap_runs import TapOutput, list_all, run_cli, run_in_process, start_cli
@@ -15,6 +17,7 @@ def _config(emu, **extra) -> dict:
     return {"api_url": emu.base_url, "api_key": emu.api_key, "page_size": 50, **extra}
 
 
+@pytest.mark.e2e
 def test_killed_run_resumes_from_its_last_state_without_losing_records(andsend_emulator, tmp_path) -> None:
     emu = andsend_emulator
     emu.faults(latency_ms=15)  # keeps the tap close behind what we read from its stdout
@@ -89,6 +92,7 @@ def test_429_waits_retry_after_then_completes(andsend_emulator) -> None:
     assert len(out.ids("prospects")) == len(set(out.ids("prospects")))
 
 
+@pytest.mark.e2e
 def test_5xx_is_retried_and_the_key_is_never_logged(andsend_emulator, tmp_path) -> None:
     emu = andsend_emulator
     emu.faults(rate_5xx=0.3, random_seed=4)
@@ -121,6 +125,7 @@ def test_retries_are_bounded(andsend_emulator) -> None:
     assert time.monotonic() - started < 10
 
 
+@pytest.mark.e2e
 def test_bad_api_key_fails_fast_with_a_clear_message(andsend_emulator, tmp_path) -> None:
     emu = andsend_emulator
     emu.reset_stats()
@@ -135,6 +140,7 @@ def test_bad_api_key_fails_fast_with_a_clear_message(andsend_emulator, tmp_path)
     assert stats["by_status"] == {"401": 1}
 
 
+@pytest.mark.e2e
 def test_connection_errors_back_off_then_fail(tmp_path) -> None:
     import socket
 

@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.target._activities_support import (  # noqa: F401 (fixtures)
     NO_TASK_EXTERNAL_ID,
     USERS,
@@ -69,6 +71,7 @@ def _wait_for(predicate, timeout: float = 60.0) -> None:
     raise AssertionError("timed out")
 
 
+@pytest.mark.e2e
 def test_crash_between_write_and_state_creates_no_duplicate(sf, tmp_path):
     n = 250  # two Collections calls
     seed(sf, {"records": {"Contact": [{"LastName": "Lee", "Email": "lee@acme.test",

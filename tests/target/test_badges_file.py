@@ -20,7 +20,8 @@ def test_batches_append_and_replace_in_place_across_many_merges(tmp_path):
     path = tmp_path / "badges.jsonl"
     for start in range(0, 3000, 500):
         badges.merge_badges_file(path, [badge(f"r{i}") for i in range(start, start + 500)])
-    badges.merge_badges_file(path, [badge("r10", checked="t2"), badge("r2999", checked="t2"), badge("new", checked="t2")])
+    badges.merge_badges_file(path, [badge("r10", checked="t2"), badge("r2999", checked="t2"),
+                                    badge("new", checked="t2")])
     rows = read(path)
     assert [r["result_id"] for r in rows] == [f"r{i}" for i in range(3000)] + ["new"]
     assert {r["result_id"] for r in rows if r["checked_at"] == "t2"} == {"r10", "r2999", "new"}

@@ -29,7 +29,8 @@ def link(rid: str) -> str:
 
 
 def test_badge_found_and_not_found_match_schema():
-    found = badges.badge_for(result(), FakeMatch("Contact", "003A"), record_link=link, checked_at="2026-01-01T00:00:00Z")
+    found = badges.badge_for(result(), FakeMatch("Contact", "003A"), record_link=link,
+                             checked_at="2026-01-01T00:00:00Z")
     assert found == {
         "result_id": "r1", "search_id": "s1", "prospect_key": "p1", "exists": True, "crm": "salesforce",
         "object_type": "Contact", "record_id": "003A", "record_url": "https://org.example/003A",

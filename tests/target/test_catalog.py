@@ -94,9 +94,12 @@ def test_source_value_transforms():
     rec = {"first_name": "Ann", "last_name": "Lee", "company_website": "https://www.Acme.de/x",
            "custom_fields": {"tier": "Gold"}, "title": "  CTO "}
     cat = parse_catalog({"object_mode": "lead", "mappings": [
-        {"source": "company_website", "object": "Lead", "field": "Website", "transform": {"type": "domain_from_website"}},
-        {"object": "Lead", "field": "Description", "transform": {"type": "join", "fields": ["first_name", "last_name"], "separator": "/"}},
-        {"object": "Lead", "field": "Title", "transform": {"type": "template", "template": "{title} at {company_name}"}},
+        {"source": "company_website", "object": "Lead", "field": "Website",
+         "transform": {"type": "domain_from_website"}},
+        {"object": "Lead", "field": "Description",
+         "transform": {"type": "join", "fields": ["first_name", "last_name"], "separator": "/"}},
+        {"object": "Lead", "field": "Title",
+         "transform": {"type": "template", "template": "{title} at {company_name}"}},
         {"source": "custom_fields.tier", "object": "Lead", "field": "Industry", "transform": [{"type": "lowercase"}]},
         {"source": ["company_name", "company_website"], "object": "Lead", "field": "Company"},
         {"source": "nothing", "object": "Lead", "field": "City", "transform": {"type": "default", "value": "n/a"}},

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.e2e  # runs the CLIs as subprocesses
+
 BIN = Path(sys.executable).parent
 VERSION = version("andsend-salesforce-connectors")
 

@@ -107,8 +107,10 @@ def test_account_found_by_name_when_its_website_has_a_path_and_never_by_platform
 def test_colleagues_in_one_batch_share_one_new_account(sf_emulator, tmp_path):
     records = [
         prospect("only-name", email="a@gmail.com", company_name="Nordlicht Analytik GmbH", company_domain=None),
-        prospect("with-domain", email="b@nordlicht.de", company_name="Nordlicht Analytik", company_domain="nordlicht.de"),
-        prospect("other-site", email="c@nordlicht.at", company_name="Nordlicht Analytik", company_domain="nordlicht.at"),
+        prospect("with-domain", email="b@nordlicht.de", company_name="Nordlicht Analytik",
+                 company_domain="nordlicht.de"),
+        prospect("other-site", email="c@nordlicht.at", company_name="Nordlicht Analytik",
+                 company_domain="nordlicht.at"),
     ]
     run_target(target_config(sf_emulator, tmp_path, object_mode="contact_account"), messages("prospects", records))
     contacts = {c[EXT]: c for c in live(sf_emulator.records("Contact"))}

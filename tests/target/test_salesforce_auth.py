@@ -38,7 +38,8 @@ def test_login_url_resolution() -> None:
 
 def test_jwt_audience_is_the_login_host_never_a_my_domain() -> None:
     def aud(**c: str) -> str:
-        return Authenticator({"auth_flow": "jwt", "client_id": "c", "username": "u", "private_key": "k", **c}).jwt_audience
+        config = {"auth_flow": "jwt", "client_id": "c", "username": "u", "private_key": "k", **c}
+        return Authenticator(config).jwt_audience
 
     assert aud(domain="login") == "https://login.salesforce.com"
     assert aud(domain="test") == "https://test.salesforce.com"
@@ -165,8 +166,8 @@ def test_jwt_assertion_claims() -> None:
     assert claims["iss"] == "cid" and claims["sub"] == "ann@acme.test"
     assert 0 < claims["exp"] - time.time() <= 180
     with pytest.raises(ConfigurationError, match="RSA private key") as err:
-        Authenticator({"auth_flow": "jwt", "client_id": "c", "username": "u",
-                       "private_key": "-----BEGIN PRIVATE KEY-----\nnotakey\n-----END PRIVATE KEY-----"})._jwt_assertion()
+        pem = "-----BEGIN PRIVATE KEY-----\nnotakey\n-----END PRIVATE KEY-----"
+        Authenticator({"auth_flow": "jwt", "client_id": "c", "username": "u", "private_key": pem})._jwt_assertion()
     assert "notakey" not in str(err.value)
 
 

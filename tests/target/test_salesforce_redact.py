@@ -108,6 +108,7 @@ def test_no_secret_in_any_log_record(sf, caplog, capsys) -> None:
             assert not found, f"a secret leaked into the logs ({len(piece)} chars)"
 
 
+@pytest.mark.e2e
 def test_target_cli_at_debug_logs_no_secret(sf, tmp_path) -> None:
     """The real console script, LOGLEVEL=DEBUG, a distinctive user and app: stderr holds no secret."""
     import json
@@ -190,6 +191,7 @@ def test_a_numeric_secret_is_masked() -> None:
     assert redact.redact('{"security_token": 90817263}') == '{"security_token": ***}'
 
 
+@pytest.mark.e2e
 def test_config_validation_never_echoes_a_secret(tmp_path) -> None:
     """A numeric security_token fails the SDK's config validation, whose message quotes the value:
     redaction is installed before the validation runs (console script and class alike)."""

@@ -230,7 +230,8 @@ def test_a_record_that_makes_salesforce_refuse_its_whole_collection_is_isolated(
     assert bad == [37, 150]
     assert results[37].error_code == "JSON_PARSER_ERROR" and "lots" in results[37].error_message
     stored = _rows(sf, "Lead", tag)
-    assert len(stored) == 198 and {r["LastName"] for r in stored} == {f"G{i:03d}" for i in range(200)} - {"G037", "G150"}
+    assert len(stored) == 198
+    assert {r["LastName"] for r in stored} == {f"G{i:03d}" for i in range(200)} - {"G037", "G150"}
     assert _collections(sf) <= 1 + 40
 
 

@@ -55,7 +55,8 @@ def test_catalog_render_keeps_unchanged_entries_and_comments() -> None:
     assert files.render_catalog(original, doc) == original
     doc["mappings"].append({"source": "city", "object": "Lead", "field": "City", "policy": "if_empty"})
     out = files.render_catalog(original, doc)
-    assert out.startswith(original) and out.endswith("  - {source: city, object: Lead, field: City, policy: if_empty}\n")
+    assert out.startswith(original)
+    assert out.endswith("  - {source: city, object: Lead, field: City, policy: if_empty}\n")
     assert yaml.safe_load(out) == doc
 
 
@@ -197,6 +198,7 @@ def test_preview_from_a_sample_file(sf_emulator, tmp_path: Path) -> None:
     assert [r for r in sf_emulator.records("Lead") if r.get("Email") == "ines@moreau.test"] == []
 
 
+@pytest.mark.e2e
 def test_setup_command_serves_the_page(tmp_path: Path) -> None:
     """`target-salesforce-andsend setup` as a user starts it: the page answers on the given port."""
     import socket

@@ -28,7 +28,7 @@ from target_salesforce_andsend.setup.workspace import Workspace
 from tests.target._salesforce_support import ADMIN, APP
 from tests.test_interop_fixtures.processes import clean_env, executable
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.e2e  # runs the CLIs as subprocesses
+
 BIN = Path(sys.executable).parent
 PROSPECT = [
     {"type": "SCHEMA", "stream": "prospects", "key_properties": ["id"],
@@ -23,7 +25,8 @@ PROSPECT = [
 LOGIN = {"username": "admin@example.com", "password": "emulator", "security_token": "token"}
 
 
-def _target(tmp_path: Path, config: dict, *, debug: bool = False, args: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+def _target(tmp_path: Path, config: dict, *, debug: bool = False,
+            args: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     (tmp_path / "config.json").write_text(json.dumps({"output_dir": str(tmp_path / "out"), **config}))
     env = {k: v for k, v in os.environ.items() if not k.startswith("TARGET_SALESFORCE_ANDSEND_")}
     env["LOGLEVEL"] = "DEBUG" if debug else "INFO"
@@ -65,7 +68,8 @@ def test_a_catalog_source_that_is_no_prospect_property_stops_the_run_and_fails_v
                        "  - {source: last_name, object: Lead, field: LastName}\n"
                        "  - {source: company_name, object: Lead, field: Company}\n"
                        "  - {source: linkedin_profile, object: Lead, field: Title}\n"
-                       "  - {object: Lead, field: Description, transform: {type: template, template: '{job} at {city}'}}\n")
+                       "  - {object: Lead, field: Description,"
+                       " transform: {type: template, template: '{job} at {city}'}}\n")
     config = {"login_url": sf_emulator.base_url, **LOGIN, "mapping_catalog": str(catalog)}
     proc = _target(tmp_path, config)
     assert proc.returncode == 1

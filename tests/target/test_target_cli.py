@@ -7,6 +7,8 @@ import io
 import json
 import subprocess
 
+import pytest
+
 from target_salesforce_andsend.cli import main
 from tests.target._target_support import live, run_target, singer_file, target_config
 
@@ -97,6 +99,7 @@ def test_singer_path_prints_state_only(sf_emulator, tmp_path):
     assert run.stdout.strip() and all(json.loads(line)["bookmarks"] for line in run.stdout.splitlines())
 
 
+@pytest.mark.e2e
 def test_quota_stop_exits_non_zero_with_clear_message(sf_emulator, tmp_path):
     import subprocess
     import sys
@@ -139,6 +142,7 @@ def _wait_until_listening(proc: subprocess.Popen, timeout: float = 120) -> None:
     raise AssertionError("the target did not start listening in time")
 
 
+@pytest.mark.e2e
 def test_sigterm_drains_emits_state_and_writes_report(sf_emulator, tmp_path):
     import signal
     import subprocess
@@ -184,7 +188,8 @@ def test_plan_shows_per_prospect_the_record_it_links_to_and_why(sf_emulator, tmp
     # Read by its name's spellings, decided by the registrable domain of a Website with a path.
     assert (linked["account_id"], linked["account_via"], linked["score"]) == (refs["web"], "account_domain", 100.0)
     [miss] = [e for e in report["match_audit"] if e["prospect_id"] == "near"]
-    assert (miss["outcome"], miss["record_id"], miss["reason"]) == ("near_miss", refs["twin"], "same name, websites differ")
+    assert (miss["outcome"], miss["record_id"], miss["reason"]) == ("near_miss", refs["twin"],
+                                                                    "same name, websites differ")
     assert miss["score"] == 100.0
 
     code, out = call(["plan", "--config", cfg, "--input", str(input_path)])

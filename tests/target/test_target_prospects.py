@@ -248,7 +248,8 @@ def test_update_policies_and_no_op_updates(sf_emulator, tmp_path):
 def test_owner_policy_overwrite_reassigns(sf_emulator, tmp_path):
     refs = sf_emulator.seed({"users": [{"_ref": "s", "Username": "s@sf.test", "Email": "seller@andsend.test",
                                         "LastName": "S", "IsActive": True}],
-                             "records": {"Lead": [{"_ref": "l", "LastName": "L", "Company": "C", "Email": "o@c.test"}]}})
+                             "records": {"Lead": [{"_ref": "l", "LastName": "L", "Company": "C",
+                                                   "Email": "o@c.test"}]}})
     catalog = json.loads(json.dumps(__import__("yaml").safe_load(
         (tmp_path.parent / "x").read_text() if False else
         open(__import__("target_salesforce_andsend").__path__[0] + "/catalogs/lead.yaml").read())))
@@ -256,7 +257,8 @@ def test_owner_policy_overwrite_reassigns(sf_emulator, tmp_path):
         if m["field"] == "OwnerId":
             m["policy"] = "overwrite"
     config = target_config(sf_emulator, tmp_path, mapping_catalog_inline=catalog)
-    run_target(config, messages("prospects", [prospect("o", email="o@c.test", purchased_by_user_email="seller@andsend.test")]))
+    run_target(config, messages("prospects", [prospect("o", email="o@c.test",
+                                                       purchased_by_user_email="seller@andsend.test")]))
     assert by(sf_emulator.records("Lead"), "Id")[refs["l"]]["OwnerId"] == refs["s"]
 
 

@@ -13,6 +13,8 @@ import pytest
 
 from tests.third_party.clients import CLIENT_ID, CLIENT_SECRET, Org, client_python, run_client, start_org
 
+pytestmark = pytest.mark.e2e  # runs the CLIs as subprocesses
+
 SOURCE = "airbyte-source-salesforce==2.10.3"
 STREAMS = ("Account", "Contact", "Lead", "Task", "User")
 FIXTURE: dict[str, Any] = {

@@ -22,6 +22,8 @@ from tests.third_party.clients import (
     start_org,
 )
 
+pytestmark = pytest.mark.e2e  # runs the CLIs as subprocesses
+
 TAP = "tap-salesforce==2.8.1"
 STREAMS = ("Account", "Contact", "Lead", "Task", "User")
 FIXTURE: dict[str, Any] = {
