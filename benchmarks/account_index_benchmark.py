@@ -101,27 +101,31 @@ def change_accounts(sf: str, n: int, changes: int) -> None:
     half = len(ids) // 2
     for i in range(0, half, 200):
         s.patch(f"{api}/composite/sobjects", json={"allOrNone": False, "records": [
-            {"attributes": {"type": "Account"}, "Id": rid, "Name": f"Renamed {rid} Oy"} for rid in ids[i:min(half, i + 200)]]})
+            {"attributes": {"type": "Account"}, "Id": rid, "Name": f"Renamed {rid} Oy"}
+            for rid in ids[i:min(half, i + 200)]]})
     for i in range(half, len(ids), 200):
         s.delete(f"{api}/composite/sobjects", params={"ids": ",".join(ids[i:i + 200]), "allOrNone": "false"})
     for i in range(0, changes, 200):
         s.post(f"{api}/composite/sobjects", json={"allOrNone": False, "records": [
-            {"attributes": {"type": "Account"}, "Name": f"Nový {n + j} s.r.o."} for j in range(i, min(changes, i + 200))]})
+            {"attributes": {"type": "Account"}, "Name": f"Nový {n + j} s.r.o."}
+            for j in range(i, min(changes, i + 200))]})
 
 
 def markdown(results: list[dict[str, Any]], changes: int, bulk_delay_ms: int) -> list[str]:
     lines = ["# Account index: calls, time and memory", "",
-             f"`benchmarks/account_index_benchmark.py`; one prospect per run (\"Bjork 7\", found only through the "
-             f"index); later run after {changes} Accounts renamed or deleted and as many created; emulator "
+             "`benchmarks/account_index_benchmark.py`; one prospect per run (\"Bjork 7\", found only "
+             f"through the index); later run after {changes} Accounts renamed or deleted and as many created; emulator "
              f"Bulk query jobs take {bulk_delay_ms} ms. Wall times on a shared, loaded machine; CPU seconds are "
              "the target process's own.", "",
              "| Accounts | run | index mode | refresh calls | all calls (by kind) | rows read | removed | "
-             "wall s | target CPU s | target peak RSS MiB | store MiB |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "wall s | target CPU s | target peak RSS MiB | store MiB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for entry in results:
         for run in entry["runs"]:
             idx = run["index"]
             lines.append(f"| {entry['accounts']:,} | {run['run']} | {idx.get('mode', 'off')} | "
-                         f"{idx.get('refresh_calls', 0)} | {run['calls']} {run['by_kind']} | {idx.get('rows_read', 0):,} | "
+                         f"{idx.get('refresh_calls', 0)} | {run['calls']} {run['by_kind']} | "
+                         f"{idx.get('rows_read', 0):,} | "
                          f"{idx.get('removed', 0)} | {run['wall_s']} | {run['cpu_s']} | {run['peak_rss_mib']} | "
                          f"{run['store_mib']} |")
     return lines

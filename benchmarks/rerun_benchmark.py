@@ -141,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"# Identical rerun, N = {args.n:,} ({args.mode})", "",
              f"Tap output: {result.get('records')}. The target fed the same file twice, one output dir "
              "(link store), one Salesforce emulator (`benchmarks/rerun_benchmark.py`).", "",
-             "| run | Salesforce calls | by kind | rows written | write calls | report: changes | Andsend write-backs |",
+             "| run | Salesforce calls | by kind | rows written | write calls | report: changes | "
+             "Andsend write-backs |",
              "|---|---|---|---|---|---|---|"]
     for run in result["runs"]:
         lines.append(f"| {run['run']} | {run['calls']} | {run['by_kind']} | {run['records_written']} | "

@@ -194,8 +194,8 @@ class AccountIndex:
         progress = self.store.get_meta(FULL_KEY) or ""
         since, _, after = progress.partition("|")
         if not since:
-            subs = self._composite([("query", "SELECT COUNT() FROM Account"),
-                                    ("query", "SELECT SystemModstamp FROM Account ORDER BY SystemModstamp DESC LIMIT 1")])
+            newest = "SELECT SystemModstamp FROM Account ORDER BY SystemModstamp DESC LIMIT 1"
+            subs = self._composite([("query", "SELECT COUNT() FROM Account"), ("query", newest)])
             bodies = [self._body(sub) for sub in subs]
             accounts = int(bodies[0].get("totalSize") or 0)
             top = (bodies[1].get("records") or [{}])[0].get("SystemModstamp")

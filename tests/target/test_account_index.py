@@ -216,8 +216,8 @@ def test_store_methods_on_both_backends(tmp_path, store_config):
 
 
 def test_a_killed_paged_full_read_resumes_after_the_last_account_stored(sf_emulator, tmp_path):
-    refs = sf_emulator.seed({"records": {"Account": [{"_ref": f"a{i}", "Name": f"Kunde {i:03d} GmbH"}
-                                                     for i in range(300)] + [{"_ref": "z", "Name": "Żabka sp. z o.o."}]}})
+    accounts = [{"_ref": f"a{i}", "Name": f"Kunde {i:03d} GmbH"} for i in range(300)]
+    refs = sf_emulator.seed({"records": {"Account": [*accounts, {"_ref": "z", "Name": "Żabka sp. z o.o."}]}})
     ordered = sorted(refs.values())
     config = _config(sf_emulator, tmp_path, {}, account_index="query")
     # What a run killed after its first page of the full read leaves: that page in the index and
