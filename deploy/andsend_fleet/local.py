@@ -190,6 +190,8 @@ class LocalFleet:
         self.andsend_url = ""
         self.orgs: dict[str, Org] = {}
         self.daemon: subprocess.Popen[bytes] | None = None
+        self.code_server: subprocess.Popen[bytes] | None = None
+        self.workspace_file = work / "workspace.yaml"
         self.home = work / "dagster-home"
         self.tenants_file = work / "tenants.yaml"
         self.env: dict[str, str] = {}
@@ -274,12 +276,34 @@ class LocalFleet:
         return env
 
     def start_dagster(self) -> None:
+        """The code location as a gRPC server (as the Docker image runs it), and the daemon that
+        drains the run queue under deploy/dagster.yaml's limits, both reading ``workspace.yaml``."""
+        import socket
+
         self.home.mkdir(parents=True, exist_ok=True)
         config = yaml.safe_load((REPO_ROOT / "deploy" / "dagster.yaml").read_text())
         config["concurrency"]["runs"]["max_concurrent_runs"] = self.max_concurrent_runs
         (self.home / "dagster.yaml").write_text(yaml.safe_dump(config))
-        log = (self.work / "daemon.log").open("ab")
-        self.daemon = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-m", MODULE, "-d", str(REPO_ROOT)],
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.workspace_file.write_text(yaml.safe_dump({"load_from": [{"grpc_server": {
+            "host": "127.0.0.1", "port": port, "location_name": "andsend_fleet"}}]}))
+        log = (self.work / "dagster.log").open("ab")
+        self.code_server = subprocess.Popen(
+            [str(BIN / "dagster"), "code-server", "start", "-h", "127.0.0.1", "-p", str(port), "-m", MODULE,
+             "-d", str(REPO_ROOT)],
+            env=self.dagster_env(), cwd=REPO_ROOT, stdout=log, stderr=log, start_new_session=True)
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if self.code_server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"code server did not start: {(self.work / 'dagster.log').read_text()[-3000:]}") from None
+                time.sleep(0.3)
+        self.daemon = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", str(self.workspace_file)],
                                        env=self.dagster_env(), cwd=REPO_ROOT, stdout=log, stderr=log,
                                        start_new_session=True)
 
@@ -291,9 +315,13 @@ class LocalFleet:
     def launch(self, names: list[str]) -> dict[str, str]:
         """``dagster job launch`` for every tenant at once; returns tenant -> run id."""
         def one(name: str) -> tuple[str, str]:
-            out = subprocess.run(
-                [str(BIN / "dagster"), "job", "launch", "-m", MODULE, "-d", str(REPO_ROOT), "-j", f"sync_{name}"],
-                env=self.dagster_env(), cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+            for attempt in range(3):  # the code server may still be loading the definitions
+                out = subprocess.run(
+                    [str(BIN / "dagster"), "job", "launch", "-w", str(self.workspace_file), "-j", f"sync_{name}"],
+                    env=self.dagster_env(), cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+                if out.returncode == 0:
+                    break
+                time.sleep(2 * (attempt + 1))
             if out.returncode != 0:
                 raise RuntimeError(f"dagster job launch sync_{name}: {out.stderr[-3000:]}")
             return name, self._run_id(name)
@@ -317,7 +345,7 @@ class LocalFleet:
             if all(r is not None and r.status.value in TERMINAL for r in runs.values()):
                 break
             if self.daemon is not None and self.daemon.poll() is not None:
-                raise RuntimeError(f"dagster-daemon exited: {(self.work / 'daemon.log').read_text()[-3000:]}")
+                raise RuntimeError(f"dagster-daemon exited: {(self.work / 'dagster.log').read_text()[-3000:]}")
             if time.monotonic() > deadline:
                 states = {n: (r.status.value if r else None) for n, r in runs.items()}
                 raise TimeoutError(f"fleet runs still going after {timeout:g} s: {states}")
@@ -418,13 +446,14 @@ class LocalFleet:
         }
 
     def stop(self) -> None:
-        if self.daemon is not None and self.daemon.poll() is None:
-            os.killpg(self.daemon.pid, signal.SIGTERM)
-            try:
-                self.daemon.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.daemon.pid, signal.SIGKILL)
-                self.daemon.wait()
+        for proc in (self.daemon, self.code_server):
+            if proc is not None and proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
         for org in self.orgs.values():
             org.stop()
         _stop(self.andsend_proc)

@@ -38,6 +38,8 @@ SWITCHES = frozenset({
 # Tap settings a tenant may give.
 TAP_SETTINGS = frozenset({"start_date", "page_size", "purchased_only", "request_timeout", "max_retries"})
 ENVIRONMENTS = {"production": "login", "sandbox": "test"}
+# The Meltano project beside deploy/ (this repository's meltano.yml), unless the file names another.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 class FleetConfigError(ValueError):
@@ -249,7 +251,7 @@ def parse_fleet(data: Any, base_dir: Path) -> Fleet:
     retries = settings.get("retries") or {}
     return Fleet(
         tenants=tenants,
-        meltano_project=path(settings.get("meltano_project"), "."),
+        meltano_project=path(settings.get("meltano_project"), str(PROJECT_ROOT)),
         environment=str(settings.get("environment") or "fleet"),
         output_root=output_root,
         state_backend=backend,
