@@ -123,8 +123,9 @@ def _tree_rss(pid: int, children: dict[int, list[int]], rss: dict[int, int]) -> 
 
 
 class MemorySampler:
-    """Peak resident memory of the run workers (``dagster api execute_run`` process trees: the run,
-    its Pipes process, Meltano, the tap and the target), sampled from /proc every 0.2 s."""
+    """Peak resident memory of the run workers, sampled from /proc every 0.2 s. A run worker is the
+    process the code server starts for a run, with everything under it: the Pipes process, Meltano,
+    the tap and the target (found as the parent of each Pipes process)."""
 
     def __init__(self) -> None:
         self.peak_worker = 0
@@ -164,7 +165,8 @@ class MemorySampler:
             for pid, ppid in parent.items():
                 children.setdefault(ppid, []).append(pid)
 
-            workers = [_tree_rss(pid, children, rss) for pid, c in cmd.items() if "execute_run" in c]
+            runs = {parent[pid] for pid, c in cmd.items() if "deploy.andsend_fleet.pipes_meltano" in c}
+            workers = [_tree_rss(pid, children, rss) for pid in runs]
             if workers:
                 self.peak_worker = max(self.peak_worker, max(workers))
                 self.peak_total = max(self.peak_total, sum(workers))
@@ -464,10 +466,14 @@ class LocalFleet:
 ACTIVITY = {"new_purchases": 20, "new_touchpoints": 40, "edited_prospects": 10, "new_search_results": 5}
 
 
-def _row(name: str, run: dict[str, Any], census: dict[str, Any]) -> dict[str, Any]:
+def _row(name: str, run: dict[str, Any], census: dict[str, Any], activity: dict[str, list[str]] | None,
+         ) -> dict[str, Any]:
     meta = run["metadata"]
     return {
         "tenant": name,
+        # what happened in the workspace before the round: purchases / touchpoints / edited prospects
+        "new_in_andsend": "-" if activity is None else
+        f"{len(activity['new_purchases'])} / {len(activity['new_touchpoints'])} / {len(activity['edited_prospects'])}",
         "status": run["status"],
         "records_written": meta.get("records_written"),
         "org_records_written": run.get("org_records_written"),
@@ -519,13 +525,13 @@ def main(argv: list[str] | None = None) -> int:
         fleet.write_tenants()
         fleet.start_dagster()
         for label in ("first", "incremental"):
+            activity: dict[str, dict[str, list[str]]] = {}
             if label == "incremental":
-                for name in names:
-                    fleet.activity(name, **ACTIVITY)
+                activity = {name: fleet.activity(name, **ACTIVITY) for name in names}
             print(f"round {label}: launching {len(names)} tenants at once ...", flush=True)
             rnd = fleet.round(names)
             keys = fleet.workspace_keys()
-            rows = [_row(n, rnd.runs[n], fleet.census(n, keys)) for n in names]
+            rows = [_row(n, rnd.runs[n], fleet.census(n, keys), activity.get(n)) for n in names]
             result["rounds"].append({"round": label, "wall_seconds": rnd.wall_seconds,
                                      "peak_worker_rss_mib": rnd.peak_worker_rss_mib,
                                      "peak_all_workers_rss_mib": rnd.peak_fleet_rss_mib, "tenants": rows})

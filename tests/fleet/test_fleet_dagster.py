@@ -8,6 +8,8 @@ planes and the database, never through the fleet's own figures alone.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from tests.reliability.pipeline import Andsend, Salesforce, World
 pytestmark = pytest.mark.fleet
 
 NAMES = ["acme", "globex", "initech"]
+REPO = Path(__file__).resolve().parents[2]
 
 
 class WorkspaceAndsend(Andsend):
@@ -91,31 +94,45 @@ def test_three_tenants_concurrently_each_org_its_own_records_once(fleet: LocalFl
     for name in NAMES:
         assert list((fleet.work / "tenants" / "meltano-state" / name).rglob("*.json")), name
 
-    # Round 2: new Andsend activity everywhere, and initech's org is down.
+    # Round 2: new Andsend activity everywhere; initech's org is down; globex's org has used half its
+    # daily allocation, all of this fleet's share (quota_share_percent: 50).
     new = {n: fleet.activity(n, new_purchases=4, new_touchpoints=8) for n in NAMES}
     down = fleet.orgs["initech"]
     written_before_outage = _written(down)
     down.stop()
+    fleet.orgs["globex"].control("POST", "limits", {"daily_api_max": 15000, "daily_api_used": 7500})
     second = fleet.round(NAMES)
-    assert second.runs["acme"]["status"] == second.runs["globex"]["status"] == "SUCCESS", second.runs
+    assert second.runs["acme"]["status"] == "SUCCESS", second.runs
     failed = second.runs["initech"]
     assert failed["status"] == "FAILURE" and failed["step_retries"] == 1, failed  # transient: retried once
     assert failed["tags"]["andsend-fleet/outcome"] == "transient", failed["tags"]
+    spent = second.runs["globex"]
+    assert spent["status"] == "FAILURE" and spent["step_retries"] == 0, spent  # no retry
+    assert spent["tags"]["andsend-fleet/outcome"] == "quota_exhausted" and "held for" in spent["failure"], spent
+    assert spent["org_records_written"] == 0
     keys = fleet.workspace_keys()
-    for name in ("acme", "globex"):
-        run = second.runs[name]
-        census = fleet.census(name, keys)
-        assert census["duplicate_people"] == census["duplicate_tasks"] == census["foreign_records"] == 0
-        assert census["own_prospects_missing"] == [], (name, census)
-        checks.assert_exactly_once(world(fleet, name), fleet.tenant_dir(name) / "output", before[name])
-        # Only the new work moved: one record per new purchase and per new touchpoint.
-        expected = len(new[name]["new_purchases"]) + len(new[name]["new_touchpoints"])
-        assert run["org_records_written"] == run["metadata"]["records_written"] == expected, (name, run)
+    run = second.runs["acme"]
+    census = fleet.census("acme", keys)
+    assert census["duplicate_people"] == census["duplicate_tasks"] == census["foreign_records"] == 0
+    assert census["own_prospects_missing"] == [], census
+    checks.assert_exactly_once(world(fleet, "acme"), fleet.tenant_dir("acme") / "output", before["acme"])
+    # Only the new work moved: one record per new purchase and per new touchpoint.
+    expected = len(new["acme"]["new_purchases"]) + len(new["acme"]["new_touchpoints"])
+    assert run["org_records_written"] == run["metadata"]["records_written"] == expected, run
 
-    # The org is back: initech catches up on exactly what it missed, nothing twice.
+    # The held tenant's schedule skips, naming the hold.
+    schedule_says = _schedule_tick(fleet, "globex")
+    assert "held for API quota" in schedule_says, schedule_says
+
+    # initech's org is back, globex's allocation too (but its hold stands): initech catches up on
+    # exactly what it missed, nothing twice; globex's run ends at once, writing nothing.
     down.start()
+    fleet.orgs["globex"].control("POST", "limits", {"daily_api_used": 0})
     assert _written(down) == 0 and written_before_outage > 0
-    third = fleet.round(["initech"])
+    third = fleet.round(["initech", "globex"])
+    held = third.runs["globex"]
+    assert held["status"] == "SUCCESS" and held["tags"]["andsend-fleet/outcome"] == "skipped_quota_hold", held
+    assert held["org_records_written"] == 0 and held["org_api_requests"] == 0
     run = third.runs["initech"]
     assert run["status"] == "SUCCESS", run
     expected = len(new["initech"]["new_purchases"]) + len(new["initech"]["new_touchpoints"])
@@ -124,3 +141,15 @@ def test_three_tenants_concurrently_each_org_its_own_records_once(fleet: LocalFl
     assert census["duplicate_people"] == census["duplicate_tasks"] == census["foreign_records"] == 0
     assert census["own_prospects_missing"] == []
     checks.assert_exactly_once(world(fleet, "initech"), fleet.tenant_dir("initech") / "output", before["initech"])
+
+
+def _schedule_tick(fleet: LocalFleet, name: str) -> str:
+    """Evaluate the tenant's schedule as the daemon would (in a process reading this fleet's file)."""
+    code = ("from dagster import build_schedule_context\n"
+            "from deploy.andsend_fleet.definitions import defs\n"
+            f"result = defs.get_schedule_def('sync_{name}_schedule').evaluate_tick(build_schedule_context())\n"
+            "print(result.skip_message or [r.tags for r in result.run_requests])\n")
+    out = subprocess.run([sys.executable, "-c", code], env=fleet.dagster_env(), cwd=REPO, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
