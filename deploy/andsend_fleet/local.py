@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -127,7 +128,8 @@ class MemorySampler:
     process the code server starts for a run, with everything under it: the Pipes process, Meltano,
     the tap and the target (found as the parent of each Pipes process)."""
 
-    def __init__(self) -> None:
+    def __init__(self, root: int) -> None:
+        self.root = root  # only this fleet's workers: under its code server
         self.peak_worker = 0
         self.peak_total = 0
         self._stop = threading.Event()
@@ -165,7 +167,13 @@ class MemorySampler:
             for pid, ppid in parent.items():
                 children.setdefault(ppid, []).append(pid)
 
-            runs = {parent[pid] for pid, c in cmd.items() if "deploy.andsend_fleet.pipes_meltano" in c}
+            mine: set[int] = set()
+            todo = [self.root]
+            while todo:
+                pid = todo.pop()
+                mine.add(pid)
+                todo.extend(children.get(pid, []))
+            runs = {parent[pid] for pid, c in cmd.items() if "deploy.andsend_fleet.pipes_meltano" in c and pid in mine}
             workers = [_tree_rss(pid, children, rss) for pid in runs]
             if workers:
                 self.peak_worker = max(self.peak_worker, max(workers))
@@ -316,27 +324,25 @@ class LocalFleet:
 
     def launch(self, names: list[str]) -> dict[str, str]:
         """``dagster job launch`` for every tenant at once; returns tenant -> run id."""
-        def one(name: str) -> tuple[str, str]:
-            for attempt in range(3):  # the code server may still be loading the definitions
-                out = subprocess.run(
-                    [str(BIN / "dagster"), "job", "launch", "-w", str(self.workspace_file), "-j", f"sync_{name}"],
-                    env=self.dagster_env(), cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
-                if out.returncode == 0:
-                    break
-                time.sleep(2 * (attempt + 1))
-            if out.returncode != 0:
-                raise RuntimeError(f"dagster job launch sync_{name}: {out.stderr[-3000:]}")
-            return name, self._run_id(name)
+        return dict(zip(names, self.launch_runs(names), strict=True))
 
+    def launch_runs(self, names: list[str]) -> list[str]:
+        """Launch the named tenants' jobs at once (a name may repeat); returns the run ids in order."""
         with ThreadPoolExecutor(len(names)) as pool:
-            return dict(pool.map(one, names))
+            return list(pool.map(self._launch, names))
 
-    def _run_id(self, name: str) -> str:
-        from dagster import RunsFilter
-
-        # The newest run of the tenant's job is the one just launched (one launch per job at a time).
-        runs = self.instance().get_runs(filters=RunsFilter(job_name=f"sync_{name}"), limit=1)
-        return runs[0].run_id
+    def _launch(self, name: str) -> str:
+        """``dagster job launch`` of the tenant's job with a run id of ours; returns it."""
+        for attempt in range(3):  # the code server may still be loading the definitions
+            run_id = str(uuid.uuid4())
+            out = subprocess.run(
+                [str(BIN / "dagster"), "job", "launch", "-w", str(self.workspace_file), "-j", f"sync_{name}",
+                 "--run-id", run_id],
+                env=self.dagster_env(), cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+            if out.returncode == 0:
+                return run_id
+            time.sleep(2 * (attempt + 1))
+        raise RuntimeError(f"dagster job launch sync_{name}: {out.stderr[-3000:]}")
 
     def wait(self, run_ids: dict[str, str], timeout: float = 900) -> dict[str, dict[str, Any]]:
         """Until every run ends; tenant -> status, tags and the materialization's metadata."""
@@ -376,7 +382,8 @@ class LocalFleet:
             if org.proc is not None:
                 org.control("POST", "stats/reset")
         started = time.monotonic()
-        with MemorySampler() as memory:
+        assert self.code_server is not None
+        with MemorySampler(self.code_server.pid) as memory:
             runs = self.wait(self.launch(names), timeout)
         result = Round(runs=runs, wall_seconds=round(time.monotonic() - started, 1),
                        peak_worker_rss_mib=round(memory.peak_worker / 2**20, 1),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,30 @@ def test_three_tenants_concurrently_each_org_its_own_records_once(fleet: LocalFl
     assert census["duplicate_people"] == census["duplicate_tasks"] == census["foreign_records"] == 0
     assert census["own_prospects_missing"] == []
     checks.assert_exactly_once(world(fleet, "initech"), fleet.tenant_dir("initech") / "output", before["initech"])
+
+    # One run per org: two runs of initech launched together run one after the other (the tag
+    # concurrency limit of deploy/dagster.yaml), and the new touchpoints are written once.
+    more = fleet.activity("initech", new_touchpoints=3)["new_touchpoints"]
+    fleet.orgs["initech"].control("POST", "stats/reset")
+    first_id, second_id = fleet.launch_runs(["initech", "initech"])
+    records = _wait_records(fleet, [first_id, second_id])
+    assert all(r.dagster_run.status.value == "SUCCESS" for r in records), [r.dagster_run.status for r in records]
+    earlier, later = sorted(records, key=lambda r: r.start_time)
+    assert earlier.end_time <= later.start_time, "two runs of one org overlapped"
+    assert _written(fleet.orgs["initech"]) == len(more) == 3
+    census = fleet.census("initech", fleet.workspace_keys())
+    assert census["duplicate_tasks"] == 0 and census["own_touchpoints_in_org"] == census["tasks_with_touchpoint_id"]
+
+
+def _wait_records(fleet: LocalFleet, run_ids: list[str], timeout: float = 600) -> list[Any]:
+    instance = fleet.instance()
+    deadline = time.monotonic() + timeout
+    while True:
+        records = [instance.get_run_record_by_id(rid) for rid in run_ids]
+        if all(r is not None and r.dagster_run.is_finished for r in records):
+            return records
+        assert time.monotonic() < deadline, [r and r.dagster_run.status for r in records]
+        time.sleep(0.5)
 
 
 def _schedule_tick(fleet: LocalFleet, name: str) -> str:
