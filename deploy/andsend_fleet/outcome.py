@@ -8,7 +8,8 @@ Verdicts:
   failure, the next scheduled run resumes;
 * ``quota_exhausted``: the org's daily allocation (or this tenant's share of it) is spent: no retry,
   the tenant is held until the allocation resets (``quota_hold``), the others run on;
-* ``transient``: network, timeouts, 5xx, another run holding the org's lease: retried with back-off;
+* ``transient``: network, timeouts, 5xx, another run holding the org's lease, a target that ended
+  without its report (killed): retried with back-off;
 * ``failed``: anything else (credentials, settings, mapping, a bug): no retry, it needs a person.
 """
 
@@ -25,6 +26,11 @@ _TRANSIENT = re.compile(
     r"TransportError|ConnectionError|Connection refused|ConnectTimeout|ReadTimeout|Timeout|timed out|"
     r"Max retries exceeded|NewConnectionError|HTTP 5\d\d|\b50[0234]\b|LeaseBusy|LeaseLost|"
     r"another run is writing to this Salesforce org|temporarily unavailable|ServerUnavailable",
+)
+# Without a report, what still says the run can only fail again (settings, project, credentials).
+_PERMANENT = re.compile(
+    r"ConfigurationError|AuthenticationError|invalid_grant|FleetConfigError|not found|No such file|"
+    r"is not valid|is a required property|ValidationError|ModuleNotFoundError|command not found",
 )
 
 
@@ -90,6 +96,11 @@ def judge(exit_code: int, report: dict[str, Any] | None, log_tail: str = "") -> 
     evidence = error or log_tail
     if _TRANSIENT.search(evidence):
         return Outcome("transient", f"transient failure (retried): {_last_line(evidence)}", meta)
+    if report is None and not _PERMANENT.search(log_tail):
+        # The target never wrote its report: killed (out of memory, evicted, stopped) or cut off
+        # before it could; nothing says a retry must fail the same way.
+        return Outcome("transient", f"no report from the target, exit code {exit_code} (retried): "
+                                    f"{_last_line(log_tail)}", meta)
     return Outcome("failed", f"failed (not retried): {_last_line(evidence) or f'exit code {exit_code}'}", meta)
 
 

@@ -143,6 +143,7 @@ REPORT = {"status": "succeeded", "counts": {
     (1, {"status": "failed", "error": "AuthenticationError: invalid_grant: expired access/refresh token"}, "",
      "failed"),
     (2, None, "meltano: Environment 'fleet' was not found", "failed"),
+    (1, None, "[error    ] meltano      Loader failed\n[info     ] meltano      Run completed", "transient"),
 ])
 def test_verdicts(code: int, report: dict | None, tail: str, verdict: str) -> None:
     outcome = judge(code, report, tail)
