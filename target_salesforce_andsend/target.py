@@ -124,7 +124,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     _setting("dry_run", th.BooleanType, "Plan everything with reads only; write the plan to the report and "
              "emit no STATE.", default=False),
     # -- quota and writes --
-    _setting("quota_max_daily_percent", th.NumberType, "Stop when the org's daily API usage would pass this "
+    _setting("quota_max_daily_percent", th.IntegerType, "Stop when the org's daily API usage would pass this "
              "percentage of its allocation.", default=80),
     _setting("quota_max_calls_per_run", th.IntegerType, "Stop when this run's API calls would pass this "
              "number (0 = no cap).", default=0),

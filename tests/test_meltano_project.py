@@ -87,7 +87,7 @@ def test_project_header(project: dict[str, Any]) -> None:
     assert project["send_anonymous_usage_stats"] is False
     assert re.fullmatch(r"[0-9a-f-]{36}", project["project_id"])
     assert project["default_environment"] == "dev"
-    assert {e["name"] for e in project["environments"]} == {"dev", "staging", "prod"}
+    assert {e["name"] for e in project["environments"]} == {"dev", "staging", "prod", "fleet"}
 
 
 @pytest.mark.parametrize(("kind", "name", "namespace"), [

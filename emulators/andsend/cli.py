@@ -54,7 +54,14 @@ def _serve(args: argparse.Namespace) -> int:
             f"andsend emulator: reusing {args.db} (generated with {existing.to_dict()}); size flags ignored",
             file=sys.stderr,
         )
-    app = create_app(args.db, **config.to_dict(), api_key=args.api_key)
+    workspaces: dict[str, str] = {}
+    for spec in args.workspace:
+        name, sep, key = spec.partition("=")
+        if not sep or not name or not key:
+            print(f"andsend emulator: --workspace {spec!r}: expected NAME=KEY", file=sys.stderr)
+            return 2
+        workspaces[name] = key
+    app = create_app(args.db, **config.to_dict(), api_key=args.api_key, workspaces=workspaces)
     serve_forever(app, port=args.port)
     return 0
 
@@ -91,7 +98,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     serve.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0 = any free port)")
     serve.add_argument("--db", required=True, help="SQLite file (reused if it already holds data)")
-    serve.add_argument("--api-key", default="andsend-demo-key", help="accepted Bearer key")
+    serve.add_argument("--api-key", default="andsend-demo-key", help="accepted Bearer key (default workspace)")
+    serve.add_argument(
+        "--workspace",
+        action="append",
+        default=[],
+        metavar="NAME=KEY",
+        help="one more workspace with its own data set (seeded from --seed and NAME, stored in "
+        "<db>.<NAME>.sqlite) that only KEY sees; repeatable (control plane: ?workspace=NAME)",
+    )
     _size_flags(serve)
     serve.set_defaults(handler=_serve)
 

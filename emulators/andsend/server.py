@@ -15,9 +15,11 @@ import re
 import sys
 import threading
 import time
+import zlib
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -32,6 +34,7 @@ from emulators.andsend.generator import DEFAULT_NOW, GeneratorConfig, format_ts,
 from emulators.andsend.store import CursorError, Store, decode_cursor, encode_cursor
 
 DEFAULT_API_KEY = "andsend-demo-key"
+DEFAULT_WORKSPACE = "default"
 DEFAULT_RATE_LIMIT = 100_000  # per minute; effectively unlimited unless a test lowers it
 MAX_LIMIT = 1000
 MAX_BADGES_PER_CALL = 1000
@@ -145,12 +148,28 @@ class Faults:
         return faults
 
 
-class Emulator:
-    """State shared by the routes: store, key, clock, faults, counters, rate window."""
+@dataclass
+class Workspace:
+    """One Andsend workspace: its API key sees its own data set only (a store of its own)."""
 
-    def __init__(self, store: Store, api_key: str) -> None:
+    name: str
+    api_key: str
+    store: Store
+
+
+class Emulator:
+    """State shared by the routes: workspaces (store and key each), clock, faults, counters, rate window.
+
+    ``store`` and ``api_key`` are the default workspace's; more workspaces come from
+    ``create_app(workspaces=...)``. Faults, clock, counters and the rate window are the server's."""
+
+    def __init__(self, store: Store, api_key: str, extra: list[Workspace] | None = None) -> None:
         self.store = store
         self.api_key = api_key
+        self.workspaces: dict[str, Workspace] = {DEFAULT_WORKSPACE: Workspace(DEFAULT_WORKSPACE, api_key, store)}
+        for ws in extra or []:
+            self.workspaces[ws.name] = ws
+        self.by_workspace: Counter[str] = Counter()
         self.faults = Faults()
         self.frozen_now_ms: int | None = None
         self.lock = threading.Lock()
@@ -170,6 +189,7 @@ class Emulator:
             self.requests = 0
             self.by_path.clear()
             self.by_status.clear()
+            self.by_workspace.clear()
             self.window_start = time.monotonic()
             self.window_used = 0
 
@@ -189,6 +209,23 @@ class Emulator:
             "X-RateLimit-Remaining": str(remaining),
             "X-RateLimit-Reset": str(reset),
         }, over
+
+    def workspace_for(self, token: str) -> Workspace | None:
+        """The workspace whose key is ``token`` (every key compared in constant time)."""
+        found = None
+        for ws in self.workspaces.values():
+            if hmac.compare_digest(token.encode(), ws.api_key.encode()):
+                found = ws
+        return found
+
+
+def _workspace(request: Request, emu: Emulator) -> Workspace:
+    """The control plane's ``?workspace=<name>`` (default: the default workspace)."""
+    name = request.query_params.get("workspace", DEFAULT_WORKSPACE)
+    ws = emu.workspaces.get(name)
+    if ws is None:
+        raise bad_param("workspace", f"no workspace {name!r} (known: {', '.join(sorted(emu.workspaces))})")
+    return ws
 
 
 Handler = Callable[[Request, Emulator], Awaitable[Response]]
@@ -230,7 +267,8 @@ async def _serve(
     rate, over = emu.rate_headers()
     supplied = request.headers.get("authorization", "")
     scheme, _, token = supplied.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), emu.api_key.encode()):
+    workspace = emu.workspace_for(token.strip()) if scheme.lower() == "bearer" else None
+    if workspace is None:
         problem = Problem(
             401,
             "unauthorized",
@@ -261,6 +299,9 @@ async def _serve(
                 headers={"Retry-After": "1"},
             )
         return problem_response(problem, instance, rate)
+    request.state.store = workspace.store
+    with emu.lock:
+        emu.by_workspace[workspace.name] += 1
     try:
         response = await handler(request, emu)
     except Problem as problem:
@@ -332,7 +373,7 @@ def list_handler(resource: str, extra_filters: Callable[[Request], dict[str, Any
         position = _cursor(request, 2)
         after = (position[0], position[1]) if position else None
         filters = extra_filters(request) if extra_filters else {}
-        records, more, last = emu.store.page_json(
+        records, more, last = request.state.store.page_json(
             resource, limit=limit, since_ms=since, after=after, filters=filters
         )
         cursor = encode_cursor(*last) if more and last else None
@@ -353,7 +394,7 @@ def _result_filters(request: Request) -> dict[str, Any]:
 
 
 async def get_prospect(request: Request, emu: Emulator) -> Response:
-    record = emu.store.get("prospects", request.path_params["id"])
+    record = request.state.store.get("prospects", request.path_params["id"])
     if record is None:
         raise Problem(404, "not-found", "Not Found", f"no prospect with id {request.path_params['id']!r}")
     return Response(json.dumps(record, ensure_ascii=False), media_type=JSON)
@@ -389,7 +430,7 @@ async def _batch_body(request: Request, member: str, limit: int, validator: Any)
 async def put_badges(request: Request, emu: Emulator) -> Response:
     badges, errors = await _batch_body(request, "badges", MAX_BADGES_PER_CALL, badge_validator())
     if not errors:
-        known = emu.store.result_search_ids([b["result_id"] for b in badges])
+        known = request.state.store.result_search_ids([b["result_id"] for b in badges])
         for i, badge in enumerate(badges):
             search_id = known.get(badge["result_id"])
             if search_id is None:
@@ -406,9 +447,9 @@ async def put_badges(request: Request, emu: Emulator) -> Response:
             f"{len(errors)} invalid badge value(s)",
             invalid_params=errors[:100],
         )
-    with emu.store.transaction() as conn:
-        _, stamp = emu.store.write_stamp(conn, emu.now_ms())
-    updated = emu.store.upsert_badges(badges, stamp)
+    with request.state.store.transaction() as conn:
+        _, stamp = request.state.store.write_stamp(conn, emu.now_ms())
+    updated = request.state.store.upsert_badges(badges, stamp)
     return JSONResponse({"updated": updated})
 
 
@@ -418,7 +459,7 @@ async def get_badges(request: Request, emu: Emulator) -> Response:
     result_ids = request.query_params.getlist("result_id")
     if len(result_ids) > MAX_LIMIT:
         raise bad_param("result_id", f"at most {MAX_LIMIT} values")
-    records, more = emu.store.badges_page(
+    records, more = request.state.store.badges_page(
         limit=limit,
         search_id=request.query_params.get("search_id"),
         result_ids=result_ids,
@@ -437,12 +478,12 @@ async def put_crm_status(request: Request, emu: Emulator) -> Response:
         )
     # A prospect deleted in Andsend since it was synced is skipped (and named), not a reason to
     # refuse the statuses of everyone else.
-    known = emu.store.known_prospects([s["prospect_id"] for s in statuses])
+    known = request.state.store.known_prospects([s["prospect_id"] for s in statuses])
     keep = [s for s in statuses if s["prospect_id"] in known]
     unknown = sorted({s["prospect_id"] for s in statuses} - known)
-    with emu.store.transaction() as conn:
-        _, stamp = emu.store.write_stamp(conn, emu.now_ms())
-    updated = emu.store.upsert_crm_status(keep, stamp) if keep else 0
+    with request.state.store.transaction() as conn:
+        _, stamp = request.state.store.write_stamp(conn, emu.now_ms())
+    updated = request.state.store.upsert_crm_status(keep, stamp) if keep else 0
     return JSONResponse({"updated": updated, "unknown_prospect_ids": unknown})
 
 
@@ -452,8 +493,9 @@ async def get_crm_status(request: Request, emu: Emulator) -> Response:
     prospect_ids = request.query_params.getlist("prospect_id")
     # Few and short, so the request line stays well under what HTTP servers accept.
     if len(prospect_ids) > MAX_CRM_STATUS_IDS or any(len(p) > MAX_PROSPECT_ID_CHARS for p in prospect_ids):
-        raise bad_param("prospect_id", f"at most {MAX_CRM_STATUS_IDS} values of at most {MAX_PROSPECT_ID_CHARS} characters")
-    records, more = emu.store.crm_status_page(
+        raise bad_param("prospect_id",
+                        f"at most {MAX_CRM_STATUS_IDS} values of at most {MAX_PROSPECT_ID_CHARS} characters")
+    records, more = request.state.store.crm_status_page(
         limit=limit, prospect_ids=prospect_ids, after=after[0] if after else None
     )
     cursor = encode_cursor(records[-1]["prospect_id"]) if more and records else None
@@ -496,7 +538,7 @@ async def activity(request: Request, emu: Emulator) -> Response:
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_PER_KIND:
             raise Problem(400, "invalid-body", "Invalid request body", f"{key} must be 0..{MAX_PER_KIND}")
         counts[key] = value
-    touched = await asyncio.to_thread(run_activity, emu.store, counts, emu.now_ms())
+    touched = await asyncio.to_thread(run_activity, _workspace(request, emu).store, counts, emu.now_ms())
     return JSONResponse(touched)
 
 
@@ -518,7 +560,8 @@ async def clear_faults(request: Request, emu: Emulator) -> Response:
 async def get_stats(request: Request, emu: Emulator) -> Response:
     with emu.lock:
         return JSONResponse(
-            {"api_requests": emu.requests, "by_path": dict(emu.by_path), "by_status": dict(emu.by_status)}
+            {"api_requests": emu.requests, "by_path": dict(emu.by_path), "by_status": dict(emu.by_status),
+             "by_workspace": dict(emu.by_workspace)}
         )
 
 
@@ -527,12 +570,14 @@ async def reset_stats(request: Request, emu: Emulator) -> Response:
         emu.requests = 0
         emu.by_path.clear()
         emu.by_status.clear()
+        emu.by_workspace.clear()
     return JSONResponse({"api_requests": 0})
 
 
 async def reset(request: Request, emu: Emulator) -> Response:
-    config = emu.store.config() or GeneratorConfig()
-    await asyncio.to_thread(lambda: emu.store.load(generate(config)))
+    store = _workspace(request, emu).store
+    config = store.config() or GeneratorConfig()
+    await asyncio.to_thread(lambda: store.load(generate(config)))
     emu.reset_runtime()
     return JSONResponse({"reset": True, "config": config.to_dict()})
 
@@ -552,17 +597,18 @@ async def set_clock(request: Request, emu: Emulator) -> Response:
 
 
 async def all_badges(request: Request, emu: Emulator) -> Response:
-    return JSONResponse({"data": emu.store.all_badges()})
+    return JSONResponse({"data": _workspace(request, emu).store.all_badges()})
 
 
 async def all_crm_status(request: Request, emu: Emulator) -> Response:
-    return JSONResponse({"data": emu.store.all_crm_status()})
+    return JSONResponse({"data": _workspace(request, emu).store.all_crm_status()})
 
 
 async def get_config(request: Request, emu: Emulator) -> Response:
-    config = emu.store.config()
+    store = _workspace(request, emu).store
+    config = store.config()
     counts = {
-        name: emu.store.count(name)
+        name: store.count(name)
         for name in ("users", "campaigns", "prospects", "searches", "search_results", "touchpoints")
     }
     return JSONResponse({"config": config.to_dict() if config else None, "counts": counts})
@@ -615,21 +661,32 @@ def create_app(
     results_per_search: int = 40,
     now: str = DEFAULT_NOW,
     api_key: str = DEFAULT_API_KEY,
+    workspaces: Mapping[str, str] | None = None,
 ) -> Starlette:
-    """The emulator app. An existing ``db_path`` with data is reused as is (the size flags are then ignored)."""
-    store = Store(db_path)
-    if store.config() is None:
-        config = GeneratorConfig(
-            seed=seed,
-            prospects=prospects,
-            purchased_share=purchased_share,
-            users=users,
-            campaigns=campaigns,
-            searches=searches,
-            results_per_search=results_per_search,
-            now=now,
-        )
-        store.load(generate(config))
+    """The emulator app. An existing ``db_path`` with data is reused as is (the size flags are then ignored).
+
+    ``workspaces`` (name -> API key) adds workspaces beside the default one (``api_key``, ``db_path``):
+    each has its own data set, generated with the same sizes and the seed :func:`workspace_seed`
+    gives it, in ``workspace_db_path(db_path, name)``; a key sees its own workspace only."""
+    config = GeneratorConfig(
+        seed=seed,
+        prospects=prospects,
+        purchased_share=purchased_share,
+        users=users,
+        campaigns=campaigns,
+        searches=searches,
+        results_per_search=results_per_search,
+        now=now,
+    )
+    store = _open_store(db_path, config)
+    extra = []
+    for name, key in (workspaces or {}).items():
+        if name == DEFAULT_WORKSPACE or not _WORKSPACE_NAME.fullmatch(name):
+            raise ValueError(f"workspace name {name!r}: letters, digits, '-' and '_' only, not {DEFAULT_WORKSPACE!r}")
+        if key == api_key or key in (w.api_key for w in extra):
+            raise ValueError(f"workspace {name!r}: every workspace needs its own API key")
+        ws_config = GeneratorConfig.from_dict({**config.to_dict(), "seed": workspace_seed(seed, name)})
+        extra.append(Workspace(name, key, _open_store(workspace_db_path(db_path, name), ws_config)))
     routes = [
         api_route("/v1/users", list_handler("users"), ["GET"]),
         api_route("/v1/campaigns", list_handler("campaigns"), ["GET"]),
@@ -658,5 +715,29 @@ def create_app(
         routes=routes,
         exception_handlers={HTTPException: http_exception, Exception: server_error},
     )
-    app.state.emulator = Emulator(store, api_key)
+    app.state.emulator = Emulator(store, api_key, extra)
     return app
+
+
+_WORKSPACE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def workspace_seed(seed: int, name: str) -> int:
+    """A workspace's generator seed: stable per (seed, name), so its data (and ids) differ from
+    every other workspace's."""
+    return seed * 1_000_003 + zlib.crc32(name.encode())
+
+
+def workspace_db_path(db_path: str, name: str) -> str:
+    """``andsend.sqlite`` -> ``andsend.<name>.sqlite`` (in memory stays in memory)."""
+    if db_path == ":memory:":
+        return db_path
+    path = Path(db_path)
+    return str(path.with_name(f"{path.stem}.{name}{path.suffix}"))
+
+
+def _open_store(db_path: str, config: GeneratorConfig) -> Store:
+    store = Store(db_path)
+    if store.config() is None:
+        store.load(generate(config))
+    return store

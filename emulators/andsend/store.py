@@ -423,7 +423,8 @@ class Store:
         ]
         with self.transaction() as conn:
             conn.executemany(
-                f"INSERT INTO badges ({cols}, written_at) VALUES ({', '.join('?' for _ in range(len(BADGE_COLUMNS) + 1))}) "  # noqa: S608 (identifiers are constants; values are bound)
+                # Identifiers are constants; values are bound.
+                f"INSERT INTO badges ({cols}, written_at) VALUES ({', '.join('?' * (len(BADGE_COLUMNS) + 1))}) "  # noqa: S608
                 f"ON CONFLICT (result_id) DO UPDATE SET {updates}, written_at = excluded.written_at",
                 rows,
             )
