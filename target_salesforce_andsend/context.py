@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import record_types
+from .addresses import AddressField, address_fields
 from .catalog import (
     ACCOUNT_KEY_FIELD,
     CREATED_OBJECTS,
@@ -30,6 +32,7 @@ from .catalog import (
 from .lease import DEFAULT_TTL_SECONDS, DEFAULT_WAIT_SECONDS, RunLease, lease_name
 from .links import LinkStore, open_store
 from .normalize import normalize_email
+from .record_types import RecordTypeChoice
 from .report import RejectsFile, RunReport
 
 if TYPE_CHECKING:
@@ -46,6 +49,10 @@ class OrgInfo:
         self.client = client
         self._index: dict[str, dict[str, dict]] = {}
         self._lock = threading.Lock()
+        # object -> the record type its created records get (record_types.py), set at start
+        self.record_types: dict[str, RecordTypeChoice] = {}
+        self._refused: dict[str, set[str]] = {}
+        self._addresses: dict[str, dict[str, AddressField]] = {}
 
     def describe(self, sobject: str) -> dict:
         return self.client.describe(sobject)
@@ -89,6 +96,26 @@ class OrgInfo:
 
     def task_subtypes(self) -> list[str]:
         return self.picklist_values("Task", "TaskSubtype")
+
+    def address_fields(self, sobject: str) -> dict[str, AddressField]:
+        """State and Country picklists of the object's addresses (empty where the org has none)."""
+        with self._lock:
+            cached = self._addresses.get(sobject)
+        if cached is None:
+            cached = address_fields(self.fields(sobject))
+            with self._lock:
+                self._addresses[sobject] = cached
+        return cached
+
+    def refuse_fields(self, sobject: str, names: list[str]) -> None:
+        """Fields Salesforce refused to write (INVALID_FIELD_FOR_INSERT_UPDATE) although describe
+        allowed it: left out of this run's later writes."""
+        with self._lock:
+            self._refused.setdefault(sobject, set()).update(n.casefold() for n in names)
+
+    def refused_fields(self) -> dict[str, set[str]]:
+        with self._lock:
+            return {k: set(v) for k, v in self._refused.items()}
 
 
 @dataclass
@@ -192,7 +219,10 @@ def validate_against_org(catalog: Catalog, org: OrgInfo) -> None:
     # where it is really needed.
     org.client.describe_many(sorted({*objects_needed(catalog), "Account", "Task"}))
     describes = {obj: org.describe(obj) for obj in objects_needed(catalog)}
-    raise_for_issues(check_catalog(catalog, describes))
+    issues = check_catalog(catalog, describes)
+    if not issues:
+        org.record_types, issues = record_types.load(org.client, catalog, describes)
+    raise_for_issues(issues)
 
 
 def pipeline_id(config: dict) -> str:

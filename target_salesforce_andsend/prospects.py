@@ -30,12 +30,16 @@ Decisions (documented in the README):
 
 from __future__ import annotations
 
+import json
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import duplicates
+from .addresses import AddressField, country_code
+from .addresses import resolve as resolve_addresses
 from .catalog import (
     EXTERNAL_ID_FIELD,
     Catalog,
@@ -45,8 +49,11 @@ from .catalog import (
     same_value,
     source_value,
 )
+from .duplicates import DuplicateMatch
 from .matching import ACCOUNT_STEPS, DEFAULT_ORDER, PERSON_STEPS, Match, PersonKey, validate_order
 from .normalize import company_domain_for, normalize_company, normalize_email, own_company_domain
+from .record_types import RecordTypeChoice
+from .salesforce.soql import chunked_in_queries
 from .salesforce.writer import Write
 
 if TYPE_CHECKING:
@@ -203,6 +210,8 @@ class Plan:
     ambiguous: list[tuple[Group, Match]] = field(default_factory=list)
     owner_status: dict[str, str] = field(default_factory=dict)         # group key -> status
     matched: list[tuple[Group, Match]] = field(default_factory=list)
+    # country/state values no code of the org's picklists fits: (group, object, field, value, reason)
+    address_dropped: list[tuple[Group, str, str, str, str]] = field(default_factory=list)
 
     def all_actions(self) -> list[Action]:
         return [*self.account_creates.values(), *self.creates, *self.updates.values(), *self.links]
@@ -219,18 +228,26 @@ class PlanInputs:
     person_sources: dict[str, str] = field(default_factory=dict)
     prospect_ids: dict[str, str | None] = field(default_factory=dict)  # object -> Andsend_Prospect_Ids__c
     account_key: str | None = None      # Andsend_Account_Key__c where the org has it
+    record_types: dict[str, RecordTypeChoice] = field(default_factory=dict)   # object -> record type of creates
+    addresses: dict[str, dict[str, AddressField]] = field(default_factory=dict)  # object -> State/Country picklists
+    refused: dict[str, set[str]] = field(default_factory=dict)  # object -> fields (casefolded) refused this run
 
 
 def field_values(inputs: PlanInputs, sobject: str, record: dict, *, owner_id: str | None,
-                 current: dict | None, fill_only: bool = False) -> dict[str, Any]:
+                 current: dict | None, fill_only: bool = False,
+                 dropped: list[tuple[str, str, str]] | None = None) -> dict[str, Any]:
     """The values to send for `sobject`: all mapped values on create (`current` None), else only
     what the policies allow and what differs from `current` (``fill_only``: `overwrite` fields
-    too only where empty). Raises CoercionError."""
+    too only where empty). Created records get the catalog's record type and are checked against
+    its picklist values; country/state text goes to the code picklists where the org has them
+    (values left out go to ``dropped`` as (field, value, reason)). Raises CoercionError."""
     described = inputs.fields.get(sobject, {})
+    refused = inputs.refused.get(sobject, set())
+    addresses = inputs.addresses.get(sobject, {})
     out: dict[str, Any] = {}
     for m in inputs.catalog.for_object(sobject):
         desc = described.get(m.field.casefold())
-        if desc is None:
+        if desc is None or m.field.casefold() in refused:
             continue
         value = owner_id if m.is_owner else source_value(record, m)
         if value is None:
@@ -245,10 +262,28 @@ def field_values(inputs: PlanInputs, sobject: str, record: dict, *, owner_id: st
         existing = current.get(name)
         if (m.policy == "if_empty" or fill_only) and not is_empty_value(existing):
             continue
-        if same_value(value, existing, desc):
+        if same_value(value, existing, desc) or (
+                name.casefold() in addresses and _same_place(addresses[name.casefold()], value, existing)):
             continue
         out[name] = value
+    rt = inputs.record_types.get(sobject)
+    if current is None and rt is not None:
+        # Only created records: a linked record keeps its own record type, whose values we do not know.
+        out = {name: rt.check(name, value) for name, value in out.items()}
+        if rt.send:
+            out["RecordTypeId"] = rt.id
+    if addresses:
+        out, left_out = resolve_addresses(addresses, out, current)
+        if dropped is not None:
+            dropped += left_out
     return out
+
+
+def _same_place(spec: AddressField, new: Any, existing: Any) -> bool:
+    """A country or state spelled differently but meaning the same code (no update needed)."""
+    if spec.kind != "country" or is_empty_value(existing):
+        return False
+    return country_code(new) is not None and country_code(new) == country_code(existing)
 
 
 def seller_emails(group: Group, user_emails: dict[str, str]) -> list[str | None]:
@@ -354,7 +389,7 @@ def plan_batch(groups: list[Group], matches: dict[str, Match | None], owners: di
                 _plan_create(plan, inputs, group, "Contact", owner_id, account)
         except CoercionError as exc:
             obj = match.object_type if match is not None else ("Lead" if mode == "lead" else "Contact")
-            plan.rejected.append((group, obj, "INVALID_VALUE", str(exc)))
+            plan.rejected.append((group, obj, getattr(exc, "code", "INVALID_VALUE"), str(exc)))
             _drop_group(plan, group.key)
     return plan
 
@@ -370,6 +405,7 @@ def _drop_group(plan: Plan, key: str) -> None:
             del plan.updates[k]
     plan.links = [a for a in plan.links if key not in a.group_keys]
     plan.matched = [(g, m) for g, m in plan.matched if g.key != key]
+    plan.address_dropped = [d for d in plan.address_dropped if d[0].key != key]
 
 
 def _merge_update(plan: Plan, action: Action) -> None:
@@ -392,8 +428,10 @@ def _plan_link(plan: Plan, inputs: PlanInputs, group: Group, match: Match, owner
     if sobject != "Account":
         source = inputs.person_sources.setdefault(match.record_id[:15], group.prospect_id)
         fill_only = source not in group.prospect_ids
+    dropped: list[tuple[str, str, str]] = []
     values = field_values(inputs, sobject, group.record, owner_id=owner_id, current=match.record,
-                          fill_only=fill_only)
+                          fill_only=fill_only, dropped=dropped)
+    plan.address_dropped += [(group, sobject, *d) for d in dropped]
     ext = inputs.external_id.get(sobject)
     if ext and is_empty_value(match.record.get(ext)):
         values[ext] = group.prospect_id
@@ -423,7 +461,9 @@ def _plan_link(plan: Plan, inputs: PlanInputs, group: Group, match: Match, owner
 
 def _plan_create(plan: Plan, inputs: PlanInputs, group: Group, sobject: str, owner_id: str | None,
                  account: Match | None) -> None:
-    values = field_values(inputs, sobject, group.record, owner_id=owner_id, current=None)
+    dropped: list[tuple[str, str, str]] = []
+    values = field_values(inputs, sobject, group.record, owner_id=owner_id, current=None, dropped=dropped)
+    plan.address_dropped += [(group, sobject, *d) for d in dropped]
     ext = inputs.external_id.get(sobject)
     if ext:
         values[ext] = group.prospect_id
@@ -442,7 +482,10 @@ def _plan_create(plan: Plan, inputs: PlanInputs, group: Group, sobject: str, own
             if ref is not None:
                 existing = plan.account_creates.get(ref)
                 if existing is None:
-                    acc_values = field_values(inputs, "Account", group.record, owner_id=owner_id, current=None)
+                    dropped = []
+                    acc_values = field_values(inputs, "Account", group.record, owner_id=owner_id, current=None,
+                                              dropped=dropped)
+                    plan.address_dropped += [(group, "Account", *d) for d in dropped]
                     if inputs.account_key and len(ref) <= ACCOUNT_KEY_MAX:
                         acc_values[inputs.account_key] = ref  # upserted on it: never two Accounts
                     plan.account_creates[ref] = Action(
@@ -500,6 +543,10 @@ def plan_inputs(run: RunContext) -> PlanInputs:
         person_sources=run.person_sources,
         prospect_ids={o: run.org.prospect_ids_field(o) for o in ("Lead", "Contact")},
         account_key=run.org.account_key_field() if run.object_mode == "contact_account" else None,
+        record_types=run.org.record_types,
+        addresses={o: run.org.address_fields(o) for o in ("Lead", "Contact", "Account")
+                   if o in {"Lead", "Contact", *run.catalog.objects()}},
+        refused=run.org.refused_fields(),
     )
 
 
@@ -559,6 +606,7 @@ def _sync(run: RunContext, groups: list[Group]) -> None:
     for group, obj, code, message in plan.rejected:
         _reject_group(run, group, obj, code, message)
     rejected_keys = {g.key for g, *_ in plan.rejected}
+    _report_addresses(run, plan)
     for key, status in plan.owner_status.items():
         if key not in rejected_keys:
             run.report.owner(status)
@@ -566,6 +614,27 @@ def _sync(run: RunContext, groups: list[Group]) -> None:
         _report_plan(run, plan)
         return
     _execute(run, plan, {g.key: g for g in groups})
+
+
+ADDRESS_EXAMPLES = 50
+
+
+def _report_addresses(run: RunContext, plan: Plan) -> None:
+    """Country/state values left blank because no code of the org's picklists fits them: the
+    record is written without them, and each is counted and shown (value, reason, prospect)."""
+    if not plan.address_dropped:
+        return
+    section = run.report.section("addresses")
+    for group, sobject, name, value, reason in plan.address_dropped:
+        run.report.count(ROLE, sobject, "address_value_left_blank")
+        label = f"{sobject}.{name}"
+        section.setdefault("left_blank", {}).setdefault(label, 0)
+        section["left_blank"][label] += 1
+        examples = section.setdefault("examples", [])
+        if len(examples) < ADDRESS_EXAMPLES:
+            examples.append({"prospect_id": group.prospect_id, "field": label, "value": value, "reason": reason})
+    run.logger.warning("%d country/state value(s) matched no code of the org's State and Country picklists "
+                       "and were left blank (report section 'addresses')", len(plan.address_dropped))
 
 
 def _report_plan(run: RunContext, plan: Plan) -> None:
@@ -601,6 +670,10 @@ def _reject_action(run: RunContext, action: Action, result: Any, groups_by_key: 
     err = (result.errors or [{}])[0] if result is not None else {}
     code = str(err.get("statusCode") or "UNKNOWN_ERROR")
     message = str(err.get("message") or "")
+    dup = duplicates.parse(result.errors) if result is not None else None
+    if dup is not None:
+        choice = duplicates.action_for(run.config, action.object)
+        message = f"{message} ({dup.describe()}; duplicate_rule_action for {action.object} is {choice})"
     for key in action.group_keys:
         group = groups_by_key[key]
         _reject_group(run, group, action.object, code, message, list(err.get("fields") or []), action.fields)
@@ -643,8 +716,11 @@ def _execute_admitted(run: RunContext, plan: Plan, groups_by_key: dict[str, Grou
     failed_keys: set[str] = set()
     round_1 = _writes(run, "Account", [plan.account_creates[r] for r in refs],
                       [a for a in plan.updates.values() if a.object == "Account"])
-    for op, action, result in _write_round(run, round_1):
-        if result.success:
+    for op, action, result, linked in _write_round(run, round_1):
+        if linked is not None:  # a duplicate rule named the company's Account: the Contacts go under it
+            account_ids[ref_of[id(action)]] = linked.record_id
+            _report_duplicate_link(run, action, linked)
+        elif result.success:
             if op == "create":
                 account_ids[ref_of[id(action)]] = result.id
             run.report.count(ROLE, "Account", _outcome(op, result))
@@ -674,8 +750,13 @@ def _execute_admitted(run: RunContext, plan: Plan, groups_by_key: dict[str, Grou
                                [a for a in plan.updates.values() if a.object == sobject])
     links: list[dict] = []
     try:
-        for op, action, result in _write_round(run, round_2):
-            if result.success:
+        for op, action, result, linked in _write_round(run, round_2):
+            if linked is not None:  # the person the org's duplicate rule named: linked, never created twice
+                _report_duplicate_link(run, action, linked)
+                links += [{**row, "object": linked.object, "account_id": None}
+                          for row in _link_rows(action, linked.record_id)]
+                run.person_sources.setdefault(linked.record_id[:15], action.prospect_ids[0])
+            elif result.success:
                 run.report.count(ROLE, action.object, _outcome(op, result))
                 links += _link_rows(action, result.id if op == "create" else action.record_id)
                 if op == "create" and result.id:
@@ -696,6 +777,18 @@ def _execute_admitted(run: RunContext, plan: Plan, groups_by_key: dict[str, Grou
         run.report.count(ROLE, match.object_type, "matched")
     run.links.put_links(links)
     run.rejects.resolved(ROLE, [row["prospect_id"] for row in links])
+
+
+def _report_duplicate_link(run: RunContext, action: Action, linked: Linked) -> None:
+    """A duplicate-rule link is a match: counted as one, with its reason in the match audit."""
+    run.report.count(ROLE, linked.object, "matched")
+    run.report.count(ROLE, linked.object, "matched_by_duplicate_rule")
+    for pid in action.prospect_ids:
+        run.report.match_audit(ROLE, {
+            "prospect_id": pid, "key": action.group_keys[0] if action.group_keys else None,
+            "outcome": "duplicate_rule_match", "object": linked.object, "record_id": linked.record_id,
+            "reason": f"creating the {action.object} was refused: {linked.match.describe()}; linked to "
+                      f"{linked.object} {linked.record_id}"})
 
 
 def _outcome(op: str, result: Any) -> str:
@@ -726,19 +819,175 @@ def _writes(run: RunContext, sobject: str, creates: list[Action],
     return out
 
 
-def _write_round(run: RunContext, writes: list[tuple[str, list[Action], Write]]) -> Iterator[tuple[str, Action, Any]]:
-    """(op, action, result) for every action of the round's writes, sent together; after the
-    results of the writes that completed, the first failure of the others is raised."""
+def _write_round(run: RunContext,
+                 writes: list[tuple[str, list[Action], Write]]) -> Iterator[tuple[str, Action, Any, Linked | None]]:
+    """(op, action, result, linked) for every action of the round's writes, sent together; refusals
+    a second attempt can settle (a read-only field, a duplicate rule) get it, in one more round
+    (``second_attempts``). After the results of the writes that completed, the first failure of the
+    others is raised."""
     outcomes = run.writer.write_together([w for _, _, w in writes])
     failure: Exception | None = None
-    for (op, actions, _), outcome in zip(writes, outcomes, strict=True):
+    done: list[tuple[str, Action, Any, Write]] = []
+    for (op, actions, w), outcome in zip(writes, outcomes, strict=True):
         if isinstance(outcome, Exception):
             failure = failure or outcome
             continue
-        for action, result in zip(actions, outcome, strict=True):
-            yield op, action, result
-    if failure is not None:
-        raise failure
+        done += [(op, action, result, w) for action, result in zip(actions, outcome, strict=True)]
+    try:
+        yield from second_attempts(run, done)
+    finally:
+        if failure is not None:
+            raise failure
+
+
+@dataclass(frozen=True)
+class Linked:
+    """A create a duplicate rule refused, settled by linking to the record the rule named."""
+
+    object: str
+    record_id: str
+    match: DuplicateMatch
+
+
+def second_attempts(run: RunContext,
+                    done: list[tuple[str, Action, Any, Write]]) -> Iterator[tuple[str, Action, Any, Linked | None]]:
+    """Settle the refusals worth one more try, all in one ``write_together`` round:
+
+    * ``INVALID_FIELD_FOR_INSERT_UPDATE`` (field-level security took the write access away after
+      describe was read): the record again without the fields named, which are left out for the
+      rest of the run and reported (``field_access`` section);
+    * ``DUPLICATES_DETECTED`` (``duplicates.py``): linked to the record the rule names, sent again
+      with the allowSave header, or left refused, per ``duplicate_rule_action``. A refusal that
+      names no record (a Bulk row) is sent again through Collections, which names them.
+    """
+    retry: dict[tuple[str, str, str | None, str], list[tuple[int, dict]]] = defaultdict(list)
+    out: list[list[Any]] = []
+    other_people, unmarked = _named_people(run, done)
+    for n, (op, action, result, w) in enumerate(done):
+        out.append([op, action, result, None])
+        if result.success:
+            continue
+        fields = dict(action.fields) if op == "create" else {"Id": action.record_id, **action.fields}
+        headers = dict(w.headers or {})
+        dup = duplicates.parse(result.errors)
+        if result.error_code == "INVALID_FIELD_FOR_INSERT_UPDATE":
+            named = {f.casefold() for f in (result.errors[0].get("fields") or [])}
+            keep = {"id", (w.external_id_field or "").casefold()}
+            drop = [k for k in fields if k.casefold() in named and k.casefold() not in keep]
+            if not drop:
+                continue
+            run.org.refuse_fields(action.object, drop)
+            for name in drop:
+                fields.pop(name)
+        elif dup is not None:
+            choice = duplicates.action_for(run.config, action.object)
+            if choice == "reject":
+                continue  # for an update too: the admin wants the rule to decide
+            linked = _duplicate_link(run, op, action, dup)
+            stranger = linked is not None and linked.record_id in other_people.get(action.email or "", ())
+            if linked is not None and not stranger:
+                out[-1][3] = linked
+                continue
+            if dup.records and not dup.allow_save:
+                continue  # a block rule, and nothing (else) to link to: refused as it stands
+            if dup.records and not (stranger or choice == "allow_save" or op != "create"):
+                continue  # link, but the rule named nothing a prospect can be linked to
+            if dup.allow_save or choice == "allow_save" or op != "create":
+                # allow_save; or the rule named someone with another e-mail address (a different
+                # person: the alert is overridden rather than the prospect merged into a stranger);
+                # or an update of a record already ours.
+                headers.update(duplicates.ALLOW_SAVE_HEADER)
+            # a refusal naming no record (a Bulk row) is sent again through Collections, which names them
+        else:
+            continue
+        wop = "update" if op == "update" else w.op
+        retry[(wop, w.sobject, w.external_id_field, json.dumps(headers, sort_keys=True))].append((n, fields))
+    if retry:
+        keys = list(retry)
+        writes = [Write(wop, sobject, [f for _, f in retry[k]], ext, json.loads(h) or None)
+                  for k in keys for (wop, sobject, ext, h) in [k]]
+        outcomes = run.writer.write_together(writes)
+        section = run.report.section("field_access")
+        for key, outcome in zip(keys, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                run.logger.warning("second attempt of %d %s record(s) failed: %s", len(retry[key]), key[1], outcome)
+                continue  # the first refusal stands: rejected with its reason
+            for (n, fields), result in zip(retry[key], outcome, strict=True):
+                op, action = out[n][0], out[n][1]
+                first = out[n][2]
+                if first.error_code == "INVALID_FIELD_FOR_INSERT_UPDATE":
+                    left_out = sorted(set(action.fields) - set(fields))
+                    for name in left_out:
+                        label = f"{action.object}.{name}"
+                        refused = section.setdefault("left_out_after_refusal", {})
+                        refused[label] = refused.get(label, 0) + 1
+                    action.fields = {k: v for k, v in action.fields.items() if k in fields}
+                elif result.success and "Sforce-Duplicate-Rule-Header" in key[3]:
+                    run.report.count(ROLE, action.object, "saved_despite_duplicate_rule")
+                dup = duplicates.parse(result.errors) if not result.success else None
+                linked = _duplicate_link(run, op, action, dup) if dup is not None else None
+                out[n][2], out[n][3] = result, linked
+    marks: dict[str, list[dict]] = defaultdict(list)
+    for _op, action, _r, linked in out:
+        ext = run.org.external_id_field(linked.object) if linked is not None else None
+        if ext and linked.record_id[:15] in unmarked:
+            unmarked.discard(linked.record_id[:15])
+            marks[linked.object].append({"Id": linked.record_id, ext: action.prospect_ids[0]})
+    if marks:
+        for outcome in run.writer.write_together([Write("update", obj, rows) for obj, rows in marks.items()]):
+            if isinstance(outcome, Exception):  # informative only: the link store has the link
+                run.logger.warning("could not set the external id on records linked by a duplicate rule: %s", outcome)
+    for op, action, result, linked in out:
+        yield op, action, result, linked
+
+
+def _named_people(run: RunContext, done: list[tuple[str, Action, Any, Write]]) -> tuple[dict[str, set[str]], set[str]]:
+    """For the people duplicate rules named (one batched read): prospect e-mail -> ids of those
+    whose own e-mail is another one (a rule matching on name or company alone must not merge two
+    different people), and the ids (15) whose external-id field is empty (marked after linking, so
+    the next run's external_id step finds them without a refused create)."""
+    wanted: dict[str, set[str]] = defaultdict(set)  # object -> ids
+    pairs = []
+    for op, action, result, _w in done:
+        dup = duplicates.parse(result.errors) if not result.success else None
+        linked = _duplicate_link(run, op, action, dup) if dup is not None else None
+        if linked is not None and linked.object in ("Lead", "Contact"):
+            wanted[linked.object].add(linked.record_id)
+            pairs.append((action, linked))
+    if not wanted:
+        return {}, set()
+    statements = []
+    ext_of = {obj: run.org.external_id_field(obj) for obj in wanted}
+    for obj, ids in wanted.items():
+        # Object and field names come from describe, never from input; the ids go through quote().
+        select = ", ".join(["Id", "Email", *([ext_of[obj]] if ext_of[obj] else [])])
+        statements += list(chunked_in_queries(f"SELECT {select} FROM {obj} WHERE", "Id", sorted(ids)))  # noqa: S608
+    rows = {row["Id"][:15]: row for found in run.client.query_many(statements) for row in found}
+    others: dict[str, set[str]] = defaultdict(set)
+    unmarked: set[str] = set()
+    for action, linked in pairs:
+        row = rows.get(linked.record_id[:15]) or {}
+        theirs = normalize_email(row.get("Email"))
+        if action.email and theirs and theirs != action.email:
+            others[action.email].add(linked.record_id)
+        ext = ext_of.get(linked.object)
+        if ext and row and is_empty_value(row.get(ext)):
+            unmarked.add(linked.record_id[:15])
+    return others, unmarked
+
+
+def _duplicate_link(run: RunContext, op: str, action: Action, dup: DuplicateMatch) -> Linked | None:
+    """The record a refused create is linked to, when the object's action (or a block rule under
+    allow_save) says so and the rule named one."""
+    if op != "create":
+        return None
+    choice = duplicates.action_for(run.config, action.object)
+    if choice == "reject" or (choice == "allow_save" and dup.allow_save):
+        return None
+    best = dup.best(action.object)
+    if best is None:
+        return None
+    return Linked(best[0], best[1], dup)
 
 
 CREATE_INTENT = "create_intent"  # link-store pending kind: people being created that only the target can recognise

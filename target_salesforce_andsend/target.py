@@ -162,6 +162,13 @@ CONFIG_SCHEMA = th.PropertiesList(
     _setting("match_email_fields", th.ArrayType(th.StringType), "More e-mail fields of Contact and Lead a "
              "person is matched on after Email, in this order (e.g. Work_Email__c, npe01__AlternateEmail__c, "
              "npe01__WorkEmail__c); fields an object lacks are skipped for it."),
+    # -- messy orgs: duplicate rules (duplicates.py) --
+    _setting("duplicate_rule_action", th.ObjectType(*(
+        th.Property(obj, th.StringType(allowed_values=["link", "allow_save", "reject"])) for obj in
+        ("Lead", "Contact", "Account"))), "Per object (Lead, Contact, Account), what a create refused by a "
+             "Salesforce duplicate rule becomes: link (default: linked to the record the rule names, reported as "
+             "a match), allow_save (sent again with the DuplicateRuleHeader allowSave; a blocking rule's match is "
+             "linked) or reject (rejects file)."),
     # -- run safety: state store, run lease, parked work, token rotation --
     _setting("state_store_url", th.StringType, "Where links, users, parked work and the run lease live: "
              "postgresql://user:password@host/db (runners that start clean, several hosts; extra [postgres]) or "
