@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import record_types
+from . import field_access, record_types
 from .addresses import AddressField, address_fields
 from .catalog import (
     ACCOUNT_KEY_FIELD,
@@ -53,6 +53,7 @@ class OrgInfo:
         self.record_types: dict[str, RecordTypeChoice] = {}
         self._refused: dict[str, set[str]] = {}
         self._addresses: dict[str, dict[str, AddressField]] = {}
+        self.not_writable: dict[str, list[str]] = {}  # object -> the target's own fields found read-only at start
 
     def describe(self, sobject: str) -> dict:
         return self.client.describe(sobject)
@@ -223,6 +224,10 @@ def validate_against_org(catalog: Catalog, org: OrgInfo) -> None:
     if not issues:
         org.record_types, issues = record_types.load(org.client, catalog, describes)
     raise_for_issues(issues)
+    # The target's own fields the user cannot write: left out of every write of the run.
+    org.not_writable = field_access.unwritable_implicit(catalog, describes)
+    for sobject, names in org.not_writable.items():
+        org.refuse_fields(sobject, names)
 
 
 def pipeline_id(config: dict) -> str:
@@ -305,6 +310,14 @@ def build_run(config: dict, logger: logging.Logger, *, client: SalesforceClient 
         lease=lease, org_id=org_id,
     )
     run.andsend_user_emails.update(run.links.users())
+    if org.not_writable:
+        listed = "; ".join(f"{o}: {', '.join(names)}" for o, names in org.not_writable.items())
+        report.section("field_access")["not_writable_at_start"] = org.not_writable
+        message = (f"The integration user cannot write these fields, so this run leaves them out: {listed}. "
+                   "Grant edit access (Setup → Object Manager → <object> → Fields → <field> → Set Field-Level "
+                   "Security) to have them written.")
+        logger.warning(message)
+        report.note(message)
     fallback = config.get("owner_fallback") or "assignment_rules"
     if fallback not in ("assignment_rules", "integration_user", "user"):
         raise CatalogError(f"owner_fallback must be assignment_rules, integration_user or user, not {fallback!r}")

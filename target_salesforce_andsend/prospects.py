@@ -270,7 +270,7 @@ def field_values(inputs: PlanInputs, sobject: str, record: dict, *, owner_id: st
     if current is None and rt is not None:
         # Only created records: a linked record keeps its own record type, whose values we do not know.
         out = {name: rt.check(name, value) for name, value in out.items()}
-        if rt.send:
+        if rt.send and "recordtypeid" not in refused:
             out["RecordTypeId"] = rt.id
     if addresses:
         out, left_out = resolve_addresses(addresses, out, current)
@@ -534,19 +534,25 @@ def match_order(config: dict, mode: str) -> list[str]:
 
 def plan_inputs(run: RunContext) -> PlanInputs:
     objects = ("Lead", "Contact", "Account")
+    refused = run.org.refused_fields()
+
+    def writable(sobject: str, name: str | None) -> str | None:
+        return name if name and name.casefold() not in refused.get(sobject, set()) else None
+
+    addresses = {o: {k: a for k, a in run.org.address_fields(o).items() if writable(o, a.code)}
+                 for o in objects if o in {"Lead", "Contact", *run.catalog.objects()}}
     return PlanInputs(
         catalog=run.catalog,
         fields={o: run.org.fields(o) for o in objects if o in {"Lead", "Contact", *run.catalog.objects()}},
-        external_id={o: run.org.external_id_field(o) for o in ("Lead", "Contact")},
+        external_id={o: writable(o, run.org.external_id_field(o)) for o in ("Lead", "Contact")},
         owner_fallback=run.config.get("owner_fallback") or "assignment_rules",
         fallback_owner_id=run.fallback_owner_id,
         person_sources=run.person_sources,
-        prospect_ids={o: run.org.prospect_ids_field(o) for o in ("Lead", "Contact")},
-        account_key=run.org.account_key_field() if run.object_mode == "contact_account" else None,
+        prospect_ids={o: writable(o, run.org.prospect_ids_field(o)) for o in ("Lead", "Contact")},
+        account_key=writable("Account", run.org.account_key_field()) if run.object_mode == "contact_account" else None,
         record_types=run.org.record_types,
-        addresses={o: run.org.address_fields(o) for o in ("Lead", "Contact", "Account")
-                   if o in {"Lead", "Contact", *run.catalog.objects()}},
-        refused=run.org.refused_fields(),
+        addresses=addresses,
+        refused=refused,
     )
 
 
