@@ -111,8 +111,8 @@ def _valid_for(state: dict, country: dict | None) -> dict[str, frozenset[str]] |
         if not p.get("validFor"):
             return None
         bits = base64.b64decode(p["validFor"])
-        out[p["value"]] = frozenset(v for n, v in enumerate(controller)
-                                    if n // 8 < len(bits) and bits[n // 8] & (0x80 >> (n % 8)))
+        valid = frozenset(v for n, v in enumerate(controller) if n // 8 < len(bits) and bits[n // 8] & (0x80 >> (n % 8)))
+        out[p["value"]] = out.get(p["value"], frozenset()) | valid  # a code several countries share
     return out
 
 

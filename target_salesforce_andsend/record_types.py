@@ -69,8 +69,11 @@ def _infos(describe: dict) -> list[dict]:
 def find(describe: dict, developer_name: str) -> dict | None:
     """The active record type available to the user with this DeveloperName (case-insensitive)."""
     want = developer_name.casefold()
-    return next((i for i in _infos(describe) if str(i.get("developerName", "")).casefold() == want
-                 and i.get("active", True) and i.get("available", True)), None)
+    usable = [i for i in _infos(describe) if i.get("active", True) and i.get("available", True)]
+    return (next((i for i in usable if str(i.get("developerName") or "").casefold() == want), None)
+            # API versions before 43.0 have no developerName in recordTypeInfos: the label then
+            or next((i for i in usable if not i.get("developerName") and str(i.get("name")).casefold() == want),
+                    None))
 
 
 def default(describe: dict) -> dict | None:

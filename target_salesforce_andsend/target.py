@@ -164,8 +164,9 @@ CONFIG_SCHEMA = th.PropertiesList(
              "npe01__WorkEmail__c); fields an object lacks are skipped for it."),
     # -- messy orgs: duplicate rules (duplicates.py) --
     _setting("duplicate_rule_action", th.ObjectType(*(
-        th.Property(obj, th.StringType(allowed_values=["link", "allow_save", "reject"])) for obj in
-        ("Lead", "Contact", "Account"))), "Per object (Lead, Contact, Account), what a create refused by a "
+        th.Property(obj, th.StringType(allowed_values=["link", "allow_save", "reject"]),
+                    description=f"link, allow_save or reject for {obj} creates (default link).")
+        for obj in ("Lead", "Contact", "Account"))), "Per object (Lead, Contact, Account), what a create refused by a "
              "Salesforce duplicate rule becomes: link (default: linked to the record the rule names, reported as "
              "a match), allow_save (sent again with the DuplicateRuleHeader allowSave; a blocking rule's match is "
              "linked) or reject (rejects file)."),

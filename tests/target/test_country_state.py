@@ -32,19 +32,21 @@ def test_values_become_iso_codes_where_the_org_has_the_picklists(sf_emulator_fac
                prospect("us", country="USA", custom_fields={"state": "California"}),
                prospect("au", country="AUS", custom_fields={"state": "WA"}),
                prospect("nowhere", country="Atlantis"),
-               prospect("by", country="Germany", custom_fields={"state": "Bayern"})]
+               prospect("by", country="Germany", custom_fields={"state": "Bayern"}),
+               # Cagliari's code is CA, which the org's StateCode list has for the US only (validFor).
+               prospect("it", country="Italy", custom_fields={"state": "Cagliari"})]
     run = run_target(config, messages("prospects", records))
     assert run.rejects == []  # nothing refused with FIELD_INTEGRITY_EXCEPTION, nothing lost
     leads = {lead["Andsend_Prospect_Id__c"]: lead for lead in live(sf.records("Lead"))}
     got = {pid: (lead["CountryCode"], lead["Country"], lead["StateCode"]) for pid, lead in leads.items()}
     assert got == {"de": ("DE", "Germany", None), "us": ("US", "United States", "CA"),
                    "au": ("AU", "Australia", "WA"), "nowhere": (None, None, None),
-                   "by": ("DE", "Germany", None)}
+                   "by": ("DE", "Germany", None), "it": ("IT", "Italy", None)}
     section = run.report["addresses"]
-    assert section["left_blank"] == {"Lead.Country": 1, "Lead.State": 1}
+    assert section["left_blank"] == {"Lead.Country": 1, "Lead.State": 2}
     examples = {(e["prospect_id"], e["value"]) for e in section["examples"]}
-    assert examples == {("nowhere", "Atlantis"), ("by", "Bayern")}
-    assert run.counts("Lead")["address_value_left_blank"] == 2
+    assert examples == {("nowhere", "Atlantis"), ("by", "Bayern"), ("it", "Cagliari")}
+    assert run.counts("Lead")["address_value_left_blank"] == 3
 
 
 def test_a_matched_contact_gets_the_code_and_an_equal_country_is_not_rewritten(sf_emulator_factory, tmp_path):
