@@ -25,6 +25,9 @@ DUPLICATES_DETECTED = "DUPLICATES_DETECTED"
 ACTIONS = ("link", "allow_save", "reject")
 DEFAULT_ACTION = "link"
 ALLOW_SAVE_HEADER = {"Sforce-Duplicate-Rule-Header": "allowSave=true"}
+# The header's default spelled out: what a resend to learn the matched records carries (no Bulk job
+# can carry a header, so such a resend always goes through Collections, whose results name them).
+NAME_MATCHES_HEADER = {"Sforce-Duplicate-Rule-Header": "allowSave=false"}
 # Which matched objects a refused create of each object may be linked to: a person to a person
 # (a Lead matching a Contact is linked to the Contact, as the matcher's contact_email step does),
 # an Account to an Account.

@@ -903,7 +903,10 @@ def second_attempts(run: RunContext,
                 # person: the alert is overridden rather than the prospect merged into a stranger);
                 # or an update of a record already ours.
                 headers.update(duplicates.ALLOW_SAVE_HEADER)
-            # a refusal naming no record (a Bulk row) is sent again through Collections, which names them
+            elif not dup.records:
+                # A Bulk row names no record: sent again through Collections, which names them. The
+                # header (its documented default) is one Bulk cannot carry, so the resend stays there.
+                headers.update(duplicates.NAME_MATCHES_HEADER)
         else:
             continue
         wop = "update" if op == "update" else w.op

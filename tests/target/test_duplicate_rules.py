@@ -97,3 +97,15 @@ def test_blocked_account_create_puts_the_contact_under_the_account_the_rule_name
     eva = next(c for c in live(sf.records("Contact")) if c["Email"] == "eva@acme.de")
     assert eva["AccountId"] == account_id
     assert run.counts("Account")["matched_by_duplicate_rule"] == 1 and run.rejects == []
+
+
+def test_a_bulk_row_refused_by_a_duplicate_rule_is_resent_through_collections_and_linked(sf_emulator_factory,
+                                                                                          tmp_path):
+    sf, contact_id, _ = _org(sf_emulator_factory)
+    # Bulk 2.0 from two records: its failed rows carry only "DUPLICATES_DETECTED", no matched ids.
+    config = target_config(sf, tmp_path, match_order=LEADS_ONLY, bulk_threshold=2, owner_fallback="integration_user")
+    records = [prospect("p-hans", email="hans.meier@acme.de"), prospect("p-new", email="new@acme.de")]
+    run = run_target(config, messages("prospects", records))
+    assert sf.stats()["by_kind"].get("bulk_create_job") == 1
+    assert [lead["Email"] for lead in live(sf.records("Lead"))] == ["new@acme.de"]
+    assert stored_links(config, run)["p-hans"]["record_id"] == contact_id and run.rejects == []
