@@ -8,7 +8,7 @@ are known before any write: catalog fields are checked by ``catalog.check_catalo
 not start with a catalog naming a field it cannot write); the fields the target writes on its own
 (the Andsend id fields, owner, Account, record type, country/state codes) are listed here, left
 out of writes, and reported. A write refused anyway (access changed during the run) is sent once
-more without the fields named (``prospects.second_attempts``).
+more without the fields named (``refusals.second_attempts``).
 """
 
 from __future__ import annotations

@@ -30,7 +30,6 @@ Decisions (documented in the README):
 
 from __future__ import annotations
 
-import json
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -49,11 +48,10 @@ from .catalog import (
     same_value,
     source_value,
 )
-from .duplicates import DuplicateMatch
 from .matching import ACCOUNT_STEPS, DEFAULT_ORDER, PERSON_STEPS, Match, PersonKey, validate_order
 from .normalize import company_domain_for, normalize_company, normalize_email, own_company_domain
 from .record_types import RecordTypeChoice
-from .salesforce.soql import chunked_in_queries
+from .refusals import Linked, report_duplicate_link, second_attempts
 from .salesforce.writer import Write
 
 if TYPE_CHECKING:
@@ -725,7 +723,7 @@ def _execute_admitted(run: RunContext, plan: Plan, groups_by_key: dict[str, Grou
     for op, action, result, linked in _write_round(run, round_1):
         if linked is not None:  # a duplicate rule named the company's Account: the Contacts go under it
             account_ids[ref_of[id(action)]] = linked.record_id
-            _report_duplicate_link(run, action, linked)
+            report_duplicate_link(run, action, linked)
         elif result.success:
             if op == "create":
                 account_ids[ref_of[id(action)]] = result.id
@@ -758,7 +756,7 @@ def _execute_admitted(run: RunContext, plan: Plan, groups_by_key: dict[str, Grou
     try:
         for op, action, result, linked in _write_round(run, round_2):
             if linked is not None:  # the person the org's duplicate rule named: linked, never created twice
-                _report_duplicate_link(run, action, linked)
+                report_duplicate_link(run, action, linked)
                 links += [{**row, "object": linked.object, "account_id": None}
                           for row in _link_rows(action, linked.record_id)]
                 run.person_sources.setdefault(linked.record_id[:15], action.prospect_ids[0])
@@ -783,18 +781,6 @@ def _execute_admitted(run: RunContext, plan: Plan, groups_by_key: dict[str, Grou
         run.report.count(ROLE, match.object_type, "matched")
     run.links.put_links(links)
     run.rejects.resolved(ROLE, [row["prospect_id"] for row in links])
-
-
-def _report_duplicate_link(run: RunContext, action: Action, linked: Linked) -> None:
-    """A duplicate-rule link is a match: counted as one, with its reason in the match audit."""
-    run.report.count(ROLE, linked.object, "matched")
-    run.report.count(ROLE, linked.object, "matched_by_duplicate_rule")
-    for pid in action.prospect_ids:
-        run.report.match_audit(ROLE, {
-            "prospect_id": pid, "key": action.group_keys[0] if action.group_keys else None,
-            "outcome": "duplicate_rule_match", "object": linked.object, "record_id": linked.record_id,
-            "reason": f"creating the {action.object} was refused: {linked.match.describe()}; linked to "
-                      f"{linked.object} {linked.record_id}"})
 
 
 def _outcome(op: str, result: Any) -> str:
@@ -844,159 +830,6 @@ def _write_round(run: RunContext,
     finally:
         if failure is not None:
             raise failure
-
-
-@dataclass(frozen=True)
-class Linked:
-    """A create a duplicate rule refused, settled by linking to the record the rule named."""
-
-    object: str
-    record_id: str
-    match: DuplicateMatch
-
-
-def second_attempts(run: RunContext,
-                    done: list[tuple[str, Action, Any, Write]]) -> Iterator[tuple[str, Action, Any, Linked | None]]:
-    """Settle the refusals worth one more try, all in one ``write_together`` round:
-
-    * ``INVALID_FIELD_FOR_INSERT_UPDATE`` (field-level security took the write access away after
-      describe was read): the record again without the fields named, which are left out for the
-      rest of the run and reported (``field_access`` section);
-    * ``DUPLICATES_DETECTED`` (``duplicates.py``): linked to the record the rule names, sent again
-      with the allowSave header, or left refused, per ``duplicate_rule_action``. A refusal that
-      names no record (a Bulk row) is sent again through Collections, which names them.
-    """
-    retry: dict[tuple[str, str, str | None, str], list[tuple[int, dict]]] = defaultdict(list)
-    out: list[list[Any]] = []
-    other_people, unmarked = _named_people(run, done)
-    for n, (op, action, result, w) in enumerate(done):
-        out.append([op, action, result, None])
-        if result.success:
-            continue
-        fields = dict(action.fields) if op == "create" else {"Id": action.record_id, **action.fields}
-        headers = dict(w.headers or {})
-        dup = duplicates.parse(result.errors)
-        if result.error_code == "INVALID_FIELD_FOR_INSERT_UPDATE":
-            named = {f.casefold() for f in (result.errors[0].get("fields") or [])}
-            keep = {"id", (w.external_id_field or "").casefold()}
-            drop = [k for k in fields if k.casefold() in named and k.casefold() not in keep]
-            if not drop:
-                continue
-            run.org.refuse_fields(action.object, drop)
-            for name in drop:
-                fields.pop(name)
-        elif dup is not None:
-            choice = duplicates.action_for(run.config, action.object)
-            if choice == "reject":
-                continue  # for an update too: the admin wants the rule to decide
-            linked = _duplicate_link(run, op, action, dup)
-            stranger = linked is not None and linked.record_id in other_people.get(action.email or "", ())
-            if linked is not None and not stranger:
-                out[-1][3] = linked
-                continue
-            if dup.records and not dup.allow_save:
-                continue  # a block rule, and nothing (else) to link to: refused as it stands
-            if dup.records and not (stranger or choice == "allow_save" or op != "create"):
-                continue  # link, but the rule named nothing a prospect can be linked to
-            if dup.allow_save or choice == "allow_save" or op != "create":
-                # allow_save; or the rule named someone with another e-mail address (a different
-                # person: the alert is overridden rather than the prospect merged into a stranger);
-                # or an update of a record already ours.
-                headers.update(duplicates.ALLOW_SAVE_HEADER)
-            elif not dup.records:
-                # A Bulk row names no record: sent again through Collections, which names them. The
-                # header (its documented default) is one Bulk cannot carry, so the resend stays there.
-                headers.update(duplicates.NAME_MATCHES_HEADER)
-        else:
-            continue
-        wop = "update" if op == "update" else w.op
-        retry[(wop, w.sobject, w.external_id_field, json.dumps(headers, sort_keys=True))].append((n, fields))
-    if retry:
-        keys = list(retry)
-        writes = [Write(wop, sobject, [f for _, f in retry[k]], ext, json.loads(h) or None)
-                  for k in keys for (wop, sobject, ext, h) in [k]]
-        outcomes = run.writer.write_together(writes)
-        section = run.report.section("field_access")
-        for key, outcome in zip(keys, outcomes, strict=True):
-            if isinstance(outcome, Exception):
-                run.logger.warning("second attempt of %d %s record(s) failed: %s", len(retry[key]), key[1], outcome)
-                continue  # the first refusal stands: rejected with its reason
-            for (n, fields), result in zip(retry[key], outcome, strict=True):
-                op, action = out[n][0], out[n][1]
-                first = out[n][2]
-                if first.error_code == "INVALID_FIELD_FOR_INSERT_UPDATE":
-                    left_out = sorted(set(action.fields) - set(fields))
-                    for name in left_out:
-                        label = f"{action.object}.{name}"
-                        refused = section.setdefault("left_out_after_refusal", {})
-                        refused[label] = refused.get(label, 0) + 1
-                    action.fields = {k: v for k, v in action.fields.items() if k in fields}
-                elif result.success and "Sforce-Duplicate-Rule-Header" in key[3]:
-                    run.report.count(ROLE, action.object, "saved_despite_duplicate_rule")
-                dup = duplicates.parse(result.errors) if not result.success else None
-                linked = _duplicate_link(run, op, action, dup) if dup is not None else None
-                out[n][2], out[n][3] = result, linked
-    marks: dict[str, list[dict]] = defaultdict(list)
-    for _op, action, _r, linked in out:
-        ext = run.org.external_id_field(linked.object) if linked is not None else None
-        if ext and linked.record_id[:15] in unmarked:
-            unmarked.discard(linked.record_id[:15])
-            marks[linked.object].append({"Id": linked.record_id, ext: action.prospect_ids[0]})
-    if marks:
-        for outcome in run.writer.write_together([Write("update", obj, rows) for obj, rows in marks.items()]):
-            if isinstance(outcome, Exception):  # informative only: the link store has the link
-                run.logger.warning("could not set the external id on records linked by a duplicate rule: %s", outcome)
-    for op, action, result, linked in out:
-        yield op, action, result, linked
-
-
-def _named_people(run: RunContext, done: list[tuple[str, Action, Any, Write]]) -> tuple[dict[str, set[str]], set[str]]:
-    """For the people duplicate rules named (one batched read): prospect e-mail -> ids of those
-    whose own e-mail is another one (a rule matching on name or company alone must not merge two
-    different people), and the ids (15) whose external-id field is empty (marked after linking, so
-    the next run's external_id step finds them without a refused create)."""
-    wanted: dict[str, set[str]] = defaultdict(set)  # object -> ids
-    pairs = []
-    for op, action, result, _w in done:
-        dup = duplicates.parse(result.errors) if not result.success else None
-        linked = _duplicate_link(run, op, action, dup) if dup is not None else None
-        if linked is not None and linked.object in ("Lead", "Contact"):
-            wanted[linked.object].add(linked.record_id)
-            pairs.append((action, linked))
-    if not wanted:
-        return {}, set()
-    statements = []
-    ext_of = {obj: run.org.external_id_field(obj) for obj in wanted}
-    for obj, ids in wanted.items():
-        # Object and field names come from describe, never from input; the ids go through quote().
-        select = ", ".join(["Id", "Email", *([ext_of[obj]] if ext_of[obj] else [])])
-        statements += list(chunked_in_queries(f"SELECT {select} FROM {obj} WHERE", "Id", sorted(ids)))  # noqa: S608
-    rows = {row["Id"][:15]: row for found in run.client.query_many(statements) for row in found}
-    others: dict[str, set[str]] = defaultdict(set)
-    unmarked: set[str] = set()
-    for action, linked in pairs:
-        row = rows.get(linked.record_id[:15]) or {}
-        theirs = normalize_email(row.get("Email"))
-        if action.email and theirs and theirs != action.email:
-            others[action.email].add(linked.record_id)
-        ext = ext_of.get(linked.object)
-        if ext and row and is_empty_value(row.get(ext)):
-            unmarked.add(linked.record_id[:15])
-    return others, unmarked
-
-
-def _duplicate_link(run: RunContext, op: str, action: Action, dup: DuplicateMatch) -> Linked | None:
-    """The record a refused create is linked to, when the object's action (or a block rule under
-    allow_save) says so and the rule named one."""
-    if op != "create":
-        return None
-    choice = duplicates.action_for(run.config, action.object)
-    if choice == "reject" or (choice == "allow_save" and dup.allow_save):
-        return None
-    best = dup.best(action.object)
-    if best is None:
-        return None
-    return Linked(best[0], best[1], dup)
 
 
 CREATE_INTENT = "create_intent"  # link-store pending kind: people being created that only the target can recognise
