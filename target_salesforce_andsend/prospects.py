@@ -720,7 +720,7 @@ def _execute_admitted(run: RunContext, plan: Plan, groups_by_key: dict[str, Grou
     failed_keys: set[str] = set()
     round_1 = _writes(run, "Account", [plan.account_creates[r] for r in refs],
                       [a for a in plan.updates.values() if a.object == "Account"])
-    for op, action, result, linked in _write_round(run, round_1):
+    for op, action, result, linked in _write_round(run, round_1, groups_by_key):
         if linked is not None:  # a duplicate rule named the company's Account: the Contacts go under it
             account_ids[ref_of[id(action)]] = linked.record_id
             report_duplicate_link(run, action, linked)
@@ -754,7 +754,7 @@ def _execute_admitted(run: RunContext, plan: Plan, groups_by_key: dict[str, Grou
                                [a for a in plan.updates.values() if a.object == sobject])
     links: list[dict] = []
     try:
-        for op, action, result, linked in _write_round(run, round_2):
+        for op, action, result, linked in _write_round(run, round_2, groups_by_key):
             if linked is not None:  # the person the org's duplicate rule named: linked, never created twice
                 report_duplicate_link(run, action, linked)
                 links += [{**row, "object": linked.object, "account_id": None}
@@ -811,8 +811,8 @@ def _writes(run: RunContext, sobject: str, creates: list[Action],
     return out
 
 
-def _write_round(run: RunContext,
-                 writes: list[tuple[str, list[Action], Write]]) -> Iterator[tuple[str, Action, Any, Linked | None]]:
+def _write_round(run: RunContext, writes: list[tuple[str, list[Action], Write]],
+                 groups_by_key: dict[str, Group]) -> Iterator[tuple[str, Action, Any, Linked | None]]:
     """(op, action, result, linked) for every action of the round's writes, sent together; refusals
     a second attempt can settle (a read-only field, a duplicate rule) get it, in one more round
     (``second_attempts``). After the results of the writes that completed, the first failure of the
@@ -826,7 +826,7 @@ def _write_round(run: RunContext,
             continue
         done += [(op, action, result, w) for action, result in zip(actions, outcome, strict=True)]
     try:
-        yield from second_attempts(run, done)
+        yield from second_attempts(run, done, groups_by_key)
     finally:
         if failure is not None:
             raise failure

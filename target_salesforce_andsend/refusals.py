@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import duplicates
-from .catalog import is_empty_value
 from .duplicates import DuplicateMatch
 from .normalize import normalize_email
 from .salesforce.soql import chunked_in_queries
@@ -38,8 +37,8 @@ class Linked:
     match: DuplicateMatch
 
 
-def second_attempts(run: RunContext,
-                    done: list[tuple[str, Action, Any, Write]]) -> Iterator[tuple[str, Action, Any, Linked | None]]:
+def second_attempts(run: RunContext, done: list[tuple[str, Action, Any, Write]],
+                    groups: dict[str, Any]) -> Iterator[tuple[str, Action, Any, Linked | None]]:
     """Settle the refusals worth one more try, all in one ``write_together`` round:
 
     * ``INVALID_FIELD_FOR_INSERT_UPDATE`` (field-level security took the write access away after
@@ -51,7 +50,7 @@ def second_attempts(run: RunContext,
     """
     retry: dict[tuple[str, str, str | None, str], list[tuple[int, dict]]] = defaultdict(list)
     out: list[list[Any]] = []
-    other_people, unmarked = _named_people(run, done)
+    other_people, named = _named_records(run, done)
     for n, (op, action, result, w) in enumerate(done):
         out.append([op, action, result, None])
         if result.success:
@@ -119,53 +118,84 @@ def second_attempts(run: RunContext,
                 dup = duplicates.parse(result.errors) if not result.success else None
                 linked = _duplicate_link(run, op, action, dup) if dup is not None else None
                 out[n][2], out[n][3] = result, linked
-    marks: dict[str, list[dict]] = defaultdict(list)
-    for _op, action, _r, linked in out:
-        ext = run.org.external_id_field(linked.object) if linked is not None else None
-        if ext and linked.record_id[:15] in unmarked:
-            unmarked.discard(linked.record_id[:15])
-            marks[linked.object].append({"Id": linked.record_id, ext: action.prospect_ids[0]})
-    if marks:
-        for outcome in run.writer.write_together([Write("update", obj, rows) for obj, rows in marks.items()]):
-            if isinstance(outcome, Exception):  # informative only: the link store has the link
-                run.logger.warning("could not set the external id on records linked by a duplicate rule: %s", outcome)
+    _enrich(run, out, named, groups)
     for op, action, result, linked in out:
         yield op, action, result, linked
 
 
-def _named_people(run: RunContext, done: list[tuple[str, Action, Any, Write]]) -> tuple[dict[str, set[str]], set[str]]:
-    """For the people duplicate rules named (one batched read): prospect e-mail -> ids of those
-    whose own e-mail is another one (a rule matching on name or company alone must not merge two
-    different people), and the ids (15) whose external-id field is empty (marked after linking, so
-    the next run's external_id step finds them without a refused create)."""
+def _named_records(run: RunContext, done: list[tuple[str, Action, Any, Write]]) -> tuple[
+        dict[str, set[str]], dict[str, dict]]:
+    """The records duplicate rules named, read in one batch with the matcher's select list (their
+    current values, for the same update policies as any match): prospect e-mail -> ids of named
+    people whose own e-mail is another one (a rule matching on name or company alone must not
+    merge two different people), and id (15) -> record."""
+    from .matching import select_fields_for
+
     wanted: dict[str, set[str]] = defaultdict(set)  # object -> ids
     pairs = []
     for op, action, result, _w in done:
         dup = duplicates.parse(result.errors) if not result.success else None
         linked = _duplicate_link(run, op, action, dup) if dup is not None else None
-        if linked is not None and linked.object in ("Lead", "Contact"):
+        if linked is not None:
             wanted[linked.object].add(linked.record_id)
             pairs.append((action, linked))
     if not wanted:
-        return {}, set()
+        return {}, {}
     statements = []
-    ext_of = {obj: run.org.external_id_field(obj) for obj in wanted}
     for obj, ids in wanted.items():
         # Object and field names come from describe, never from input; the ids go through quote().
-        select = ", ".join(["Id", "Email", *([ext_of[obj]] if ext_of[obj] else [])])
+        select = ", ".join(select_fields_for(run, obj))
         statements += list(chunked_in_queries(f"SELECT {select} FROM {obj} WHERE", "Id", sorted(ids)))  # noqa: S608
     rows = {row["Id"][:15]: row for found in run.client.query_many(statements) for row in found}
     others: dict[str, set[str]] = defaultdict(set)
-    unmarked: set[str] = set()
     for action, linked in pairs:
-        row = rows.get(linked.record_id[:15]) or {}
-        theirs = normalize_email(row.get("Email"))
-        if action.email and theirs and theirs != action.email:
+        theirs = normalize_email((rows.get(linked.record_id[:15]) or {}).get("Email"))
+        if linked.object != "Account" and action.email and theirs and theirs != action.email:
             others[action.email].add(linked.record_id)
-        ext = ext_of.get(linked.object)
-        if ext and row and is_empty_value(row.get(ext)):
-            unmarked.add(linked.record_id[:15])
-    return others, unmarked
+    return others, rows
+
+
+def _enrich(run: RunContext, out: list[list[Any]], rows: dict[str, dict], groups: dict[str, Any]) -> None:
+    """A linked record is updated as any matched one would be (the catalog's policies, and
+    ``Andsend_Prospect_Id__c`` where empty, so the next run's external_id step finds it): one write
+    for all of them. A refused update leaves the link in place; it is counted and logged, and
+    planned again next run."""
+    from .catalog import CoercionError
+    from .matching import Match
+    from .prospects import Plan, _plan_link, plan_inputs
+
+    inputs = plan_inputs(run)
+    plan = Plan()
+    for _op, action, _r, linked in out:
+        row = rows.get(linked.record_id[:15]) if linked is not None else None
+        group = groups.get(action.group_keys[0]) if linked is not None and action.group_keys else None
+        if row is None or group is None:
+            continue
+        account = row.get("AccountId") if linked.object == "Contact" else (
+            row.get("Id") if linked.object == "Account" else row.get("ConvertedAccountId"))
+        match = Match(object_type=linked.object, record_id=linked.record_id, account_id=account,
+                      via="duplicate_rule", candidates=[linked.record_id], record=row)
+        try:
+            _plan_link(plan, inputs, group, match, owner_id=None)
+        except CoercionError as exc:  # a value the field cannot take: linked, not enriched
+            run.logger.warning("record %s linked by a duplicate rule is not updated: %s", linked.record_id, exc)
+    by_object: dict[str, list[Action]] = defaultdict(list)
+    for action in plan.updates.values():
+        by_object[action.object].append(action)
+    if not by_object:
+        return
+    objects = list(by_object)
+    writes = [Write("update", obj, [{"Id": a.record_id, **a.fields} for a in by_object[obj]]) for obj in objects]
+    for obj, outcome in zip(objects, run.writer.write_together(writes), strict=True):
+        results = outcome if isinstance(outcome, list) else [None] * len(by_object[obj])
+        for action, result in zip(by_object[obj], results, strict=True):
+            if result is not None and result.success:
+                run.report.count(ROLE, obj, "updated")
+                continue
+            reason = outcome if result is None else f"{result.error_code}: {result.error_message}"
+            run.report.count(ROLE, obj, "linked_not_updated")
+            run.logger.warning("%s %s, linked by a duplicate rule, was not updated (%s); the next run plans "
+                               "the update again", obj, action.record_id, reason)
 
 
 def _duplicate_link(run: RunContext, op: str, action: Action, dup: DuplicateMatch) -> Linked | None:

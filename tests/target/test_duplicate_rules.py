@@ -47,6 +47,11 @@ def test_refused_lead_is_linked_to_the_contact_the_rule_names_and_never_duplicat
     (audit,) = [a for a in run.report["match_audit"] if a["outcome"] == "duplicate_rule_match"]
     assert audit["prospect_id"] == "p-hans" and audit["record_id"] == contact_id
     assert "Standard_Lead_Duplicate_Rule" in audit["reason"]
+    # Enriched in the same run like any matched Contact (catalog policies), and marked with the
+    # prospect id so the next run's external_id step finds it without a refused create.
+    (hans,) = live(sf.records("Contact"))
+    assert (hans["Title"], hans["Andsend_Prospect_Id__c"]) == ("CTO", "p-hans")
+    assert run.counts("Contact")["updated"] == 1
 
     rerun = run_target(config, messages("prospects", records))
     assert len(live(sf.records("Lead"))) == 1 and len(live(sf.records("Contact"))) == 1
