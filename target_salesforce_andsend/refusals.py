@@ -59,9 +59,9 @@ def second_attempts(run: RunContext, done: list[tuple[str, Action, Any, Write]],
         headers = dict(w.headers or {})
         dup = duplicates.parse(result.errors)
         if result.error_code == "INVALID_FIELD_FOR_INSERT_UPDATE":
-            named = {f.casefold() for f in (result.errors[0].get("fields") or [])}
+            refused_names = {f.casefold() for f in (result.errors[0].get("fields") or [])}
             keep = {"id", (w.external_id_field or "").casefold()}
-            drop = [k for k in fields if k.casefold() in named and k.casefold() not in keep]
+            drop = [k for k in fields if k.casefold() in refused_names and k.casefold() not in keep]
             if not drop:
                 continue
             run.org.refuse_fields(action.object, drop)
@@ -113,11 +113,21 @@ def second_attempts(run: RunContext, done: list[tuple[str, Action, Any, Write]],
                         refused = section.setdefault("left_out_after_refusal", {})
                         refused[label] = refused.get(label, 0) + 1
                     action.fields = {k: v for k, v in action.fields.items() if k in fields}
-                elif result.success and "Sforce-Duplicate-Rule-Header" in key[3]:
+                elif result.success and "allowSave=true" in key[3]:
                     run.report.count(ROLE, action.object, "saved_despite_duplicate_rule")
                 dup = duplicates.parse(result.errors) if not result.success else None
                 linked = _duplicate_link(run, op, action, dup) if dup is not None else None
                 out[n][2], out[n][3] = result, linked
+        # Links the resends found (a Bulk row's records, named by Collections): the same check
+        # against strangers and the same read for the update.
+        late = [(o[0], o[1], o[2], done[n][3]) for n, o in enumerate(out) if o[3] is not None
+                and o[3].record_id[:15] not in named]
+        if late:
+            strangers, rows = _named_records(run, late)
+            named.update(rows)
+            for o in out:
+                if o[3] is not None and o[3].record_id in strangers.get(o[1].email or "", ()):
+                    o[3] = None  # someone else: the refusal stands (rejected with the rule's names)
     _enrich(run, out, named, groups)
     for op, action, result, linked in out:
         yield op, action, result, linked

@@ -67,3 +67,24 @@ class _Report:
 
     def __init__(self, run):
         self.report = {"org": {"org_id": run.org_id}}
+
+
+def test_a_read_only_refusal_and_a_duplicate_rule_link_in_one_round(sf_emulator_factory, tmp_path):
+    rules = [{"name": "Standard_Lead_Duplicate_Rule", "object": "Lead", "action": "alert",
+              "match": [{"object": "Contact", "fields": ["Email"]}]}]
+    sf = sf_emulator_factory({"duplicate_rules": rules, "records": {"Contact": [
+        {"LastName": "Meier", "Email": "hans@acme.de"}]}})
+    config = target_config(sf, tmp_path, pipeline_id=f"test-{uuid.uuid4().hex}",
+                           match_order=["external_id", "lead_email"])
+    run = build_run(config, logging.getLogger("test"))
+    try:
+        sf.app.state.emulator.store.registry.get("Lead").field("Title")["createable"] = False
+        prospects.process_batch(run, [prospect("p-hans", email="hans@acme.de"), prospect("p-new")])
+    finally:
+        run.links.close()
+    (lead,) = live(sf.records("Lead"))
+    assert (lead["Andsend_Prospect_Id__c"], lead["Title"]) == ("p-new", None)
+    (hans,) = live(sf.records("Contact"))
+    assert hans["Andsend_Prospect_Id__c"] == "p-hans" and run.rejects.count == 0
+    links = stored_links(config, _Report(run))
+    assert (links["p-hans"]["object"], links["p-hans"]["record_id"]) == ("Contact", hans["Id"])
