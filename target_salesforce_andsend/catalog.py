@@ -95,6 +95,8 @@ class Catalog:
     origin: str = "default"
     # crm_status.do_not_contact_fields: object -> [(field, values meaning do-not-contact or None)]
     do_not_contact_fields: dict[str, list[tuple[str, tuple[str, ...] | None]]] = field(default_factory=dict)
+    # object -> record type DeveloperName its created records get (record_types.py)
+    record_types: dict[str, str] = field(default_factory=dict)
 
     def for_object(self, sobject: str) -> list[Mapping]:
         return [m for m in self.mappings if m.object == sobject]
@@ -164,7 +166,7 @@ def parse_catalog(document: Any, *, origin: str) -> Catalog:
     for sobject, items in ((document.get("crm_status") or {}).get("do_not_contact_fields") or {}).items():
         dnc[sobject] = [(i, None) if isinstance(i, str) else (i["field"], tuple(i["values"])) for i in items]
     return Catalog(object_mode=document["object_mode"], mappings=mappings, origin=origin,
-                   do_not_contact_fields=dnc)
+                   do_not_contact_fields=dnc, record_types=dict(document.get("record_types") or {}))
 
 
 def load_catalog(config: dict) -> Catalog:

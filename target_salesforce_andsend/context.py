@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import field_access, record_types
+from .addresses import AddressField, address_fields
 from .catalog import (
     ACCOUNT_KEY_FIELD,
     CREATED_OBJECTS,
@@ -30,6 +32,7 @@ from .catalog import (
 from .lease import DEFAULT_TTL_SECONDS, DEFAULT_WAIT_SECONDS, RunLease, lease_name
 from .links import LinkStore, open_store
 from .normalize import normalize_email
+from .record_types import RecordTypeChoice
 from .report import RejectsFile, RunReport
 
 if TYPE_CHECKING:
@@ -46,6 +49,11 @@ class OrgInfo:
         self.client = client
         self._index: dict[str, dict[str, dict]] = {}
         self._lock = threading.Lock()
+        # object -> the record type its created records get (record_types.py), set at start
+        self.record_types: dict[str, RecordTypeChoice] = {}
+        self._refused: dict[str, set[str]] = {}
+        self._addresses: dict[str, dict[str, AddressField]] = {}
+        self.not_writable: dict[str, list[str]] = {}  # object -> the target's own fields found read-only at start
 
     def describe(self, sobject: str) -> dict:
         return self.client.describe(sobject)
@@ -86,6 +94,26 @@ class OrgInfo:
     def picklist_values(self, sobject: str, name: str) -> list[str]:
         desc = self.field(sobject, name) or {}
         return [p["value"] for p in desc.get("picklistValues", []) if p.get("active", True)]
+
+    def address_fields(self, sobject: str) -> dict[str, AddressField]:
+        """State and Country picklists of the object's addresses (empty where the org has none)."""
+        with self._lock:
+            cached = self._addresses.get(sobject)
+        if cached is None:
+            cached = address_fields(self.fields(sobject))
+            with self._lock:
+                self._addresses[sobject] = cached
+        return cached
+
+    def refuse_fields(self, sobject: str, names: list[str]) -> None:
+        """Fields Salesforce refused to write (INVALID_FIELD_FOR_INSERT_UPDATE) although describe
+        allowed it: left out of this run's later writes."""
+        with self._lock:
+            self._refused.setdefault(sobject, set()).update(n.casefold() for n in names)
+
+    def refused_fields(self) -> dict[str, set[str]]:
+        with self._lock:
+            return {k: set(v) for k, v in self._refused.items()}
 
 
 @dataclass
@@ -189,7 +217,14 @@ def validate_against_org(catalog: Catalog, org: OrgInfo) -> None:
     # where it is really needed.
     org.client.describe_many(sorted({*objects_needed(catalog), "Account", "Task"}))
     describes = {obj: org.describe(obj) for obj in objects_needed(catalog)}
-    raise_for_issues(check_catalog(catalog, describes))
+    issues = check_catalog(catalog, describes)
+    if not issues:
+        org.record_types, issues = record_types.load(org.client, catalog, describes)
+    raise_for_issues(issues)
+    # The target's own fields the user cannot write: left out of every write of the run.
+    org.not_writable = field_access.unwritable_implicit(catalog, describes)
+    for sobject, names in org.not_writable.items():
+        org.refuse_fields(sobject, names)
 
 
 def pipeline_id(config: dict) -> str:
@@ -278,6 +313,14 @@ def build_run(config: dict, logger: logging.Logger, *, client: SalesforceClient 
 
         run.retry = RetryQueue(store, config, logger)
         run.rejects.listener = run.retry.on_reject
+    if org.not_writable:
+        listed = "; ".join(f"{o}: {', '.join(names)}" for o, names in org.not_writable.items())
+        report.section("field_access")["not_writable_at_start"] = org.not_writable
+        message = (f"The integration user cannot write these fields, so this run leaves them out: {listed}. "
+                   "Grant edit access (Setup → Object Manager → <object> → Fields → <field> → Set Field-Level "
+                   "Security) to have them written.")
+        logger.warning(message)
+        report.note(message)
     fallback = config.get("owner_fallback") or "assignment_rules"
     if fallback not in ("assignment_rules", "integration_user", "user"):
         raise CatalogError(f"owner_fallback must be assignment_rules, integration_user or user, not {fallback!r}")

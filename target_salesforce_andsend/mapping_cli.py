@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from . import field_access, record_types
 from .catalog import (
     CREATED_OBJECTS,
     Catalog,
@@ -36,6 +37,8 @@ STATUS_STYLE = {
     "not_writable": "red",
     "type_mismatch": "red",
     "required_unmapped": "red",
+    "unknown_record_type": "red",
+    "picklist_value": "red",
 }
 STATUS_TEXT = {
     "ok": "ok",
@@ -43,6 +46,8 @@ STATUS_TEXT = {
     "not_writable": "not writable",
     "type_mismatch": "type mismatch",
     "required_unmapped": "required but unmapped",
+    "unknown_record_type": "unknown record type",
+    "picklist_value": "value not in the record type",
 }
 
 
@@ -87,7 +92,7 @@ def rows(catalog: Catalog, describes: dict[str, dict], issues: list[Issue]) -> l
             "message": issue.message if issue else "",
         })
     for i in issues:
-        if i.status == "required_unmapped":
+        if i.status in ("required_unmapped", "unknown_record_type"):
             desc = field_index(describes.get(i.object, {})).get(i.field.casefold(), {})
             out.append({"object": i.object, "field": i.field, "source": "-", "transform": "", "policy": "-",
                         "overlength": "-", "salesforce_type": desc.get("type", ""), "status": i.status,
@@ -109,6 +114,28 @@ def render(console: Console, catalog: Catalog, table_rows: list[dict[str, str]],
     console.print(table)
     created = ", ".join(CREATED_OBJECTS[catalog.object_mode])
     console.print(f"Creates: {created}. Linked records are enriched per policy.")
+
+
+ACCESS_TEXT = {"hidden": "hidden (not in describe)", "read_only": "read-only", "create_only": "create only",
+               "update_only": "update only"}
+
+
+def render_access(console: Console, access: dict[str, list[dict[str, str]]], used_types: dict[str, str]) -> None:
+    """Fields the signed-in user cannot write (field-level security), and the record types used."""
+    for sobject, name in used_types.items():
+        console.print(f"Record type of created {sobject} records: {escape(name)}")
+    if not access:
+        return
+    table = Table(title="Fields the integration user cannot write", show_lines=False)
+    for col in ("Object", "Field", "Access", "Written by", "What the run does"):
+        table.add_column(col, overflow="fold")
+    for sobject, rows in access.items():
+        for r in rows:
+            effect = ("the run does not start (fix the catalog or the access)" if r["source"] == "catalog"
+                      else "left out of writes, reported")
+            table.add_row(sobject, r["field"], ACCESS_TEXT.get(r["access"], r["access"]),
+                          "catalog" if r["source"] == "catalog" else "the target", effect)
+    console.print(table)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -134,22 +161,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         describes = {obj: client.describe(obj) for obj in objects_needed(catalog)}
         instance = client.instance_url
+        issues = check_catalog(catalog, describes)
+        # Record types: the named ones must exist; values the catalog spells must be allowed.
+        chosen, rt_issues = record_types.load(client, catalog, describes)
+        issues += rt_issues
     except SalesforceError as exc:
         console.print(f"[red]Cannot read the org's describe data: {escape(str(exc))}[/red]")
         return 2
     finally:
         client.close()
-    issues = check_catalog(catalog, describes)
+    access = field_access.report(catalog, describes)
     try:
         validate_order(config.get("match_order") or DEFAULT_ORDER)
     except ValueError as exc:  # the run refuses it at start: so does validate
         issues.append(Issue("-", "match_order", "invalid_setting", f"{exc} (setting match_order)"))
     table_rows = rows(catalog, describes, issues)
+    used_types = {o: c.developer_name + ("" if c.send else " (the user's default)") for o, c in chosen.items()}
     if args.format == "json":
         console.print_json(json.dumps({"catalog": catalog.origin, "object_mode": catalog.object_mode,
-                                       "valid": not issues, "fields": table_rows}))
+                                       "valid": not issues, "fields": table_rows, "record_types": used_types,
+                                       "field_access": access}))
     elif args.action == "show":
         render(console, catalog, table_rows, instance)
+    if args.format == "table":
+        render_access(console, access, used_types)
     if issues:
         if args.format == "table":
             console.print(f"[red]{len(issues)} problem(s):[/red]")

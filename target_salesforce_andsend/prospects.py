@@ -36,6 +36,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import duplicates
+from .addresses import AddressField, country_code
+from .addresses import resolve as resolve_addresses
 from .catalog import (
     EXTERNAL_ID_FIELD,
     Catalog,
@@ -47,6 +50,8 @@ from .catalog import (
 )
 from .matching import ACCOUNT_STEPS, DEFAULT_ORDER, PERSON_STEPS, Match, PersonKey, validate_order
 from .normalize import company_domain_for, normalize_company, normalize_email, own_company_domain
+from .record_types import RecordTypeChoice
+from .refusals import Linked, report_duplicate_link, second_attempts
 from .salesforce.writer import Write
 
 if TYPE_CHECKING:
@@ -203,6 +208,8 @@ class Plan:
     ambiguous: list[tuple[Group, Match]] = field(default_factory=list)
     owner_status: dict[str, str] = field(default_factory=dict)         # group key -> status
     matched: list[tuple[Group, Match]] = field(default_factory=list)
+    # country/state values no code of the org's picklists fits: (group, object, field, value, reason)
+    address_dropped: list[tuple[Group, str, str, str, str]] = field(default_factory=list)
 
     def all_actions(self) -> list[Action]:
         return [*self.account_creates.values(), *self.creates, *self.updates.values(), *self.links]
@@ -219,18 +226,26 @@ class PlanInputs:
     person_sources: dict[str, str] = field(default_factory=dict)
     prospect_ids: dict[str, str | None] = field(default_factory=dict)  # object -> Andsend_Prospect_Ids__c
     account_key: str | None = None      # Andsend_Account_Key__c where the org has it
+    record_types: dict[str, RecordTypeChoice] = field(default_factory=dict)   # object -> record type of creates
+    addresses: dict[str, dict[str, AddressField]] = field(default_factory=dict)  # object -> State/Country picklists
+    refused: dict[str, set[str]] = field(default_factory=dict)  # object -> fields (casefolded) refused this run
 
 
 def field_values(inputs: PlanInputs, sobject: str, record: dict, *, owner_id: str | None,
-                 current: dict | None, fill_only: bool = False) -> dict[str, Any]:
+                 current: dict | None, fill_only: bool = False,
+                 dropped: list[tuple[str, str, str]] | None = None) -> dict[str, Any]:
     """The values to send for `sobject`: all mapped values on create (`current` None), else only
     what the policies allow and what differs from `current` (``fill_only``: `overwrite` fields
-    too only where empty). Raises CoercionError."""
+    too only where empty). Created records get the catalog's record type and are checked against
+    its picklist values; country/state text goes to the code picklists where the org has them
+    (values left out go to ``dropped`` as (field, value, reason)). Raises CoercionError."""
     described = inputs.fields.get(sobject, {})
+    refused = inputs.refused.get(sobject, set())
+    addresses = inputs.addresses.get(sobject, {})
     out: dict[str, Any] = {}
     for m in inputs.catalog.for_object(sobject):
         desc = described.get(m.field.casefold())
-        if desc is None:
+        if desc is None or m.field.casefold() in refused:
             continue
         value = owner_id if m.is_owner else source_value(record, m)
         if value is None:
@@ -245,10 +260,28 @@ def field_values(inputs: PlanInputs, sobject: str, record: dict, *, owner_id: st
         existing = current.get(name)
         if (m.policy == "if_empty" or fill_only) and not is_empty_value(existing):
             continue
-        if same_value(value, existing, desc):
+        if same_value(value, existing, desc) or (
+                name.casefold() in addresses and _same_place(addresses[name.casefold()], value, existing)):
             continue
         out[name] = value
+    rt = inputs.record_types.get(sobject)
+    if current is None and rt is not None:
+        # Only created records: a linked record keeps its own record type, whose values we do not know.
+        out = {name: rt.check(name, value) for name, value in out.items()}
+        if rt.send and "recordtypeid" not in refused:
+            out["RecordTypeId"] = rt.id
+    if addresses:
+        out, left_out = resolve_addresses(addresses, out, current)
+        if dropped is not None:
+            dropped += left_out
     return out
+
+
+def _same_place(spec: AddressField, new: Any, existing: Any) -> bool:
+    """A country or state spelled differently but meaning the same code (no update needed)."""
+    if spec.kind != "country" or is_empty_value(existing):
+        return False
+    return country_code(new) is not None and country_code(new) == country_code(existing)
 
 
 def seller_emails(group: Group, user_emails: dict[str, str]) -> list[str | None]:
@@ -354,7 +387,7 @@ def plan_batch(groups: list[Group], matches: dict[str, Match | None], owners: di
                 _plan_create(plan, inputs, group, "Contact", owner_id, account)
         except CoercionError as exc:
             obj = match.object_type if match is not None else ("Lead" if mode == "lead" else "Contact")
-            plan.rejected.append((group, obj, "INVALID_VALUE", str(exc)))
+            plan.rejected.append((group, obj, getattr(exc, "code", "INVALID_VALUE"), str(exc)))
             _drop_group(plan, group.key)
     return plan
 
@@ -370,6 +403,7 @@ def _drop_group(plan: Plan, key: str) -> None:
             del plan.updates[k]
     plan.links = [a for a in plan.links if key not in a.group_keys]
     plan.matched = [(g, m) for g, m in plan.matched if g.key != key]
+    plan.address_dropped = [d for d in plan.address_dropped if d[0].key != key]
 
 
 def _merge_update(plan: Plan, action: Action) -> None:
@@ -392,8 +426,10 @@ def _plan_link(plan: Plan, inputs: PlanInputs, group: Group, match: Match, owner
     if sobject != "Account":
         source = inputs.person_sources.setdefault(match.record_id[:15], group.prospect_id)
         fill_only = source not in group.prospect_ids
+    dropped: list[tuple[str, str, str]] = []
     values = field_values(inputs, sobject, group.record, owner_id=owner_id, current=match.record,
-                          fill_only=fill_only)
+                          fill_only=fill_only, dropped=dropped)
+    plan.address_dropped += [(group, sobject, *d) for d in dropped]
     ext = inputs.external_id.get(sobject)
     if ext and is_empty_value(match.record.get(ext)):
         values[ext] = group.prospect_id
@@ -423,7 +459,9 @@ def _plan_link(plan: Plan, inputs: PlanInputs, group: Group, match: Match, owner
 
 def _plan_create(plan: Plan, inputs: PlanInputs, group: Group, sobject: str, owner_id: str | None,
                  account: Match | None) -> None:
-    values = field_values(inputs, sobject, group.record, owner_id=owner_id, current=None)
+    dropped: list[tuple[str, str, str]] = []
+    values = field_values(inputs, sobject, group.record, owner_id=owner_id, current=None, dropped=dropped)
+    plan.address_dropped += [(group, sobject, *d) for d in dropped]
     ext = inputs.external_id.get(sobject)
     if ext:
         values[ext] = group.prospect_id
@@ -442,7 +480,10 @@ def _plan_create(plan: Plan, inputs: PlanInputs, group: Group, sobject: str, own
             if ref is not None:
                 existing = plan.account_creates.get(ref)
                 if existing is None:
-                    acc_values = field_values(inputs, "Account", group.record, owner_id=owner_id, current=None)
+                    dropped = []
+                    acc_values = field_values(inputs, "Account", group.record, owner_id=owner_id, current=None,
+                                              dropped=dropped)
+                    plan.address_dropped += [(group, "Account", *d) for d in dropped]
                     if inputs.account_key and len(ref) <= ACCOUNT_KEY_MAX:
                         acc_values[inputs.account_key] = ref  # upserted on it: never two Accounts
                     plan.account_creates[ref] = Action(
@@ -491,15 +532,25 @@ def match_order(config: dict, mode: str) -> list[str]:
 
 def plan_inputs(run: RunContext) -> PlanInputs:
     objects = ("Lead", "Contact", "Account")
+    refused = run.org.refused_fields()
+
+    def writable(sobject: str, name: str | None) -> str | None:
+        return name if name and name.casefold() not in refused.get(sobject, set()) else None
+
+    addresses = {o: {k: a for k, a in run.org.address_fields(o).items() if writable(o, a.code)}
+                 for o in objects if o in {"Lead", "Contact", *run.catalog.objects()}}
     return PlanInputs(
         catalog=run.catalog,
         fields={o: run.org.fields(o) for o in objects if o in {"Lead", "Contact", *run.catalog.objects()}},
-        external_id={o: run.org.external_id_field(o) for o in ("Lead", "Contact")},
+        external_id={o: writable(o, run.org.external_id_field(o)) for o in ("Lead", "Contact")},
         owner_fallback=run.config.get("owner_fallback") or "assignment_rules",
         fallback_owner_id=run.fallback_owner_id,
         person_sources=run.person_sources,
-        prospect_ids={o: run.org.prospect_ids_field(o) for o in ("Lead", "Contact")},
-        account_key=run.org.account_key_field() if run.object_mode == "contact_account" else None,
+        prospect_ids={o: writable(o, run.org.prospect_ids_field(o)) for o in ("Lead", "Contact")},
+        account_key=writable("Account", run.org.account_key_field()) if run.object_mode == "contact_account" else None,
+        record_types=run.org.record_types,
+        addresses=addresses,
+        refused=refused,
     )
 
 
@@ -559,6 +610,7 @@ def _sync(run: RunContext, groups: list[Group]) -> None:
     for group, obj, code, message in plan.rejected:
         _reject_group(run, group, obj, code, message)
     rejected_keys = {g.key for g, *_ in plan.rejected}
+    _report_addresses(run, plan)
     for key, status in plan.owner_status.items():
         if key not in rejected_keys:
             run.report.owner(status)
@@ -566,6 +618,27 @@ def _sync(run: RunContext, groups: list[Group]) -> None:
         _report_plan(run, plan)
         return
     _execute(run, plan, {g.key: g for g in groups})
+
+
+ADDRESS_EXAMPLES = 50
+
+
+def _report_addresses(run: RunContext, plan: Plan) -> None:
+    """Country/state values left blank because no code of the org's picklists fits them: the
+    record is written without them, and each is counted and shown (value, reason, prospect)."""
+    if not plan.address_dropped:
+        return
+    section = run.report.section("addresses")
+    for group, sobject, name, value, reason in plan.address_dropped:
+        run.report.count(ROLE, sobject, "address_value_left_blank")
+        label = f"{sobject}.{name}"
+        section.setdefault("left_blank", {}).setdefault(label, 0)
+        section["left_blank"][label] += 1
+        examples = section.setdefault("examples", [])
+        if len(examples) < ADDRESS_EXAMPLES:
+            examples.append({"prospect_id": group.prospect_id, "field": label, "value": value, "reason": reason})
+    run.logger.warning("%d country/state value(s) matched no code of the org's State and Country picklists "
+                       "and were left blank (report section 'addresses')", len(plan.address_dropped))
 
 
 def _report_plan(run: RunContext, plan: Plan) -> None:
@@ -601,6 +674,10 @@ def _reject_action(run: RunContext, action: Action, result: Any, groups_by_key: 
     err = (result.errors or [{}])[0] if result is not None else {}
     code = str(err.get("statusCode") or "UNKNOWN_ERROR")
     message = str(err.get("message") or "")
+    dup = duplicates.parse(result.errors) if result is not None else None
+    if dup is not None:
+        choice = duplicates.action_for(run.config, action.object)
+        message = f"{message} ({dup.describe()}; duplicate_rule_action for {action.object} is {choice})"
     for key in action.group_keys:
         group = groups_by_key[key]
         _reject_group(run, group, action.object, code, message, list(err.get("fields") or []), action.fields)
@@ -643,8 +720,11 @@ def _execute_admitted(run: RunContext, plan: Plan, groups_by_key: dict[str, Grou
     failed_keys: set[str] = set()
     round_1 = _writes(run, "Account", [plan.account_creates[r] for r in refs],
                       [a for a in plan.updates.values() if a.object == "Account"])
-    for op, action, result in _write_round(run, round_1):
-        if result.success:
+    for op, action, result, linked in _write_round(run, round_1, groups_by_key):
+        if linked is not None:  # a duplicate rule named the company's Account: the Contacts go under it
+            account_ids[ref_of[id(action)]] = linked.record_id
+            report_duplicate_link(run, action, linked)
+        elif result.success:
             if op == "create":
                 account_ids[ref_of[id(action)]] = result.id
             run.report.count(ROLE, "Account", _outcome(op, result))
@@ -674,8 +754,13 @@ def _execute_admitted(run: RunContext, plan: Plan, groups_by_key: dict[str, Grou
                                [a for a in plan.updates.values() if a.object == sobject])
     links: list[dict] = []
     try:
-        for op, action, result in _write_round(run, round_2):
-            if result.success:
+        for op, action, result, linked in _write_round(run, round_2, groups_by_key):
+            if linked is not None:  # the person the org's duplicate rule named: linked, never created twice
+                report_duplicate_link(run, action, linked)
+                links += [{**row, "object": linked.object, "account_id": None}
+                          for row in _link_rows(action, linked.record_id)]
+                run.person_sources.setdefault(linked.record_id[:15], action.prospect_ids[0])
+            elif result.success:
                 run.report.count(ROLE, action.object, _outcome(op, result))
                 links += _link_rows(action, result.id if op == "create" else action.record_id)
                 if op == "create" and result.id:
@@ -726,19 +811,25 @@ def _writes(run: RunContext, sobject: str, creates: list[Action],
     return out
 
 
-def _write_round(run: RunContext, writes: list[tuple[str, list[Action], Write]]) -> Iterator[tuple[str, Action, Any]]:
-    """(op, action, result) for every action of the round's writes, sent together; after the
-    results of the writes that completed, the first failure of the others is raised."""
+def _write_round(run: RunContext, writes: list[tuple[str, list[Action], Write]],
+                 groups_by_key: dict[str, Group]) -> Iterator[tuple[str, Action, Any, Linked | None]]:
+    """(op, action, result, linked) for every action of the round's writes, sent together; refusals
+    a second attempt can settle (a read-only field, a duplicate rule) get it, in one more round
+    (``second_attempts``). After the results of the writes that completed, the first failure of the
+    others is raised."""
     outcomes = run.writer.write_together([w for _, _, w in writes])
     failure: Exception | None = None
-    for (op, actions, _), outcome in zip(writes, outcomes, strict=True):
+    done: list[tuple[str, Action, Any, Write]] = []
+    for (op, actions, w), outcome in zip(writes, outcomes, strict=True):
         if isinstance(outcome, Exception):
             failure = failure or outcome
             continue
-        for action, result in zip(actions, outcome, strict=True):
-            yield op, action, result
-    if failure is not None:
-        raise failure
+        done += [(op, action, result, w) for action, result in zip(actions, outcome, strict=True)]
+    try:
+        yield from second_attempts(run, done, groups_by_key)
+    finally:
+        if failure is not None:
+            raise failure
 
 
 CREATE_INTENT = "create_intent"  # link-store pending kind: people being created that only the target can recognise

@@ -170,6 +170,14 @@ CONFIG_SCHEMA = th.PropertiesList(
              "(auto: paged queries or a Bulk API 2.0 query job, whichever costs fewer calls; query; bulk), then "
              "refreshed by SystemModstamp (usually one call a run); off: name IN lookups only.",
              allowed_values=["auto", "query", "bulk", "off"], default="auto"),
+    # -- messy orgs: duplicate rules (duplicates.py) --
+    _setting("duplicate_rule_action", th.ObjectType(*(
+        th.Property(obj, th.StringType(allowed_values=["link", "allow_save", "reject"]),
+                    description=f"link, allow_save or reject for {obj} creates (default link).")
+        for obj in ("Lead", "Contact", "Account"))), "Per object (Lead, Contact, Account), what a create refused by a "
+             "Salesforce duplicate rule becomes: link (default: linked to the record the rule names, reported as "
+             "a match), allow_save (sent again with the DuplicateRuleHeader allowSave; a blocking rule's match is "
+             "linked) or reject (rejects file)."),
     # -- run safety: state store, run lease, parked work, token rotation --
     _setting("state_store_url", th.StringType, "Where links, users, parked work and the run lease live: "
              "postgresql://user:password@host/db (runners that start clean, several hosts; extra [postgres]) or "

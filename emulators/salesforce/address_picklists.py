@@ -11,6 +11,7 @@ configured, as in a new org, for the United States, Canada and Australia (ISO 31
 
 from __future__ import annotations
 
+import base64
 from functools import lru_cache
 from typing import Any
 
@@ -43,8 +44,22 @@ def _picklist(name: str, label: str, values: dict[str, str], compound: str) -> d
                 for code, label_ in sorted(values.items())]}
 
 
+def _valid_for(state: str) -> str:
+    """The ``validFor`` bitmap of a state code: bit n (most significant bit of each byte first) set
+    for the n-th value of the controlling CountryCode picklist whose states include it (REST API,
+    sObject Describe: PicklistEntry ``validFor`` of a dependent picklist)."""
+    order = sorted(countries())
+    bits = bytearray((len(order) + 7) // 8)
+    for cc, per in states().items():
+        if state in per:
+            n = order.index(cc)
+            bits[n // 8] |= 0x80 >> (n % 8)
+    return base64.b64encode(bytes(bits)).decode("ascii")
+
+
 def code_fields(schema_fields: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """The code picklists an object gains: one pair per compound address it has."""
+    """The code picklists an object gains: one pair per compound address it has; StateCode depends
+    on CountryCode (``controllerName``, ``validFor``) as in a real org."""
     out = []
     for name, f in schema_fields.items():
         if f["type"] != "address":
@@ -54,7 +69,11 @@ def code_fields(schema_fields: dict[str, dict[str, Any]]) -> list[dict[str, Any]
             out.append(_picklist(f"{prefix}CountryCode", f"{prefix} Country Code".strip(), countries(), name))
         if f"{prefix}StateCode" not in schema_fields:
             every = {code: n for per in states().values() for code, n in per.items()}
-            out.append(_picklist(f"{prefix}StateCode", f"{prefix} State Code".strip(), every, name))
+            state = _picklist(f"{prefix}StateCode", f"{prefix} State Code".strip(), every, name)
+            state.update(controllerName=f"{prefix}CountryCode", dependentPicklist=True)
+            for entry in state["picklistValues"]:
+                entry["validFor"] = _valid_for(entry["value"])
+            out.append(state)
     return out
 
 

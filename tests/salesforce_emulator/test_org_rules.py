@@ -234,3 +234,20 @@ def test_shipped_messy_fixture_has_every_feature(sf_emulator_factory):
     tasks = [{"attributes": {"type": "Task"}, "Subject": f"Email {i}", "Status": "Completed"} for i in range(101)]
     assert all(not r["success"] for r in _collection(sf, tasks[:101]))
     assert all(r["success"] for r in _collection(sf, tasks[:100]))
+
+
+def test_state_code_is_a_dependent_picklist_of_country_code(sf_emulator_factory):
+    import base64
+
+    sf = sf_emulator_factory({"org": {"state_country_picklists": True}})
+    fields = {f["name"]: f for f in sf.session().get(f"{sf.api_url}/sobjects/Lead/describe").json()["fields"]}
+    state, country = fields["StateCode"], fields["CountryCode"]
+    assert state["controllerName"] == "CountryCode" and state["dependentPicklist"] is True
+    order = [p["value"] for p in country["picklistValues"]]
+
+    def countries_of(code):
+        entry = next(p for p in state["picklistValues"] if p["value"] == code)
+        bits = base64.b64decode(entry["validFor"])
+        return {c for n, c in enumerate(order) if bits[n // 8] & (0x80 >> (n % 8))}
+
+    assert countries_of("CA") == {"US"} and countries_of("ON") == {"CA"} and countries_of("WA") == {"US", "AU"}
