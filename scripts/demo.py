@@ -597,6 +597,7 @@ def demo(args: argparse.Namespace) -> None:
             # A messy org refuses many records on the first run: the demo shows them, so it does
             # not stop at the default threshold of 100 rejects.
             env["TARGET_SALESFORCE_ANDSEND_REJECT_THRESHOLD"] = "100000"
+            env["TARGET_SALESFORCE_ANDSEND_MAPPING_CATALOG_INLINE"] = json.dumps(messy_catalog(args.object_mode))
             console.print("[bold]Messy org[/]: validation rules, record types, duplicate rules, field security, "
                           "failing automation, sandbox, State and Country picklists (messy.json)")
 
@@ -648,6 +649,17 @@ def demo(args: argparse.Namespace) -> None:
         andsend.stop()
 
     console.print(inspect_hint(out, logs, args.object_mode), soft_wrap=True)
+
+
+def messy_catalog(object_mode: str) -> dict[str, Any]:
+    """The default catalog with the record type the admin picks in messy.json: new Leads are Outbound
+    prospects (its default Inbound record type does not allow LeadSource "Andsend")."""
+    from target_salesforce_andsend.catalog import default_catalog_document
+
+    catalog = default_catalog_document(object_mode)
+    if object_mode == "lead":
+        catalog["record_types"] = {"Lead": "Outbound"}
+    return catalog
 
 
 def relax_messy_org(salesforce_url: str, env: dict[str, str], logs: Path) -> None:

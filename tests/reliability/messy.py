@@ -141,13 +141,26 @@ def outcome_table(report1: dict[str, Any], rejects1: list[dict[str, Any]], repor
     return out
 
 
+def messy_catalog(object_mode: str) -> dict[str, Any]:
+    """The default catalog with the record type an admin picks in messy.json: new Leads are
+    Outbound prospects (the default Inbound record type does not allow LeadSource "Andsend", so
+    the target would refuse to start: `mapping validate` names the value and the record type)."""
+    from target_salesforce_andsend.catalog import default_catalog_document
+
+    catalog = default_catalog_document(object_mode)
+    if object_mode == "lead":
+        catalog["record_types"] = {"Lead": "Outbound"}
+    return catalog
+
+
 def run_messy(work: Path, sizes: GeneratorConfig, *, object_mode: str = "lead", template_dir: Path | None = None,
               target_extra: dict[str, Any] | None = None) -> dict[str, Any]:
     world = start_world(work, sizes, template_dir=template_dir, fixture_extra=with_messy_org)
     try:
         before = checks.baseline(world)
+        extra = {"mapping_catalog_inline": messy_catalog(object_mode), **(target_extra or {})}
         config = default_target_config(world, work / "out", object_mode=object_mode, reject_threshold=100_000,
-                                       batch_size_rows=200, **(target_extra or {}))
+                                       batch_size_rows=200, **extra)
         pipeline = Pipeline(work / "pipeline", default_tap_config(world, page_size=200), config)
         first = pipeline.run()
         if not first.ok:
