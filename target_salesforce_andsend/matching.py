@@ -710,3 +710,9 @@ class Matcher:
         audits = getattr(self._local, "audits", None)
         if audits is not None:
             audits.append({"key": key.key, "company": key.company, "domain": key.domain, **entry})
+
+
+def select_fields_for(run: Any, sobject: str) -> list[str]:
+    """The select list the Matcher uses for `sobject` (shared with follow-up reads: the records a
+    duplicate rule names are read with it, refusals.py)."""
+    return Matcher(run)._fields(sobject)

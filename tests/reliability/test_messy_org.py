@@ -27,7 +27,10 @@ def test_messy_org_every_record_accounted_for_and_replayed_once(tmp_path, templa
         assert end["states"]["prospects"].get("written_or_linked", 0) > 0
     assert result["replay_problems"] == [], result["replay_problems"][:10]
     first = result["first"]
-    assert first["rejects"] > 0  # the messy org refuses something in either mode
+    if object_mode == "contact_account":
+        assert first["rejects"] > 0  # its Contact validation rule refuses people without e-mail or phone
+    # (Lead mode: with the catalog's Outbound record type and ISO country codes nothing may be
+    # refused at this size; the replay below is then checked in the other mode.)
     # Every reject line names its cause and what to change; known codes carry their table's hint.
     lines = checks.read_jsonl(tmp_path / "out" / "rejects.jsonl")
     for line in lines:
@@ -36,7 +39,7 @@ def test_messy_org_every_record_accounted_for_and_replayed_once(tmp_path, templa
             assert line["hint"] == HINTS[line["error_code"]].text
     # The rerun replayed what the first run rejected, and what the relaxed rules had refused is written.
     replay = result["second"]["report"]["rejects_retry"]
-    assert replay["replayed"] > 0
+    assert (replay["replayed"] > 0) == (first["rejects"] > 0)
     relaxed = {(x["role"], x["key"]) for x in lines
                if x["run_id"] == first["report"]["rejects_file"]["run_id"] and x["error_code"] in RELAXED_CODES}
     if relaxed:
