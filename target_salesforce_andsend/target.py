@@ -40,7 +40,7 @@ from .memory import release_free_memory
 from .progress import Progress
 from .report import RunReport
 from .salesforce.redact import install_for_plugin
-from .sinks import SINKS_BY_ROLE, role_module
+from .sinks import SINKS_BY_ROLE, role_module, unpack
 from .state_holdback import hold_back
 
 ROLES = tuple(SINKS_BY_ROLE)
@@ -309,8 +309,10 @@ class TargetSalesforceAndsend(Target):
             if run.lease is not None:
                 run.lease.check()  # a run whose lease was taken over stops before writing more
             n = len(records)
-            if role == "touchpoints":  # the list is this batch's alone: freed as soon as planned
-                role_module(role).process_batch(run, records, consume=True)
+            if role == "touchpoints":  # packed by the sink; the dicts are freed as soon as planned
+                touchpoints = unpack(records)
+                records.clear()
+                role_module(role).process_batch(run, touchpoints, consume=True)
             else:
                 role_module(role).process_batch(run, records)
             self._progress(n)

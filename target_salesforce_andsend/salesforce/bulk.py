@@ -143,13 +143,14 @@ class BulkIngest:
 
     def _wait(self, job_id: str, rows: int) -> dict[str, Any]:
         deadline = time.monotonic() + self.timeout
+        closed = time.monotonic()
         # Every status read is a counted call and a job is never done the moment it is closed:
-        # the first read waits about as long as the job should take (ROWS_PER_SECOND), then each
-        # wait doubles (up to 10 s).
+        # the first read waits about as long as the job should take (ROWS_PER_SECOND); each later
+        # one waits for the rows still to go at the rate the job has shown so far (its
+        # numberRecordsProcessed), else twice the last wait; never more than 30 s.
         interval = max(self.poll_interval, min(30.0, self.poll_interval * rows / ROWS_PER_SECOND))
         while True:
             time.sleep(interval)
-            interval = min(10.0, interval * 2)
             info = self.client.request("GET", f"jobs/ingest/{job_id}", kind="bulk_status").json()
             if info.get("state") in FINAL_STATES:
                 return info
@@ -158,6 +159,14 @@ class BulkIngest:
                     f"Bulk job {job_id} still {info.get('state')} after {self.timeout:.0f}s; its outcome is unknown "
                     f"(check Setup > Bulk Data Load Jobs); the next run re-matches these records"
                 )
+            interval = self._next_wait(interval, rows, _count(info.get("numberRecordsProcessed")),
+                                       time.monotonic() - closed)
+
+    def _next_wait(self, last: float, rows: int, processed: int | None, elapsed: float) -> float:
+        if processed and 0 < processed < rows and elapsed > 0:
+            # 10 % over the projection: one read at the end rather than two around it.
+            return max(self.poll_interval, min(30.0, 1.1 * (rows - processed) * elapsed / processed))
+        return max(self.poll_interval, min(30.0, last * 2))
 
     def _fetch(self, job_id: str, resource: str) -> Iterator[dict[str, str]]:
         """The rows of a result file, one at a time, parsed from the response bytes (the file is

@@ -445,3 +445,14 @@ def test_bulk_upload_over_the_size_limit_is_split_into_jobs_and_results_align(sf
     stored = {r["Id"]: r["LastName"] for r in _rows(sf, "Lead", tag)}
     assert len(stored) == 180
     assert [stored[r.id] for r in results] == [r["LastName"] for r in records]
+
+
+def test_bulk_status_reads_follow_the_jobs_own_pace(sf) -> None:
+    bulk = BulkIngest(SalesforceClient(password_config(sf)))
+    # Half of 20,000 rows in 4 s: the next read when the rest should be done (10 % over).
+    assert bulk._next_wait(4.0, 20_000, 10_000, 4.0) == pytest.approx(4.4)
+    # Nothing processed yet (queued), or no count: twice the last wait, at most 30 s.
+    assert bulk._next_wait(4.0, 20_000, 0, 4.0) == 8.0
+    assert bulk._next_wait(20.0, 20_000, None, 24.0) == 30.0
+    # Almost done: never sooner than the poll interval.
+    assert bulk._next_wait(8.0, 20_000, 19_999, 8.0) == bulk.poll_interval
