@@ -430,12 +430,20 @@ def batch_floor(records: dict[str, list[dict]], report: dict[str, Any], badges: 
     matched counted in the same calls, as if sent speculatively), then its writes (Collections five
     to a Composite, or Bulk jobs where fewer). A role's writes are spread over its batches in
     proportion to their records (the report has run totals only). Owners are looked up once per
-    e-mail (the target caches them); touchpoints' people were linked by their prospects batch.
+    e-mail, and every lookup value once in the run (as if every read were remembered across
+    batches; the target remembers search results' lookups); touchpoints' people were linked by
+    their prospects batch.
     Fixed calls and the CRM-status read as in the whole-run floor."""
     writes = run_writes(report)
     person_found = {(b.get("search_id"), b.get("result_id")) for b in badges
                     if b.get("object_type") in ("Lead", "Contact")}
-    seen_owners: set[str] = set()
+    seen: dict[str, set[str]] = defaultdict(set)  # values looked up by an earlier batch, per step
+
+    def fresh(step: str, values: Iterable[str | None]) -> list[str]:
+        new = [v for v in dict.fromkeys(values) if v and v not in seen[step]]
+        seen[step].update(new)
+        return new
+
     per_role: dict[str, dict[str, int]] = {}
     for role, size in BATCH_SIZES.items():
         rows = records.get(role, [])
@@ -446,21 +454,20 @@ def batch_floor(records: dict[str, list[dict]], report: dict[str, Any], badges: 
             share = len(batch) / total
             statements = 0
             if role == "prospects":
-                keys = [normalize_email(p.get("email")) or "" for p in batch] + [p["id"] for p in batch]
-                statements += 2 * in_statements(keys)
-                owners = {normalize_email(p.get("purchased_by_user_email")) for p in batch} - seen_owners - {None}
+                keys = [normalize_email(p.get("email")) for p in batch] + [p["id"] for p in batch]
+                statements += 2 * in_statements(fresh("prospects: person", keys))
+                owners = [normalize_email(p.get("purchased_by_user_email")) for p in batch]
             elif role == "touchpoints":
                 statements += in_statements(t["id"] for t in batch)
-                owners = {normalize_email(t.get("user_email")) for t in batch} - seen_owners - {None}
+                owners = [normalize_email(t.get("user_email")) for t in batch]
             else:
-                keys = [normalize_email(r.get("email")) or "" for r in batch] + [r.get("prospect_id") or "" for r in batch]
-                statements += 2 * in_statements(keys)
+                keys = [normalize_email(r.get("email")) for r in batch] + [r.get("prospect_id") for r in batch]
+                statements += 2 * in_statements(fresh("search results: person", keys))
                 rest = [r for r in batch if (r.get("search_id"), r.get("id")) not in person_found]
-                statements += in_statements(account_spellings(rest, "Website"))
-                statements += in_statements(account_spellings(rest, "Name"))
-                owners = set()
-            statements += in_statements(e for e in owners if e)
-            seen_owners |= {e for e in owners if e}
+                statements += in_statements(fresh("Website", (v.lower() for v in account_spellings(rest, "Website"))))
+                statements += in_statements(fresh("Name", (v.lower() for v in account_spellings(rest, "Name"))))
+                owners = []
+            statements += in_statements(fresh("owners", owners))
             chunks = [math.ceil(n * share / COLLECTION_SIZE) for n in writes.get(role, {}).values()]
             batch_lookup = math.ceil(statements / HEAVY_PER_COMPOSITE)
             batch_write = batch_write_calls(chunks)
