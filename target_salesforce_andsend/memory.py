@@ -32,7 +32,8 @@ def _glibc() -> Any:
         _libc = False
         if sys.platform.startswith("linux"):
             try:
-                _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+                # glibc's soname: find_library would run ldconfig in a subprocess.
+                _libc = ctypes.CDLL("libc.so.6")
                 _libc.malloc_trim.argtypes = [ctypes.c_size_t]
                 _libc.malloc_trim.restype = ctypes.c_int
             except (OSError, AttributeError):  # not glibc
