@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from singer_sdk.sinks import BatchSink
@@ -82,12 +83,19 @@ class TouchpointsSink(RoleSink):
 
 
 def pack(record: dict) -> str:
-    return json.dumps(record, separators=(",", ":"))
+    # The SDK parses JSON numbers with a fraction as Decimal: they go back as the same number.
+    return json.dumps(record, separators=(",", ":"), default=_number)
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return str(value)
 
 
 def unpack(records: list[Any]) -> list[dict]:
     """The batch's records as dicts (a packed record is decoded, a dict kept)."""
-    return [json.loads(r) if isinstance(r, str) else r for r in records]
+    return [json.loads(r, parse_float=Decimal) if isinstance(r, str) else r for r in records]
 
 
 class SearchResultsSink(RoleSink):
