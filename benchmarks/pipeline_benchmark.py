@@ -75,6 +75,7 @@ from _common import (
 
 from target_salesforce_andsend.normalize import (
     company_name_variants,
+    normalize_company,
     normalize_domain,
     normalize_email,
     website_variants,
@@ -93,6 +94,9 @@ FIXED_FLOOR_200 = {"oauth": 1, "limits": 1, "composite (all describes)": 1}   # 
 FIXED_FLOOR = {"oauth": 1, "composite (all describes; limits from its header)": 1}
 HEAVY_PER_COMPOSITE = 5          # query or Collections subrequests per Composite call (API 43.0+)
 BULK_JOB_CALLS = 5               # create, upload, close, one status read, successful results
+CRM_STATUS_ROWS_PER_STATEMENT = 2000   # a query page: more rows would cost queryMore calls
+# The target's batch sizes (sinks.py): the batch floor packs calls within a batch only.
+BATCH_SIZES = {"prospects": 5000, "search_results": 5000, "touchpoints": 20_000}
 
 
 # ---------------------------------------------------------------------------------- set-up
@@ -319,6 +323,26 @@ def in_statements(values: Iterable[str]) -> int:
     return math.ceil(chars / (SOQL_MAX_CHARS - SOQL_OVERHEAD_CHARS)) if chars else 0
 
 
+def crm_status_statements(report: dict[str, Any]) -> int:
+    """The run's CRM-status read (sync_crm_status, at the end of every run): every linked Lead and
+    Contact read by Id, a query page (2,000 rows) a statement."""
+    counts = (report.get("counts") or {}).get("crm_status") or {}
+    return sum(math.ceil(int((counts.get(obj) or {}).get("read") or 0) / CRM_STATUS_ROWS_PER_STATEMENT)
+               for obj in ("Lead", "Contact"))
+
+
+def account_spellings(results: list[dict], field: str) -> Iterable[str]:
+    """The Account lookup values of these search results: the usual spellings of each company's
+    website or name, once per spelling regardless of letter case (SOQL compares them so)."""
+    if field == "Website":
+        domains = {normalize_domain(r.get("company_domain") or r.get("company_website")) for r in results}
+        values = (v for d in domains if d for v in website_variants(d))
+    else:
+        values = (v for r in results if r.get("company_name") and normalize_company(r["company_name"])
+                  for v in company_name_variants(r["company_name"], r.get("company_country")))
+    return {v.lower(): v for v in values}.values()
+
+
 def floor_calls(records: dict[str, list[dict]], report: dict[str, Any], badges: list[dict]) -> dict[str, Any]:
     """Fewest Salesforce calls for the work the target did (lead mode), from Salesforce's limits.
 
@@ -330,6 +354,7 @@ def floor_calls(records: dict[str, list[dict]], report: dict[str, Any], badges: 
       (the target never overwrites a Task that exists);
     * search results: Contact and Lead by e-mail or prospect id; Account by website spellings and
       by company-name variants only for results no person matched (from the badges).
+    * CRM status (end of run): every linked Lead and Contact by Id, 2,000 rows a statement.
     Fixed: sign-in, /limits, one Composite carrying every describe.
     """
     prospects = records.get("prospects", [])
@@ -350,11 +375,9 @@ def floor_calls(records: dict[str, list[dict]], report: dict[str, Any], badges: 
     person_found = {(b.get("search_id"), b.get("result_id")) for b in badges
                     if b.get("object_type") in ("Lead", "Contact")}
     rest = [r for r in results if (r.get("search_id"), r.get("id")) not in person_found]
-    domains = {normalize_domain(r.get("company_domain") or r.get("company_website")) for r in rest}
-    lookups["search results: Account by website"] = in_statements(
-        v for d in domains if d for v in website_variants(d))
-    lookups["search results: Account by name"] = in_statements(
-        v for r in rest if r.get("company_name") for v in company_name_variants(r["company_name"]))
+    lookups["search results: Account by website"] = in_statements(account_spellings(rest, "Website"))
+    lookups["search results: Account by name"] = in_statements(account_spellings(rest, "Name"))
+    lookups["CRM status: Lead and Contact by Id"] = crm_status_statements(report)
     writes: dict[str, int] = {}
     for role, objects in (report.get("counts") or {}).items():
         for obj, outcomes in objects.items():
@@ -379,6 +402,85 @@ def floor_calls(records: dict[str, list[dict]], report: dict[str, Any], badges: 
             "records_written": writes,
             "old": {"total": old_total, "fixed": FIXED_FLOOR_200, "lookups": lookups, "writes": old_writes},
             "andsend_badge_calls": math.ceil(len(results) / ANDSEND_BADGES_PER_CALL)}
+
+
+def batch_write_calls(chunks: list[int]) -> int:
+    """Fewest calls for one batch's writes (Collections chunks of 200 per write): the chunks five
+    to a Composite call, with the biggest writes as Bulk jobs where that is fewer."""
+    chunks = sorted((c for c in chunks if c), reverse=True)
+    return min(j * BULK_JOB_CALLS + math.ceil(sum(chunks[j:]) / HEAVY_PER_COMPOSITE) for j in range(len(chunks) + 1))
+
+
+def run_writes(report: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """role -> "Object op" -> records the run created or updated (the report's counts)."""
+    out: dict[str, dict[str, int]] = defaultdict(dict)
+    for role, objects in (report.get("counts") or {}).items():
+        for obj, outcomes in objects.items():
+            for outcome in ("created", "updated"):
+                n = int(outcomes.get(outcome) or 0)
+                if n and obj in ("Lead", "Contact", "Account", "Task"):
+                    out[role][f"{obj} {outcome}"] = n
+    return out
+
+
+def batch_floor(records: dict[str, list[dict]], report: dict[str, Any], badges: list[dict]) -> dict[str, Any]:
+    """The fewest calls for the same work by a connector that keeps this one's correctness contract:
+    a batch is acknowledged (STATE) only after its writes, and memory is bounded, so calls are
+    packed within a batch (``BATCH_SIZES``, in input order), never across batches. Per batch: its
+    lookup statements five to a Composite call (the Account lookups of search results no person
+    matched counted in the same calls, as if sent speculatively), then its writes (Collections five
+    to a Composite, or Bulk jobs where fewer). A role's writes are spread over its batches in
+    proportion to their records (the report has run totals only). Owners are looked up once per
+    e-mail, and every lookup value once in the run (as if every read were remembered across
+    batches; the target remembers search results' lookups); touchpoints' people were linked by
+    their prospects batch.
+    Fixed calls and the CRM-status read as in the whole-run floor."""
+    writes = run_writes(report)
+    person_found = {(b.get("search_id"), b.get("result_id")) for b in badges
+                    if b.get("object_type") in ("Lead", "Contact")}
+    seen: dict[str, set[str]] = defaultdict(set)  # values looked up by an earlier batch, per step
+
+    def fresh(step: str, values: Iterable[str | None]) -> list[str]:
+        new = [v for v in dict.fromkeys(values) if v and v not in seen[step]]
+        seen[step].update(new)
+        return new
+
+    per_role: dict[str, dict[str, int]] = {}
+    for role, size in BATCH_SIZES.items():
+        rows = records.get(role, [])
+        total = len(rows)
+        calls = lookup = write = 0
+        for start in range(0, total, size):
+            batch = rows[start:start + size]
+            share = len(batch) / total
+            statements = 0
+            if role == "prospects":
+                keys = [normalize_email(p.get("email")) for p in batch] + [p["id"] for p in batch]
+                statements += 2 * in_statements(fresh("prospects: person", keys))
+                owners = [normalize_email(p.get("purchased_by_user_email")) for p in batch]
+            elif role == "touchpoints":
+                statements += in_statements(t["id"] for t in batch)
+                owners = [normalize_email(t.get("user_email")) for t in batch]
+            else:
+                keys = [normalize_email(r.get("email")) for r in batch] + [r.get("prospect_id") for r in batch]
+                statements += 2 * in_statements(fresh("search results: person", keys))
+                rest = [r for r in batch if (r.get("search_id"), r.get("id")) not in person_found]
+                statements += in_statements(fresh("Website", (v.lower() for v in account_spellings(rest, "Website"))))
+                statements += in_statements(fresh("Name", (v.lower() for v in account_spellings(rest, "Name"))))
+                owners = []
+            statements += in_statements(fresh("owners", owners))
+            chunks = [math.ceil(n * share / COLLECTION_SIZE) for n in writes.get(role, {}).values()]
+            batch_lookup = math.ceil(statements / HEAVY_PER_COMPOSITE)
+            batch_write = batch_write_calls(chunks)
+            lookup += batch_lookup
+            write += batch_write
+            calls += batch_lookup + batch_write
+        per_role[role] = {"batches": math.ceil(total / size), "lookup_calls": lookup, "write_calls": write,
+                          "calls": calls}
+    crm = math.ceil(crm_status_statements(report) / HEAVY_PER_COMPOSITE)
+    total = sum(FIXED_FLOOR.values()) + sum(r["calls"] for r in per_role.values()) + crm
+    return {"total": total, "counted": total - FIXED_FLOOR["oauth"], "batch_sizes": BATCH_SIZES,
+            "roles": per_role, "crm_status_calls": crm}
 
 
 # -------------------------------------------------------------------------------- per N
@@ -511,9 +613,11 @@ def bench_n(n: int, args: argparse.Namespace, latencies: list[int]) -> dict[str,
 
         floor = floor_calls(records, report, badges)
         out["floor"] = floor
+        out["batch_floor"] = batch_floor(records, report, badges)
         base = out["pipeline"][0]
         out["calls_vs_floor"] = round(base["calls"] / floor["total"], 2) if floor["total"] else None
         out["calls_vs_old_floor"] = round(base["calls"] / floor["old"]["total"], 2) if floor["old"]["total"] else None
+        out["calls_vs_batch_floor"] = round(base["calls"] / out["batch_floor"]["total"], 2)
         out["floor_per_1000_records"] = round(1000 * floor["total"] / max(1, total), 2)
         return out
     finally:
@@ -532,10 +636,10 @@ def markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     lines = [f"# Pipeline benchmark, {meta['date']}", "",
              f"`{meta['command']}` on {meta['machine']}.", "",
              "| N | records | latency | calls | counted | calls / 1k rec | floor | calls / floor | "
-             "old floor (200 / call) | calls / old floor | one-at-a-time calls | "
+             "batch floor | calls / batch floor | old floor (200 / call) | calls / old floor | one-at-a-time calls | "
              "pipeline wall s | rec/s | target alone s | no-op target s | target / no-op | target peak MiB | "
              "SF concurrency in flight | over run |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         for p in r["pipeline"]:
             first = p is r["pipeline"][0]
@@ -543,7 +647,8 @@ def markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             lines.append(
                 f"| {r['n']:,} | {r['records']['total_synced']:,} | {p['latency_ms']} ms | {p['calls']:,} | "
                 f"{p.get('counted', '-')} | {p['calls_per_1000_records']} | {r['floor']['total']:,} | "
-                f"{round(p['calls'] / r['floor']['total'], 2) if r['floor']['total'] else '-'} | {old:,} | "
+                f"{round(p['calls'] / r['floor']['total'], 2) if r['floor']['total'] else '-'} | "
+                f"{r['batch_floor']['total']:,} | {round(p['calls'] / r['batch_floor']['total'], 2)} | {old:,} | "
                 f"{round(p['calls'] / old, 2) if old else '-'} | "
                 f"{r['naive']['predicted_calls']:,} | {p['wall_s']} | {p['records_per_s']} | "
                 f"{r['target_alone']['wall_s'] if first else ''} | {r['noop_target']['wall_s'] if first else ''} | "
@@ -569,6 +674,14 @@ def markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         lines.append(f"- N={r['n']:,}: {f['total']} = fixed {sum(f['fixed'].values())} + lookups "
                      f"{f['lookup_calls']} ({sum(f['lookup_statements'].values())} statements) + writes "
                      f"{sum(f['writes'].values())} {json.dumps(f['writes'])}")
+    lines += ["", "Batch floor (the same limits, calls packed within each batch only: a batch is acknowledged "
+              "after its writes; batch sizes " + json.dumps(BATCH_SIZES) + "):", ""]
+    for r in results:
+        f = r["batch_floor"]
+        lines.append(f"- N={r['n']:,}: {f['total']} = fixed {sum(FIXED_FLOOR.values())} + CRM status "
+                     f"{f['crm_status_calls']} + " + ", ".join(
+                         f"{role} {v['calls']} ({v['batches']} batches: lookups {v['lookup_calls']}, writes "
+                         f"{v['write_calls']})" for role, v in f["roles"].items()))
     lines += ["", "Old floor (200 records per call, a statement per call):", ""]
     for r in results:
         f = r["floor"]["old"]
@@ -585,6 +698,7 @@ def markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
 
 def print_table(results: list[dict[str, Any]]) -> None:
     print(f"\n{'N':>8} {'records':>8} {'lat':>5} {'calls':>6} {'counted':>7} {'/1k':>6} {'floor':>6} {'x floor':>7} "
+          f"{'batch fl':>8} {'x b.fl':>6} "
           f"{'naive':>8} {'wall s':>7} {'rec/s':>7} {'alone s':>7} {'noop s':>7} {'x noop':>6} {'MiB':>6} "
           f"{'conc':>5}")
     for r in results:
@@ -592,7 +706,8 @@ def print_table(results: list[dict[str, Any]]) -> None:
             print(f"{r['n']:>8} {r['records']['total_synced']:>8} {p['latency_ms']:>5} {p['calls']:>6} "
                   f"{p['counted']:>7} "
                   f"{p['calls_per_1000_records']:>6} {r['floor']['total']:>6} "
-                  f"{p['calls'] / max(1, r['floor']['total']):>7.2f} {r['naive']['predicted_calls']:>8} "
+                  f"{p['calls'] / max(1, r['floor']['total']):>7.2f} {r['batch_floor']['total']:>8} "
+                  f"{p['calls'] / max(1, r['batch_floor']['total']):>6.2f} {r['naive']['predicted_calls']:>8} "
                   f"{p['wall_s']:>7} {p['records_per_s']:>7} {r['target_alone']['wall_s']:>7} "
                   f"{r['noop_target']['wall_s']:>7} {r['target_vs_noop']:>6} {p['target_peak_rss_mib']:>6} "
                   f"{p['effective_concurrency'] or '-':>5}")

@@ -401,8 +401,10 @@ def _handle_results(run: RunContext, sent: list[tuple[dict, Any]], tasks_by_tp: 
 _RETRY_ONCE = threading.Lock()
 
 
-def process_batch(run: RunContext, records: list[dict]) -> None:
-    """Plan, then write, one batch of touchpoints (plus any touchpoints still pending)."""
+def process_batch(run: RunContext, records: list[dict], *, consume: bool = False) -> None:
+    """Plan, then write, one batch of touchpoints (plus any touchpoints still pending).
+    ``consume``: ``records`` is emptied once read, so the records can be freed while the batch
+    waits for its turn and writes (the target hands over a list only the batch holds)."""
     touchpoints = dedupe_latest(records)
     if not _flag(run.config, "sync_activities"):
         for tp in touchpoints:
@@ -416,8 +418,19 @@ def process_batch(run: RunContext, records: list[dict]) -> None:
     if first:  # once per run here, once more at the end of the run
         ids = {str(t.get("id")) for t in touchpoints}
         pending = [tp for tp in _links_pending(run) if str(tp.get("id")) not in ids]
-    _process(run, pending + touchpoints, retrying=len(pending))
+    work, retrying = pending + touchpoints, len(pending)
+    # From here the batch's records are referenced only by ``work`` (and ``records`` unless
+    # consumed), which _process lets go once their Tasks are planned.
+    del touchpoints, pending
+    if consume:
+        records.clear()
+    _process(run, work, retrying=retrying)
     _finish(run)
+
+
+def _stub(tp: dict) -> dict:
+    """What the checks, writes, rejects and report need of a planned touchpoint."""
+    return {"id": tp.get("id"), "prospect_id": tp.get("prospect_id")}
 
 
 def _finish(run: RunContext) -> None:
@@ -436,6 +449,8 @@ def process_pending(run: RunContext) -> None:
 
 
 def _process(run: RunContext, touchpoints: list[dict], *, retrying: int = 0) -> None:
+    """Plan and write ``touchpoints`` (the first ``retrying`` are pending ones). Consumes the list:
+    it is emptied once the Tasks are planned, so the records can be freed."""
     if not touchpoints:
         return
     facts = task_facts(run.client.describe(OBJECT))
@@ -462,6 +477,13 @@ def _process(run: RunContext, touchpoints: list[dict], *, retrying: int = 0) -> 
             _reject(run, tp, {}, {"statusCode": "INVALID_TOUCHPOINT",
                                   "message": "touchpoint lacks id, prospect_id or a valid executed_at"})
     new_pending = [tp for tp in plan.pending if str(tp.get("id")) not in retry_ids]
+    # Only a written touchpoint's ids are needed from here: its record (2 KB as parsed) is let go
+    # while the batch waits for its turn and its writes (the next batch's records are in memory).
+    plan.writes = [(_stub(tp), task) for tp, task in plan.writes]
+    plan.skipped.clear()
+    plan.pending.clear()
+    touchpoints.clear()
+    del valid, resolvable, people, owners
     # The check for existing Tasks and the writes: only after every batch handed over before this
     # one has written (run.in_turn), so a touchpoint sent again in the next batch finds its Task
     # instead of racing to create a second one.

@@ -15,11 +15,40 @@ import ctypes.util
 import logging
 import os
 import sys
+from typing import Any
 
 _M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)
 ARENAS = 2
 
 log = logging.getLogger(__name__)
+
+
+_libc: Any = None
+
+
+def _glibc() -> Any:
+    global _libc
+    if _libc is None:
+        _libc = False
+        if sys.platform.startswith("linux"):
+            try:
+                # glibc's soname: find_library would run ldconfig in a subprocess.
+                _libc = ctypes.CDLL("libc.so.6")
+                _libc.malloc_trim.argtypes = [ctypes.c_size_t]
+                _libc.malloc_trim.restype = ctypes.c_int
+            except (OSError, AttributeError):  # not glibc
+                _libc = False
+    return _libc
+
+
+def release_free_memory() -> bool:
+    """Give the pages of freed blocks back to the OS (glibc ``malloc_trim``), as a batch ends.
+
+    A batch's big strings (request and response bodies, a Bulk file, texts of its records) are
+    allocated with malloc, and glibc keeps the pages of those freed inside its heaps: without
+    this, the peak of one phase stays the resident size of every phase after it."""
+    libc = _glibc()
+    return bool(libc and libc.malloc_trim(0))
 
 
 def limit_malloc_arenas(arenas: int = ARENAS) -> bool:

@@ -37,10 +37,11 @@ from .batch_worker import BatchWorker
 from .context import RunContext, build_run, output_paths
 from .links import open_store
 from .matching import DEFAULT_ORDER as MATCH_STEPS
+from .memory import release_free_memory
 from .progress import Progress
 from .report import RunReport
 from .salesforce.redact import install_for_plugin
-from .sinks import SINKS_BY_ROLE, role_module
+from .sinks import SINKS_BY_ROLE, role_module, unpack
 from .state_holdback import hold_back
 
 ROLES = tuple(SINKS_BY_ROLE)
@@ -52,11 +53,11 @@ LANE_OF_ROLE = {"users": "people", "prospects": "people", "touchpoints": "touchp
                 "search_results": "search-results", "ignore": "search-results"}
 # Touchpoints and search results each have two workers: one batch's own work (people and owners,
 # Task fields, normalising; the badges file, the Andsend write-back) overlaps the other's
-# Salesforce calls, which Salesforce would otherwise wait through. Each batch's writes/output run
-# in input order (``run.in_turn``, BatchWorker turns).
-# Touchpoints batches hold 20,000 records (one Bulk job each): one worker, or two such batches
-# and their Task fields and Bulk files would be alive at once (peak memory: README, "Pipeline benchmark").
-LANE_WORKERS = {"touchpoints": 1, "search-results": 2}
+# Salesforce calls (a touchpoints batch's Bulk job), which Salesforce would otherwise wait through.
+# Each batch's writes/output run in input order (``run.in_turn``, BatchWorker turns). A
+# touchpoints batch waiting for its turn holds only its Task fields (activities.py lets the
+# records go once planned).
+LANE_WORKERS = {"touchpoints": 2, "search-results": 2}
 LANE_WAITS_FOR: dict[str, tuple[str, ...] | None] = {
     "people": None,  # everything before it
     "touchpoints": ("people",),
@@ -331,9 +332,17 @@ class TargetSalesforceAndsend(Target):
             run = self.run
             if run.lease is not None:
                 run.lease.check()  # a run whose lease was taken over stops before writing more
+            n = len(records)
+            kwargs: dict[str, Any] = {}
+            if role == "touchpoints":  # packed by the sink; the dicts are freed as soon as planned
+                unpacked = unpack(records)
+                records.clear()
+                records, kwargs = unpacked, {"consume": True}
+            # The retry queue keeps each record as sent until its batch's outcome is stored.
             with run.retry.batch(role, records) if run.retry is not None else nullcontext():
-                role_module(role).process_batch(run, records)
-            self._progress(len(records))
+                role_module(role).process_batch(run, records, **kwargs)
+            self._progress(n)
+            release_free_memory()
         except BaseException as exc:
             self._batches.note_failure(exc)  # no other lane starts a batch while the report is written
             self._failed = exc

@@ -2,8 +2,11 @@
 
 Bulk result files come back in no guaranteed order and a CSV cannot carry a column the object
 does not have, so rows are matched to inputs by their own content: every result file echoes the
-uploaded columns, and the tuple of uploaded cells is the key (identical input rows are
-interchangeable, so any assignment among them is correct).
+uploaded columns. The key is the row's key column where its values are unique in the job (the
+upsert's external id, the update's Id), else the tuple of uploaded cells (identical input rows
+are interchangeable, so any assignment among them is correct). The upload file is written
+straight from the records and the result files parsed from their bytes: a 20,000-row job holds
+its records, one file and a key per row.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import io
 import logging
 import time
 from collections import defaultdict, deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -64,6 +67,7 @@ class BulkIngest:
         self.log = logger or log
         self.poll_interval = float(poll_interval or config.get("bulk_poll_seconds") or 1.0)
         self.timeout = float(timeout or config.get("bulk_timeout_seconds") or 3600)
+        self.max_upload_bytes = MAX_UPLOAD_BYTES
 
     def write(self, operation: str, sobject: str, records: Sequence[Mapping[str, Any]], *,
               external_id_field: str | None = None) -> list[WriteResult]:
@@ -75,38 +79,50 @@ class BulkIngest:
                 if k != "attributes" and k not in seen:
                     seen.add(k)
                     columns.append(k)
-        rows = [[("" if k not in r else _cell(r[k])) for k in columns] for r in records]
         results: list[WriteResult | None] = [None] * len(records)
-        for start, end in self._splits(columns, rows):
-            part = self._run_job(operation, sobject, columns, rows[start:end], external_id_field)
+        for start, end, data in self._parts(columns, records):
+            part = self._run_job(operation, sobject, columns, records, start, end, data,
+                                 external_id_field, key_column=self._key_column(operation, columns,
+                                                                                 external_id_field))
             results[start:end] = part
         return results  # type: ignore[return-value]
 
     @staticmethod
-    def _csv(columns: list[str], rows: Iterable[list[str]]) -> bytes:
-        # Written as UTF-8 bytes directly: a big job's file is held once, not as text and bytes.
-        buf = io.BytesIO()
-        text = io.TextIOWrapper(buf, encoding="utf-8", newline="", write_through=True)
-        w = csv.writer(text, lineterminator="\n")
-        w.writerow(columns)
-        w.writerows(rows)
-        text.detach()
-        return buf.getvalue()
+    def _key_column(operation: str, columns: list[str], external_id_field: str | None) -> str | None:
+        """The column that names each row by itself (the upsert's external id, the update's Id):
+        results are then matched on it alone, with no copy of the rows kept."""
+        key = external_id_field if operation == "upsert" else ("Id" if operation == "update" else None)
+        return key if key in columns else None
 
-    def _splits(self, columns: list[str], rows: list[list[str]]) -> list[tuple[int, int]]:
-        header = len(",".join(columns)) + 1
-        splits, start, size = [], 0, header
-        for i, row in enumerate(rows):
-            row_size = sum(len(c.encode("utf-8")) + 3 for c in row) + 1  # quotes and delimiter, roughly
-            if i > start and size + row_size > MAX_UPLOAD_BYTES:
-                splits.append((start, i))
-                start, size = i, header
-            size += row_size
-        splits.append((start, len(rows)))
-        return splits
+    @staticmethod
+    def _row(columns: list[str], record: Mapping[str, Any]) -> list[str]:
+        return [("" if k not in record else _cell(record[k])) for k in columns]
 
-    def _run_job(self, operation: str, sobject: str, columns: list[str], rows: list[list[str]],
-                 external_id_field: str | None) -> list[WriteResult]:
+    def _parts(self, columns: list[str], records: Sequence[Mapping[str, Any]]) -> Iterator[tuple[int, int, bytes]]:
+        """Upload files of at most MAX_UPLOAD_BYTES, written straight from the records: (first
+        record, end, CSV bytes). Only one file is held at a time (the rows are not kept)."""
+        start = 0
+        while start < len(records) or start == 0:
+            buf = io.BytesIO()
+            text = io.TextIOWrapper(buf, encoding="utf-8", newline="", write_through=True)
+            w = csv.writer(text, lineterminator="\n")
+            w.writerow(columns)
+            end = start
+            while end < len(records):
+                if end > start and buf.tell() >= self.max_upload_bytes:
+                    break
+                w.writerow(self._row(columns, records[end]))
+                end += 1
+            text.detach()
+            yield start, end, buf.getvalue()
+            del buf
+            if end >= len(records):
+                return
+            start = end
+
+    def _run_job(self, operation: str, sobject: str, columns: list[str], records: Sequence[Mapping[str, Any]],
+                 start: int, end: int, data: bytes, external_id_field: str | None, *,
+                 key_column: str | None = None) -> list[WriteResult]:
         c = self.client
         spec: dict[str, Any] = {"object": sobject, "operation": operation, "contentType": "CSV",
                                 "lineEnding": "LF", "columnDelimiter": "COMMA"}
@@ -115,25 +131,26 @@ class BulkIngest:
         job = c.request("POST", "jobs/ingest", kind="bulk_create_job", json=spec).json()
         job_id = job["id"]
         upload_path = "/" + job["contentUrl"].lstrip("/") if job.get("contentUrl") else f"jobs/ingest/{job_id}/batches"
-        self.log.info("Bulk API 2.0 %s of %d %s record(s): job %s", operation, len(rows), sobject, job_id)
-        c.request("PUT", upload_path, kind="bulk_upload", data=self._csv(columns, rows),
-                  headers={"Content-Type": "text/csv"})
+        self.log.info("Bulk API 2.0 %s of %d %s record(s): job %s", operation, end - start, sobject, job_id)
+        c.request("PUT", upload_path, kind="bulk_upload", data=data, headers={"Content-Type": "text/csv"})
+        del data
         c.request("PATCH", f"jobs/ingest/{job_id}", kind="bulk_close", json={"state": "UploadComplete"})
-        info = self._wait(job_id, len(rows))
+        info = self._wait(job_id, end - start)
         state = info.get("state")
         if state != "JobComplete":
             self.log.warning("Bulk job %s ended %s: %s", job_id, state, info.get("errorMessage") or "")
-        return self._results(job_id, info, columns, rows)
+        return self._results(job_id, info, columns, records[start:end], key_column)
 
     def _wait(self, job_id: str, rows: int) -> dict[str, Any]:
         deadline = time.monotonic() + self.timeout
+        closed = time.monotonic()
         # Every status read is a counted call and a job is never done the moment it is closed:
-        # the first read waits about as long as the job should take (ROWS_PER_SECOND), then each
-        # wait doubles (up to 10 s).
+        # the first read waits about as long as the job should take (ROWS_PER_SECOND); each later
+        # one waits for the rows still to go at the rate the job has shown so far (its
+        # numberRecordsProcessed), else twice the last wait; never more than 30 s.
         interval = max(self.poll_interval, min(30.0, self.poll_interval * rows / ROWS_PER_SECOND))
         while True:
             time.sleep(interval)
-            interval = min(10.0, interval * 2)
             info = self.client.request("GET", f"jobs/ingest/{job_id}", kind="bulk_status").json()
             if info.get("state") in FINAL_STATES:
                 return info
@@ -142,26 +159,42 @@ class BulkIngest:
                     f"Bulk job {job_id} still {info.get('state')} after {self.timeout:.0f}s; its outcome is unknown "
                     f"(check Setup > Bulk Data Load Jobs); the next run re-matches these records"
                 )
+            interval = self._next_wait(interval, rows, _count(info.get("numberRecordsProcessed")),
+                                       time.monotonic() - closed)
+
+    def _next_wait(self, last: float, rows: int, processed: int | None, elapsed: float) -> float:
+        if processed and 0 < processed < rows and elapsed > 0:
+            # 10 % over the projection: one read at the end rather than two around it.
+            return max(self.poll_interval, min(30.0, 1.1 * (rows - processed) * elapsed / processed))
+        return max(self.poll_interval, min(30.0, last * 2))
 
     def _fetch(self, job_id: str, resource: str) -> Iterator[dict[str, str]]:
-        """The rows of a result file, one at a time (a big job's file is not held twice)."""
+        """The rows of a result file, one at a time, parsed from the response bytes (the file is
+        not also held decoded: a 20,000-row file of accented text would double as str)."""
         resp = self.client.request("GET", f"jobs/ingest/{job_id}/{resource}", kind="bulk_results",
                                    headers={"Accept": "text/csv"})
-        text = resp.content.decode("utf-8-sig")
+        content = resp.content
         del resp
-        if text.strip():
-            yield from csv.DictReader(io.StringIO(text, newline=""))
+        if content.strip():
+            yield from csv.DictReader(io.TextIOWrapper(io.BytesIO(content), encoding="utf-8-sig", newline=""))
 
     def _results(self, job_id: str, info: dict[str, Any], columns: list[str],
-                 rows: list[list[str]]) -> list[WriteResult]:
-        # Row cells -> input index (a list only for identical rows: a deque per row would weigh
-        # more than the row itself in a 20,000-row job).
-        exact: dict[tuple[str, ...], int | list[int]] = {}
-        for i, row in enumerate(rows):
-            key = tuple(row)
+                 records: Sequence[Mapping[str, Any]], key_column: str | None = None) -> list[WriteResult]:
+        # Each result row is matched to its input by the cells it echoes. With a key column whose
+        # values are unique in the job (the upsert's external id), that cell alone; otherwise the
+        # tuple of all cells (identical input rows are interchangeable: a list only for those, as a
+        # deque per row would weigh more than the row itself in a 20,000-row job).
+        key_at = columns.index(key_column) if key_column is not None else None
+        exact: dict[Any, int | list[int]] = {}
+        for i, record in enumerate(records):
+            key: Any = (_cell(record[key_column]) if key_column in record else "") if key_at is not None \
+                else tuple(self._row(columns, record))
             seen = exact.get(key)
             if seen is None:
                 exact[key] = i
+            elif key_at is not None:
+                # A key repeated in the job: it does not name a row, so match on every cell.
+                return self._results(job_id, info, columns, records, None)
             elif isinstance(seen, list):
                 seen.append(i)
             else:
@@ -169,20 +202,20 @@ class BulkIngest:
         # The rewritten-cells fallback index is built only if an echo misses the exact one (it
         # would double the memory of a big job for what is rare).
         loose: dict[tuple[str, ...], deque[int]] | None = None
-        results: list[WriteResult | None] = [None] * len(rows)
+        results: list[WriteResult | None] = [None] * len(records)
 
         def claim(echo: Mapping[str, str | None]) -> int | None:
             nonlocal loose
             cells = tuple((echo.get(col) or "") for col in columns)
-            hit = exact.get(cells)
+            hit = exact.get(cells[key_at] if key_at is not None else cells)
             for i in (hit,) if isinstance(hit, int) else (hit or ()):
                 if results[i] is None:
                     return i
             if loose is None:
                 loose = defaultdict(deque)
-                for i, row in enumerate(rows):
+                for i, record in enumerate(records):
                     if results[i] is None:
-                        loose[tuple(_norm(c) for c in row)].append(i)
+                        loose[tuple(_norm(c) for c in self._row(columns, record))].append(i)
             queue = loose.get(tuple(_norm(c) for c in cells))
             while queue:
                 i = queue.popleft()
@@ -205,7 +238,7 @@ class BulkIngest:
         processed = _count(info.get("numberRecordsProcessed"))
         complete = info.get("state") == "JobComplete"
         read_failed = not (complete and failed == 0)
-        read_unprocessed = not (complete and processed is not None and processed >= len(rows))
+        read_unprocessed = not (complete and processed is not None and processed >= len(records))
         for row in self._fetch(job_id, "failedResults/") if read_failed else []:
             i = claim(row)
             if i is None:

@@ -158,3 +158,19 @@ def test_a_touchpoint_in_two_batches_prepared_at_once_is_one_task(sf, tmp_path):
         assert len(tasks) == 7, attempt
         if sf.variant == "ext":
             assert sorted(t["Andsend_Touchpoint_Id__c"] for t in tasks) == [f"tp_{i}" for i in range(7)]
+
+
+def test_touchpoints_with_extra_numeric_fields_are_written(sf, tmp_path):
+    # A touchpoint waits in its batch as compact JSON: numbers the SDK parsed as Decimal (and
+    # other extra fields) pass through, and the pending copy keeps them.
+    seed(sf, {"records": {"Lead": [{"LastName": "L", "Company": "C", "Andsend_Prospect_Id__c": "p_1"}]}})
+    config = target_config(sf, tmp_path / "out")
+    tps = [touchpoint("tp_1", "p_1", score=1.25, opens=3, meta={"ratio": 0.5, "tags": ["a"]}),
+           touchpoint("tp_2", "p_later", score=2.5)]
+    run = run_target(config, messages("touchpoints", tps))
+    (lead,) = records(sf, "Lead")
+    assert [t["WhoId"] for t in records(sf, "Task")] == [lead["Id"]]
+    assert run.report["skipped"]["touchpoints"] == {"person_not_in_salesforce": 1}
+    run_target(config, messages("prospects", [prospect("p_later", email="later@acme.test")]))
+    later = next(r for r in records(sf, "Lead") if r["Id"] != lead["Id"])
+    assert sorted(t["WhoId"] for t in records(sf, "Task")) == sorted([lead["Id"], later["Id"]])

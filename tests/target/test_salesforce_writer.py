@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from target_salesforce_andsend.salesforce.bulk import BulkIngest
 from target_salesforce_andsend.salesforce.client import SalesforceClient
 from target_salesforce_andsend.salesforce.writer import Writer
 from tests.target._salesforce_support import control, password_config
@@ -410,3 +411,49 @@ def test_a_failed_composite_fails_each_write_it_carried_with_its_own_partial_res
     assert leads is not accounts
     assert leads.partial_results == [None] * 300 and accounts.partial_results == [None] * 200
     assert client.calls["composite"] == 1  # one call carried both, and it was not resent
+
+
+def test_bulk_upsert_results_map_back_by_external_id_alone(sf) -> None:
+    # Rows identical but for their external id, failures among them: each result goes back to the
+    # record whose key it echoes (no copy of the rows is kept for a keyed job).
+    client = SalesforceClient(password_config(sf))
+    tag = uuid.uuid4().hex
+    records = [{"Andsend_Prospect_Id__c": f"{tag}-{i}", "LastName": "Same", "Company": tag,
+                "Description": "line one\nline, \"two\""} for i in range(120)]
+    bad = {7, 64, 119}
+    for i in bad:
+        records[i] = {**records[i], "LastName": None}
+    results = BulkIngest(client).write("upsert", "Lead", records, external_id_field="Andsend_Prospect_Id__c")
+    stored = {r["Id"]: r for r in _rows(sf, "Lead", tag)}
+    assert len(stored) == 117
+    for i, (rec, res) in enumerate(zip(records, results, strict=True)):
+        if i in bad:
+            assert not res.success and res.error_code == "REQUIRED_FIELD_MISSING", (i, res)
+        else:
+            assert res.success and res.created is True, (i, res)
+            assert stored[res.id]["Andsend_Prospect_Id__c"] == rec["Andsend_Prospect_Id__c"]
+
+
+def test_bulk_upload_over_the_size_limit_is_split_into_jobs_and_results_align(sf) -> None:
+    client = SalesforceClient(password_config(sf))
+    bulk = BulkIngest(client)
+    bulk.max_upload_bytes = 3_000  # about 50 rows a file
+    tag = uuid.uuid4().hex
+    records = [{"LastName": f"S{i:03d}", "Company": tag, "Title": "x" * 20} for i in range(180)]
+    results = bulk.write("insert", "Lead", records)
+    jobs = sf.stats()["by_kind"].get("bulk_create_job")
+    assert jobs is not None and 3 <= jobs <= 5, jobs
+    stored = {r["Id"]: r["LastName"] for r in _rows(sf, "Lead", tag)}
+    assert len(stored) == 180
+    assert [stored[r.id] for r in results] == [r["LastName"] for r in records]
+
+
+def test_bulk_status_reads_follow_the_jobs_own_pace(sf) -> None:
+    bulk = BulkIngest(SalesforceClient(password_config(sf)))
+    # Half of 20,000 rows in 4 s: the next read when the rest should be done (10 % over).
+    assert bulk._next_wait(4.0, 20_000, 10_000, 4.0) == pytest.approx(4.4)
+    # Nothing processed yet (queued), or no count: twice the last wait, at most 30 s.
+    assert bulk._next_wait(4.0, 20_000, 0, 4.0) == 8.0
+    assert bulk._next_wait(20.0, 20_000, None, 24.0) == 30.0
+    # Almost done: never sooner than the poll interval.
+    assert bulk._next_wait(8.0, 20_000, 19_999, 8.0) == bulk.poll_interval
