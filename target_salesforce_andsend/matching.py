@@ -192,31 +192,54 @@ _REMEMBERED_FIELDS = ("Id", "LastModifiedDate", "Email", EXTERNAL_ID_FIELD, "Acc
 
 
 class LookupMemory:
-    """What the lookups of a run found per value (an e-mail, a prospect id, a company's domain or
-    name, per object), so a value looked up by an earlier batch is not sent again: search results
-    repeat people and companies across batches. Bounded (least recently used values go first;
-    rows kept with only ``_REMEMBERED_FIELDS``), and forgotten whenever the target writes people
-    or Accounts (``Matcher.forget``)."""
+    """What the lookups of a run found (per e-mail or prospect id and object; per company and per
+    registrable domain for Accounts: one entry for all the spellings sent for it, so a batch's
+    companies fit however many spellings each has), so what an earlier batch looked up is not sent
+    again: search results repeat people and companies across batches. Bounded (least recently used
+    entries go first; rows kept with only ``_REMEMBERED_FIELDS``), and forgotten whenever the
+    target writes people or Accounts (``Matcher.forget``): an answer read before a ``clear`` is
+    not stored after it (``generation``)."""
 
     def __init__(self, max_values: int = 50_000, extra_fields: tuple[str, ...] = ()) -> None:
         self._fields = (*_REMEMBERED_FIELDS, *extra_fields)
         self._values: OrderedDict[tuple[str, str, str], list[dict]] = OrderedDict()
         self._max = max_values
+        self._generation = 0
         self._lock = threading.Lock()
+
+    @property
+    def generation(self) -> int:
+        """Moves on every ``clear``: take it before a lookup, hand it to ``put`` after."""
+        with self._lock:
+            return self._generation
+
+    def get(self, sobject: str, kind: str, value: str) -> list[dict] | None:
+        """The remembered rows (now the most recently used), or None when not remembered: one lock
+        hold, so an eviction cannot fall between asking and reading."""
+        key = (sobject, kind, value)
+        with self._lock:
+            found = self._values.get(key)
+            if found is not None:
+                self._values.move_to_end(key)
+            return found
 
     def known(self, sobject: str, kind: str, value: str) -> bool:
         with self._lock:
             return (sobject, kind, value) in self._values
 
     def rows(self, sobject: str, kind: str, value: str) -> list[dict]:
-        with self._lock:
-            key = (sobject, kind, value)
-            self._values.move_to_end(key)
-            return self._values[key]
+        found = self.get(sobject, kind, value)
+        if found is None:
+            raise KeyError((sobject, kind, value))
+        return found
 
-    def put(self, sobject: str, kind: str, value: str, rows: list[dict]) -> None:
+    def put(self, sobject: str, kind: str, value: str, rows: list[dict], generation: int | None = None) -> None:
+        """Remember ``rows``; not when ``generation`` (taken before the lookup) is no longer current:
+        the run wrote people or Accounts meanwhile and the answer may be stale."""
         slim = [{f: r[f] for f in self._fields if f in r} for r in rows]
         with self._lock:
+            if generation is not None and generation != self._generation:
+                return
             self._values[(sobject, kind, value)] = slim
             self._values.move_to_end((sobject, kind, value))
             while len(self._values) > self._max:
@@ -225,9 +248,11 @@ class LookupMemory:
     def clear(self) -> None:
         with self._lock:
             self._values.clear()
+            self._generation += 1
 
     def __len__(self) -> int:
-        return len(self._values)
+        with self._lock:
+            return len(self._values)
 
 
 class Matcher:
@@ -310,6 +335,8 @@ class Matcher:
         result: dict[str, Match | None] = {k.key: None for k in keys}
         pending = {k.key: k for k in keys}
         self._local.remember = remember
+        # Taken before any lookup: answers read before the run's own writes are not remembered.
+        self._local.generation = self.memory.generation
         self._local.steps = steps
         self._local.audits = [] if audit is not None else None
         self._local.account_candidates = None
@@ -359,9 +386,10 @@ class Matcher:
                 ask = []
                 for k in keys:
                     slots = _person_slots(k)
-                    if slots and all(memory.known(sobject, kind, v) for kind, v in slots):
-                        for kind, v in slots:
-                            rows[sobject].update((r["Id"], r) for r in memory.rows(sobject, kind, v))
+                    remembered = [memory.get(sobject, kind, v) for kind, v in slots]
+                    if slots and all(found is not None for found in remembered):
+                        for found in remembered:
+                            rows[sobject].update((r["Id"], r) for r in found or ())
                     else:
                         ask.append(k)
             asked[sobject] = ask
@@ -397,9 +425,11 @@ class Matcher:
                 by_email[email].append(r)
             if r.get(ext) not in (None, ""):
                 by_pid[str(r[ext])].append(r)
+        generation = getattr(self._local, "generation", None)
         for k in keys:
             for kind, value in _person_slots(k):
-                memory.put(sobject, kind, value, (by_email if kind == "email" else by_pid).get(value, []))
+                memory.put(sobject, kind, value, (by_email if kind == "email" else by_pid).get(value, []),
+                           generation)
 
     # -- person steps ---------------------------------------------------------------------
 
@@ -533,31 +563,43 @@ class Matcher:
         if cached is not None:
             return cached
         memory = self._memory()
+        generation = getattr(self._local, "generation", None)
         out: dict[str, list[dict]] = {k.key: [] for k in keys}
-        # (field, spelling lower-cased) -> keys. Spellings are sent as written: SOQL compares them
-        # case-insensitively, and a casefolded "Weiß" would be "weiss", another name.
-        by_value: dict[tuple[str, str], list[str]] = defaultdict(list)
-        spelled: dict[tuple[str, str], str] = {}
+        # A unit is what one remembered answer covers: a registrable domain (its Website
+        # spellings) or a company name as written with its country (its Name spellings).
+        units: dict[tuple[str, str], list[str]] = defaultdict(list)  # unit -> keys
+        unit_values: dict[tuple[str, str], list[tuple[str, str]]] = {}  # unit -> (field, spelling)
         for k in keys:
-            values: list[tuple[str, str]] = []
             if "account_domain" in steps and k.domain:
-                values += [("Website", v) for v in website_variants(k.domain)]
+                unit = ("domain", k.domain)
+                units[unit].append(k.key)
+                if unit not in unit_values:
+                    unit_values[unit] = [("Website", v) for v in website_variants(k.domain)]
             if k.company and normalize_company(k.company):
-                values += [("Name", v) for v in company_name_variants(k.company, k.country)]
-            for fld, v in values:
+                unit = ("company", f"{k.country or ''}\x1f{' '.join(k.company.split())}")
+                units[unit].append(k.key)
+                if unit not in unit_values:
+                    unit_values[unit] = [("Name", v) for v in company_name_variants(k.company, k.country)]
+        # (field, spelling lower-cased) -> the units asking. Spellings are sent as written: SOQL
+        # compares them case-insensitively, and a casefolded "Weiß" would be "weiss", another name.
+        by_value: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+        spelled: dict[tuple[str, str], str] = {}
+        asked_units: list[tuple[str, str]] = []
+        for unit, unit_keys in units.items():
+            remembered = memory.get("Account", *unit) if memory is not None else None
+            if remembered is not None:
+                for key in unit_keys:
+                    out[key] += remembered
+                continue
+            asked_units.append(unit)
+            for fld, v in unit_values[unit]:
                 slot = (fld, v.lower())
-                if k.key not in by_value[slot]:
-                    by_value[slot].append(k.key)
+                if unit not in by_value[slot]:
+                    by_value[slot].append(unit)
                 spelled.setdefault(slot, v)
         ask: dict[str, list[str]] = {"Website": [], "Name": []}
-        for slot in by_value:
-            fld, low = slot
-            if memory is not None and memory.known("Account", fld, low):
-                for row in memory.rows("Account", fld, low):
-                    for key in by_value[slot]:
-                        out[key].append(row)
-            else:
-                ask[fld].append(spelled[slot])
+        for fld, low in by_value:
+            ask[fld].append(spelled[(fld, low)])
         statements = [st for fld in ("Website", "Name") if ask[fld]
                       for st in self._statements("Account", fld, ask[fld])]
         # The org's Accounts by name key and domain (account_index.py): their rows are read fresh by
@@ -566,8 +608,9 @@ class Matcher:
         indexed_rows: list[dict] = []
         ask_ids = []
         for account_id in sorted(indexed):
-            if memory is not None and memory.known("Account", "Id", account_id):
-                indexed_rows += memory.rows("Account", "Id", account_id)
+            remembered = memory.get("Account", "Id", account_id) if memory is not None else None
+            if remembered is not None:
+                indexed_rows += remembered
             else:
                 ask_ids.append(account_id)
         id_statements = self._statements("Account", "Id", ask_ids) if ask_ids else []
@@ -577,7 +620,8 @@ class Matcher:
         if memory is not None:
             by_id = {r["Id"][:15]: r for r in fresh}
             for account_id in ask_ids:
-                memory.put("Account", "Id", account_id, [by_id[account_id[:15]]] if account_id[:15] in by_id else [])
+                memory.put("Account", "Id", account_id, [by_id[account_id[:15]]] if account_id[:15] in by_id else [],
+                           generation)
         indexed_rows += fresh
         found_by: dict[tuple[str, str], list[dict]] = defaultdict(list)
         for row in rows:
@@ -585,13 +629,13 @@ class Matcher:
                 value = row.get(fld)
                 if isinstance(value, str) and (fld, value.lower()) in by_value:
                     found_by[(fld, value.lower())].append(row)
-        for slot, found in found_by.items():
-            for key in by_value[slot]:
+        for unit in asked_units:
+            found = list({r["Id"]: r for fld, v in unit_values[unit]
+                          for r in found_by.get((fld, v.lower()), ())}.values())
+            for key in units[unit]:
                 out[key] += found
-        if memory is not None:
-            for fld, values in ask.items():
-                for v in values:
-                    memory.put("Account", fld, v.lower(), found_by.get((fld, v.lower()), []))
+            if memory is not None:
+                memory.put("Account", *unit, found, generation)
         self._add_indexed(out, indexed, indexed_rows, ask_ids)
         for key, found in out.items():
             out[key] = list({r["Id"]: r for r in found}.values())

@@ -698,13 +698,17 @@ def _execute(run: RunContext, plan: Plan, groups_by_key: dict[str, Group]) -> No
     """All of a batch's writes are admitted by the quota governor together, so a quota stop
     happens between batches, never with half a batch written."""
     estimate = estimate_write_calls(run, plan)
-    if estimate:
-        run.matcher.forget()  # what the badges remembered may change now
     if estimate == 0:
         _execute_admitted(run, plan, groups_by_key)
         return
-    with run.client.quota.batch(estimate, f"writes of {len(groups_by_key)} prospects"):
-        _execute_admitted(run, plan, groups_by_key)
+    # What the badges remembered may change now; forgotten again once written, because a badge
+    # lookup running meanwhile may have read the org before these writes.
+    run.matcher.forget()
+    try:
+        with run.client.quota.batch(estimate, f"writes of {len(groups_by_key)} prospects"):
+            _execute_admitted(run, plan, groups_by_key)
+    finally:
+        run.matcher.forget()
 
 
 def _execute_admitted(run: RunContext, plan: Plan, groups_by_key: dict[str, Group]) -> None:

@@ -94,3 +94,52 @@ def test_owner_resolver_asks_once_for_emails_two_batches_resolve_at_once(sf_emul
     sf_emulator.faults()
     assert got == [{"a@x.test": refs["a"], "none@x.test": None}] * 2
     assert sf_emulator.stats()["by_kind"] == {"query": 1}
+
+
+def test_remembered_companies_fit_however_many_spellings_they_have(sf_emulator, tmp_path):
+    """The lookup memory keeps one answer per company and per domain, not per spelling sent: a
+    second batch asking the same companies sends no Account statement even when the first batch's
+    spellings (some thirty a name) are many more than the memory holds."""
+    from target_salesforce_andsend.matching import LookupMemory
+    from target_salesforce_andsend.normalize import company_name_variants
+
+    refs = sf_emulator.seed({"records": {"Account": [
+        {"_ref": "a", "Name": "Nordwind Logistik GmbH", "Website": "https://www.nordwind-logistik.test/"},
+        {"_ref": "b", "Name": "ACME WIDGETS, INC."}]}})
+    companies = [(f"Company Number {i} AG", f"company-{i}.test", "DE") for i in range(20)]
+    companies += [("Nordwind Logistik", "nordwind-logistik.test", "DE"), ("Acme Widgets", None, "US")]
+
+    def keys(tag: str) -> list[PersonKey]:
+        return [PersonKey(key=f"{tag}{i}", company=name, domain=domain, country=country, domain_source="company")
+                for i, (name, domain, country) in enumerate(companies)]
+
+    run = _run(sf_emulator, tmp_path)
+    run.matcher.memory = LookupMemory(max_values=3 * len(companies))
+    spellings = sum(len(company_name_variants(name, country)) for name, _, country in companies)
+    assert spellings > 3 * len(companies)  # per spelling, the first batch would evict itself
+    order = ["account_domain", "account_name"]
+    first = run.matcher.match(keys("a"), order=order, remember=True)
+    assert first["a20"].record_id == refs["a"] and first["a21"].record_id == refs["b"]
+    sf_emulator.reset_stats()
+    second = run.matcher.match(keys("b"), order=order, remember=True)
+    assert sf_emulator.stats()["by_kind"] == {}  # no call at all, so no Account statement
+    assert {k[1:]: (m.record_id, m.via) for k, m in second.items() if m} == {
+        k[1:]: (m.record_id, m.via) for k, m in first.items() if m}
+
+    # The run's own writes make the answers stale: a company created since is found.
+    run.matcher.forget()
+    created = sf_emulator.seed({"records": {"Account": [{"_ref": "c", "Name": "Company Number 3 AG"}]}})
+    third = run.matcher.match(keys("c"), order=order, remember=True)
+    assert third["c3"].record_id == created["c"]
+
+
+def test_an_answer_read_before_the_memory_was_cleared_is_not_remembered():
+    from target_salesforce_andsend.matching import LookupMemory
+
+    memory = LookupMemory()
+    before = memory.generation
+    memory.clear()  # the run wrote people or Accounts while the lookup was out
+    memory.put("Account", "company", "Acme", [], before)
+    assert memory.get("Account", "company", "Acme") is None
+    memory.put("Account", "company", "Acme", [{"Id": "001A"}], memory.generation)
+    assert memory.get("Account", "company", "Acme") == [{"Id": "001A"}]
