@@ -21,7 +21,7 @@ import json
 import os
 import tempfile
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -96,12 +96,13 @@ def _rest_of(client: SalesforceClient, page: dict[str, Any]) -> list[dict[str, A
     return rows
 
 
-def read_changed(client: SalesforceClient, plan: ReadPlan, start: datetime) -> list[dict[str, Any]]:
-    """Every row of ``plan.sobject`` changed at or after ``start``: one Composite call per 10,000."""
-    rows: list[dict[str, Any]] = []
+def iter_changed(client: SalesforceClient, plan: ReadPlan, start: datetime) -> Iterator[list[dict[str, Any]]]:
+    """Every row of ``plan.sobject`` changed at or after ``start``, a page at a time (in Id order):
+    one Composite call per 10,000 rows, only one call's rows held at once."""
     after: str | None = None
     while True:
         subs = _composite(client, changed_chain(plan, start, after))
+        last: str | None = None
         for i, sub in enumerate(subs):
             if sub.get("httpStatusCode") != 200:
                 _raise_for(client, sub)  # a short page returned before its successor was looked at
@@ -109,33 +110,48 @@ def read_changed(client: SalesforceClient, plan: ReadPlan, start: datetime) -> l
             records = page.get("records") or []
             done = page.get("done", True)
             if i == len(subs) - 1:  # the unlimited last statement: done says whether rows are left
-                rows += records
+                if records:
+                    last = records[-1]["Id"]
+                    yield records
                 if done:
-                    return rows
+                    return
                 break
             if not done:  # an org paging in smaller batches: the next reference cannot resolve
                 records += _rest_of(client, page)
-            rows += records
+            if records:
+                last = records[-1]["Id"]
+                yield records
             if len(records) < PAGE:
-                return rows  # the last page; the next subrequest's reference has no row 2,000
+                return  # the last page; the next subrequest's reference has no row 2,000
             if not done:
                 break
-        if not rows:
-            return rows
-        after = rows[-1]["Id"]  # more than CHAIN * PAGE rows: a new chain after the last one read
+        if last is None:
+            return
+        after = last  # more than CHAIN * PAGE rows: a new chain after the last one read
 
 
-def read_by_id(client: SalesforceClient, plan: ReadPlan, record_ids: list[str]) -> list[dict[str, Any]]:
-    """The rows of ``record_ids``: five statements of 2,000 Ids per Composite call."""
+def read_changed(client: SalesforceClient, plan: ReadPlan, start: datetime) -> list[dict[str, Any]]:
+    """Every row of ``plan.sobject`` changed at or after ``start`` (``iter_changed``, in one list)."""
+    return [row for page in iter_changed(client, plan, start) for row in page]
+
+
+def iter_by_id(client: SalesforceClient, plan: ReadPlan, record_ids: list[str]) -> Iterator[list[dict[str, Any]]]:
+    """The rows of ``record_ids``, a statement's rows at a time: five statements of 2,000 Ids per
+    Composite call."""
     statements = by_id_statements(plan, record_ids)
-    rows: list[dict[str, Any]] = []
     for start in range(0, len(statements), CHAIN):
         for sub in _composite(client, statements[start:start + CHAIN]):
             if sub.get("httpStatusCode") != 200:
                 _raise_for(client, sub)
             page = sub.get("body") or {}
-            rows += (page.get("records") or []) + _rest_of(client, page)
-    return rows
+            rows = (page.get("records") or []) + _rest_of(client, page)
+            if rows:
+                yield rows
+
+
+def read_by_id(client: SalesforceClient, plan: ReadPlan, record_ids: list[str]) -> list[dict[str, Any]]:
+    """The rows of ``record_ids`` (``iter_by_id``, in one list)."""
+    return [row for page in iter_by_id(client, plan, record_ids) for row in page]
 
 
 # -- the file ---------------------------------------------------------------------------------------
@@ -194,6 +210,31 @@ def _write_back(run: RunContext, statuses: list[dict[str, Any]]) -> int:
     return updated
 
 
+class _Statuses:
+    """Statuses made a page of rows at a time, the rows then dropped: only those that differ from
+    the last delivered (a prospect's last status read wins) and the prospect ids checked stay."""
+
+    def __init__(self, delivered: Mapping[str, dict[str, Any]], *, record_url: Any, checked_at: str) -> None:
+        self.delivered = delivered
+        self.record_url = record_url
+        self.checked_at = checked_at
+        self.checked: set[str] = set()
+        self._changed: dict[str, dict[str, Any]] = {}
+
+    def take(self, plan: ReadPlan, rows: list[dict[str, Any]], prospects_of: Mapping[str, list[str]]) -> None:
+        statuses = statuses_for(plan, rows, prospects_of, record_url=self.record_url, checked_at=self.checked_at)
+        news = {s["prospect_id"] for s in changed(statuses, self.delivered)}
+        for pid, status in statuses.items():
+            self.checked.add(pid)
+            if pid in news:
+                self._changed[pid] = status
+            else:
+                self._changed.pop(pid, None)  # an earlier status of the prospect no longer counts
+
+    def to_send(self) -> list[dict[str, Any]]:
+        return [self._changed[pid] for pid in sorted(self._changed)]
+
+
 def sync(run: RunContext) -> None:
     """Read what changed in Salesforce for linked prospects and deliver it (module doc)."""
     config = run.config
@@ -213,7 +254,9 @@ def sync(run: RunContext) -> None:
     info = run.report.section(ROLE)
     calls_before = sum(run.client.calls_snapshot().values())
     checked_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    statuses: dict[str, dict[str, Any]] = {}
+    path = crm_status_path(config)
+    delivered = read_delivered(path)
+    found = _Statuses(delivered, record_url=run.client.record_link, checked_at=checked_at)
     marks: dict[str, str | None] = {}
     skipped: list[str] = []
     for sobject in OBJECTS:
@@ -226,22 +269,25 @@ def sync(run: RunContext) -> None:
             continue
         skipped += plan.skipped
         since = links.get_meta(watermark_key(sobject))
-        rows = read_changed(run.client, plan, window_start(since, lookback)) if since else []
-        have = {r["Id"] for r in rows}
+        stamp, read = since, 0
+        have: set[str] = set()
+        pages = iter_changed(run.client, plan, window_start(since, lookback)) if since else iter(())
+        for page in pages:
+            have.update(r["Id"] for r in page)
+            found.take(plan, page, prospects_of[sobject])
+            stamp, read = advance(stamp, page), read + len(page)
         wanted = [link["record_id"] for link in new_links
                   if link["object"] == sobject and link["record_id"] not in have]
-        rows += read_by_id(run.client, plan, list(dict.fromkeys(wanted)))
-        run.report.count(ROLE, sobject, "read", len(rows))
-        statuses.update(statuses_for(plan, rows, prospects_of[sobject], record_url=run.client.record_link,
-                                     checked_at=checked_at))
-        marks[sobject] = advance(since, rows)
+        for page in iter_by_id(run.client, plan, list(dict.fromkeys(wanted))):
+            found.take(plan, page, prospects_of[sobject])
+            stamp, read = advance(stamp, page), read + len(page)
+        run.report.count(ROLE, sobject, "read", read)
+        marks[sobject] = stamp
     if skipped:
         info["skipped_fields"] = sorted(set(skipped))
         run.report.note("CRM status: not readable by the integration user, skipped: " + ", ".join(sorted(set(skipped))))
-    path = crm_status_path(config)
-    delivered = read_delivered(path)
-    to_send = changed(statuses, delivered)
-    run.report.count(ROLE, "status", "checked", len(statuses))
+    to_send = found.to_send()
+    run.report.count(ROLE, "status", "checked", len(found.checked))
     run.report.count(ROLE, "status", "changed", len(to_send))
     run.report.count(ROLE, "status", "do_not_contact", sum(1 for s in to_send if s["do_not_contact"]))
     info["salesforce_calls"] = sum(run.client.calls_snapshot().values()) - calls_before

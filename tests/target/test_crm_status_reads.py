@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 from target_salesforce_andsend.context import OrgInfo
 from target_salesforce_andsend.crm_status import PAGE, chosen_groups, read_plan
-from target_salesforce_andsend.crm_status_sync import read_by_id, read_changed
+from target_salesforce_andsend.crm_status_sync import iter_by_id, iter_changed, read_by_id, read_changed
 from target_salesforce_andsend.salesforce.client import SalesforceClient
 from tests.target._salesforce_support import password_config
 
@@ -45,4 +45,21 @@ def test_exactly_one_call_for_ten_thousand_rows_and_smaller_batches(sf_emulator)
     assert [r["Id"] for r in read_changed(client, plan, EPOCH)] == ids
     assert sf_emulator.stats()["by_kind"]["composite"] >= 1
     assert [r["Id"] for r in read_by_id(client, plan, ids[:2500])] == ids[:2500]
+    client.close()
+
+
+def test_rows_are_handed_over_a_page_at_a_time(sf_emulator):
+    """The end-of-run read holds one page of rows at a time, not every linked person: the first
+    page arrives before the next call is made, and no page is longer than a query page."""
+    client, plan, ids = setup(sf_emulator, 5 * PAGE + 37)
+    sf_emulator.reset_stats()
+    pages = iter_changed(client, plan, EPOCH)
+    first = next(pages)
+    assert len(first) == PAGE and sf_emulator.stats()["by_kind"] == {"composite": 1}
+    rest = list(pages)
+    assert all(len(p) <= PAGE for p in rest) and [r["Id"] for p in [first, *rest] for r in p] == ids
+    assert sf_emulator.stats()["by_kind"] == {"composite": 2}
+    by_id = list(iter_by_id(client, plan, ids[:4500]))
+    assert [len(p) for p in by_id] == [2000, 2000, 500]
+    assert [r["Id"] for p in by_id for r in p] == ids[:4500]
     client.close()
