@@ -7,7 +7,8 @@ At the end of every run, for each object (Lead, Contact) some Andsend prospect i
 * the records of links new since the last run (a first run: all of them), read by Id, 2,000 Ids a
   statement, five statements a Composite call.
 
-Each linked prospect gets a status (crm_status.py); those that differ from the last one delivered
+Rows are handled a query page at a time (up to 2,000) and dropped: each linked
+prospect gets a status (crm_status.py); those that differ from the last one delivered
 (the ``crm_status_path`` file, one JSON line per prospect) are sent with ``PUT
 /v1/prospects/crm-status`` in calls of at most 1,000, then merged into the file; only then do the
 watermarks in the link store move (``get_meta``/``put_meta``). A run that stops anywhere before
