@@ -63,3 +63,24 @@ def test_rows_are_handed_over_a_page_at_a_time(sf_emulator):
     assert [len(p) for p in by_id] == [2000, 2000, 500]
     assert [r["Id"] for p in by_id for r in p] == ids[:4500]
     client.close()
+
+
+def test_statuses_taken_page_by_page_keep_only_each_prospects_last_changed_one():
+    """Pages are turned into statuses one at a time: what is kept for sending is each prospect's
+    last status, and only when it differs from the one delivered."""
+    from target_salesforce_andsend.crm_status import status_record
+    from target_salesforce_andsend.crm_status_sync import _Statuses
+
+    names = {"Id": "Id", "SystemModstamp": "SystemModstamp", "HasOptedOutOfEmail": "HasOptedOutOfEmail"}
+    plan = read_plan("Lead", names.get, chosen_groups(None))
+    assert plan is not None
+    link = lambda rid: f"https://org.test/{rid}"  # noqa: E731
+    row = lambda rid, out: {"Id": rid, "SystemModstamp": "2026-01-01T00:00:00.000+0000",  # noqa: E731
+                            "HasOptedOutOfEmail": out}
+    delivered = {"p2": status_record("p2", plan, row("00Q2", False), record_url=link, checked_at="old")}
+    found = _Statuses(delivered, record_url=link, checked_at="now")
+    found.take(plan, [row("00Q1", False), row("00Q2", True)], {"00Q1": ["p1"], "00Q2": ["p2"]})
+    assert [s["prospect_id"] for s in found.to_send()] == ["p1", "p2"]
+    # p2 read again (a later page) as it was delivered: its earlier, changed status is not sent.
+    found.take(plan, [row("00Q2", False)], {"00Q2": ["p2"]})
+    assert [s["prospect_id"] for s in found.to_send()] == ["p1"] and found.checked == {"p1", "p2"}
