@@ -196,14 +196,18 @@ class LookupMemory:
     registrable domain for Accounts: one entry for all the spellings sent for it, so a batch's
     companies fit however many spellings each has), so what an earlier batch looked up is not sent
     again: search results repeat people and companies across batches. Bounded (least recently used
-    entries go first; rows kept with only ``_REMEMBERED_FIELDS``), and forgotten whenever the
+    entries go first, Accounts and people bounded apart: people's e-mails rarely come back, and they
+    must not push out the companies, which do; rows kept with only ``_REMEMBERED_FIELDS``), and
+    forgotten whenever the
     target writes people or Accounts (``Matcher.forget``): an answer read before a ``clear`` is
     not stored after it (``generation``)."""
 
-    def __init__(self, max_values: int = 50_000, extra_fields: tuple[str, ...] = ()) -> None:
+    def __init__(self, max_values: int = 50_000, extra_fields: tuple[str, ...] = (), max_people: int = 25_000) -> None:
         self._fields = (*_REMEMBERED_FIELDS, *extra_fields)
-        self._values: OrderedDict[tuple[str, str, str], list[dict]] = OrderedDict()
-        self._max = max_values
+        # Accounts (max_values) and people (max_people: a batch's e-mails and prospect ids fit).
+        self._pools: dict[bool, OrderedDict[tuple[str, str, str], list[dict]]] = {True: OrderedDict(),
+                                                                                  False: OrderedDict()}
+        self._max = {True: max_values, False: max_people}
         self._generation = 0
         self._lock = threading.Lock()
 
@@ -217,15 +221,16 @@ class LookupMemory:
         """The remembered rows (now the most recently used), or None when not remembered: one lock
         hold, so an eviction cannot fall between asking and reading."""
         key = (sobject, kind, value)
+        pool = self._pools[sobject == "Account"]
         with self._lock:
-            found = self._values.get(key)
+            found = pool.get(key)
             if found is not None:
-                self._values.move_to_end(key)
+                pool.move_to_end(key)
             return found
 
     def known(self, sobject: str, kind: str, value: str) -> bool:
         with self._lock:
-            return (sobject, kind, value) in self._values
+            return (sobject, kind, value) in self._pools[sobject == "Account"]
 
     def rows(self, sobject: str, kind: str, value: str) -> list[dict]:
         found = self.get(sobject, kind, value)
@@ -237,22 +242,25 @@ class LookupMemory:
         """Remember ``rows``; not when ``generation`` (taken before the lookup) is no longer current:
         the run wrote people or Accounts meanwhile and the answer may be stale."""
         slim = [{f: r[f] for f in self._fields if f in r} for r in rows]
+        accounts = sobject == "Account"
+        pool = self._pools[accounts]
         with self._lock:
             if generation is not None and generation != self._generation:
                 return
-            self._values[(sobject, kind, value)] = slim
-            self._values.move_to_end((sobject, kind, value))
-            while len(self._values) > self._max:
-                self._values.popitem(last=False)
+            pool[(sobject, kind, value)] = slim
+            pool.move_to_end((sobject, kind, value))
+            while len(pool) > self._max[accounts]:
+                pool.popitem(last=False)
 
     def clear(self) -> None:
         with self._lock:
-            self._values.clear()
+            for pool in self._pools.values():
+                pool.clear()
             self._generation += 1
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._values)
+            return sum(len(pool) for pool in self._pools.values())
 
 
 class Matcher:

@@ -143,3 +143,16 @@ def test_an_answer_read_before_the_memory_was_cleared_is_not_remembered():
     assert memory.get("Account", "company", "Acme") is None
     memory.put("Account", "company", "Acme", [{"Id": "001A"}], memory.generation)
     assert memory.get("Account", "company", "Acme") == [{"Id": "001A"}]
+
+
+def test_people_do_not_push_the_companies_out_of_the_memory():
+    from target_salesforce_andsend.matching import LookupMemory
+
+    memory = LookupMemory(max_values=2, max_people=2)
+    memory.put("Account", "company", "Acme", [])
+    memory.put("Account", "domain", "acme.test", [])
+    for i in range(5):  # a batch's e-mails, rarely asked again
+        memory.put("Lead", "email", f"p{i}@x.test", [])
+    assert memory.get("Account", "company", "Acme") == [] and memory.get("Account", "domain", "acme.test") == []
+    assert memory.get("Lead", "email", "p0@x.test") is None and memory.get("Lead", "email", "p4@x.test") == []
+    assert len(memory) == 4
