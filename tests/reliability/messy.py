@@ -141,6 +141,20 @@ def outcome_table(report1: dict[str, Any], rejects1: list[dict[str, Any]], repor
     return out
 
 
+def _run_checked(pipeline: Pipeline, world: Any, before: Any, label: str) -> tuple[
+        dict[str, Any], str, list[dict[str, Any]], dict[str, Any]]:
+    """One pipeline run, checked exactly-once at the emulators: its report, run id, rejects and end states."""
+    result = pipeline.run()
+    if not result.ok:
+        raise AssertionError(f"{label} failed:\n{result.describe()}")
+    report = result.report()
+    run_id = report["rejects_file"]["run_id"]
+    rejects = _rejects_of(pipeline.out_dir, run_id)
+    end = end_states(world, pipeline.out_dir, run_id)
+    checks.assert_exactly_once(world, pipeline.out_dir, before)
+    return report, run_id, rejects, end
+
+
 def messy_catalog(object_mode: str) -> dict[str, Any]:
     """The default catalog with the record type an admin picks in messy.json: new Leads are
     Outbound prospects (the default Inbound record type does not allow LeadSource "Andsend", so
@@ -162,14 +176,7 @@ def run_messy(work: Path, sizes: GeneratorConfig, *, object_mode: str = "lead", 
         config = default_target_config(world, work / "out", object_mode=object_mode, reject_threshold=100_000,
                                        batch_size_rows=200, **extra)
         pipeline = Pipeline(work / "pipeline", default_tap_config(world, page_size=200), config)
-        first = pipeline.run()
-        if not first.ok:
-            raise AssertionError(f"first run failed:\n{first.describe()}")
-        report1 = first.report()
-        run1 = report1["rejects_file"]["run_id"]
-        rejects1 = _rejects_of(pipeline.out_dir, run1)
-        first_end = end_states(world, pipeline.out_dir, run1)
-        checks.assert_exactly_once(world, pipeline.out_dir, before)
+        report1, run1, rejects1, first_end = _run_checked(pipeline, world, before, "first run")
 
         removed = world.salesforce.control("POST", "org-rules/relax", RELAX)["removed"]
         config_path = pipeline.workdir / "admin-config.json"
@@ -181,14 +188,7 @@ def run_messy(work: Path, sizes: GeneratorConfig, *, object_mode: str = "lead", 
         people_before = _prospects_on_records(world)
         tasks_before = Counter(t.get(checks.TASK_EXT) for t in world.salesforce.records("Task"))
 
-        second = pipeline.run()
-        if not second.ok:
-            raise AssertionError(f"rerun failed:\n{second.describe()}")
-        report2 = second.report()
-        run2 = report2["rejects_file"]["run_id"]
-        rejects2 = _rejects_of(pipeline.out_dir, run2)
-        second_end = end_states(world, pipeline.out_dir, run2)
-        checks.assert_exactly_once(world, pipeline.out_dir, before)
+        report2, run2, rejects2, second_end = _run_checked(pipeline, world, before, "rerun")
 
         people_after = _prospects_on_records(world)
         tasks_after = Counter(t.get(checks.TASK_EXT) for t in world.salesforce.records("Task"))
