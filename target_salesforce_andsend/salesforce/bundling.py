@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
 from .errors import SalesforceAPIError, parse_error_body
+from .retry_policy import NOT_APPLIED_STATUSES
 
 if TYPE_CHECKING:
     from .client import SalesforceClient
@@ -35,8 +36,6 @@ MAX_SUBREQUESTS = 25
 DEFAULT_GATHER_SECONDS = 0.05
 #: The longest statements are held for readers announced by ``reads_together`` (a safety net).
 MAX_HOLD_SECONDS = 2.0
-#: Subrequest statuses after which the subrequest certainly was not applied: resent alone.
-RESENDABLE_STATUSES = frozenset({429, 502, 503, 504})
 _SENDER_PREFIX = "sf-bundle"
 T = TypeVar("T")
 
@@ -50,7 +49,7 @@ def subrequest_error(method: str, url: str, sub: Mapping[str, Any]) -> Salesforc
 def transient_subrequest(sub: Mapping[str, Any]) -> bool:
     """A subrequest refused for a passing reason (throttled, unavailable): safe to ask again."""
     status = int(sub.get("httpStatusCode") or 0)
-    if status in RESENDABLE_STATUSES:
+    if status in NOT_APPLIED_STATUSES:
         return True
     codes = {e.get("errorCode") for e in parse_error_body(sub.get("body"))}
     return bool(codes & {"SERVER_UNAVAILABLE", "UNABLE_TO_LOCK_ROW", "REQUEST_RUNNING_TOO_LONG"})
@@ -179,5 +178,5 @@ class QueryBundler:
 def retry_alone(client: SalesforceClient, send: Callable[[], Any]) -> Any:
     """``send()`` after a short backoff: a subrequest throttled inside a Composite, asked again on
     its own (the client's own retries then apply to that call)."""
-    client._sleep_before_retry(0)
+    client.pause_before_resend()
     return send()

@@ -5,9 +5,10 @@ Every call the target makes to Salesforce goes through :meth:`SalesforceClient.r
 * adds the session (logging in lazily; a 401 ``INVALID_SESSION_ID`` renews it once, and
   concurrent threads share one renewal),
 * asks the :class:`~.quota.QuotaGovernor` first and feeds it every ``Sforce-Limit-Info``,
-* retries 5xx, connection errors and timeouts with exponential backoff and jitter
-  (``max_retries``), except that a create that may already have been applied (read timeout,
-  500) is not blindly re-sent when the caller says so (``retry_ambiguous=False``),
+* retries 5xx, 429, connection errors and timeouts as the :class:`~.retry_policy.RetryPolicy`
+  decides (``max_retries``, exponential backoff with jitter, ``Retry-After``), except that a create
+  that may already have been applied (read timeout, 500) is never re-sent: the caller says which
+  requests create (``retry_ambiguous=False``),
 * counts the call under its kind (the emulator's ``by_kind`` names).
 """
 
@@ -32,6 +33,7 @@ from .errors import AuthenticationError, SalesforceAPIError, TransportError, par
 from .quota import QuotaGovernor
 from .redact import install as install_redaction
 from .redact import register_secrets
+from .retry_policy import Action, RetryPolicy
 
 log = logging.getLogger("target_salesforce_andsend.salesforce.client")
 
@@ -44,10 +46,6 @@ DEFAULT_MAX_CONCURRENCY = 8
 # Salesforce refuses a request line + headers over 16,384 bytes (414/431); longer SOQL goes
 # through the Composite API, whose body has no such limit. Keep a margin for headers.
 MAX_GET_URL_BYTES = 14_000
-_BACKOFF_CAP = 60.0
-# Statuses after which a request certainly was not applied: safe to resend even a create.
-_NOT_APPLIED_STATUSES = frozenset({502, 503, 504})
-_MAX_RENEWALS_PER_CALL = 3
 _READER_PREFIX = "sf-reader"
 T = TypeVar("T")
 
@@ -79,6 +77,7 @@ class SalesforceClient:
         self.max_retries = max(0, int(_setting(config, "max_retries", DEFAULT_MAX_RETRIES)))
         self.timeout = float(_setting(config, "request_timeout", DEFAULT_TIMEOUT))
         self.backoff_base = float(_setting(config, "retry_backoff_seconds", 1.0))
+        self.retry_policy = RetryPolicy(max_retries=self.max_retries, backoff_base=self.backoff_base)
         self.session = requests.Session()
         # One pool per host, big enough for max_concurrency writer threads plus the sinks' own
         # threads (singer-sdk drains sinks in parallel) without discarding connections.
@@ -192,15 +191,9 @@ class SalesforceClient:
             return self.instance_url + path
         return f"{self.instance_url}/services/data/v{self.api_version}/{path.lstrip('/')}"
 
-    def _sleep_before_retry(self, attempt: int, retry_after: str | None = None) -> None:
-        delay = min(_BACKOFF_CAP, self.backoff_base * (2 ** attempt))
-        delay = delay / 2 + random.uniform(0, delay / 2)
-        if retry_after:
-            try:
-                delay = max(delay, min(_BACKOFF_CAP, float(retry_after)))
-            except ValueError:
-                pass
-        time.sleep(delay)
+    def pause_before_resend(self) -> None:
+        """The first backoff wait: before a subrequest refused inside a Composite goes again alone."""
+        time.sleep(self.retry_policy.backoff(0, jitter=random.random()))
 
     def request(
         self,
@@ -240,16 +233,18 @@ class SalesforceClient:
                     resp = self.session.request(method, url, params=params, json=json, data=data,
                                                 headers=send_headers, timeout=timeout or self.timeout)
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-                not_sent = _not_sent(exc)
-                if attempt < self.max_retries and (retry_ambiguous or not_sent):
+                decision = self.retry_policy.classify(None, None, attempt, create=not retry_ambiguous,
+                                                      not_sent=_not_sent(exc), jitter=random.random())
+                if decision.retry:
                     self.log.warning("Salesforce %s %s: %s; retry %d/%d", method, _path(url),
                                      type(exc).__name__, attempt + 1, self.max_retries)
-                    self._sleep_before_retry(attempt)
+                    time.sleep(decision.wait)
                     attempt += 1
                     continue
                 raise TransportError(
                     f"Salesforce {method} {_path(url)} failed after {attempt + 1} attempt(s): {type(exc).__name__}"
-                    + ("" if not_sent or retry_ambiguous else " (not resent: the request may have been applied)")
+                    + (" (not resent: the request may have been applied)" if decision.action is Action.NOT_RESENT
+                       else "")
                 ) from None
             self.quota.observe(resp.headers.get("Sforce-Limit-Info"))
             status = resp.status_code
@@ -257,12 +252,15 @@ class SalesforceClient:
                 return resp
             errors = parse_error_body(_json_or_none(resp))
             code = errors[0].get("errorCode") if errors else None
+            decision = self.retry_policy.classify(status, code, attempt, create=not retry_ambiguous,
+                                                  retry_after=resp.headers.get("Retry-After"), renewals=renewals,
+                                                  jitter=random.random())
             if status == 401:
                 if not self.auth.can_renew:
                     self.auth.renew()  # raises a clear AuthenticationError
                 # One renewal per refused session: a session renewed for this call and then revoked
                 # again (admins, token rotation) may be renewed again, but not without end.
-                if renewals >= _MAX_RENEWALS_PER_CALL:
+                if decision.action is not Action.RENEW_SESSION:
                     raise AuthenticationError(
                         f"Salesforce refused {renewals + 1} sessions in a row for {method} {_path(url)} "
                         f"(HTTP 401 {code or ''}); check the user's API access.",
@@ -271,16 +269,15 @@ class SalesforceClient:
                 self._renew(generation)
                 renewals += 1
                 continue
-            if status == 403 and code == "REQUEST_LIMIT_EXCEEDED":
+            if decision.action is Action.QUOTA_EXHAUSTED:
                 raise self.quota.limit_exceeded(errors[0].get("message", ""))
-            if status >= 500 or status == 429:
-                resendable = retry_ambiguous or status in _NOT_APPLIED_STATUSES or status == 429
-                if attempt < self.max_retries and resendable:
-                    self.log.warning("Salesforce %s %s answered HTTP %d; retry %d/%d", method, _path(url), status,
-                                     attempt + 1, self.max_retries)
-                    self._sleep_before_retry(attempt, resp.headers.get("Retry-After"))
-                    attempt += 1
-                    continue
+            if decision.retry:
+                self.log.warning("Salesforce %s %s answered HTTP %d; retry %d/%d", method, _path(url), status,
+                                 attempt + 1, self.max_retries)
+                time.sleep(decision.wait)
+                attempt += 1
+                continue
+            if decision.action in (Action.GIVE_UP, Action.NOT_RESENT):
                 raise TransportError(
                     f"Salesforce {method} {_path(url)} answered HTTP {status} {code or ''} "
                     f"after {attempt + 1} attempt(s)".rstrip()

@@ -6,8 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-#: Per-record error codes worth retrying: the record was not written for a passing reason.
-TRANSIENT_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "REQUEST_RUNNING_TOO_LONG", "UNPROCESSED"})
+from .retry_policy import TRANSIENT_CODES
 
 
 @dataclass

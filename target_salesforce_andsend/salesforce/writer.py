@@ -10,6 +10,7 @@ after the client's own retries raises (with the results known so far on
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import math
 import random
@@ -22,11 +23,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from .bundling import MAX_HEAVY_SUBREQUESTS, RESENDABLE_STATUSES, subrequest_error
+from .bundling import MAX_HEAVY_SUBREQUESTS, subrequest_error
 from .client import SalesforceClient
 from .contention import LOCK_CODE, ConcurrencyGovernor, batch_failure, chunk_by_parent, is_limit_failure
-from .errors import SalesforceAPIError, SalesforceError, TransportError
-from .results import TRANSIENT_CODES, WriteResult, sf_datetime
+from .errors import SalesforceAPIError, SalesforceError, TransportError, parse_error_body
+from .results import WriteResult, sf_datetime
+from .retry_policy import TRANSIENT_CODES, Action
 
 __all__ = ["COLLECTION_SIZE", "TRANSIENT_CODES", "Write", "WriteResult", "Writer"]
 
@@ -101,6 +103,11 @@ def _refused(exc: SalesforceAPIError, group: int) -> WriteResult:
                                            "fields": list(first.get("fields") or [])}])
 
 
+def _transient_code(result: WriteResult | None) -> str | None:
+    errors = result.errors if result is not None else []
+    return next((str(e["statusCode"]) for e in errors if e.get("statusCode") in TRANSIENT_CODES), None)
+
+
 def bulk_honours(headers: Mapping[str, str] | None) -> bool:
     """Whether a Bulk 2.0 job behaves as the REST call with these headers would.
 
@@ -168,6 +175,8 @@ class Writer:
         self.bulk_threshold = int(threshold) if threshold not in (None, "") else DEFAULT_BULK_THRESHOLD
         self.max_concurrency = max(1, int(max_concurrency or client.max_concurrency))
         self.record_retries = int(record_retries if record_retries is not None else client.max_retries)
+        # Rounds of records refused for a passing reason: the client's policy, with its own count.
+        self.retry_policy = dataclasses.replace(client.retry_policy, max_retries=self.record_retries)
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         self._bulk: Any = None
@@ -328,7 +337,9 @@ class Writer:
             split = {id(st): sorted(set(st.split)) for st in active if st.error is None}
             for st in active:
                 st.split = []
-            transient = any(retry.values()) and attempt < self.record_retries
+            code = next((_transient_code(st.results[i]) for st in active for i in retry.get(id(st), [])), None)
+            decision = self.retry_policy.classify(200, code, attempt, jitter=random.random()) if code else None
+            transient = decision is not None and decision.retry
             if not transient and not any(split.values()):
                 return
             for st in active:
@@ -345,9 +356,8 @@ class Writer:
                     codes = sorted({str(st.results[i].error_code) for i in retry[id(st)]})  # type: ignore[union-attr]
                     self.log.info("%s: %d record(s) refused with %s; retrying them (%d/%d)", st.what,
                                   len(retry[id(st)]), ", ".join(codes), attempt + 1, self.record_retries)
-            if transient:
-                delay = min(30.0, self.client.backoff_base * (2 ** attempt))
-                time.sleep(delay / 2 + random.uniform(0, delay / 2))
+            if transient and decision is not None:
+                time.sleep(decision.wait)
                 attempt += 1
 
     def _via_bulk_state(self, st: _State) -> None:
@@ -458,9 +468,13 @@ class Writer:
         """The results of one Collections subrequest; a refused one is handled as the same call
         sent alone would be."""
         w = job.state.write
+        policy = self.client.retry_policy
+        # Resent alone (with the client's own retries) whenever the policy would resend the call,
+        # even when its retries are spent: the subrequest itself was sent once.
+        resend = (Action.RETRY, Action.GIVE_UP)
         if sub is None:
             # Not answered: as ambiguous as a timeout for a create; anything else is resent alone.
-            if w.op == "create":
+            if policy.classify(None, None, 0, create=w.op == "create").action not in resend:
                 raise TransportError(f"{w.sobject} create: Salesforce's Composite response carried no result for a "
                                      "Collections subrequest (not resent: it may have been applied)")
             return self._send_isolating(job)
@@ -471,14 +485,17 @@ class Writer:
             # The whole collection refused (one record's value cannot be parsed, say): nothing of
             # it was applied. Isolate the culprits as for a refused Collections call.
             return self._send_isolating(job, refused=subrequest_error(*self._call_of(w), sub))
-        if status in RESENDABLE_STATUSES or (status >= 500 and w.op != "create"):
+        errors = parse_error_body(sub.get("body"))
+        decision = policy.classify(status, errors[0].get("errorCode") if errors else None, 0,
+                                   create=w.op == "create")
+        if decision.action in resend:
             # Throttled or unavailable (certainly not applied), or an update / upsert (safe to
             # repeat): that subrequest alone, with the client's retries.
             self.log.info("%s %s: a Composite subrequest answered HTTP %d; sending its %d record(s) alone",
                           w.sobject, w.op, status, len(job.indices))
-            self.client._sleep_before_retry(0)
+            self.client.pause_before_resend()
             return self._send_isolating(job)
-        if status >= 500:
+        if decision.action is Action.NOT_RESENT:
             raise TransportError(f"{w.sobject} create: a Composite subrequest answered HTTP {status} "
                                  "(not resent: the request may have been applied)")
         raise subrequest_error(*self._call_of(w), sub)
