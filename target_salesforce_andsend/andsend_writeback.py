@@ -1,13 +1,14 @@
 """Batched write-back to the Andsend API: CRM badges (`PUT /v1/search-results/badges`) and, with
 ``path=CRM_STATUS_PATH, member="statuses"``, the CRM status of prospects (`PUT /v1/prospects/crm-status`).
 
-At most 1,000 items per call (the API's limit). 429 answers are retried after their
-`Retry-After` (seconds or an HTTP date, capped), 5xx and connection errors with exponential
-backoff; other 4xx fail at once (they will not get better), except a 400 that names the badges it
-refuses (``invalid_params`` ``badges/<i>/...``, e.g. a search result Andsend no longer has): those
-are set aside in ``refused`` with Andsend's reason and the rest of the call is sent again, so one
-bad badge never costs the others. The API key only ever travels in the
-`Authorization` header: it is never logged, and error messages carry the status and the problem
+At most 1,000 items per call (the API's limit). urllib3's ``Retry`` (mounted on the session)
+resends 429 and 5xx answers and connection errors, after their `Retry-After` (429, 503: seconds or
+an HTTP date, capped) or with exponential backoff; both endpoints are PUTs that set a value, so a
+resend never doubles anything. Other 4xx fail at once (they will not get better), except a 400
+that names the badges it refuses (``invalid_params`` ``badges/<i>/...``, e.g. a search result
+Andsend no longer has): those are set aside in ``refused`` with Andsend's reason and the rest of
+the call is sent again, so one bad badge never costs the others. The API key only ever travels in
+the `Authorization` header: it is never logged, and error messages carry the status and the problem
 title/detail only.
 """
 
@@ -17,9 +18,12 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable
-from email.utils import parsedate_to_datetime
+from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import InvalidHeader
+from urllib3.util.retry import Retry
 
 MAX_PER_CALL = 1000
 BADGES_PATH = "/v1/search-results/badges"
@@ -30,18 +34,45 @@ class WriteBackError(RuntimeError):
     """The Andsend API refused the badges or stayed unavailable after the retries."""
 
 
-def _retry_after_seconds(value: str | None, default: float, cap: float) -> float:
-    if not value:
-        return min(default, cap)
-    try:
-        return max(0.0, min(float(value), cap))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-        return max(0.0, min(when.timestamp() - time.time(), cap))
-    except (TypeError, ValueError):
-        return min(default, cap)
+#: Statuses resent: throttled, or the server failed (the PUTs are idempotent).
+RETRY_STATUSES = frozenset({429, *range(500, 600)})
+
+
+class _Retry(Retry):
+    """urllib3's ``Retry``, its waits capped at ``max_wait`` and taken through ``on_wait`` (which
+    logs, counts and sleeps: tests pass their own sleep)."""
+
+    RETRY_AFTER_STATUS_CODES = frozenset({429, 503})
+
+    def __init__(self, *args: Any, on_wait: Callable[[float, str], None] | None = None, max_wait: float = 60.0,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.on_wait = on_wait
+        self.max_wait = max_wait
+
+    def new(self, **kw: Any) -> _Retry:
+        retry = super().new(**kw)
+        retry.on_wait, retry.max_wait = self.on_wait, self.max_wait
+        return retry
+
+    def sleep(self, response: Any = None) -> None:
+        wait = None
+        asked = response is not None and response.status in self.RETRY_AFTER_STATUS_CODES
+        if asked and self.respect_retry_after_header:
+            try:
+                wait = self.get_retry_after(response)
+            except InvalidHeader:
+                wait = None
+        if wait is None:
+            wait = self.get_backoff_time()
+        last = self.history[-1] if self.history else None
+        why = (f"HTTP {last.status}" if last is not None and last.status
+               else type(last.error).__name__ if last is not None and last.error is not None else "error")
+        wait = min(wait, self.max_wait)
+        if self.on_wait is not None:
+            self.on_wait(wait, why)
+        else:
+            time.sleep(wait)
 
 
 _BADGE_PARAM = re.compile(r"^badges/(\d+)(?:/|$)")
@@ -98,6 +129,11 @@ class AndsendBadgeWriter:
         self.what = "badge" if member == "badges" else "CRM status"  # for messages
         self.unknown_ids: list[str] = []  # items the API skipped as unknown (crm-status)
         self._session = requests.Session()
+        retry = _Retry(total=max_retries, allowed_methods=frozenset({"PUT"}), status_forcelist=RETRY_STATUSES,
+                       backoff_factor=backoff_base, respect_retry_after_header=True, raise_on_status=False,
+                       on_wait=self._wait, max_wait=max_wait)
+        self._session.mount("https://", HTTPAdapter(max_retries=retry))
+        self._session.mount("http://", HTTPAdapter(max_retries=retry))
         self._session.headers["Authorization"] = f"Bearer {api_key}"
         self._session.headers["Content-Type"] = "application/json"
         self.logger = logger or logging.getLogger(__name__)
@@ -120,21 +156,19 @@ class AndsendBadgeWriter:
             updated += self._put_chunk(items[start : start + self.batch_size])
         return updated
 
+    def _wait(self, seconds: float, why: str) -> None:
+        self.calls += 1  # the resend that follows
+        self.retries += 1
+        self.logger.warning("%s write-back: %s, retrying in %.1fs (retry %d)", self.what, why, seconds, self.retries)
+        self._sleep(seconds)
+
     def _put_chunk(self, chunk: list[dict]) -> int:
-        attempt = 0
         while True:
-            attempt += 1
             self.calls += 1
             try:
                 resp = self._session.put(self.url, json={self.member: chunk}, timeout=self.timeout)
             except requests.RequestException as exc:
-                if attempt > self.max_retries:
-                    raise WriteBackError(f"{self.what} write-back failed: {type(exc).__name__}") from None
-                wait = min(self.backoff_base * 2 ** (attempt - 1), self.max_wait)
-                self.logger.warning("%s write-back: %s, retrying in %.1fs", self.what, type(exc).__name__, wait)
-                self.retries += 1
-                self._sleep(wait)
-                continue
+                raise WriteBackError(f"{self.what} write-back failed: {type(exc).__name__}") from None
             if resp.status_code < 300:
                 try:
                     body = resp.json()
@@ -152,21 +186,10 @@ class AndsendBadgeWriter:
                 if not chunk:
                     return 0
                 continue  # the others, without the refused ones (not a retry: nothing was written)
-            retriable = resp.status_code == 429 or resp.status_code >= 500
-            if not retriable or attempt > self.max_retries:
-                raise WriteBackError(
-                    f"{self.what} write-back refused: HTTP {resp.status_code} {_problem_text(resp)}".rstrip()
-                )
-            default = self.backoff_base * 2 ** (attempt - 1)
-            if resp.status_code == 429:
-                wait = _retry_after_seconds(resp.headers.get("Retry-After"), default, self.max_wait)
-            else:
-                wait = min(default, self.max_wait)
-            self.logger.warning(
-                "%s write-back: HTTP %s, retrying in %.1fs (attempt %d)", self.what, resp.status_code, wait, attempt
+            # A refusal, or a 429 / 5xx still answered after the adapter's retries.
+            raise WriteBackError(
+                f"{self.what} write-back refused: HTTP {resp.status_code} {_problem_text(resp)}".rstrip()
             )
-            self.retries += 1
-            self._sleep(wait)
 
     def close(self) -> None:
         self._session.close()
