@@ -44,12 +44,11 @@ error code and message.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import tasks
-from .normalize import normalize_email
+from .normalize import keep_latest, normalize_email
 from .salesforce.soql import chunked_in_queries, like_pattern
 from .tasks import TaskOrgFacts
 
@@ -112,15 +111,6 @@ def valid_touchpoint(tp: dict) -> bool:
     except ValueError:
         return False
     return True
-
-
-def dedupe_latest(touchpoints: Iterable[dict]) -> list[dict]:
-    by_id: dict[str, dict] = {}
-    for tp in touchpoints:
-        key = str(tp.get("id"))
-        by_id.pop(key, None)
-        by_id[key] = tp
-    return list(by_id.values())
 
 
 def plan_tasks(
@@ -405,7 +395,7 @@ def process_batch(run: RunContext, records: list[dict], *, consume: bool = False
     """Plan, then write, one batch of touchpoints (plus any touchpoints still pending).
     ``consume``: ``records`` is emptied once read, so the records can be freed while the batch
     waits for its turn and writes (the target hands over a list only the batch holds)."""
-    touchpoints = dedupe_latest(records)
+    touchpoints = keep_latest(records, lambda tp: str(tp.get("id")))
     if not _flag(run.config, "sync_activities"):
         for tp in touchpoints:
             _skip(run, tp, REASON_SWITCH_OFF)

@@ -33,13 +33,13 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .crm_status import rfc3339
-from .normalize import normalize_email, own_company_domain
+from .normalize import keep_latest, normalize_email, own_company_domain
 
 if TYPE_CHECKING:
     from .context import RunContext
@@ -94,15 +94,6 @@ def badge_for(result: dict, match: Any, *, record_link: Callable[[str], str], ch
         "lead_status": match.record.get("Status") if exists and match.object_type == "Lead" else None,
         "last_modified_at": rfc3339(match.record.get("LastModifiedDate")) if exists else None,
     }
-
-
-def dedupe_latest(results: Iterable[dict]) -> list[dict]:
-    """One result per (search_id, id); a later record in the batch replaces an earlier one."""
-    by_key: dict[str, dict] = {}
-    for r in results:
-        by_key.pop(result_key(r), None)
-        by_key[result_key(r)] = r
-    return list(by_key.values())
 
 
 # The start of a line this module wrote (badge_for's key order, compact separators): the key is read
@@ -177,7 +168,8 @@ def process_batch(run: RunContext, records: list[dict]) -> None:
                             message="the search result lacks its id or search_id", record=r)
             run.report.count(ROLE, "search_result", "rejected")
             run.report.rejected()
-    results = dedupe_latest(r for r in records if r.get("id") and r.get("search_id"))
+    # One result per (search_id, id): a later copy in the batch replaces an earlier one.
+    results = keep_latest((r for r in records if r.get("id") and r.get("search_id")), result_key)
     if not results:
         return
     keys = [PersonKey(**person_key_fields(r)) for r in results]

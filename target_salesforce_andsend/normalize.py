@@ -11,6 +11,7 @@ the Python side must then decide with the *same* notion of equality, which is wh
   German ``ae/oe/ue`` folded like ``ä/ö/ü``, legal forms stripped wherever a name carries them
   (cleanco's terms of 60+ countries plus ``LEGAL_FORMS`` below: chains, dotted and prefix forms,
   non-Latin forms), "and" words and a leading "The" dropped, punctuation and spacing ignored.
+* Records sent more than once: ``keep_latest`` keeps the last copy of each key.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Callable, Hashable, Iterable
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import tldextract
@@ -110,6 +113,20 @@ _SCRIPT_FORMS = (
 # "and" in the languages company names use; dropped, as "&" and "+" are.
 _AND_WORDS = frozenset({"and", "und", "et", "y", "e", "en", "og", "och", "ve", "i", "a", "ja", "in", "es", "si", "ir",
                         "un", "kai", "dan", "&", "+"})
+
+
+T = TypeVar("T")
+
+
+def keep_latest(records: Iterable[T], key: Callable[[T], Hashable]) -> list[T]:
+    """One record per ``key``: the last copy wins, in the position of that last copy (a record
+    sent again moves to where it was sent again)."""
+    latest: dict[Hashable, T] = {}
+    for record in records:
+        k = key(record)
+        latest.pop(k, None)
+        latest[k] = record
+    return list(latest.values())
 
 
 def normalize_email(value: str | None) -> str | None:

@@ -49,7 +49,7 @@ from .catalog import (
     source_value,
 )
 from .matching import ACCOUNT_STEPS, DEFAULT_ORDER, PERSON_STEPS, Match, PersonKey, validate_order
-from .normalize import company_domain_for, normalize_company, normalize_email, own_company_domain
+from .normalize import company_domain_for, keep_latest, normalize_company, normalize_email, own_company_domain
 from .record_types import RecordTypeChoice
 from .refusals import Linked, report_duplicate_link, second_attempts
 from .salesforce.writer import Write
@@ -138,7 +138,7 @@ def input_problem(record: dict) -> tuple[str, str] | None:
 def prepare(records: list[dict], config: dict) -> Prepared:
     out = Prepared()
     sync_on = _flag(config, "sync_prospects")
-    latest: OrderedDict[str, dict] = OrderedDict()
+    accepted: list[dict] = []
     for record in records:
         pid = record.get("id")
         if not sync_on:
@@ -151,10 +151,11 @@ def prepare(records: list[dict], config: dict) -> Prepared:
         if not _is_purchased(record):
             out.skipped.append((pid, "not_purchased"))
             continue
-        latest.pop(pid, None)  # the later copy of a re-sent prospect wins, in its new position
-        latest[pid] = record
+        accepted.append(record)
     groups: OrderedDict[str, Group] = OrderedDict()
-    for pid, record in latest.items():
+    # The later copy of a re-sent prospect wins, in its new position.
+    for record in keep_latest(accepted, lambda r: r.get("id")):
+        pid = record.get("id")
         email = normalize_email(record.get("email"))
         key = f"email:{email}" if email else f"prospect:{pid}"
         group = groups.get(key)

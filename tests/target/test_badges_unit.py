@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import jsonschema
 
 from target_salesforce_andsend import badges
+from target_salesforce_andsend.normalize import keep_latest
 from tests.target._activities_support import BADGE_SCHEMA
 
 
@@ -50,7 +51,7 @@ def test_person_key_fields_normalise_domain():
 
 
 def test_dedupe_latest_keeps_last():
-    out = badges.dedupe_latest([result(email="a@x.io"), result(id="r2"), result(email="b@x.io")])
+    out = keep_latest([result(email="a@x.io"), result(id="r2"), result(email="b@x.io")], badges.result_key)
     assert [r["id"] for r in out] == ["r2", "r1"] and out[1]["email"] == "b@x.io"
 
 
