@@ -506,7 +506,7 @@ def bench_n(n: int, args: argparse.Namespace, latencies: list[int]) -> dict[str,
 
         def fresh_sf() -> tuple[subprocess.Popen[Any], str]:
             # Every measured run gets a newly started Salesforce emulator loaded with the same
-            # fixture: one that served earlier runs needed ~10% more CPU for the same work.
+            # fixture: one that served earlier runs needed more CPU for the same work.
             stop(procs.pop())
             proc, url = start_emulator(sf_args)
             procs.append(proc)
@@ -567,7 +567,7 @@ def bench_n(n: int, args: argparse.Namespace, latencies: list[int]) -> dict[str,
                   flush=True)
 
         # The target alone and the no-op target, from the captured tap output, at zero latency;
-        # --pairs K runs the pair K times (wall times on a shared machine move by ~10%) and
+        # --pairs K runs the pair K times (wall times on a shared machine move between runs) and
         # reports the median ratio, the first pair's details.
         pairs: list[dict[str, Any]] = []
         for i in range(max(1, args.pairs)):

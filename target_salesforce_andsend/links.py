@@ -115,7 +115,7 @@ class LinkStore:
 
     def _write_many(self, sql: str, data: list[tuple[Any, ...]]) -> None:
         """One transaction for the whole batch: the connection autocommits, and a commit per row
-        (5,000 a batch) cost 40 us each; all rows or none also suits a killed run."""
+        would pay a commit for each of a batch's rows; all rows or none also suits a killed run."""
         with self._tx() as cur:
             cur.executemany(sql, data)
 

@@ -76,8 +76,8 @@ class TouchpointsSink(RoleSink):
     MAX_SIZE_DEFAULT = 20_000
 
     def process_record(self, record: dict, context: dict) -> None:
-        # A touchpoint waits in its batch (filling, then queued for the lane) as compact JSON:
-        # about a third of the parsed dict, and 20,000 of them are in memory per batch waiting.
+        # A touchpoint waits in its batch (filling, then queued for the lane) as compact JSON,
+        # smaller than the parsed dict, and 20,000 of them are in memory per batch waiting.
         context.setdefault("records", []).append(pack(record))
 
 
