@@ -23,7 +23,7 @@ from .salesforce.writer import Write
 
 if TYPE_CHECKING:
     from .context import RunContext
-    from .prospects import Action
+    from .prospects.plan import Action
 
 ROLE = "prospects"
 
@@ -172,7 +172,8 @@ def _enrich(run: RunContext, out: list[list[Any]], rows: dict[str, dict], groups
     planned again next run."""
     from .catalog import CoercionError
     from .matching import Match
-    from .prospects import Plan, _plan_link, plan_inputs
+    from .prospects.execute import plan_inputs
+    from .prospects.plan import Plan, _plan_link
 
     inputs = plan_inputs(run)
     plan = Plan()
