@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import duplicates
-from ..catalog import is_empty_value
 from ..normalize import normalize_email
 from ..refusals import Linked, report_duplicate_link, second_attempts
 from ..salesforce.writer import Write
+from ..transforms import is_empty_value
 from .plan import Action, Plan, PlanInputs, match_order, plan_batch
 from .prepare import Group, prepare
 

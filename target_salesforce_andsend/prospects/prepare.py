@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from ..catalog import is_empty_value
 from ..matching import PersonKey
 from ..normalize import company_domain_for, normalize_email, own_company_domain
+from ..transforms import is_empty_value
 
 _STRING_FIELDS = (
     "first_name", "last_name", "full_name", "title", "email", "phone", "linkedin_url", "company_name",
