@@ -20,23 +20,34 @@ Several candidates at the deciding step: the most recently modified wins, ties b
 smallest Id (so reruns pick the same record); every candidate id is kept in `Match.candidates`
 and the report lists the key as ambiguous. Email and text comparisons use normalize.py on both
 sides, because SOQL's case-insensitive `IN` is only the coarse filter.
+
+Here the lookups (I/O); what a match is and how candidates are decided: match_rules.py (pure);
+what earlier batches found: lookup_memory.py.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from rapidfuzz import fuzz
-
 from .account_index import AccountIndex, index_key
 from .catalog import EXTERNAL_ID_FIELD, PROSPECT_IDS_FIELD
+from .lookup_memory import LookupMemory
+from .match_rules import (
+    ALL_STEPS,
+    DEFAULT_ORDER,
+    NAME_THRESHOLD,
+    Match,
+    PersonKey,
+    Verdict,
+    account_verdict,
+    pick,
+    validate_order,
+)
 from .normalize import (
-    compact_company,
-    company_domain,
     company_name_variants,
     normalize_company,
     normalize_email,
@@ -49,88 +60,9 @@ if TYPE_CHECKING:
     from .links import LinkStore
     from .salesforce.client import SalesforceClient
 
-PERSON_STEPS = ("external_id", "contact_email", "lead_email")
-ACCOUNT_STEPS = ("account_domain", "account_name")
-DEFAULT_ORDER = (*PERSON_STEPS, *ACCOUNT_STEPS)
-ALL_STEPS = frozenset(DEFAULT_ORDER)
-
-
-@dataclass(frozen=True)
-class PersonKey:
-    key: str
-    prospect_id: str | None = None
-    email: str | None = None
-    domain: str | None = None
-    company: str | None = None
-    country: str | None = None
-    domain_source: str | None = None  # company (its own website/domain) | email (a work e-mail's)
-
-
-@dataclass
-class Match:
-    object_type: str
-    record_id: str
-    account_id: str | None
-    via: str
-    candidates: list[str] = field(default_factory=list)
-    record: dict = field(default_factory=dict)
-    score: float | None = None  # account steps: the name score of the chosen Account
-
-    @property
-    def ambiguous(self) -> bool:
-        return len(self.candidates) > 1
-
-
-# A name is the same company's when its key is equal (score 100) or scores at least this much.
-NAME_THRESHOLD = 92.0
-
-
-@dataclass
-class Verdict:
-    """How one candidate Account compares with one prospect's company."""
-
-    row: dict
-    score: float   # name similarity 0-100 (100: equal keys)
-    domain: str    # same | differ | unknown (either side without a usable domain)
-
-
-def name_score(a: str | None, b: str | None) -> float:
-    """Similarity of two company names' keys: 100 when equal (spacing aside), else rapidfuzz's
-    ratio of the keys, so "Acme Holding" and "Acme Logistics" stay far apart."""
-    ka, kb = normalize_company(a), normalize_company(b)
-    if not ka or not kb:
-        return 0.0
-    if ka == kb or compact_company(ka) == compact_company(kb):
-        return 100.0
-    return round(float(fuzz.ratio(ka, kb)), 1)
-
-
-def account_verdict(key: PersonKey, row: dict) -> Verdict:
-    theirs = company_domain(row.get("Website"))
-    if key.domain and theirs:
-        relation = "same" if key.domain == theirs else "differ"
-    else:
-        relation = "unknown"
-    return Verdict(row=row, score=name_score(key.company, row.get("Name")) if key.company else 0.0,
-                   domain=relation)
-
-
-def pick(records: list[dict]) -> dict:
-    """The deterministic choice among candidates: latest LastModifiedDate, then smallest Id."""
-    ordered = sorted(records, key=lambda r: r.get("Id") or "")
-    return max(ordered, key=lambda r: r.get("LastModifiedDate") or "") if ordered else {}
-
 
 def _clean(record: dict) -> dict:
     return {k: v for k, v in record.items() if k != "attributes"}
-
-
-def validate_order(order: Iterable[str]) -> list[str]:
-    steps = list(order)
-    unknown = [s for s in steps if s not in ALL_STEPS]
-    if unknown:
-        raise ValueError(f"match_order: unknown step(s) {unknown}; allowed: {', '.join(DEFAULT_ORDER)}")
-    return steps
 
 
 # The prospect-id list rides along as a fixed suffix of every statement of a slice; kept well under
@@ -184,85 +116,6 @@ def _person_slots(k: PersonKey) -> list[tuple[str, str]]:
         slots.append(("pid", k.prospect_id))
     return slots
 
-
-# What a remembered row keeps: what the person steps match on, enough to pick among candidates,
-# follow a converted Lead and say which record matched (badges); not the catalog's fields.
-# Owner, do-not-contact flags and Lead Status go on badges (custom do-not-contact fields: ``extra_fields``).
-_REMEMBERED_FIELDS = ("Id", "LastModifiedDate", "Email", EXTERNAL_ID_FIELD, "AccountId", "IsConverted",
-                      "ConvertedContactId", "ConvertedAccountId", "OwnerId", "HasOptedOutOfEmail", "DoNotCall",
-                      "Status", "Name", "Website")
-
-
-class LookupMemory:
-    """What the lookups of a run found (per e-mail or prospect id and object; per company and per
-    registrable domain for Accounts: one entry for all the spellings sent for it, so a batch's
-    companies fit however many spellings each has), so what an earlier batch looked up is not sent
-    again: search results repeat people and companies across batches. Bounded (least recently used
-    entries go first, Accounts and people bounded apart: people's e-mails rarely come back, and they
-    must not push out the companies, which do; rows kept with only ``_REMEMBERED_FIELDS``), and
-    forgotten whenever the
-    target writes people or Accounts (``Matcher.forget``): an answer read before a ``clear`` is
-    not stored after it (``generation``)."""
-
-    def __init__(self, max_values: int = 50_000, extra_fields: tuple[str, ...] = (), max_people: int = 25_000) -> None:
-        self._fields = (*_REMEMBERED_FIELDS, *extra_fields)
-        # Accounts (max_values) and people (max_people: a batch's e-mails and prospect ids fit).
-        self._pools: dict[bool, OrderedDict[tuple[str, str, str], list[dict]]] = {True: OrderedDict(),
-                                                                                  False: OrderedDict()}
-        self._max = {True: max_values, False: max_people}
-        self._generation = 0
-        self._lock = threading.Lock()
-
-    @property
-    def generation(self) -> int:
-        """Moves on every ``clear``: take it before a lookup, hand it to ``put`` after."""
-        with self._lock:
-            return self._generation
-
-    def get(self, sobject: str, kind: str, value: str) -> list[dict] | None:
-        """The remembered rows (now the most recently used), or None when not remembered: one lock
-        hold, so an eviction cannot fall between asking and reading."""
-        key = (sobject, kind, value)
-        pool = self._pools[sobject == "Account"]
-        with self._lock:
-            found = pool.get(key)
-            if found is not None:
-                pool.move_to_end(key)
-            return found
-
-    def known(self, sobject: str, kind: str, value: str) -> bool:
-        with self._lock:
-            return (sobject, kind, value) in self._pools[sobject == "Account"]
-
-    def rows(self, sobject: str, kind: str, value: str) -> list[dict]:
-        found = self.get(sobject, kind, value)
-        if found is None:
-            raise KeyError((sobject, kind, value))
-        return found
-
-    def put(self, sobject: str, kind: str, value: str, rows: list[dict], generation: int | None = None) -> None:
-        """Remember ``rows``; not when ``generation`` (taken before the lookup) is no longer current:
-        the run wrote people or Accounts meanwhile and the answer may be stale."""
-        slim = [{f: r[f] for f in self._fields if f in r} for r in rows]
-        accounts = sobject == "Account"
-        pool = self._pools[accounts]
-        with self._lock:
-            if generation is not None and generation != self._generation:
-                return
-            pool[(sobject, kind, value)] = slim
-            pool.move_to_end((sobject, kind, value))
-            while len(pool) > self._max[accounts]:
-                pool.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            for pool in self._pools.values():
-                pool.clear()
-            self._generation += 1
-
-    def __len__(self) -> int:
-        with self._lock:
-            return sum(len(pool) for pool in self._pools.values())
 
 
 class OrgFields(Protocol):

@@ -168,7 +168,7 @@ def _enrich(run: RunContext, out: list[list[Any]], rows: dict[str, dict], groups
     ``Andsend_Prospect_Id__c`` where empty, so the next run's external_id step finds it): one write
     for all of them. A refused update leaves the link in place; it is counted and logged, and
     planned again next run."""
-    from .matching import Match
+    from .match_rules import Match
     from .prospects.execute import plan_inputs
     from .prospects.plan import Plan, _plan_link
     from .transforms import CoercionError

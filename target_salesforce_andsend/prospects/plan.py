@@ -10,7 +10,7 @@ from typing import Any
 from ..addresses import AddressField, country_code
 from ..addresses import resolve as resolve_addresses
 from ..catalog import Catalog
-from ..matching import ACCOUNT_STEPS, DEFAULT_ORDER, PERSON_STEPS, Match, validate_order
+from ..match_rules import ACCOUNT_STEPS, DEFAULT_ORDER, PERSON_STEPS, Match, validate_order
 from ..normalize import normalize_company, normalize_email, own_company_domain
 from ..record_types import RecordTypeChoice
 from ..transforms import CoercionError, coerce, is_empty_value, same_value, source_value

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from ..matching import PersonKey
+from ..match_rules import PersonKey
 from ..normalize import company_domain_for, normalize_email, own_company_domain
 from ..transforms import is_empty_value
 
