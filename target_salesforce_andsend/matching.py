@@ -361,7 +361,7 @@ class Matcher:
 
     def _adopt_interrupted_creates(self, links: LinkStore, by_pid: dict[str, PersonKey]) -> dict[str, Match]:
         """People without e-mail whose create a crash interrupted before their link was stored
-        (prospects.create_intents): the record with exactly the intended names (and Account or
+        (prospects/execute.py, create_intents): the record with exactly the intended names (and Account or
         Company) and no e-mail is the one that run created; adopt it rather than create another."""
         out: dict[str, Match] = {}
         intents = {pid: i for pid, i in links.pending_list("create_intent").items() if pid in by_pid}
