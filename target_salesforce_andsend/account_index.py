@@ -48,7 +48,11 @@ from .salesforce.errors import SalesforceAPIError, TransportError, parse_error_b
 from .salesforce.soql import quote
 
 if TYPE_CHECKING:
-    from .context import RunContext
+    import logging
+    from collections.abc import Mapping
+
+    from .links import LinkStore
+    from .report import RunReport
     from .salesforce.client import SalesforceClient
 
 MODES = ("auto", "query", "bulk", "off")
@@ -114,24 +118,23 @@ def _row(record: dict[str, Any]) -> tuple[str, str | None, str | None, str | Non
 
 
 class AccountIndex:
-    """One per run (``RunContext``); thread-safe; refreshed once, at its first use."""
+    """One per run (made by the run's Matcher on first use); thread-safe; refreshed once, at its
+    first use. Built from what it uses: the client, the link store, the run's config, its logger
+    and report (the ``account_index`` section; None: not reported)."""
 
-    def __init__(self, run: RunContext) -> None:
-        self.run = run
-        self.setting = str((run.config or {}).get("account_index") or "auto").lower()
+    def __init__(self, client: SalesforceClient, store: LinkStore, config: Mapping[str, Any],
+                 logger: logging.Logger, report: RunReport | None = None) -> None:
+        self.client = client
+        self.store = store
+        self.config = config
+        self.logger = logger
+        self.report = report
+        self.setting = str(config.get("account_index") or "auto").lower()
         if self.setting not in MODES:
             raise ValueError(f"account_index must be one of {', '.join(MODES)}, not {self.setting!r}")
         self.figures = IndexFigures()
         self._lock = threading.Lock()
         self._ready: bool | None = None  # None: not refreshed yet
-
-    @property
-    def client(self) -> SalesforceClient:
-        return self.run.client
-
-    @property
-    def store(self) -> Any:
-        return self.run.links
 
     # -- use ------------------------------------------------------------------------------
 
@@ -163,9 +166,8 @@ class AccountIndex:
             self._publish()
 
     def _publish(self) -> None:
-        report = getattr(self.run, "report", None)
-        if report is not None:
-            report.section("account_index").update(self.figures.as_dict())
+        if self.report is not None:
+            self.report.section("account_index").update(self.figures.as_dict())
 
     # -- refresh --------------------------------------------------------------------------
 
@@ -185,7 +187,7 @@ class AccountIndex:
         except (SalesforceAPIError, TransportError) as exc:
             # Matching goes on with the IN lookups alone; the next run tries again.
             self.figures.mode, self.figures.error = "unavailable", str(exc)[:500]
-            self.run.logger.warning("Account index not refreshed (%s); matching Accounts without it this run", exc)
+            self.logger.warning("Account index not refreshed (%s); matching Accounts without it this run", exc)
             return False
         finally:
             self.figures.seconds = time.monotonic() - started
@@ -314,7 +316,7 @@ class AccountIndex:
 
     def _bulk_pages(self) -> Iterator[list[dict[str, Any]]]:
         """A Bulk API 2.0 query job's result sets (``maxRecords`` rows each), one at a time."""
-        config = self.run.config or {}
+        config = self.config
         job = self._request("POST", "jobs/query", "bulk_query_create",
                             json={"operation": "query", "query": _BULK_SOQL}).json()
         job_id = job["id"]

@@ -301,33 +301,49 @@ def tasks_with_external_ids(run: RunContext, facts: TaskOrgFacts, ids: list[str]
     return found
 
 
-def _classify(run: RunContext, facts: TaskOrgFacts, writes: list[tuple[dict, dict]]) -> list[tuple[dict, dict]]:
-    """The (touchpoint, Task fields) still to write. A touchpoint that already has its Task is skipped
-    as already_synced: an executed step does not change, and the Task may since have been edited
-    by sales, so it is never overwritten (both with and without the external id)."""
-    existing = existing_touchpoint_ids(run, facts, writes)
+def sort_writes(facts: TaskOrgFacts, writes: list[tuple[dict, dict]],
+                existing: set[str]) -> list[tuple[str, dict, dict, str | None]]:
+    """Pure: (decision, touchpoint, Task fields, the id it collides with) per write, in order; the
+    decision is ``send``, ``already`` (its Task exists: an executed step does not change, and the
+    Task may since have been edited by sales, so it is never overwritten) or ``case_conflict``."""
     # A case-insensitive external id (not the shipped metadata) cannot keep tp_X and tp_x apart:
     # the upsert of the second would overwrite the first's Task. Refuse it, saying why.
     check_case = bool(facts.external_id_field) and not facts.external_id_case_sensitive
     folded: dict[str, str] = {e.casefold(): e for e in existing} if check_case else {}
-    out: list[tuple[dict, dict]] = []
-    done: list[str] = []
+    out: list[tuple[str, dict, dict, str | None]] = []
     for tp, task in writes:
         tid = str(tp["id"])
         key = tid if facts.external_id_field else tasks.marker_id(tid)
         if key in existing:
+            out.append(("already", tp, task, None))
+        elif folded.get(tid.casefold(), tid) != tid:
+            out.append(("case_conflict", tp, task, folded[tid.casefold()]))
+        else:
+            if check_case:
+                folded.setdefault(tid.casefold(), tid)
+            out.append(("send", tp, task, None))
+    return out
+
+
+def _classify(run: RunContext, facts: TaskOrgFacts, writes: list[tuple[dict, dict]]) -> list[tuple[dict, dict]]:
+    """The (touchpoint, Task fields) still to write (``sort_writes``, after one read of the Tasks
+    that exist); a touchpoint that already has its Task is skipped as already_synced."""
+    existing = existing_touchpoint_ids(run, facts, writes)
+    out: list[tuple[dict, dict]] = []
+    done: list[str] = []
+    for decision, tp, task, other in sort_writes(facts, writes, existing):
+        tid = str(tp["id"])
+        if decision == "already":
             _skip(run, tp, REASON_ALREADY)
             done.append(tid)
-        elif folded.get(tid.casefold(), tid) != tid:
+        elif decision == "case_conflict":
             _reject(run, tp, task, {"statusCode": "TOUCHPOINT_ID_CASE_CONFLICT", "fields": [facts.external_id_field],
                                     "message": f"touchpoint {tid} differs only in letter case from "
-                                               f"{folded[tid.casefold()]}, "
+                                               f"{other}, "
                                                f"and the org's {facts.external_id_field} is case-insensitive: deploy "
                                                "salesforce-metadata/ (a case-sensitive field) and rerun"})
             done.append(tid)
         else:
-            if check_case:
-                folded.setdefault(tid.casefold(), tid)
             out.append((tp, task))
     if done and not run.dry_run:
         _links_resolve_pending(run, done)

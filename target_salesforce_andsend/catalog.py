@@ -1,20 +1,18 @@
-"""The field-mapping catalog: loading, schema validation, describe checks, values and coercion.
+"""The field-mapping catalog: loading, schema validation and describe checks.
 
 A catalog says, per Andsend prospect field, which Salesforce object/field receives it, how the
 value is transformed, when an existing Salesforce value may be replaced (`policy`) and what
 happens to over-long text (`on_overlength`). The same catalog can serve both modes: `object_mode`
 decides which objects are *created*; entries for the other objects are used to enrich records
 the prospect is linked to (a Contact found in lead mode, a Lead found in contact_account mode).
+The values an entry gives (its transforms) and their coercion to the field types: transforms.py.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import re
 import string
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -22,12 +20,10 @@ from typing import Any
 import jsonschema
 import yaml
 
-from .normalize import normalize_domain
-from .tasks import cut_units, sf_len
+from .transforms import NUMBER_TYPES, OWNER_SOURCE, TEXT_TYPES
 
 OBJECT_MODES = ("lead", "contact_account")
 POLICIES = ("overwrite", "if_empty", "on_create")
-OWNER_SOURCE = "$owner"
 EXTERNAL_ID_FIELD = "Andsend_Prospect_Id__c"
 # Optional companions (salesforce-metadata/): every Andsend id merged into a person (Lead, Contact),
 # and the normalised company key Accounts are upserted on.
@@ -38,18 +34,7 @@ ACCOUNT_KEY_FIELD = "Andsend_Account_Key__c"
 CREATED_OBJECTS = {"lead": ("Lead",), "contact_account": ("Account", "Contact")}
 LINKED_OBJECTS = {"lead": ("Lead", "Contact"), "contact_account": ("Lead", "Contact", "Account")}
 
-TEXT_TYPES = {
-    "string", "textarea", "email", "phone", "url", "picklist", "multipicklist", "combobox",
-    "encryptedstring",
-}
-NUMBER_TYPES = {"int", "double", "currency", "percent", "long"}
 UNWRITABLE_TYPES = {"id", "address", "location", "base64", "anyType", "complexvalue"}
-
-# What Salesforce accepts in an Email field (RFC 5322 dot-atom, ASCII): checked before sending so
-# such values are rejected as bad input with a clear reason instead of costing a call.
-SALESFORCE_EMAIL_RE = re.compile(
-    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@"
-    r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 
 # Types of the prospect stream's fields (schemas/prospects.json), for the describe type check.
 _PROSPECT_SOURCE_TYPES: dict[str, str] = {
@@ -66,8 +51,6 @@ class CatalogError(Exception):
         self.issues = issues or []
 
 
-class CoercionError(ValueError):
-    """A value cannot be written to a field of this type (bad input: the record is rejected)."""
 
 
 @dataclass(frozen=True)
@@ -336,193 +319,3 @@ def raise_for_issues(issues: list[Issue]) -> None:
 
 def field_index(describe: dict) -> dict[str, dict]:
     return {f["name"].casefold(): f for f in describe.get("fields", [])}
-
-
-# ------------------------------------------------------------------------------ values
-
-
-def _lookup(record: dict, path: str) -> Any:
-    value: Any = record
-    for part in path.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
-
-
-def _empty(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
-class _Blank(dict):
-    def __missing__(self, key: str) -> str:
-        return ""
-
-
-def source_value(record: dict, mapping: Mapping) -> Any:
-    """The mapped value for one prospect, transforms applied; None means "nothing to write"."""
-    value: Any = None
-    for src in mapping.source:
-        if src == OWNER_SOURCE:
-            continue
-        candidate = _lookup(record, src)
-        if not _empty(candidate):
-            value = candidate
-            break
-    for t in mapping.transforms:
-        kind = t["type"]
-        if kind == "domain_from_website":
-            value = normalize_domain(value) if isinstance(value, str) else None
-        elif kind == "lowercase":
-            value = value.lower() if isinstance(value, str) else value
-        elif kind == "uppercase":
-            value = value.upper() if isinstance(value, str) else value
-        elif kind == "trim":
-            value = value.strip() if isinstance(value, str) else value
-        elif kind == "join":
-            parts = [_lookup(record, f) for f in t["fields"]]
-            text = t.get("separator", " ").join(str(p).strip() for p in parts if not _empty(p))
-            value = text or None
-        elif kind == "template":
-            flat = _Blank({k: ("" if v is None else v) for k, v in record.items()})
-            text = re.sub(r"\s+", " ", t["template"].format_map(flat)).strip()
-            value = text or None
-        elif kind == "default":
-            value = t["value"] if _empty(value) else value
-        elif kind == "constant":
-            value = t["value"]
-        elif kind == "map":
-            key = value if not isinstance(value, str) else value.strip()
-            table = {str(k).casefold(): v for k, v in t["values"].items()}
-            value = table.get(str(key).casefold(), t.get("default")) if key is not None else t.get("default")
-    if isinstance(value, str):
-        value = value.strip()
-    return None if _empty(value) else value
-
-
-# ------------------------------------------------------------------------------ coercion
-
-
-def _parse_datetime(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        dt = value
-    elif isinstance(value, date):
-        dt = datetime(value.year, value.month, value.day)
-    elif isinstance(value, str):
-        text = value.strip().replace("Z", "+00:00")
-        if re.fullmatch(r".*[+-]\d{4}$", text):
-            text = text[:-2] + ":" + text[-2:]
-        dt = datetime.fromisoformat(text)
-    else:
-        raise CoercionError(f"not a date/time: {value!r}")
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc)
-
-
-def coerce(value: Any, desc: dict, *, on_overlength: str = "truncate") -> Any:
-    """Convert a mapped value to what the Salesforce field accepts, or raise CoercionError."""
-    ftype = desc.get("type")
-    name = desc.get("name")
-    if value is None:
-        return None
-    if ftype in TEXT_TYPES or ftype == "reference":
-        if isinstance(value, bool):
-            text = "true" if value else "false"
-        elif isinstance(value, (dict, list)):
-            raise CoercionError(f"{name}: expected text, got {type(value).__name__}")
-        elif isinstance(value, float) and value.is_integer():
-            text = str(int(value))
-        else:
-            text = str(value).strip()
-        if ftype == "email" and not SALESFORCE_EMAIL_RE.match(text):
-            raise CoercionError(f"{name}: invalid email address {text!r}")
-        if ftype in ("picklist", "multipicklist") and desc.get("restrictedPicklist"):
-            allowed = {p["value"].casefold(): p["value"]
-                       for p in desc.get("picklistValues", []) if p.get("active", True)}
-            parts = text.split(";") if ftype == "multipicklist" else [text]
-            canon = []
-            for part in parts:
-                if part.strip().casefold() not in allowed:
-                    raise CoercionError(f"{name}: {part!r} is not an allowed picklist value")
-                canon.append(allowed[part.strip().casefold()])
-            text = ";".join(canon)
-        # Salesforce counts a field's length in UTF-16 code units (an emoji or a supplementary-plane
-        # CJK character counts as two): the one rule, tasks.sf_len, as for Task Subject/Description.
-        limit = desc.get("length") or 0
-        if limit and sf_len(text) > limit:
-            if on_overlength == "reject" or ftype in ("email", "url", "reference"):
-                raise CoercionError(f"{name}: value of {sf_len(text)} characters exceeds the field length {limit}")
-            text = cut_units(text, limit)
-        return text
-    if ftype == "boolean":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, (int, float)):
-            return bool(value)
-        text = str(value).strip().casefold()
-        if text in ("true", "yes", "y", "1", "on"):
-            return True
-        if text in ("false", "no", "n", "0", "off", ""):
-            return False
-        raise CoercionError(f"{name}: not a boolean: {value!r}")
-    if ftype in ("int", "long"):
-        try:
-            number = float(str(value).strip()) if not isinstance(value, (int, float)) else float(value)
-        except ValueError as exc:
-            raise CoercionError(f"{name}: not a whole number: {value!r}") from exc
-        if isinstance(value, bool) or not number.is_integer():
-            raise CoercionError(f"{name}: not a whole number: {value!r}")
-        return int(number)
-    if ftype in ("double", "currency", "percent"):
-        if isinstance(value, bool):
-            raise CoercionError(f"{name}: not a number: {value!r}")
-        try:
-            number = float(str(value).strip().replace(",", "")) if isinstance(value, str) else float(value)
-        except (TypeError, ValueError) as exc:
-            raise CoercionError(f"{name}: not a number: {value!r}") from exc
-        if math.isnan(number) or math.isinf(number):
-            raise CoercionError(f"{name}: not a finite number: {value!r}")
-        return number
-    if ftype == "date":
-        try:
-            if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
-                return date.fromisoformat(value.strip()).isoformat()
-            return _parse_datetime(value).date().isoformat()
-        except (ValueError, CoercionError) as exc:
-            raise CoercionError(f"{name}: not a date: {value!r}") from exc
-    if ftype == "datetime":
-        try:
-            return _parse_datetime(value).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
-        except (ValueError, CoercionError) as exc:
-            raise CoercionError(f"{name}: not a date-time: {value!r}") from exc
-    raise CoercionError(f"{name}: fields of type {ftype} cannot be written by the target")
-
-
-def same_value(new: Any, current: Any, desc: dict) -> bool:
-    """Whether writing `new` would leave the field as it is (so the update is not sent)."""
-    if _empty(current):
-        return _empty(new)
-    if new is None:
-        return False
-    ftype = desc.get("type")
-    try:
-        if ftype == "email":
-            return str(new).strip().casefold() == str(current).strip().casefold()
-        if ftype == "boolean":
-            return bool(new) == (current if isinstance(current, bool) else str(current).casefold() == "true")
-        if ftype in NUMBER_TYPES:
-            return float(new) == float(current)
-        if ftype == "date":
-            return str(new)[:10] == str(current)[:10]
-        if ftype == "datetime":
-            return _parse_datetime(new) == _parse_datetime(current)
-        if ftype == "reference":
-            return str(new)[:15] == str(current)[:15]
-    except (TypeError, ValueError, CoercionError):
-        return False
-    return str(new) == str(current)
-
-
-def is_empty_value(value: Any) -> bool:
-    return _empty(value)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import field_access, record_types
+from .account_index import AccountIndex
 from .addresses import AddressField, address_fields
 from .catalog import (
     ACCOUNT_KEY_FIELD,
@@ -31,13 +32,13 @@ from .catalog import (
 )
 from .lease import DEFAULT_TTL_SECONDS, DEFAULT_WAIT_SECONDS, RunLease, lease_name
 from .links import LinkStore, open_store
+from .matching import Matcher
 from .normalize import normalize_email
+from .owners import OwnerResolver
 from .record_types import RecordTypeChoice
 from .report import RejectsFile, RunReport
 
 if TYPE_CHECKING:
-    from .matching import Matcher
-    from .owners import OwnerResolver
     from .salesforce.client import SalesforceClient
     from .salesforce.writer import Writer
 
@@ -143,11 +144,13 @@ class RunContext:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
-        from .matching import Matcher
-        from .owners import OwnerResolver
-
-        self.matcher = Matcher(self)
+        self.matcher = Matcher(self.client, self.org, self.catalog, links=self.links,
+                               email_fields=self.config.get("match_email_fields") or [],
+                               account_index=self._account_index)
         self.owners = OwnerResolver(self.client)
+
+    def _account_index(self) -> AccountIndex:
+        return AccountIndex(self.client, self.links, self.config, self.logger, self.report)
 
     @property
     def object_mode(self) -> str:

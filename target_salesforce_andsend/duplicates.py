@@ -13,7 +13,7 @@ Header"). Per object the admin picks (setting ``duplicate_rule_action``):
   linked instead, the only way the prospect reaches Salesforce);
 * ``reject``: the prospect goes to the rejects file with the records the rule named.
 
-Pure: no I/O here; prospects.py applies the decision.
+Pure: no I/O here; prospects/execute.py applies the decision.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from .catalog import (
     load_catalog,
 )
 from .context import objects_needed
-from .matching import DEFAULT_ORDER, validate_order
+from .match_rules import DEFAULT_ORDER, validate_order
 
 STATUS_STYLE = {
     "ok": "green",

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from .matching import pick
+from .match_rules import pick
 from .normalize import normalize_email
 from .salesforce.soql import chunked_in_queries
 

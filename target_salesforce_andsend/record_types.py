@@ -19,7 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .catalog import CREATED_OBJECTS, Catalog, CoercionError, Issue, Mapping, field_index
+from .catalog import CREATED_OBJECTS, Catalog, Issue, Mapping, field_index
+from .transforms import CoercionError
 
 if TYPE_CHECKING:
     from .salesforce.client import SalesforceClient

@@ -23,7 +23,7 @@ from .salesforce.writer import Write
 
 if TYPE_CHECKING:
     from .context import RunContext
-    from .prospects import Action
+    from .prospects.plan import Action
 
 ROLE = "prospects"
 
@@ -139,8 +139,6 @@ def _named_records(run: RunContext, done: list[tuple[str, Action, Any, Write]]) 
     current values, for the same update policies as any match): prospect e-mail -> ids of named
     people whose own e-mail is another one (a rule matching on name or company alone must not
     merge two different people), and id (15) -> record."""
-    from .matching import select_fields_for
-
     wanted: dict[str, set[str]] = defaultdict(set)  # object -> ids
     pairs = []
     for op, action, result, _w in done:
@@ -154,7 +152,7 @@ def _named_records(run: RunContext, done: list[tuple[str, Action, Any, Write]]) 
     statements = []
     for obj, ids in wanted.items():
         # Object and field names come from describe, never from input; the ids go through quote().
-        select = ", ".join(select_fields_for(run, obj))
+        select = ", ".join(run.matcher.select_fields(obj))
         statements += list(chunked_in_queries(f"SELECT {select} FROM {obj} WHERE", "Id", sorted(ids)))  # noqa: S608
     rows = {row["Id"][:15]: row for found in run.client.query_many(statements) for row in found}
     others: dict[str, set[str]] = defaultdict(set)
@@ -170,9 +168,10 @@ def _enrich(run: RunContext, out: list[list[Any]], rows: dict[str, dict], groups
     ``Andsend_Prospect_Id__c`` where empty, so the next run's external_id step finds it): one write
     for all of them. A refused update leaves the link in place; it is counted and logged, and
     planned again next run."""
-    from .catalog import CoercionError
-    from .matching import Match
-    from .prospects import Plan, _plan_link, plan_inputs
+    from .match_rules import Match
+    from .prospects.execute import plan_inputs
+    from .prospects.plan import Plan, _plan_link
+    from .transforms import CoercionError
 
     inputs = plan_inputs(run)
     plan = Plan()

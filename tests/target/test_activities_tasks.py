@@ -112,3 +112,16 @@ def test_marker_for_unsafe_ids_is_stable_hash():
     m = tasks.marker_token("weird id ] %")
     assert m == tasks.marker_token("weird id ] %") and m.startswith("[andsend:h:")
     assert tasks.markers_in("x " + m) == {tasks.marker_id("weird id ] %")}
+
+
+def test_sort_writes_skips_existing_and_refuses_case_conflicts():
+    from target_salesforce_andsend.activities import sort_writes
+
+    folding = TaskOrgFacts("Andsend_Touchpoint_Id__c", ALL_SUBTYPES, False, external_id_case_sensitive=False)
+    writes = [({"id": i}, {"Subject": i}) for i in ("tp_A", "tp_b", "tp_B", "tp_a", "tp_c")]
+    decided = [(d, tp["id"], other) for d, tp, _task, other in sort_writes(folding, writes, {"tp_A"})]
+    assert decided == [("already", "tp_A", None), ("send", "tp_b", None), ("case_conflict", "tp_B", "tp_b"),
+                       ("case_conflict", "tp_a", "tp_A"), ("send", "tp_c", None)]
+    # A case-sensitive field keeps them apart; without the field the Subject marker decides.
+    assert [d for d, *_ in sort_writes(EXT, writes, {"tp_A"})] == ["already", "send", "send", "send", "send"]
+    assert [d for d, *_ in sort_writes(NO_EXT, writes, {tasks.marker_id("tp_c")})][-1] == "already"

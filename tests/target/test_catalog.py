@@ -9,14 +9,12 @@ import pytest
 from target_salesforce_andsend.catalog import (
     CatalogError,
     check_catalog,
-    coerce,
     default_catalog_document,
     load_catalog,
     load_schema,
     parse_catalog,
-    same_value,
-    source_value,
 )
+from target_salesforce_andsend.transforms import coerce, same_value, source_value
 from tests.target._describes import describe, describes
 
 
