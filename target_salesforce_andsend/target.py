@@ -332,7 +332,8 @@ class TargetSalesforceAndsend(Target):
         return PreparedBatch(commit)
 
     def _fail(self, exc: BaseException, batch: ExitStack) -> None:
-        batch.close()
+        # The retry queue's hold ends with the failure: the batch's outcome is not stored.
+        batch.__exit__(type(exc), exc, exc.__traceback__)
         self._batches.note_failure(exc)  # no other lane starts a batch while the report is written
         self._failed = exc
         self.finish_run(error=exc)
