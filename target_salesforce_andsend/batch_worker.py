@@ -106,8 +106,9 @@ class BatchWorker:
 
     def submit(self, *args: Any) -> None:
         """Queue one batch (blocks while ``depth`` batches wait in its lane); raises an earlier
-        failure."""
-        self.raise_failure()
+        failure, once every batch handed over has ended (the failing one writes its report)."""
+        if self._error is not None:
+            self.wait()
         with self._submit_lock:
             lane = self._lane_of(*args)
             group = self._turn_of(*args)
