@@ -2,7 +2,7 @@
 
 glibc gives every thread that allocates its own malloc arena (up to 8 per core), and freed
 blocks stay in the arena of the thread that allocated them. The target decodes Salesforce
-responses on its reader/writer pools and batches on its lanes, so the same few MB end up spread
+responses on its call pool and batches on its lanes, so the same few MB end up spread
 over a dozen arenas: at N = 100,000 (benchmarks/pipeline_benchmark.py) peak RSS was 288 MiB with
 the default and 243 MiB with two arenas, at the same speed. ``MALLOC_ARENA_MAX`` set in the
 environment wins (it is read by glibc itself at start-up).
