@@ -17,10 +17,11 @@ meanwhile. Guarantees:
   result seen twice ends as its later version). Batches without a group commit at once;
 * bounded memory: at most ``depth`` batches wait per lane (``submit`` blocks beyond that);
 * exactly once: ``wait()`` returns only when every batch handed over is done and re-raises the
-  first failure; the target calls it before every STATE message and at the end of input, so
-  STATE never moves past records not yet written. After a failure, batches not yet started are
-  dropped unprocessed, and a prepared batch waiting for its turn is dropped without committing
-  (its output would follow a gap; the run fails; the next run starts from the last STATE).
+  first failure (``submit`` after a failure does the same); the target calls it before every
+  STATE message and at the end of input, so STATE never moves past records not yet written.
+  After a failure, batches not yet started are dropped unprocessed, and a prepared batch waiting
+  for its turn is dropped without committing (its output would follow a gap; the run fails; the
+  next run starts from the last STATE).
 """
 
 from __future__ import annotations
