@@ -32,9 +32,10 @@ Exactly once, across reruns and a crash between the write and STATE:
   written again, and two runs racing on the same touchpoints could both create: that is the price
   of having no external id.)
 
-Two batches are prepared at once (the target's touchpoints lane has two workers): people,
-owners and Task fields of one overlap the other's writes, while the check for existing Tasks and
-the writes run batch after batch in input order (``run.in_turn()``).
+``prepare`` resolves people, owners and Task fields; the prepared batch's ``commit`` parks the
+touchpoints without a person, checks for existing Tasks and writes. Two batches are prepared at
+once, their commits run in input order (docs/DESIGN.md, "Concurrency model"), so a touchpoint
+sent again in the next batch finds its Task instead of racing to create a second one.
 
 Writes go through ``run.writer`` (Collections of 200, Bulk 2.0 at/above ``bulk_threshold``), under
 the client's quota governor and retries; Tasks Salesforce refuses go to the rejects file with the
@@ -44,10 +45,12 @@ error code and message.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import tasks
+from .batch_worker import PreparedBatch
 from .normalize import keep_latest, normalize_email
 from .salesforce.soql import chunked_in_queries, like_pattern
 from .tasks import TaskOrgFacts
@@ -397,9 +400,8 @@ def _handle_results(run: RunContext, sent: list[tuple[dict, Any]], tasks_by_tp: 
             done.append(tid)
             run.rejects.resolved(ROLE, [tid])
         else:
-            _count(run, "rejected")
             err = (result.errors or [{}])[0]
-            _reject(run, tp, tasks_by_tp.get(tid, {}), err)
+            _reject(run, tp, tasks_by_tp.get(tid, {}), err, counted=True)
             done.append(tid)  # a refused Task goes to the rejects file, not back to pending
     _links_resolve_pending(run, done)
 
@@ -408,14 +410,19 @@ _RETRY_ONCE = threading.Lock()
 
 
 def process_batch(run: RunContext, records: list[dict], *, consume: bool = False) -> None:
-    """Plan, then write, one batch of touchpoints (plus any touchpoints still pending).
+    """Prepare and commit one batch at once (outside the target's batch worker)."""
+    prepare(run, records, consume=consume).commit()
+
+
+def prepare(run: RunContext, records: list[dict], *, consume: bool = False) -> PreparedBatch:
+    """Plan one batch of touchpoints (plus any touchpoints still pending); the commit writes them.
     ``consume``: ``records`` is emptied once read, so the records can be freed while the batch
     waits for its turn and writes (the target hands over a list only the batch holds)."""
     touchpoints = keep_latest(records, lambda tp: str(tp.get("id")))
     if not _flag(run.config, "sync_activities"):
         for tp in touchpoints:
             _skip(run, tp, REASON_SWITCH_OFF)
-        return
+        return PreparedBatch()
     pending: list[dict] = []
     section = run.report.section("activities")
     with _RETRY_ONCE:  # two batches may start together: only one takes the pending touchpoints
@@ -426,12 +433,17 @@ def process_batch(run: RunContext, records: list[dict], *, consume: bool = False
         pending = [tp for tp in _links_pending(run) if str(tp.get("id")) not in ids]
     work, retrying = pending + touchpoints, len(pending)
     # From here the batch's records are referenced only by ``work`` (and ``records`` unless
-    # consumed), which _process lets go once their Tasks are planned.
+    # consumed), which _plan lets go once their Tasks are planned.
     del touchpoints, pending
     if consume:
         records.clear()
-    _process(run, work, retrying=retrying)
-    _finish(run)
+    commit = _plan(run, work, retrying=retrying)
+
+    def commit_and_finish() -> None:
+        commit()
+        _finish(run)
+
+    return PreparedBatch(commit_and_finish)
 
 
 def _stub(tp: dict) -> dict:
@@ -450,15 +462,20 @@ def process_pending(run: RunContext) -> None:
         return
     pending = _links_pending(run)
     if pending:
-        _process(run, pending, retrying=len(pending))
+        _plan(run, pending, retrying=len(pending))()
         _finish(run)
 
 
-def _process(run: RunContext, touchpoints: list[dict], *, retrying: int = 0) -> None:
-    """Plan and write ``touchpoints`` (the first ``retrying`` are pending ones). Consumes the list:
-    it is emptied once the Tasks are planned, so the records can be freed."""
+def _nothing() -> None:
+    return None
+
+
+def _plan(run: RunContext, touchpoints: list[dict], *, retrying: int = 0) -> Callable[[], None]:
+    """Plan ``touchpoints`` (the first ``retrying`` are pending ones); returns the step that
+    writes them. Consumes the list: it is emptied once the Tasks are planned, so the records can
+    be freed."""
     if not touchpoints:
-        return
+        return _nothing
     facts = task_facts(run.client.describe(OBJECT))
     # People, owners and the Task fields: reads and local work, done while another batch writes.
     valid = [tp for tp in touchpoints if valid_touchpoint(tp)]
@@ -490,10 +507,9 @@ def _process(run: RunContext, touchpoints: list[dict], *, retrying: int = 0) -> 
     plan.pending.clear()
     touchpoints.clear()
     del valid, resolvable, people, owners
-    # The check for existing Tasks and the writes: only after every batch handed over before this
-    # one has written (run.in_turn), so a touchpoint sent again in the next batch finds its Task
-    # instead of racing to create a second one.
-    with run.in_turn():
+
+    def write() -> None:
+        # The commit: the check for existing Tasks and the writes, after every earlier batch's.
         if new_pending and not run.dry_run:
             _links_add_pending(run, new_pending)
         if not plan.writes:
@@ -506,6 +522,8 @@ def _process(run: RunContext, touchpoints: list[dict], *, retrying: int = 0) -> 
             return
         sent = _write(run, facts, to_send)
         _handle_results(run, sent, {str(tp["id"]): task for tp, task in plan.writes}, facts)
+
+    return write
 
 
 # --------------------------------------------------------------------------- adapters
@@ -541,9 +559,8 @@ def _skip(run: RunContext, tp: dict, reason: str) -> None:
     run.report.skip(ROLE, reason, str(tp.get("id")))
 
 
-def _reject(run: RunContext, tp: dict, task: dict, err: dict) -> None:
-    run.report.rejected()
-    run.rejects.write(
+def _reject(run: RunContext, tp: dict, task: dict, err: dict, *, counted: bool = False) -> None:
+    run.reject(
         role=ROLE,
         key=str(tp.get("id")),
         object=OBJECT,
@@ -551,4 +568,5 @@ def _reject(run: RunContext, tp: dict, task: dict, err: dict) -> None:
         message=err.get("message") or "",
         fields=err.get("fields") or [],
         record=task,
+        counted_as=OBJECT if counted else None,
     )

@@ -19,8 +19,9 @@ Delivery:
   raises, so STATE does not move past badges Andsend never received. A dry run writes the file
   (it is local output) but sends nothing to Andsend.
 
-Two batches may be matched at once (the search-results lane has two workers); each writes the file
-and calls Andsend only in its turn (``run.in_turn()``), after every batch handed over before it.
+``prepare`` matches a batch and builds its badges; the prepared batch's ``commit`` writes the
+file and calls Andsend. Two batches may be prepared at once, their commits run in input order
+(docs/DESIGN.md, "Concurrency model").
 
 ``prospect_key`` is the Andsend prospect id when the result has one, else ``email:<normalised
 email>``, else None. Report counts go to role ``search_results``: ``checked``, ``found_<Object>``,
@@ -38,6 +39,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .batch_worker import PreparedBatch
 from .crm_status import rfc3339
 from .normalize import keep_latest, normalize_email, own_company_domain
 
@@ -160,18 +162,23 @@ def _now() -> str:
 
 
 def process_batch(run: RunContext, records: list[dict]) -> None:
+    """Prepare and commit one batch at once (outside the target's batch worker)."""
+    prepare(run, records).commit()
+
+
+def prepare(run: RunContext, records: list[dict]) -> PreparedBatch:
+    """Match the batch and build its badges; the output is the commit (after every earlier
+    batch's: a result seen twice ends as its later badge)."""
     from .matching import PersonKey
 
     for r in records:
         if not (r.get("id") and r.get("search_id")):  # no badge can be keyed: rejected with the reason
-            run.rejects.add(role=ROLE, key=str(r.get("id")), object=None, error_code="INVALID_SEARCH_RESULT",
-                            message="the search result lacks its id or search_id", record=r)
-            run.report.count(ROLE, "search_result", "rejected")
-            run.report.rejected()
+            run.reject(role=ROLE, key=str(r.get("id")), object=None, error_code="INVALID_SEARCH_RESULT",
+                       message="the search result lacks its id or search_id", record=r, counted_as="search_result")
     # One result per (search_id, id): a later copy in the batch replaces an earlier one.
     results = keep_latest((r for r in records if r.get("id") and r.get("search_id")), result_key)
     if not results:
-        return
+        return PreparedBatch()
     keys = [PersonKey(**person_key_fields(r)) for r in results]
     # Search results repeat people and companies across batches: values looked up by an earlier
     # batch of the run are answered from memory (forgotten whenever prospects are written).
@@ -194,8 +201,7 @@ def process_batch(run: RunContext, records: list[dict]) -> None:
                                      match.record_id)
         else:
             run.report.count(ROLE, "search_result", "not_found")
-    with run.in_turn():  # after the output of every earlier batch: a result seen twice ends as its later badge
-        _output(run, badges)
+    return PreparedBatch(lambda: _output(run, badges))
 
 
 def _do_not_contact_rule(run: RunContext) -> Callable[[Any], bool | None]:
@@ -234,9 +240,9 @@ def _output(run: RunContext, badges: list[dict]) -> None:
         run.report.count(ROLE, "search_result", "written_back", updated)
         for badge, reason in writer.refused:
             run.report.count(ROLE, "search_result", "refused_by_andsend")
-            run.rejects.add(role=ROLE, key=str(badge.get("result_id")), object=None,
-                            error_code="ANDSEND_REFUSED_BADGE", message=f"Andsend refused the badge: {reason}",
-                            record=badge)
+            run.reject(role=ROLE, key=str(badge.get("result_id")), object=None,
+                       error_code="ANDSEND_REFUSED_BADGE", message=f"Andsend refused the badge: {reason}",
+                       record=badge)
         refused = {str(b.get("result_id")) for b, _ in writer.refused}
         run.rejects.resolved(ROLE, [b.get("result_id") for b in badges if str(b.get("result_id")) not in refused])
     elif not run.config.get("dry_run"):

@@ -7,19 +7,21 @@ meanwhile. Guarantees:
 
 * order: within a lane, one batch at a time, first in first out (a lane with several
   ``workers`` overlaps its batches instead; their turns keep the order). A batch also waits for the
-  batches handed over before it in the lanes it depends on (``waits_for``): with the target's
-  lanes, Tasks and badges wait for every earlier prospects batch (they need those people), and
-  a prospects batch waits for everything before it. So Tasks and badges of the same stretch of
-  input overlap each other (different objects, badges only read), and nothing else changes;
-* turns: batches of one ``turn_of`` group may run on several lanes at once (badges of different
-  search results are independent reads), yet a batch's ``in_turn()`` section (its output: a
-  file, a write-back) runs only after that of every batch of its group handed over before it,
-  so outputs stay in input order (a result seen twice ends as its later version);
+  batches handed over before it in the lanes it depends on (``waits_for``; the target's lanes
+  are in roles.py, why they are so in docs/DESIGN.md, "Concurrency model");
+* turns: a batch is processed in two steps: ``process(*args)`` does its own work and returns a
+  prepared batch (or None: nothing to commit), whose ``commit()`` (its output: writes, a file, a
+  write-back) the worker runs in the batch's turn. Batches of one ``turn_of`` group may prepare
+  on several threads at once (badges of different search results are independent reads), yet
+  their commits run one after the other in submission order, so outputs stay in input order (a
+  result seen twice ends as its later version). Batches without a group commit at once;
 * bounded memory: at most ``depth`` batches wait per lane (``submit`` blocks beyond that);
 * exactly once: ``wait()`` returns only when every batch handed over is done and re-raises the
-  first failure; the target calls it before every STATE message and at the end of input, so
-  STATE never moves past records not yet written. After a failure, batches not yet started are
-  dropped unprocessed (the run fails; the next run starts from the last STATE).
+  first failure (``submit`` after a failure does the same); the target calls it before every
+  STATE message and at the end of input, so STATE never moves past records not yet written.
+  After a failure, batches not yet started are dropped unprocessed, and a prepared batch waiting
+  for its turn is dropped without committing (its output would follow a gap; the run fails; the
+  next run starts from the last STATE).
 """
 
 from __future__ import annotations
@@ -28,7 +30,28 @@ import queue
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
+
+
+class Prepared(Protocol):
+    """What ``process`` returns: the batch's ordered step."""
+
+    def commit(self) -> None: ...
+
+
+class PreparedBatch:
+    """A batch whose own work is done; ``commit()`` runs its ordered step (once) and nothing when
+    built without one."""
+
+    __slots__ = ("_commit",)
+
+    def __init__(self, commit: Callable[[], None] | None = None) -> None:
+        self._commit = commit
+
+    def commit(self) -> None:
+        step, self._commit = self._commit, None  # the step (and what it holds) is let go once run
+        if step is not None:
+            step()
 
 
 class _Batch:
@@ -53,14 +76,14 @@ class _Turns:
 
 
 class BatchWorker:
-    """``lane_of(*args)`` names a batch's lane (called in submission order); ``waits_for[lane]``
-    lists the other lanes whose earlier batches it waits for (missing or None: every lane);
-    ``workers[lane]`` threads take that lane's batches (default 1: one at a time, in order; more:
-    batches of the lane overlap, and only their ``in_turn()`` sections keep the order);
-    ``turn_of(*args)`` names the group whose ``in_turn()`` sections run in submission order (None:
-    no group). One lane by default."""
+    """``process(*args)`` prepares a batch and returns a ``Prepared`` (or None); ``lane_of(*args)``
+    names a batch's lane (called in submission order); ``waits_for[lane]`` lists the other lanes
+    whose earlier batches it waits for (missing or None: every lane); ``workers[lane]`` threads
+    take that lane's batches (default 1: one at a time, in order; more: batches of the lane
+    overlap, and only their commits keep the order); ``turn_of(*args)`` names the group whose
+    commits run in submission order (None: no group). One lane by default."""
 
-    def __init__(self, process: Callable[..., None], *, depth: int = 1,
+    def __init__(self, process: Callable[..., Prepared | None], *, depth: int = 1,
                  lane_of: Callable[..., str] | None = None,
                  waits_for: Mapping[str, Collection[str] | None] | None = None,
                  turn_of: Callable[..., str | None] | None = None,
@@ -71,7 +94,6 @@ class BatchWorker:
         self._waits_for = dict(waits_for or {})
         self._turn_of = turn_of or (lambda *args: None)
         self._turns: dict[str, _Turns] = {}
-        self._local = threading.local()  # the batch a lane thread is processing
         self._queues: dict[str, queue.Queue[_Batch | None]] = {}
         self._workers = {lane: max(1, n) for lane, n in (workers or {}).items()}
         self._threads: dict[str, list[threading.Thread]] = {}
@@ -85,8 +107,9 @@ class BatchWorker:
 
     def submit(self, *args: Any) -> None:
         """Queue one batch (blocks while ``depth`` batches wait in its lane); raises an earlier
-        failure."""
-        self.raise_failure()
+        failure, once every batch handed over has ended (the failing one writes its report)."""
+        if self._error is not None:
+            self.wait()
         with self._submit_lock:
             lane = self._lane_of(*args)
             group = self._turn_of(*args)
@@ -129,11 +152,14 @@ class BatchWorker:
                 if self._error is None:
                     with self._cond:
                         self._running.add(me)
-                    self._local.batch = batch
                     try:
-                        self._process(*batch.args)
+                        prepared = self._process(*batch.args)
+                        batch.args = ()  # the prepared batch holds what its commit needs
+                        if prepared is not None:
+                            with self._in_turn(batch):
+                                prepared.commit()
+                            del prepared
                     finally:
-                        self._local.batch = None
                         with self._cond:
                             self._running.discard(me)
                             self._cond.notify_all()
@@ -150,13 +176,12 @@ class BatchWorker:
                     self._cond.notify_all()
 
     @contextmanager
-    def in_turn(self) -> Iterator[None]:
-        """The calling batch's ordered section: entered once every batch of its turn group handed
-        over before it has finished its own (or ended without one). Outside a batch, or for a
-        batch without a group, it is entered at once. Raises the run's first failure instead of
-        entering when a batch has failed meanwhile (its output must not be written after the gap)."""
-        batch: _Batch | None = getattr(self._local, "batch", None)
-        if batch is None or batch.turn is None:
+    def _in_turn(self, batch: _Batch) -> Iterator[None]:
+        """The batch's commit: entered once every batch of its turn group handed over before it
+        has committed (or ended without a commit); at once for a batch without a group. Raises the
+        run's first failure instead of entering when a batch has failed meanwhile (its output
+        must not be written after the gap)."""
+        if batch.turn is None:
             yield
             return
         group, seq = batch.turn
@@ -177,7 +202,7 @@ class BatchWorker:
         with self._cond:
             turns = self._turns[group]
             if seq < turns.next or seq in turns.over:
-                return  # ended already (in_turn's exit, then the batch's end)
+                return  # ended already (the commit's end, then the batch's end)
             turns.over.add(seq)
             while turns.next in turns.over:
                 turns.over.discard(turns.next)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -138,8 +136,6 @@ class RunContext:
     planned_people: dict[str, tuple[str, str | None, str | None]] = field(default_factory=dict)
     lease: RunLease | None = None
     org_id: str | None = None
-    # A batch's ordered output section (BatchWorker.in_turn when batches run in the background).
-    in_turn: Callable[[], AbstractContextManager[None]] = nullcontext
     retry: Any = None  # rejects_replay.RetryQueue (None in a dry run): rejected records kept as work
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -171,6 +167,17 @@ class RunContext:
 
     def user_email(self, user_id: str | None) -> str | None:
         return self.andsend_user_emails.get(str(user_id)) if user_id else None
+
+    def reject(self, *, role: str, key: str | None, object: str | None, error_code: str, message: str,
+               fields: list[str] | None = None, record: dict | None = None, counted_as: str | None = None) -> None:
+        """The one way a record is rejected: a line in the rejects file (kept as retryable work by
+        its listener), the run's reject total and, with ``counted_as``, the report's
+        ``(role, counted_as, "rejected")`` count."""
+        if self.rejects.add(role=role, key=key, object=object, error_code=error_code, message=message,
+                            fields=fields, record=record):
+            self.report.rejected()
+        if counted_as is not None:
+            self.report.count(role, counted_as, "rejected")
 
     def check_reject_threshold(self) -> None:
         threshold = self.config.get("reject_threshold")

@@ -2,7 +2,7 @@
 
 glibc gives every thread that allocates its own malloc arena (up to 8 per core), and freed
 blocks stay in the arena of the thread that allocated them. The target decodes Salesforce
-responses on its reader/writer pools and batches on its lanes, so the same memory ends up spread
+responses on its call pool and batches on its lanes, so the same memory ends up spread
 over a dozen arenas; two arenas keep the peak lower at the same speed (README, "malloc arenas";
 benchmarks/pipeline_benchmark.py). ``MALLOC_ARENA_MAX`` set in the environment wins (it is read
 by glibc itself at start-up).

@@ -259,7 +259,9 @@ class RejectsFile:
         return dict(counts)
 
     def add(self, *, role: str, key: str | None, object: str | None, error_code: str,
-            message: str, fields: list[str] | None = None, record: dict | None = None) -> None:
+            message: str, fields: list[str] | None = None, record: dict | None = None) -> bool:
+        """Append one line; True when it counts as a reject of this run (not a replayed record
+        refused again). Role modules call ``RunContext.reject``, which also counts it in the report."""
         from .reject_hints import hint_for
 
         hint = hint_for(error_code)
@@ -277,6 +279,4 @@ class RejectsFile:
             else:
                 self.count += 1
         self.logger.warning("Rejected %s %s (%s): %s %s", role, key, object or "-", error_code, message)
-
-    # activities.py spells it `write`
-    write = add
+        return not replayed

@@ -1,12 +1,8 @@
-"""Thin BatchSinks, one per stream role; each hands its batch to the role's module.
-
-Role modules are imported when a batch is processed (activities/badges are independent modules
-with the same `process_batch(run, records)` signature).
-"""
+"""Thin BatchSinks, one per stream role; each hands its batch to the target, which hands it to the
+role's handler (roles.py) on the role's background lane (batch_worker.py)."""
 
 from __future__ import annotations
 
-import importlib
 import json
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -15,13 +11,6 @@ from singer_sdk.sinks import BatchSink
 
 if TYPE_CHECKING:
     from .target import TargetSalesforceAndsend
-
-ROLE_MODULES = {
-    "prospects": "target_salesforce_andsend.prospects",
-    "touchpoints": "target_salesforce_andsend.activities",
-    "search_results": "target_salesforce_andsend.badges",
-}
-
 
 class RoleSink(BatchSink):
     """Collects records (as the SDK does) and hands them over, one call per batch, to the target's
@@ -121,7 +110,3 @@ SINKS_BY_ROLE: dict[str, type[RoleSink]] = {
     "users": UsersSink,
     "ignore": IgnoredSink,
 }
-
-
-def role_module(role: str) -> Any:
-    return importlib.import_module(ROLE_MODULES[role])

@@ -9,14 +9,9 @@
 * stdout carries STATE only (and none at all on a dry run, which writes nothing to move past).
 * The RunContext is built on the first batch that needs Salesforce; the run report is written at
   the end of input and whenever a batch fails.
-* Batches run in the background (batch_worker.py), so reading and validating the next records
-  overlaps the Salesforce calls of the last batch: one lane for people (users, prospects), one
-  for touchpoints and one for search results, the last with two workers. Each lane keeps
-  the sinks' order; Tasks and badges wait for every prospects batch handed over before them,
-  prospects for everything before them. So Tasks and badges overlap each other, and two badge
-  batches overlap: their reads and own work do, while their writes and output (existence check
-  and Task writes; badges file and Andsend write-back) run in input order (``run.in_turn``).
-  Every STATE message and the end of input first wait for all batches handed over.
+* What a role does with a batch is its handler's (roles.py); batches run in the background on the
+  handler's lane (batch_worker.py). Every STATE message and the end of input first wait for all
+  batches handed over. Threads, lanes and ordering: docs/DESIGN.md, "Concurrency model".
 """
 
 from __future__ import annotations
@@ -24,7 +19,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterable
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from datetime import datetime, timezone
 from typing import Any
 
@@ -33,37 +28,22 @@ from singer_sdk.sinks import Sink
 from singer_sdk.target_base import Target
 
 from . import crm_status_sync, rejects_replay
-from .batch_worker import BatchWorker
+from .batch_worker import BatchWorker, PreparedBatch
 from .context import RunContext, build_run, output_paths
 from .links import open_store
 from .matching import DEFAULT_ORDER as MATCH_STEPS
 from .memory import release_free_memory
 from .progress import Progress
 from .report import RunReport
+from .roles import LANES, IgnoreRole, LocalRole, RoleHandler, SalesforceRole, role_handlers
 from .salesforce.redact import install_for_plugin
-from .sinks import SINKS_BY_ROLE, role_module, unpack
+from .sinks import SINKS_BY_ROLE
 from .state_holdback import hold_back
 
 ROLES = tuple(SINKS_BY_ROLE)
 # Streams of tap-andsend that carry nothing for Salesforce; a plain `tap-andsend | target` pipe works.
 DEFAULT_STREAM_ROLES = {"campaigns": "ignore"}
 FIRST_ROLES = ("users", "prospects")  # drained before the roles that need their people
-# Background lanes (batch_worker.py) and the lanes whose earlier batches each waits for.
-LANE_OF_ROLE = {"users": "people", "prospects": "people", "touchpoints": "touchpoints",
-                "search_results": "search-results", "ignore": "search-results"}
-# Touchpoints and search results each have two workers: one batch's own work (people and owners,
-# Task fields, normalising; the badges file, the Andsend write-back) overlaps the other's
-# Salesforce calls (a touchpoints batch's Bulk job), which Salesforce would otherwise wait through.
-# Each batch's writes/output run in input order (``run.in_turn``, BatchWorker turns). A
-# touchpoints batch waiting for its turn holds only its Task fields (activities.py lets the
-# records go once planned).
-LANE_WORKERS = {"touchpoints": 2, "search-results": 2}
-LANE_WAITS_FOR: dict[str, tuple[str, ...] | None] = {
-    "people": None,  # everything before it
-    "touchpoints": ("people",),
-    "search-results": ("people",),
-}
-TURN_OF_ROLE = {"touchpoints": "tasks", "search_results": "badges"}
 
 
 def _setting(name: str, kind: Any, description: str, **kw: Any) -> th.Property:
@@ -223,14 +203,16 @@ class TargetSalesforceAndsend(Target):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._run: RunContext | None = None
         self._run_lock = threading.RLock()
-        self._users_seen: dict[str, str] = {}
-        self._ignored = 0  # records of `ignore`-role streams, reported as skipped
+        self._handlers = role_handlers()
         self._early_records = 0  # records handled before the run connected (for the progress line)
         self._finished = False
         self._failed: BaseException | None = None
-        self._batches = BatchWorker(self.process_role_batch, lane_of=lambda role, _records: LANE_OF_ROLE[role],
-                                    waits_for=LANE_WAITS_FOR, workers=LANE_WORKERS,
-                                    turn_of=lambda role, _records: TURN_OF_ROLE.get(role))
+        handlers = self._handlers
+        self._batches = BatchWorker(self.process_role_batch,
+                                    lane_of=lambda role, _records: handlers[role].lane.name,
+                                    waits_for={lane.name: lane.waits_for for lane in LANES},
+                                    workers={lane.name: lane.workers for lane in LANES},
+                                    turn_of=lambda role, _records: handlers[role].turn)
         # Before the SDK validates (and may quote) the config: no secret in any log line.
         install_for_plugin(kwargs.get("config"), env_prefix=ENV_PREFIX)
         super().__init__(*args, **kwargs)
@@ -259,13 +241,13 @@ class TargetSalesforceAndsend(Target):
             if stream not in self.mapper.stream_maps:
                 self._assert_sink_exists(stream)  # RECORD before SCHEMA stays fatal
             role = self.role_for(stream)
-            if role == "ignore":
-                with self._run_lock:
-                    self._ignored += 1
+            handler = self._handlers[role]
+            if isinstance(handler, IgnoreRole):
+                handler.skip(1)
                 return
-            self.run.rejects.add(role=role, key=None, object=None, error_code="INVALID_RECORD",
-                                 message=f"RECORD message of stream '{stream}' carries no record object "
-                                         f"(record is {json.dumps(record)[:40]})", record=None)
+            self.run.reject(role=role, key=None, object=None, error_code="INVALID_RECORD",
+                            message=f"RECORD message of stream '{stream}' carries no record object "
+                                    f"(record is {json.dumps(record)[:40]})", record=None)
             return
         super()._process_record_message(message_dict)
 
@@ -287,10 +269,15 @@ class TargetSalesforceAndsend(Target):
                 run = build_run(dict(self.config), self.logger)
                 run.progress = Progress(self.logger, api_figures=lambda: self._api_figures(run))
                 run.progress.records = self._early_records
-                run.in_turn = self._batches.in_turn
-                if self._users_seen:
-                    run.remember_users(self._users_seen)
+                for handler in self._handlers.values():
+                    handler.connected(run)
                 self._run = run
+            return self._run
+
+    @property
+    def connected(self) -> RunContext | None:
+        """The run if it is connected (roles.RunAccess); waits for a connection under way."""
+        with self._run_lock:
             return self._run
 
     @staticmethod
@@ -305,49 +292,55 @@ class TargetSalesforceAndsend(Target):
         """Hand a sink's batch to the worker (raises the failure of an earlier batch)."""
         self._batches.submit(role, records)
 
-    def process_role_batch(self, role: str, records: list[dict]) -> None:
-        if role == "ignore":
-            with self._run_lock:
-                self._ignored += len(records)
-            self._progress(len(records))
-            return
-        if role == "users":
-            users = {str(r["id"]): r["email"] for r in records if r.get("id") and r.get("email")}
-            bad = [r for r in records if not (r.get("id") and r.get("email"))]
-            if bad:
-                # A user without id or email cannot own anything; say so instead of dropping it.
-                for r in bad:
-                    self.run.rejects.add(role="users", key=str(r.get("id")) if r.get("id") else None,
-                                         object="User", error_code="MISSING_ID_OR_EMAIL",
-                                         message="user record has no id or no email; not usable for owners",
-                                         record=r)
-            with self._run_lock:
-                self._users_seen.update(users)
-                run = self._run
-            if run is not None:
-                run.remember_users(users)
-            self._progress(len(records))
-            return
+    def process_role_batch(self, role: str, records: list[dict]) -> PreparedBatch:
+        """Prepare one batch with its role's handler; the returned batch's commit (run by the batch
+        worker in the batch's turn) also counts the records in the progress line."""
+        handler: RoleHandler = self._handlers[role]
+        n = len(records)
+        if isinstance(handler, LocalRole):
+            local = handler.prepare(self, records)
+
+            def commit_local() -> None:
+                local.commit()
+                self._progress(n)
+
+            return PreparedBatch(commit_local)
+        assert isinstance(handler, SalesforceRole)
+        batch = ExitStack()  # the retry queue's hold on the records, until the commit is over
         try:
             run = self.run
             if run.lease is not None:
                 run.lease.check()  # a run whose lease was taken over stops before writing more
-            n = len(records)
-            kwargs: dict[str, Any] = {}
-            if role == "touchpoints":  # packed by the sink; the dicts are freed as soon as planned
-                unpacked = unpack(records)
-                records.clear()
-                records, kwargs = unpacked, {"consume": True}
+            records = handler.decode(records)
             # The retry queue keeps each record as sent until its batch's outcome is stored.
-            with run.retry.batch(role, records) if run.retry is not None else nullcontext():
-                role_module(role).process_batch(run, records, **kwargs)
-            self._progress(n)
-            release_free_memory()
+            batch.enter_context(run.retry.batch(role, records) if run.retry is not None else nullcontext())
+            prepared = handler.prepare(run, records)
         except BaseException as exc:
-            self._batches.note_failure(exc)  # no other lane starts a batch while the report is written
-            self._failed = exc
-            self.finish_run(error=exc)
+            self._fail(exc, batch)
             raise
+
+        def commit() -> None:
+            try:
+                with batch:
+                    prepared.commit()
+                self._progress(n)
+                release_free_memory()
+            except BaseException as exc:
+                self._fail(exc, batch)
+                raise
+
+        return PreparedBatch(commit)
+
+    def _fail(self, exc: BaseException, batch: ExitStack) -> None:
+        # The retry queue's hold ends with the failure: the batch's outcome is not stored.
+        batch.__exit__(type(exc), exc, exc.__traceback__)
+        self._batches.note_failure(exc)  # no other lane starts a batch while the report is written
+        self._failed = exc
+        self.finish_run(error=exc)
+
+    def _process_now(self, role: str, records: list[dict]) -> None:
+        """One batch prepared and committed on the calling thread (rejects replayed at the end)."""
+        self.process_role_batch(role, records).commit()
 
     def _progress(self, n: int) -> None:
         """Every record of every stream counts in the progress line, not only prospects."""
@@ -425,12 +418,11 @@ class TargetSalesforceAndsend(Target):
         if not self._failed:
             run = self._replay_rejects(run)
         if run is not None and not self._failed:
-            pending = getattr(role_module("touchpoints"), "process_pending", None)
-            if pending is not None:
+            for handler in self._handlers.values():
                 try:
-                    pending(run)
+                    handler.pending(run)
                 except Exception as exc:  # the touchpoints stay parked for the next run
-                    self.logger.warning("Pending touchpoints not written this run: %s", exc)
+                    self.logger.warning("Pending %s not written this run: %s", handler.name, exc)
         if not self._failed and crm_status_sync.enabled(self.config):
             self._sync_crm_status(run)
         self.finish_run()
@@ -447,7 +439,7 @@ class TargetSalesforceAndsend(Target):
         if run.retry is None:
             return run
         try:
-            replayed = run.retry.replay_due(self.process_role_batch)
+            replayed = run.retry.replay_due(self._process_now)
         except BaseException as exc:  # process_role_batch reported it already
             self._failed = exc
             raise
@@ -495,11 +487,9 @@ class TargetSalesforceAndsend(Target):
                 return
             self._finished = True
             run = self._run
+        for handler in self._handlers.values():
+            handler.finish(run, dict(self.config))
         if run is None:
-            if self._users_seen and not self.config.get("dry_run"):
-                store = open_store(dict(self.config), output_paths(dict(self.config))["links"])
-                store.put_users(self._users_seen)
-                store.close()
             if error is not None:
                 # Startup failed (catalog, credentials, describe): still leave a report saying why.
                 report = RunReport(dry_run=bool(self.config.get("dry_run")), object_mode=self.config.get("object_mode"))
@@ -514,8 +504,6 @@ class TargetSalesforceAndsend(Target):
                 self.logger.error("Run failed before any write: %s", error)
             return
         report = run.report
-        if self._ignored:
-            report.count("ignore", "-", "skipped_stream_ignored", self._ignored)
         report.status = "failed" if error is not None else "succeeded"
         if error is not None:
             report.error = f"{type(error).__name__}: {error}"

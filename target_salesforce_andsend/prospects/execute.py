@@ -51,10 +51,8 @@ def plan_inputs(run: RunContext) -> PlanInputs:
 def _reject_group(run: RunContext, group: Group, sobject: str | None, code: str, message: str,
                   fields: list[str] | None = None, record: dict | None = None) -> None:
     for pid in group.prospect_ids:
-        run.rejects.add(role=ROLE, key=pid, object=sobject, error_code=code, message=message, fields=fields,
-                        record=record if record is not None else group.record)
-        run.report.count(ROLE, sobject or "Prospect", "rejected")
-        run.report.rejected()
+        run.reject(role=ROLE, key=pid, object=sobject, error_code=code, message=message, fields=fields,
+                   record=record if record is not None else group.record, counted_as=sobject or "Prospect")
 
 
 def process_batch(run: RunContext, records: list[dict]) -> None:
@@ -63,10 +61,8 @@ def process_batch(run: RunContext, records: list[dict]) -> None:
         run.report.skip(ROLE, reason, pid)
         run.report.count(ROLE, "Prospect", "skipped")
     for record, code, message in prepared.rejected:
-        run.rejects.add(role=ROLE, key=str(record.get("id")), object=None, error_code=code, message=message,
-                        record=record)
-        run.report.count(ROLE, "Prospect", "rejected")
-        run.report.rejected()
+        run.reject(role=ROLE, key=str(record.get("id")), object=None, error_code=code, message=message,
+                   record=record, counted_as="Prospect")
     if prepared.merged:
         run.report.count(ROLE, "Prospect", "merged_same_email", prepared.merged)
     groups = prepared.groups

@@ -17,12 +17,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
 from .errors import SalesforceAPIError, parse_error_body
+from .pool import CallPool
 from .retry_policy import NOT_APPLIED_STATUSES
 
 if TYPE_CHECKING:
@@ -36,7 +37,6 @@ MAX_SUBREQUESTS = 25
 DEFAULT_GATHER_SECONDS = 0.05
 #: The longest statements are held for readers announced by ``reads_together`` (a safety net).
 MAX_HOLD_SECONDS = 2.0
-_SENDER_PREFIX = "sf-bundle"
 T = TypeVar("T")
 
 
@@ -67,13 +67,15 @@ class QueryBundler:
     """Queues first pages of SOQL statements and sends them up to five per Composite call."""
 
     def __init__(self, client: SalesforceClient, *, gather_seconds: float = DEFAULT_GATHER_SECONDS,
-                 max_senders: int = 8) -> None:
+                 max_senders: int = 8, pool: CallPool | None = None) -> None:
         self.client = client
         self.gather_seconds = max(0.0, gather_seconds)
         self._queue: list[_Pending] = []
         self._cond = threading.Condition()
         self._dispatcher: threading.Thread | None = None
-        self._senders = ThreadPoolExecutor(max(1, max_senders), thread_name_prefix=_SENDER_PREFIX)
+        # The client's pool (the run's one executor) when given, else a pool of its own.
+        self._owns_senders = pool is None
+        self._senders = pool or CallPool(max_senders)
         self._closed = False
         self._expected = 0  # announced readers (reads_together) that have not submitted yet
         self._local = threading.local()
@@ -121,7 +123,8 @@ class QueryBundler:
             self._cond.notify_all()
         if self._dispatcher is not None:
             self._dispatcher.join()
-        self._senders.shutdown(wait=True)
+        if self._owns_senders:
+            self._senders.close()
 
     def _dispatch(self) -> None:
         while True:

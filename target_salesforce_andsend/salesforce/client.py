@@ -20,7 +20,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -30,6 +29,7 @@ from requests.adapters import HTTPAdapter
 from .auth import Authenticator, Token
 from .bundling import MAX_SUBREQUESTS, QueryBundler
 from .errors import AuthenticationError, SalesforceAPIError, TransportError, parse_error_body
+from .pool import CallPool
 from .quota import QuotaGovernor
 from .redact import install as install_redaction
 from .redact import register_secrets
@@ -46,7 +46,6 @@ DEFAULT_MAX_CONCURRENCY = 8
 # Salesforce refuses a request line + headers over 16,384 bytes (414/431); longer SOQL goes
 # through the Composite API, whose body has no such limit. Keep a margin for headers.
 MAX_GET_URL_BYTES = 14_000
-_READER_PREFIX = "sf-reader"
 T = TypeVar("T")
 
 
@@ -66,6 +65,7 @@ class SalesforceClient:
         authenticator: Authenticator | None = None,
         quota: QuotaGovernor | None = None,
         read_limits_at_start: bool = True,
+        pool: CallPool | None = None,
     ) -> None:
         self.config = dict(config)
         self.log = logger or log
@@ -100,7 +100,11 @@ class SalesforceClient:
         self._read_limits_at_start = read_limits_at_start
         self._describe_cache: dict[str, dict[str, Any]] = {}
         self._describe_lock = threading.Lock()
-        self._readers: ThreadPoolExecutor | None = None
+        # The one executor for calls sent on another thread's behalf (bundled reads, later
+        # pages, write chunks): twice the calls in flight, so tasks waiting on the writer's
+        # governor or decoding an answer leave threads for the calls.
+        self._owns_pool = pool is None
+        self.pool = pool or CallPool(2 * self.max_concurrency)
         self._readers_lock = threading.Lock()
         self._bundler: QueryBundler | None = None
         # max_concurrency is a promise about the org: calls in flight, whichever thread (writer
@@ -312,8 +316,8 @@ class SalesforceClient:
         statements = list(statements)
         if not statements:
             return []
-        if threading.current_thread().name.startswith(_READER_PREFIX):
-            return [self.query(s) for s in statements]  # already a reader: never wait on the pool
+        if self.pool.inside():
+            return [self.query(s) for s in statements]  # already on the pool: never wait on it
         self.connect()
         futures = self._query_bundler().submit(statements)
         pages: list[dict[str, Any] | None] = []
@@ -324,7 +328,7 @@ class SalesforceClient:
             except BaseException as exc:  # re-raised once every read is done
                 first_error = first_error or exc
                 pages.append(None)
-        more = {i: self._reader_pool().submit(self._rest_of, page) for i, page in enumerate(pages)
+        more = {i: self.pool.submit(self._rest_of, page) for i, page in enumerate(pages)
                 if page is not None and not page.get("done", True) and page.get("nextRecordsUrl")}
         out: list[list[dict[str, Any]]] = []
         for i, page in enumerate(pages):
@@ -357,14 +361,8 @@ class SalesforceClient:
     def _query_bundler(self) -> QueryBundler:
         with self._readers_lock:
             if self._bundler is None:
-                self._bundler = QueryBundler(self, max_senders=self.max_concurrency)
+                self._bundler = QueryBundler(self, pool=self.pool)
             return self._bundler
-
-    def _reader_pool(self) -> ThreadPoolExecutor:
-        with self._readers_lock:
-            if self._readers is None:
-                self._readers = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix=_READER_PREFIX)
-            return self._readers
 
     def _first_page(self, resource: str, soql: str) -> dict[str, Any]:
         query_string = urlencode({"q": soql})
@@ -436,10 +434,8 @@ class SalesforceClient:
             bundler, self._bundler = self._bundler, None
         if bundler is not None:
             bundler.close()
-        with self._readers_lock:
-            if self._readers is not None:
-                self._readers.shutdown(wait=True)
-                self._readers = None
+        if self._owns_pool:
+            self.pool.close()
         self.session.close()
 
     def __enter__(self) -> SalesforceClient:

@@ -177,8 +177,6 @@ class Writer:
         self.record_retries = int(record_retries if record_retries is not None else client.max_retries)
         # Rounds of records refused for a passing reason: the client's policy, with its own count.
         self.retry_policy = dataclasses.replace(client.retry_policy, max_retries=self.record_retries)
-        self._pool: ThreadPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
         self._bulk: Any = None
         # Lock and governor-limit failures lower the write calls in flight (contention.py).
         self.governor = ConcurrencyGovernor(self.max_concurrency)
@@ -220,18 +218,9 @@ class Writer:
                     "chunk_size_caps": dict(self._chunk_cap)}
 
     def close(self) -> None:
-        with self._pool_lock:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
-                self._pool = None
+        """Nothing of its own to release: its chunks run on the client's pool (closed with the client)."""
 
     # -- machinery ------------------------------------------------------------------------------
-
-    def _executor(self) -> ThreadPoolExecutor:
-        with self._pool_lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="sf-writer")
-            return self._pool
 
     def _uses_bulk(self, count: int, headers: Mapping[str, str] | None) -> bool:
         return count >= self.bulk_threshold and bulk_honours(headers)
@@ -391,7 +380,7 @@ class Writer:
         if len(groups) == 1:
             outcomes = [self._send_group(groups[0])]
         else:
-            futures = [self._executor().submit(self._send_group, g) for g in groups]
+            futures = [self.client.pool.submit(self._send_group, g) for g in groups]
             outcomes = [f.result() for f in futures]  # _send_group never raises: none is abandoned
         for group, outcome in zip(groups, outcomes, strict=True):
             for job, result in zip(group, outcome, strict=True):

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from target_salesforce_andsend.batch_worker import BatchWorker
+from target_salesforce_andsend.batch_worker import BatchWorker, PreparedBatch
 
 
 def test_batches_run_in_order_off_the_calling_thread() -> None:
@@ -135,7 +135,6 @@ def test_a_failure_in_one_lane_stops_every_lane() -> None:
 
 def test_two_failing_lanes_reporting_from_inside_do_not_wait_for_each_other() -> None:
     both_inside = threading.Barrier(2, timeout=5)
-    worker: BatchWorker
 
     def process(kind: str, n: int) -> None:
         both_inside.wait()  # both lanes are inside a batch
@@ -171,14 +170,12 @@ def _turned(process, workers: int = 2) -> BatchWorker:  # type: ignore[no-untype
 def test_turns_let_batches_overlap_but_keep_their_outputs_in_order() -> None:
     outputs: list[int] = []
     both_inside = threading.Barrier(2, timeout=5)
-    worker: BatchWorker
 
-    def process(n: int, work_s: float) -> None:
+    def process(n: int, work_s: float) -> PreparedBatch:
         if n < 2:
             both_inside.wait()  # batches 0 and 1 run at the same time (two lanes)
         time.sleep(work_s)  # the later batches finish their own work first ...
-        with worker.in_turn():
-            outputs.append(n)  # ... yet write in the order they were handed over
+        return PreparedBatch(lambda: outputs.append(n))  # ... yet write in the order they were handed over
 
     worker = _turned(process)
     for n, work_s in enumerate([0.3, 0.0, 0.2, 0.0, 0.1, 0.0]):
@@ -190,13 +187,11 @@ def test_turns_let_batches_overlap_but_keep_their_outputs_in_order() -> None:
 
 def test_a_batch_ending_without_its_turn_does_not_hold_up_the_next() -> None:
     outputs: list[int] = []
-    worker: BatchWorker
 
-    def process(n: int) -> None:
+    def process(n: int) -> PreparedBatch | None:
         if n % 2:
-            return  # nothing to write (every result was rejected): never enters its turn
-        with worker.in_turn():
-            outputs.append(n)
+            return None  # nothing to write (every result was rejected): never enters its turn
+        return PreparedBatch(lambda: outputs.append(n))
 
     worker = _turned(process)
     for n in range(6):
@@ -208,17 +203,15 @@ def test_a_batch_ending_without_its_turn_does_not_hold_up_the_next() -> None:
 
 def test_a_failure_before_its_turn_stops_the_later_outputs() -> None:
     outputs: list[int] = []
-    worker: BatchWorker
     later_waiting = threading.Event()
 
-    def process(n: int) -> None:
+    def process(n: int) -> PreparedBatch:
         if n == 0:
             later_waiting.wait(5)
-            time.sleep(0.1)  # batch 1 is inside in_turn(), waiting for batch 0's turn
+            time.sleep(0.1)  # batch 1 is prepared, its commit waiting for batch 0's turn
             raise RuntimeError("lookup failed")
         later_waiting.set()
-        with worker.in_turn():
-            outputs.append(n)
+        return PreparedBatch(lambda: outputs.append(n))
 
     worker = _turned(process)
     worker.submit(0)
@@ -229,11 +222,12 @@ def test_a_failure_before_its_turn_stops_the_later_outputs() -> None:
     assert outputs == []  # batch 1's output would have followed a gap: it is not written
 
 
-def test_in_turn_outside_a_batch_is_entered_at_once() -> None:
-    worker = BatchWorker(lambda *_: None, turn_of=lambda *_: "badges")
-    with worker.in_turn():
-        pass
-    worker.close()
+def test_a_prepared_batch_outside_the_worker_commits_at_once() -> None:
+    outputs: list[int] = []
+    prepared = PreparedBatch(lambda: outputs.append(1))
+    prepared.commit()
+    prepared.commit()  # once only
+    assert outputs == [1]
 
 
 def test_a_lane_waiting_for_a_multi_worker_lane_waits_for_all_its_unfinished_batches() -> None:

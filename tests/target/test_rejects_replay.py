@@ -193,3 +193,16 @@ def test_a_rejected_touchpoint_is_replayed_into_exactly_one_task(sf_emulator_fac
     run_target(config, messages("touchpoints", tps))  # the tap sends both again: no second Task
     assert sorted(t["Andsend_Touchpoint_Id__c"] for t in live(sf.records("Task"))) == ["tp_1", "tp_2"]
     assert _store_rows(config) == {}
+
+
+def test_a_batch_that_fails_stores_no_outcome_of_its_records(sf, tmp_path) -> None:
+    """Its records come again from the tap (STATE did not move): neither the one it wrote nor the one
+    it refused changes what the store keeps."""
+    config = target_config(sf, tmp_path)
+    long_title = "Chief Executive Officer and Founder of the Board"
+    run_target(config, messages("prospects", [prospect("p2", title=long_title)]))
+    assert set(_store_rows(config)) == {"p2"}
+    failed = run_target({**config, "reject_threshold": 0},
+                        messages("prospects", [prospect("p2"), prospect("p9", title=long_title)]), expect_error=True)
+    assert "reject_threshold" in str(failed.error)
+    assert set(_store_rows(config)) == {"p2"}
