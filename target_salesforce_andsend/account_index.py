@@ -118,9 +118,7 @@ class AccountIndex:
 
     def __init__(self, run: RunContext) -> None:
         self.run = run
-        self.setting = str((run.config or {}).get("account_index") or "auto").lower()
-        if self.setting not in MODES:
-            raise ValueError(f"account_index must be one of {', '.join(MODES)}, not {self.setting!r}")
+        self.setting = run.settings.account_index  # one of MODES (Settings checks)
         self.figures = IndexFigures()
         self._lock = threading.Lock()
         self._ready: bool | None = None  # None: not refreshed yet
@@ -314,12 +312,12 @@ class AccountIndex:
 
     def _bulk_pages(self) -> Iterator[list[dict[str, Any]]]:
         """A Bulk API 2.0 query job's result sets (``maxRecords`` rows each), one at a time."""
-        config = self.run.config or {}
+        settings = self.run.settings
         job = self._request("POST", "jobs/query", "bulk_query_create",
                             json={"operation": "query", "query": _BULK_SOQL}).json()
         job_id = job["id"]
-        poll = float(config.get("bulk_poll_seconds") or 1.0)
-        deadline = time.monotonic() + float(config.get("bulk_timeout_seconds") or 3600)
+        poll = settings.bulk_poll_seconds
+        deadline = time.monotonic() + settings.bulk_timeout_seconds
         while True:
             time.sleep(poll)
             poll = min(10.0, poll * 2)

@@ -314,7 +314,7 @@ class Matcher:
 
     def _extra_email_fields(self, sobject: str) -> list[str]:
         """``match_email_fields`` the object has (describe names), in the configured order."""
-        names = (getattr(self.run, "config", None) or {}).get("match_email_fields") or []
+        names = self.run.settings.match_email_fields or ()
         out = []
         for name in names:
             canonical = self.run.org.field_name(sobject, name) if isinstance(name, str) else None

@@ -31,7 +31,7 @@ Decisions (documented in the README):
 from __future__ import annotations
 
 from collections import Counter, OrderedDict, defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -53,6 +53,7 @@ from .normalize import company_domain_for, normalize_company, normalize_email, o
 from .record_types import RecordTypeChoice
 from .refusals import Linked, report_duplicate_link, second_attempts
 from .salesforce.writer import Write
+from .settings import Settings
 
 if TYPE_CHECKING:
     from .context import RunContext
@@ -101,13 +102,6 @@ class Prepared:
     merged: int = 0
 
 
-def _flag(config: dict, name: str, default: bool = True) -> bool:
-    value = config.get(name, default)
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return default if value is None else bool(value)
-
-
 def _is_purchased(record: dict) -> bool:
     return record.get("purchased") is True or (
         record.get("purchased") is None and record.get("status") == "purchased")
@@ -135,9 +129,9 @@ def input_problem(record: dict) -> tuple[str, str] | None:
     return None
 
 
-def prepare(records: list[dict], config: dict) -> Prepared:
+def prepare(records: list[dict], settings: Settings | Mapping[str, Any]) -> Prepared:
     out = Prepared()
-    sync_on = _flag(config, "sync_prospects")
+    sync_on = Settings.of(settings).sync_prospects
     latest: OrderedDict[str, dict] = OrderedDict()
     for record in records:
         pid = record.get("id")
@@ -522,8 +516,8 @@ def _new_account_ref(plan: Plan, record: dict) -> str | None:
 # -------------------------------------------------------------------------------- execution
 
 
-def match_order(config: dict, mode: str) -> list[str]:
-    configured = validate_order(config.get("match_order") or DEFAULT_ORDER)
+def match_order(settings: Settings, mode: str) -> list[str]:
+    configured = validate_order(settings.match_order or DEFAULT_ORDER)
     person = [s for s in configured if s in PERSON_STEPS]
     if mode == "lead":
         return person  # a Lead has no Account: the account steps only matter for Contacts
@@ -543,7 +537,7 @@ def plan_inputs(run: RunContext) -> PlanInputs:
         catalog=run.catalog,
         fields={o: run.org.fields(o) for o in objects if o in {"Lead", "Contact", *run.catalog.objects()}},
         external_id={o: writable(o, run.org.external_id_field(o)) for o in ("Lead", "Contact")},
-        owner_fallback=run.config.get("owner_fallback") or "assignment_rules",
+        owner_fallback=run.settings.owner_fallback,
         fallback_owner_id=run.fallback_owner_id,
         person_sources=run.person_sources,
         prospect_ids={o: writable(o, run.org.prospect_ids_field(o)) for o in ("Lead", "Contact")},
@@ -564,7 +558,7 @@ def _reject_group(run: RunContext, group: Group, sobject: str | None, code: str,
 
 
 def process_batch(run: RunContext, records: list[dict]) -> None:
-    prepared = prepare(records, run.config)
+    prepared = prepare(records, run.settings)
     for pid, reason in prepared.skipped:
         run.report.skip(ROLE, reason, pid)
         run.report.count(ROLE, "Prospect", "skipped")
@@ -597,7 +591,7 @@ def _sync(run: RunContext, groups: list[Group]) -> None:
     resolve, match = run.client.together(run.owners.resolve), run.client.together(run.matcher.match)
     with ThreadPoolExecutor(1, thread_name_prefix="owners") as pool:
         owners_read = pool.submit(resolve, emails)
-        matches = match(keys, order=match_order(run.config, mode), audit=audit)
+        matches = match(keys, order=match_order(run.settings, mode), audit=audit)
     owners = owners_read.result()
     prospect_of = {g.key: g.prospect_id for g in groups}
     for entry in audit:
@@ -676,7 +670,7 @@ def _reject_action(run: RunContext, action: Action, result: Any, groups_by_key: 
     message = str(err.get("message") or "")
     dup = duplicates.parse(result.errors) if result is not None else None
     if dup is not None:
-        choice = duplicates.action_for(run.config, action.object)
+        choice = duplicates.action_for(run.settings, action.object)
         message = f"{message} ({dup.describe()}; duplicate_rule_action for {action.object} is {choice})"
     for key in action.group_keys:
         group = groups_by_key[key]

@@ -7,13 +7,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from singer_sdk.helpers import capabilities
 
 from target_salesforce_andsend import settings as settings_module
 from target_salesforce_andsend.settings import Settings, SettingsError
 from target_salesforce_andsend.target import CONFIG_SCHEMA
 
-PROPERTIES: dict[str, dict[str, Any]] = CONFIG_SCHEMA["properties"]
 FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+# Settings the Singer SDK adds to the schema once a target is built (batch_size_rows, stream_maps...):
+# they are the SDK's, not the target's.
+SDK_BUILTINS = {name for value in vars(capabilities).values() if isinstance(value, dict)
+                and isinstance(value.get("properties"), dict) for name in value["properties"]}
+PROPERTIES: dict[str, dict[str, Any]] = {
+    name: spec for name, spec in CONFIG_SCHEMA["properties"].items() if name in FIELDS or name not in SDK_BUILTINS}
 
 
 def _enum(spec: dict[str, Any]) -> list[Any]:
