@@ -49,11 +49,11 @@ from .salesforce.soql import quote
 
 if TYPE_CHECKING:
     import logging
-    from collections.abc import Mapping
 
     from .links import LinkStore
     from .report import RunReport
     from .salesforce.client import SalesforceClient
+    from .settings import Settings
 
 MODES = ("auto", "query", "bulk", "off")
 SINCE_KEY = "account_index.since"     # newest SystemModstamp read (a complete index exists)
@@ -122,16 +122,14 @@ class AccountIndex:
     first use. Built from what it uses: the client, the link store, the run's config, its logger
     and report (the ``account_index`` section; None: not reported)."""
 
-    def __init__(self, client: SalesforceClient, store: LinkStore, config: Mapping[str, Any],
+    def __init__(self, client: SalesforceClient, store: LinkStore, settings: Settings,
                  logger: logging.Logger, report: RunReport | None = None) -> None:
         self.client = client
         self.store = store
-        self.config = config
+        self.settings = settings
         self.logger = logger
         self.report = report
-        self.setting = str(config.get("account_index") or "auto").lower()
-        if self.setting not in MODES:
-            raise ValueError(f"account_index must be one of {', '.join(MODES)}, not {self.setting!r}")
+        self.setting = settings.account_index  # one of MODES (Settings checks)
         self.figures = IndexFigures()
         self._lock = threading.Lock()
         self._ready: bool | None = None  # None: not refreshed yet
@@ -316,12 +314,12 @@ class AccountIndex:
 
     def _bulk_pages(self) -> Iterator[list[dict[str, Any]]]:
         """A Bulk API 2.0 query job's result sets (``maxRecords`` rows each), one at a time."""
-        config = self.config
         job = self._request("POST", "jobs/query", "bulk_query_create",
                             json={"operation": "query", "query": _BULK_SOQL}).json()
         job_id = job["id"]
-        poll = float(config.get("bulk_poll_seconds") or 1.0)
-        deadline = time.monotonic() + float(config.get("bulk_timeout_seconds") or 3600)
+        settings = self.settings
+        poll = settings.bulk_poll_seconds
+        deadline = time.monotonic() + settings.bulk_timeout_seconds
         while True:
             time.sleep(poll)
             poll = min(10.0, poll * 2)

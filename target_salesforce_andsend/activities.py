@@ -154,15 +154,8 @@ def plan_tasks(
 # --------------------------------------------------------------------------- execution
 
 
-def _flag(config: dict, name: str, default: bool = True) -> bool:
-    value = config.get(name, default)
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value) if value is not None else default
-
-
 def _object_mode(run: RunContext) -> str:
-    return run.config.get("object_mode") or run.object_mode or "lead"
+    return run.settings.object_mode or run.object_mode or "lead"
 
 
 def resolve_people(run: RunContext, touchpoints: list[dict]) -> dict[str, Person]:
@@ -419,7 +412,7 @@ def prepare(run: RunContext, records: list[dict], *, consume: bool = False) -> P
     ``consume``: ``records`` is emptied once read, so the records can be freed while the batch
     waits for its turn and writes (the target hands over a list only the batch holds)."""
     touchpoints = keep_latest(records, lambda tp: str(tp.get("id")))
-    if not _flag(run.config, "sync_activities"):
+    if not run.settings.sync_activities:
         for tp in touchpoints:
             _skip(run, tp, REASON_SWITCH_OFF)
         return PreparedBatch()
@@ -458,7 +451,7 @@ def _finish(run: RunContext) -> None:
 
 def process_pending(run: RunContext) -> None:
     """Write touchpoints kept pending (their person was not in Salesforce) whose person now exists."""
-    if not _flag(run.config, "sync_activities"):
+    if not run.settings.sync_activities:
         return
     pending = _links_pending(run)
     if pending:
@@ -488,7 +481,7 @@ def _plan(run: RunContext, touchpoints: list[dict], *, retrying: int = 0) -> Cal
         people=people,
         owners=owners,
         facts=facts,
-        include_content=_flag(run.config, "include_message_content"),
+        include_content=run.settings.include_message_content,
         object_mode=_object_mode(run),
     )
     retry_ids = {str(tp.get("id")) for tp in touchpoints[:retrying]}

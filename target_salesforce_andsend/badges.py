@@ -45,6 +45,7 @@ from .normalize import keep_latest, normalize_email, own_company_domain
 
 if TYPE_CHECKING:
     from .context import RunContext
+    from .settings import Settings
 
 ROLE = "search_results"
 
@@ -151,10 +152,8 @@ def _dump(badge: dict) -> str:
     return json.dumps(badge, ensure_ascii=False, separators=(",", ":"))
 
 
-def badges_path(config: dict) -> Path:
-    if config.get("badges_path"):
-        return Path(config["badges_path"])
-    return Path(config.get("output_dir") or "./output") / "badges.jsonl"
+def badges_path(settings: Settings) -> Path:
+    return settings.paths.badges
 
 
 def _now() -> str:
@@ -182,7 +181,7 @@ def prepare(run: RunContext, records: list[dict]) -> PreparedBatch:
     keys = [PersonKey(**person_key_fields(r)) for r in results]
     # Search results repeat people and companies across batches: values looked up by an earlier
     # batch of the run are answered from memory (forgotten whenever prospects are written).
-    matches = run.matcher.match(keys, order=run.config.get("match_order") or None, remember=True)
+    matches = run.matcher.match(keys, order=run.settings.match_order or None, remember=True)
     checked_at = _now()
     owners = run.owners.users_by_id(m.record.get("OwnerId") for m in matches.values() if m is not None)
     dnc = _do_not_contact_rule(run)
@@ -223,15 +222,15 @@ def _do_not_contact_rule(run: RunContext) -> Callable[[Any], bool | None]:
 def _output(run: RunContext, badges: list[dict]) -> None:
     from .andsend_writeback import AndsendBadgeWriter
 
-    merge_badges_file(badges_path(run.config), badges)  # local output: written in dry runs too
-    url, key = run.config.get("andsend_api_url"), run.config.get("andsend_api_key")
-    if url and key and not run.config.get("dry_run"):
+    settings = run.settings
+    merge_badges_file(badges_path(settings), badges)  # local output: written in dry runs too
+    if settings.writes_back_to_andsend and not settings.dry_run:
         writer = AndsendBadgeWriter(
-            url,
-            key,
+            str(settings.andsend_api_url),
+            str(settings.andsend_api_key),
             logger=run.logger,
-            timeout=float(run.config.get("request_timeout") or 60),
-            max_retries=int(run.config.get("max_retries") or 5),
+            timeout=settings.request_timeout,
+            max_retries=settings.max_retries,
         )
         try:
             updated = writer.put(badges)
@@ -245,5 +244,5 @@ def _output(run: RunContext, badges: list[dict]) -> None:
                        record=badge)
         refused = {str(b.get("result_id")) for b, _ in writer.refused}
         run.rejects.resolved(ROLE, [b.get("result_id") for b in badges if str(b.get("result_id")) not in refused])
-    elif not run.config.get("dry_run"):
+    elif not settings.dry_run:
         run.rejects.resolved(ROLE, [b.get("result_id") for b in badges])  # the badges file is the output

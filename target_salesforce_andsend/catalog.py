@@ -20,6 +20,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from .settings import Settings
 from .transforms import NUMBER_TYPES, OWNER_SOURCE, TEXT_TYPES
 
 OBJECT_MODES = ("lead", "contact_account")
@@ -152,13 +153,14 @@ def parse_catalog(document: Any, *, origin: str) -> Catalog:
                    do_not_contact_fields=dnc, record_types=dict(document.get("record_types") or {}))
 
 
-def load_catalog(config: dict) -> Catalog:
+def load_catalog(config: Settings | dict[str, Any]) -> Catalog:
     """Inline catalog, else the catalog file, else the default for the configured mode."""
-    mode_override = config.get("object_mode")
-    if config.get("mapping_catalog_inline"):
-        catalog = parse_catalog(config["mapping_catalog_inline"], origin="mapping_catalog_inline")
-    elif config.get("mapping_catalog"):
-        path = Path(config["mapping_catalog"]).expanduser()
+    settings = Settings.of(config)
+    mode_override = settings.object_mode
+    if settings.mapping_catalog_inline:
+        catalog = parse_catalog(settings.mapping_catalog_inline, origin="mapping_catalog_inline")
+    elif settings.mapping_catalog_file is not None:
+        path = settings.mapping_catalog_file
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:

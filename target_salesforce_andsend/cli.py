@@ -99,13 +99,13 @@ def run_plan(config: dict[str, Any], stream: IO[str]) -> dict[str, Any]:
 
     config = {**config, "dry_run": True}
     with tempfile.TemporaryDirectory(prefix="andsend-plan-") as tmp:
-        if not config.get("report_path"):
+        if not config.get("report_path"):  # the target's own config, being built: before it is checked
             config["report_path"] = str(Path(tmp) / "plan.json")
         # The target never prints; keep it that way even if a library misbehaves.
         with contextlib.redirect_stdout(sys.stderr):
             target = TargetSalesforceAndsend(config=config, validate_config=True)
             target.listen(stream)
-        return json.loads(Path(config["report_path"]).read_text(encoding="utf-8"))
+        return json.loads(target.settings.paths.report.read_text(encoding="utf-8"))
 def _why(action: dict[str, Any]) -> tuple[str, str, str, str]:
     """(decision, Salesforce record, step, score) of one planned action, for the matches table."""
     score = action.get("score")

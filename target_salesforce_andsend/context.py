@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,13 +29,14 @@ from .catalog import (
     load_catalog,
     raise_for_issues,
 )
-from .lease import DEFAULT_TTL_SECONDS, DEFAULT_WAIT_SECONDS, RunLease, lease_name
+from .lease import RunLease, lease_name
 from .links import LinkStore, open_store
 from .matching import Matcher
 from .normalize import normalize_email
 from .owners import OwnerResolver
 from .record_types import RecordTypeChoice
 from .report import RejectsFile, RunReport
+from .settings import Settings
 
 if TYPE_CHECKING:
     from .salesforce.client import SalesforceClient
@@ -113,7 +115,7 @@ class OrgInfo:
 
 @dataclass
 class RunContext:
-    config: dict
+    settings: Settings
     logger: logging.Logger
     client: SalesforceClient
     writer: Writer
@@ -141,12 +143,12 @@ class RunContext:
 
     def __post_init__(self) -> None:
         self.matcher = Matcher(self.client, self.org, self.catalog, links=self.links,
-                               email_fields=self.config.get("match_email_fields") or [],
+                               email_fields=self.settings.match_email_fields or (),
                                account_index=self._account_index)
         self.owners = OwnerResolver(self.client)
 
     def _account_index(self) -> AccountIndex:
-        return AccountIndex(self.client, self.links, self.config, self.logger, self.report)
+        return AccountIndex(self.client, self.links, self.settings, self.logger, self.report)
 
     @property
     def object_mode(self) -> str:
@@ -154,7 +156,7 @@ class RunContext:
 
     @property
     def dry_run(self) -> bool:
-        return bool(self.config.get("dry_run"))
+        return self.settings.dry_run
 
     def remember_users(self, users: dict[str, str]) -> None:
         """Andsend user id -> email, kept for this run and in the link store for later runs."""
@@ -180,8 +182,7 @@ class RunContext:
             self.report.count(role, counted_as, "rejected")
 
     def check_reject_threshold(self) -> None:
-        threshold = self.config.get("reject_threshold")
-        limit = 100 if threshold in (None, "") else int(threshold)
+        limit = self.settings.reject_threshold
         if self.rejects.count > limit:
             raise RejectThresholdExceeded(
                 f"{self.rejects.count} records were rejected in this run, more than reject_threshold={limit}; "
@@ -200,14 +201,9 @@ class RejectThresholdExceeded(Exception):
     """More records were rejected than `reject_threshold` allows."""
 
 
-def output_paths(config: dict) -> dict[str, Path]:
-    out = Path(config.get("output_dir") or "./output").expanduser()
-    return {
-        "output_dir": out,
-        "report": Path(config.get("report_path") or out / "report.json").expanduser(),
-        "rejects": Path(config.get("rejects_path") or out / "rejects.jsonl").expanduser(),
-        "links": out / "links.sqlite",
-    }
+def output_paths(settings: Settings | Mapping[str, Any]) -> dict[str, Path]:
+    paths = Settings.of(settings).paths
+    return {"output_dir": paths.output_dir, "report": paths.report, "rejects": paths.rejects, "links": paths.links}
 
 
 def objects_needed(catalog: Catalog) -> list[str]:
@@ -233,8 +229,8 @@ def validate_against_org(catalog: Catalog, org: OrgInfo) -> None:
         org.refuse_fields(sobject, names)
 
 
-def pipeline_id(config: dict) -> str:
-    return str(config.get("pipeline_id") or "default")
+def pipeline_id(settings: Settings) -> str:
+    return settings.pipeline_id
 
 
 def org_identity(client: SalesforceClient) -> str:
@@ -244,24 +240,20 @@ def org_identity(client: SalesforceClient) -> str:
     return token.org_id or f"instance:{token.instance_url}"
 
 
-def take_lease(config: dict, store: LinkStore, org_id: str, logger: logging.Logger) -> RunLease:
-    def number(name: str, default: float) -> float:
-        value = config.get(name)
-        return default if value in (None, "") else float(value)
-
-    lease = RunLease(store, lease_name(org_id, pipeline_id(config)),
-                     ttl=number("lease_ttl_seconds", DEFAULT_TTL_SECONDS),
-                     wait=number("lease_wait_seconds", DEFAULT_WAIT_SECONDS), logger=logger)
+def take_lease(settings: Settings, store: LinkStore, org_id: str, logger: logging.Logger) -> RunLease:
+    lease = RunLease(store, lease_name(org_id, pipeline_id(settings)),
+                     ttl=settings.lease_ttl_seconds, wait=settings.lease_wait_seconds, logger=logger)
     lease.acquire()
     return lease
 
 
-def note_org_switch(config: dict, store: LinkStore, org_id: str, report: RunReport, logger: logging.Logger) -> None:
+def note_org_switch(settings: Settings, store: LinkStore, org_id: str, report: RunReport,
+                    logger: logging.Logger) -> None:
     """Say so when this pipeline's last run signed in to another org (a refreshed sandbox, a
     switched environment): nothing remembered for that org is used here."""
-    if config.get("dry_run"):
+    if settings.dry_run:
         return
-    previous = store.org_switch(pipeline_id(config))
+    previous = store.org_switch(pipeline_id(settings))
     section = report.section("org")
     section["org_id"] = org_id
     if previous:
@@ -274,19 +266,21 @@ def note_org_switch(config: dict, store: LinkStore, org_id: str, report: RunRepo
         report.note(message)
 
 
-def build_run(config: dict, logger: logging.Logger, *, client: SalesforceClient | None = None) -> RunContext:
+def build_run(config: Settings | Mapping[str, Any], logger: logging.Logger, *,
+              client: SalesforceClient | None = None) -> RunContext:
     """Connect, describe, validate the catalog and open the run's files. Raises CatalogError or a
     Salesforce error with a clear message when something must be fixed first."""
     from .crm_status import chosen_groups
     from .salesforce.client import SalesforceClient
     from .salesforce.writer import Writer
 
-    catalog = load_catalog(config)  # before any call: a broken catalog needs no network
+    settings = Settings.of(config)  # a setting with a wrong value fails here, before anything else
+    catalog = load_catalog(settings)  # before any call: a broken catalog needs no network
     try:  # a wrong choice fails now, not after the run's work
-        chosen_groups(config.get("crm_status_fields"))
+        chosen_groups(settings.crm_status_fields)
     except ValueError as exc:
         raise CatalogError(str(exc)) from None
-    client = client or SalesforceClient(config, logger=logger)
+    client = client or SalesforceClient(settings, logger=logger)
     org = OrgInfo(client)
     # Sign in, then every describe in one Composite call; its Sforce-Limit-Info header gives the
     # quota governor the org's daily figures, so /limits is read only if it carried none.
@@ -294,30 +288,30 @@ def build_run(config: dict, logger: logging.Logger, *, client: SalesforceClient 
     validate_against_org(catalog, org)
     if read_limits:
         client.read_limits()
-    paths = output_paths(config)
-    paths["output_dir"].mkdir(parents=True, exist_ok=True)
+    paths = settings.paths
+    paths.output_dir.mkdir(parents=True, exist_ok=True)
     org_id = org_identity(client)
-    store = open_store(config, paths["links"], org_id)
-    report = RunReport(dry_run=bool(config.get("dry_run")), object_mode=catalog.object_mode)
+    store = open_store(settings, paths.links, org_id)
+    report = RunReport(dry_run=settings.dry_run, object_mode=catalog.object_mode)
     lease = None
     try:
-        if not config.get("dry_run"):
-            lease = take_lease(config, store, org_id, logger)
+        if not settings.dry_run:
+            lease = take_lease(settings, store, org_id, logger)
             report.section("lease").update(lease.as_report())
-        note_org_switch(config, store, org_id, report, logger)
+        note_org_switch(settings, store, org_id, report, logger)
     except BaseException:
         store.close()
         raise
     run = RunContext(
-        config=config, logger=logger, client=client, writer=Writer(client, logger=logger), org=org,
-        catalog=catalog, report=report, rejects=RejectsFile(paths["rejects"], logger), links=store,
+        settings=settings, logger=logger, client=client, writer=Writer(client, logger=logger), org=org,
+        catalog=catalog, report=report, rejects=RejectsFile(paths.rejects, logger), links=store,
         lease=lease, org_id=org_id,
     )
     run.andsend_user_emails.update(run.links.users())
-    if not config.get("dry_run"):
+    if not settings.dry_run:
         from .rejects_replay import RetryQueue
 
-        run.retry = RetryQueue(store, config, logger)
+        run.retry = RetryQueue(store, settings, logger)
         run.rejects.listener = run.retry.on_reject
     if org.not_writable:
         listed = "; ".join(f"{o}: {', '.join(names)}" for o, names in org.not_writable.items())
@@ -327,11 +321,8 @@ def build_run(config: dict, logger: logging.Logger, *, client: SalesforceClient 
                    "Security) to have them written.")
         logger.warning(message)
         report.note(message)
-    fallback = config.get("owner_fallback") or "assignment_rules"
-    if fallback not in ("assignment_rules", "integration_user", "user"):
-        raise CatalogError(f"owner_fallback must be assignment_rules, integration_user or user, not {fallback!r}")
-    if fallback == "user":
-        email = normalize_email(config.get("fallback_owner_email"))
+    if settings.owner_fallback == "user":  # its values are checked by Settings
+        email = normalize_email(settings.fallback_owner_email)
         if not email:
             raise CatalogError("owner_fallback is 'user' but fallback_owner_email is missing or not an email address")
         resolver: OwnerResolver = run.owners

@@ -51,19 +51,17 @@ from .salesforce.errors import SalesforceAPIError, parse_error_body
 if TYPE_CHECKING:
     from .context import RunContext
     from .salesforce.client import SalesforceClient
+    from .settings import Settings
 
 _REF = "@{c%d.records[" + str(PAGE - 1) + "].Id}"
 
 
-def crm_status_path(config: Mapping[str, Any]) -> Path:
-    if config.get("crm_status_path"):
-        return Path(config["crm_status_path"]).expanduser()
-    return Path(config.get("output_dir") or "./output").expanduser() / "crm_status.jsonl"
+def crm_status_path(settings: Settings) -> Path:
+    return settings.paths.crm_status
 
 
-def enabled(config: Mapping[str, Any]) -> bool:
-    value = config.get("sync_crm_status")
-    return True if value is None else bool(value)
+def enabled(settings: Settings) -> bool:
+    return settings.sync_crm_status
 
 
 # -- Salesforce reads -------------------------------------------------------------------------------
@@ -194,12 +192,12 @@ def write_delivered(path: Path, delivered: Mapping[str, dict[str, Any]]) -> None
 def _write_back(run: RunContext, statuses: list[dict[str, Any]]) -> int:
     from .andsend_writeback import CRM_STATUS_PATH, AndsendBadgeWriter
 
-    url, key = run.config.get("andsend_api_url"), run.config.get("andsend_api_key")
-    if not (url and key) or not statuses:
+    settings = run.settings
+    if not settings.writes_back_to_andsend or not statuses:
         return 0
-    writer = AndsendBadgeWriter(url, key, logger=run.logger, timeout=float(run.config.get("request_timeout") or 60),
-                                max_retries=int(run.config.get("max_retries") or 5), path=CRM_STATUS_PATH,
-                                member="statuses")
+    writer = AndsendBadgeWriter(str(settings.andsend_api_url), str(settings.andsend_api_key), logger=run.logger,
+                                timeout=settings.request_timeout, max_retries=settings.max_retries,
+                                path=CRM_STATUS_PATH, member="statuses")
     try:
         updated = writer.put(statuses)
     finally:
@@ -238,11 +236,11 @@ class _Statuses:
 
 def sync(run: RunContext) -> None:
     """Read what changed in Salesforce for linked prospects and deliver it (module doc)."""
-    config = run.config
-    if not enabled(config):
+    settings = run.settings
+    if not enabled(settings):
         return
-    groups = chosen_groups(config.get("crm_status_fields"))
-    lookback = float(config.get("crm_status_lookback_seconds") or 0)
+    groups = chosen_groups(settings.crm_status_fields)
+    lookback = settings.crm_status_lookback_seconds
     links = run.links
     all_links = links.iter_links()
     if not all_links:
@@ -255,7 +253,7 @@ def sync(run: RunContext) -> None:
     info = run.report.section(ROLE)
     calls_before = sum(run.client.calls_snapshot().values())
     checked_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    path = crm_status_path(config)
+    path = crm_status_path(settings)
     delivered = read_delivered(path)
     found = _Statuses(delivered, record_url=run.client.record_link, checked_at=checked_at)
     marks: dict[str, str | None] = {}

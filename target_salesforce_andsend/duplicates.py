@@ -19,7 +19,10 @@ Pure: no I/O here; prospects/execute.py applies the decision.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 DUPLICATES_DETECTED = "DUPLICATES_DETECTED"
 ACTIONS = ("link", "allow_save", "reject")
@@ -78,12 +81,7 @@ def parse(errors: list[dict[str, Any]]) -> DuplicateMatch | None:
     return None
 
 
-def action_for(config: dict[str, Any], sobject: str) -> str:
+def action_for(settings: Settings, sobject: str) -> str:
     """The configured action for ``sobject`` (``duplicate_rule_action``: one value for every
-    object, or an object of per-object values)."""
-    setting = config.get("duplicate_rule_action")
-    value = setting.get(sobject) if isinstance(setting, dict) else setting
-    value = str(value or DEFAULT_ACTION).strip().lower()
-    return value if value in ACTIONS else DEFAULT_ACTION
-
-
+    object, or an object of per-object values; checked by Settings)."""
+    return settings.duplicate_action(sobject)

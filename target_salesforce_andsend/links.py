@@ -32,10 +32,12 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from .settings import Settings
 
 UNCLAIMED = ""  # org of rows written before the store was keyed by org (or before sign-in)
 _GLOBAL = "*"   # org of store-wide meta (the last org each pipeline signed in to)
@@ -653,9 +655,9 @@ class _PgCursor:
         return self._cur.rowcount
 
 
-def open_store(config: dict, default_path: Path, org_id: str | None = None) -> LinkStore:
+def open_store(settings: Settings | Mapping[str, Any], default_path: Path, org_id: str | None = None) -> LinkStore:
     """The store the settings name: `state_store_url` (postgresql://...) or the SQLite file."""
-    url = str(config.get("state_store_url") or "").strip()
+    url = str(Settings.of(settings).state_store_url or "").strip()
     if url.startswith(("postgresql://", "postgres://")):
         return PostgresLinkStore(url, org_id)
     if url.startswith("sqlite:///"):

@@ -30,6 +30,7 @@ from .catalog import (
 )
 from .context import objects_needed
 from .match_rules import DEFAULT_ORDER, validate_order
+from .settings import Settings, SettingsError
 
 STATUS_STYLE = {
     "ok": "green",
@@ -149,15 +150,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = load_config(args.config)
     console = Console(soft_wrap=False, width=200)
     try:
-        catalog = load_catalog(config)
-    except CatalogError as exc:
+        settings = Settings.from_config(config)
+        catalog = load_catalog(settings)
+    except (CatalogError, SettingsError) as exc:
         console.print(f"[red]{escape(str(exc))}[/red]")
         return 1
 
     from .salesforce.client import SalesforceClient
     from .salesforce.errors import SalesforceError
 
-    client = SalesforceClient(config, read_limits_at_start=False)
+    client = SalesforceClient(settings, read_limits_at_start=False)
     try:
         describes = {obj: client.describe(obj) for obj in objects_needed(catalog)}
         instance = client.instance_url
@@ -172,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         client.close()
     access = field_access.report(catalog, describes)
     try:
-        validate_order(config.get("match_order") or DEFAULT_ORDER)
+        validate_order(settings.match_order or DEFAULT_ORDER)
     except ValueError as exc:  # the run refuses it at start: so does validate
         issues.append(Issue("-", "match_order", "invalid_setting", f"{exc} (setting match_order)"))
     table_rows = rows(catalog, describes, issues)

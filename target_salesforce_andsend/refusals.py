@@ -68,7 +68,7 @@ def second_attempts(run: RunContext, done: list[tuple[str, Action, Any, Write]],
             for name in drop:
                 fields.pop(name)
         elif dup is not None:
-            choice = duplicates.action_for(run.config, action.object)
+            choice = duplicates.action_for(run.settings, action.object)
             if choice == "reject":
                 continue  # for an update too: the admin wants the rule to decide
             linked = _duplicate_link(run, op, action, dup)
@@ -212,7 +212,7 @@ def _duplicate_link(run: RunContext, op: str, action: Action, dup: DuplicateMatc
     allow_save) says so and the rule named one."""
     if op != "create":
         return None
-    choice = duplicates.action_for(run.config, action.object)
+    choice = duplicates.action_for(run.settings, action.object)
     if choice == "reject" or (choice == "allow_save" and dup.allow_save):
         return None
     best = dup.best(action.object)

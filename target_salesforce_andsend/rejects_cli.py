@@ -45,13 +45,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(list(argv))
-    from .context import output_paths
     from .links import open_store
     from .mapping_cli import load_config
+    from .settings import Settings
 
-    config = load_config(args.config)
+    settings = Settings.from_config(load_config(args.config))
     filters: dict[str, Any] = {"org": args.org, "role": args.role, "codes": args.code, "keys": args.key}
-    store = open_store(config, output_paths(config)["links"])
+    store = open_store(settings, settings.paths.links)
     try:
         if args.action == "list":
             rows = store.rejects_query(**filters)

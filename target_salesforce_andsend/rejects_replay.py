@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -37,11 +37,10 @@ from typing import Any
 
 from .links import open_store
 from .reject_hints import hint_for, retried_automatically
+from .settings import Settings
 
 REPLAYABLE_ROLES = ("prospects", "touchpoints")  # in replay order
 MAX_BACKOFF = timedelta(days=7)
-DEFAULT_BACKOFF_MINUTES = 60.0
-DEFAULT_MAX_ATTEMPTS = 8
 REPLAY_BATCH = 5000
 
 
@@ -49,12 +48,12 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
 
 
-def store_has_due(config: dict[str, Any], default_path: Path) -> bool:
+def store_has_due(settings: Settings, default_path: Path) -> bool:
     """Whether the state store holds rejects, of any org, that a run would retry now: a run without
     input then still signs in to retry them."""
-    if not config.get("state_store_url") and not Path(default_path).exists():
+    if not settings.state_store_url and not Path(default_path).exists():
         return False
-    store = open_store(config, Path(default_path))
+    store = open_store(settings, Path(default_path))
     try:
         now = _iso(datetime.now(timezone.utc))
         return any(r["replay"] or (r["next_at"] and r["next_at"] <= now)
@@ -75,15 +74,14 @@ class RetryQueue:
     ``batch(role, records)`` wraps each role batch: its records are known by key while it runs, so a
     reject can keep the record as sent; at its end the batch's rejects and writes reach the store."""
 
-    def __init__(self, store: Any, config: dict[str, Any], logger: logging.Logger | None = None,
+    def __init__(self, store: Any, config: Settings | Mapping[str, Any], logger: logging.Logger | None = None,
                  *, clock: Callable[[], datetime] | None = None) -> None:
+        settings = Settings.of(config)
         self.store = store
         self.log = logger or logging.getLogger("target_salesforce_andsend")
-        self.enabled = config.get("rejects_retry") not in (False, "false", "False", 0)
-        backoff = config.get("rejects_retry_backoff_minutes")
-        self.backoff_minutes = DEFAULT_BACKOFF_MINUTES if backoff in (None, "") else float(backoff)
-        attempts = config.get("rejects_retry_max_attempts")
-        self.max_attempts = DEFAULT_MAX_ATTEMPTS if attempts in (None, "") else int(attempts)
+        self.enabled = settings.rejects_retry
+        self.backoff_minutes = settings.rejects_retry_backoff_minutes
+        self.max_attempts = settings.rejects_retry_max_attempts
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self._lock = threading.Lock()
         self._raw: dict[tuple[str, str], dict[str, Any]] = {}

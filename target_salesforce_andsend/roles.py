@@ -23,6 +23,7 @@ from .batch_worker import PreparedBatch
 
 if TYPE_CHECKING:
     from .context import RunContext
+    from .settings import Settings
 
 __all__ = ["LANES", "IgnoreRole", "Lane", "LocalRole", "PreparedBatch", "ProspectsRole", "RoleHandler",
            "RunAccess", "SalesforceRole", "SearchResultsRole", "TouchpointsRole", "UsersRole", "role_handlers"]
@@ -81,7 +82,7 @@ class RoleHandler(ABC):
         """The run has just connected (called under the target's run lock)."""
         return None
 
-    def finish(self, run: RunContext | None, config: dict) -> None:
+    def finish(self, run: RunContext | None, settings: Settings) -> None:
         """The run ends (before its report is written); ``run`` is None when it never connected."""
         return None
 
@@ -177,13 +178,12 @@ class UsersRole(LocalRole):
         if seen:
             run.remember_users(seen)
 
-    def finish(self, run: RunContext | None, config: dict) -> None:
-        if run is not None or not self.seen or config.get("dry_run"):
+    def finish(self, run: RunContext | None, settings: Settings) -> None:
+        if run is not None or not self.seen or settings.dry_run:
             return
-        from .context import output_paths
         from .links import open_store
 
-        store = open_store(dict(config), output_paths(dict(config))["links"])
+        store = open_store(settings, settings.paths.links)
         try:
             store.put_users(self.seen)
         finally:
@@ -209,7 +209,7 @@ class IgnoreRole(LocalRole):
         self.skip(len(records))
         return PreparedBatch()
 
-    def finish(self, run: RunContext | None, config: dict) -> None:
+    def finish(self, run: RunContext | None, settings: Settings) -> None:
         if run is not None and self.count:
             run.report.count(self.name, "-", "skipped_stream_ignored", self.count)
 

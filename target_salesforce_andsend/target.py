@@ -29,7 +29,7 @@ from singer_sdk.target_base import Target
 
 from . import crm_status_sync, rejects_replay
 from .batch_worker import BatchWorker, PreparedBatch
-from .context import RunContext, build_run, output_paths
+from .context import RunContext, build_run
 from .links import open_store
 from .matching import DEFAULT_ORDER as MATCH_STEPS
 from .memory import release_free_memory
@@ -37,6 +37,7 @@ from .progress import Progress
 from .report import RunReport
 from .roles import LANES, IgnoreRole, LocalRole, RoleHandler, SalesforceRole, role_handlers
 from .salesforce.redact import install_for_plugin
+from .settings import Settings
 from .sinks import SINKS_BY_ROLE
 from .state_holdback import hold_back
 
@@ -216,11 +217,12 @@ class TargetSalesforceAndsend(Target):
         # Before the SDK validates (and may quote) the config: no secret in any log line.
         install_for_plugin(kwargs.get("config"), env_prefix=ENV_PREFIX)
         super().__init__(*args, **kwargs)
+        self.settings = Settings.from_config(self.config)  # the validated config, typed, read once
 
     # -- routing --------------------------------------------------------------------------
 
     def role_for(self, stream_name: str) -> str:
-        roles = {**DEFAULT_STREAM_ROLES, **(self.config.get("stream_roles") or {})}
+        roles = {**DEFAULT_STREAM_ROLES, **(self.settings.stream_roles or {})}
         role = roles.get(stream_name, stream_name)
         if role not in SINKS_BY_ROLE:
             raise ValueError(
@@ -266,7 +268,7 @@ class TargetSalesforceAndsend(Target):
         with self._run_lock:
             if self._run is None:
                 self.logger.info("Connecting to Salesforce and checking the mapping catalog against the org...")
-                run = build_run(dict(self.config), self.logger)
+                run = build_run(self.settings, self.logger)
                 run.progress = Progress(self.logger, api_figures=lambda: self._api_figures(run))
                 run.progress.records = self._early_records
                 for handler in self._handlers.values():
@@ -378,7 +380,7 @@ class TargetSalesforceAndsend(Target):
 
     def _write_state_message(self, state: dict) -> None:
         self._batches.wait()  # STATE only once every batch before it is written; raises if one failed
-        if self.config.get("dry_run"):
+        if self.settings.dry_run:
             self.logger.info("Dry run: STATE not emitted (nothing was written to Salesforce)")
             return
         super()._write_state_message(self._held_back(state))
@@ -398,9 +400,8 @@ class TargetSalesforceAndsend(Target):
                 continue
         if not streams:
             return state
-        days = self.config.get("parked_max_days")
         out, info = hold_back(state, streams, run.links.pending_since("touchpoint"),
-                              now=datetime.now(timezone.utc), max_days=30.0 if days in (None, "") else float(days))
+                              now=datetime.now(timezone.utc), max_days=self.settings.parked_max_days)
         if info:
             run.report.section("state").update(info)
             for stream, held in info.get("held_back", {}).items():
@@ -423,17 +424,17 @@ class TargetSalesforceAndsend(Target):
                     handler.pending(run)
                 except Exception as exc:  # the touchpoints stay parked for the next run
                     self.logger.warning("Pending %s not written this run: %s", handler.name, exc)
-        if not self._failed and crm_status_sync.enabled(self.config):
+        if not self._failed and crm_status_sync.enabled(self.settings):
             self._sync_crm_status(run)
         self.finish_run()
 
     def _replay_rejects(self, run: RunContext | None) -> RunContext | None:
         """Records rejected by earlier runs whose retry is due (rejects_replay.py), after this run's
         input, prospects before touchpoints; a run without input opens only when some are due."""
-        if self.config.get("dry_run"):
+        if self.settings.dry_run:
             return run
         if run is None:
-            if not rejects_replay.store_has_due(dict(self.config), output_paths(dict(self.config))["links"]):
+            if not rejects_replay.store_has_due(self.settings, self.settings.paths.links):
                 return None
             run = self.run
         if run.retry is None:
@@ -451,10 +452,10 @@ class TargetSalesforceAndsend(Target):
         """The CRM's answer flows back (crm_status_sync.py), also in runs that brought no records:
         then the run is only opened when some prospect is linked."""
         if run is None:
-            links = output_paths(dict(self.config))["links"]
-            if not self.config.get("state_store_url") and not links.exists():
+            links = self.settings.paths.links
+            if not self.settings.state_store_url and not links.exists():
                 return
-            store = open_store(dict(self.config), links)
+            store = open_store(self.settings, links)
             try:
                 if not store.any_links():  # of any org: which one is known only after signing in
                     return
@@ -488,16 +489,16 @@ class TargetSalesforceAndsend(Target):
             self._finished = True
             run = self._run
         for handler in self._handlers.values():
-            handler.finish(run, dict(self.config))
+            handler.finish(run, self.settings)
         if run is None:
             if error is not None:
                 # Startup failed (catalog, credentials, describe): still leave a report saying why.
-                report = RunReport(dry_run=bool(self.config.get("dry_run")), object_mode=self.config.get("object_mode"))
+                report = RunReport(dry_run=self.settings.dry_run, object_mode=self.settings.object_mode)
                 report.status = "failed"
                 report.error = f"{type(error).__name__}: {error}"
                 report.finished_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
                 try:
-                    path = report.write(output_paths(dict(self.config))["report"])
+                    path = report.write(self.settings.paths.report)
                     self.logger.info("Run report written to %s", path)
                 except OSError as exc:
                     self.logger.warning("Could not write the run report: %s", exc)
@@ -518,7 +519,7 @@ class TargetSalesforceAndsend(Target):
         report.section("rejects_file").update({"path": str(run.rejects.path), "run_id": run.rejects.run_id,
                                                "this_run": run.rejects.count, "by_status": lines})
         run.refresh_api_figures()
-        path = report.write(output_paths(run.config)["report"])
+        path = report.write(run.settings.paths.report)
         if run.progress is not None:
             run.progress.add(0, force=True)
         report.log_summary(self.logger)

@@ -37,7 +37,7 @@ def plan_inputs(run: RunContext) -> PlanInputs:
         catalog=run.catalog,
         fields={o: run.org.fields(o) for o in objects if o in {"Lead", "Contact", *run.catalog.objects()}},
         external_id={o: writable(o, run.org.external_id_field(o)) for o in ("Lead", "Contact")},
-        owner_fallback=run.config.get("owner_fallback") or "assignment_rules",
+        owner_fallback=run.settings.owner_fallback,
         fallback_owner_id=run.fallback_owner_id,
         person_sources=run.person_sources,
         prospect_ids={o: writable(o, run.org.prospect_ids_field(o)) for o in ("Lead", "Contact")},
@@ -56,7 +56,7 @@ def _reject_group(run: RunContext, group: Group, sobject: str | None, code: str,
 
 
 def process_batch(run: RunContext, records: list[dict]) -> None:
-    prepared = prepare(records, run.config)
+    prepared = prepare(records, run.settings)
     for pid, reason in prepared.skipped:
         run.report.skip(ROLE, reason, pid)
         run.report.count(ROLE, "Prospect", "skipped")
@@ -87,7 +87,7 @@ def _sync(run: RunContext, groups: list[Group]) -> None:
     resolve, match = run.client.together(run.owners.resolve), run.client.together(run.matcher.match)
     with ThreadPoolExecutor(1, thread_name_prefix="owners") as pool:
         owners_read = pool.submit(resolve, emails)
-        matches = match(keys, order=match_order(run.config, mode), audit=audit)
+        matches = match(keys, order=match_order(run.settings, mode), audit=audit)
     owners = owners_read.result()
     prospect_of = {g.key: g.prospect_id for g in groups}
     for entry in audit:
@@ -186,7 +186,7 @@ def _reject_action(run: RunContext, action: Action, result: Any, groups_by_key: 
     message = str(err.get("message") or "")
     dup = duplicates.parse(result.errors) if result is not None else None
     if dup is not None:
-        choice = duplicates.action_for(run.config, action.object)
+        choice = duplicates.action_for(run.settings, action.object)
         message = f"{message} ({dup.describe()}; duplicate_rule_action for {action.object} is {choice})"
     for key in action.group_keys:
         group = groups_by_key[key]

@@ -5,7 +5,7 @@ what the plan needs and writes what it says."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..addresses import AddressField, country_code
 from ..addresses import resolve as resolve_addresses
@@ -15,6 +15,9 @@ from ..normalize import normalize_company, normalize_email, own_company_domain
 from ..record_types import RecordTypeChoice
 from ..transforms import CoercionError, coerce, is_empty_value, same_value, source_value
 from .prepare import Group
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 
 @dataclass
@@ -363,8 +366,8 @@ def _new_account_ref(plan: Plan, record: dict) -> str | None:
 
 
 
-def match_order(config: dict, mode: str) -> list[str]:
-    configured = validate_order(config.get("match_order") or DEFAULT_ORDER)
+def match_order(settings: Settings, mode: str) -> list[str]:
+    configured = validate_order(settings.match_order or DEFAULT_ORDER)
     person = [s for s in configured if s in PERSON_STEPS]
     if mode == "lead":
         return person  # a Lead has no Account: the account steps only matter for Contacts

@@ -4,10 +4,13 @@ Salesforce person per normalised e-mail) the later steps work on."""
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..match_rules import PersonKey
 from ..normalize import company_domain_for, keep_latest, normalize_email, own_company_domain
+from ..settings import Settings
 from ..transforms import is_empty_value
 
 _STRING_FIELDS = (
@@ -51,13 +54,6 @@ class Prepared:
     merged: int = 0
 
 
-def _flag(config: dict, name: str, default: bool = True) -> bool:
-    value = config.get(name, default)
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return default if value is None else bool(value)
-
-
 def _is_purchased(record: dict) -> bool:
     return record.get("purchased") is True or (
         record.get("purchased") is None and record.get("status") == "purchased")
@@ -85,9 +81,9 @@ def input_problem(record: dict) -> tuple[str, str] | None:
     return None
 
 
-def prepare(records: list[dict], config: dict) -> Prepared:
+def prepare(records: list[dict], settings: Settings | Mapping[str, Any]) -> Prepared:
     out = Prepared()
-    sync_on = _flag(config, "sync_prospects")
+    sync_on = Settings.of(settings).sync_prospects
     accepted: list[dict] = []
     for record in records:
         pid = record.get("id")

@@ -18,14 +18,17 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import requests
 
 from .errors import AuthenticationError, ConfigurationError
 from .redact import masked, register_secrets
 from .token_rotation import store_rotated, token_from_file
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 log = logging.getLogger("target_salesforce_andsend.salesforce.auth")
 
@@ -63,17 +66,21 @@ def is_generic_login_host(url: str) -> bool:
     return host in ("login.salesforce.com", "test.salesforce.com")
 
 
-def _set(config: Mapping[str, Any], key: str) -> bool:
-    value = config.get(key)
-    return value not in (None, "")
+def _settings(config: Settings | Mapping[str, Any]) -> Settings:
+    from ..settings import Settings  # here: settings.py imports this package's errors
+
+    return Settings.of(config)
 
 
-def choose_flow(config: Mapping[str, Any]) -> str:
+def _set(config: Settings, key: str) -> bool:
+    return config.is_set(key)
+
+
+def choose_flow(config: Settings | Mapping[str, Any]) -> str:
     """The flow named by ``auth_flow``, or for ``auto`` the first one whose settings are present."""
-    flow = (config.get("auth_flow") or "auto").strip().lower()
+    config = _settings(config)
+    flow = config.auth_flow  # one of auto and FLOWS (Settings checks)
     if flow != "auto":
-        if flow not in FLOWS:
-            raise ConfigurationError(f"auth_flow must be one of auto, {', '.join(FLOWS)}; got {flow!r}")
         return flow
     if _set(config, "refresh_token") and _set(config, "client_id"):
         return "refresh_token"
@@ -132,22 +139,22 @@ class Token:
 class Authenticator:
     """Obtains and renews sessions for one configuration. Thread-safe."""
 
-    def __init__(self, config: Mapping[str, Any], *, session: requests.Session | None = None,
+    def __init__(self, config: Settings | Mapping[str, Any], *, session: requests.Session | None = None,
                  timeout: float | None = None) -> None:
-        config = dict(config)
+        config = _settings(config)
         stored = token_from_file(config)
         if stored:
-            config["refresh_token"] = stored  # the file holds the latest (rotated) token
-        self._config = config
+            config = replace(config, refresh_token=stored)  # the file holds the latest (rotated) token
+        self._config = config  # replaced (not changed) when Salesforce rotates the refresh token
         self.flow = choose_flow(config)
-        self.login_url = resolve_login_url(config.get("domain"), config.get("login_url"))
-        self.timeout = float(timeout or config.get("request_timeout") or 120)
+        self.login_url = resolve_login_url(config.domain, config.login_url)
+        self.timeout = float(timeout or config.request_timeout)
         self._session = session or requests.Session()
         self._lock = threading.Lock()
-        register_secrets(*(config.get(k) for k in ("client_secret", "refresh_token", "password",
-                                                     "security_token", "private_key", "access_token")))
+        register_secrets(config.client_secret, config.refresh_token, config.password, config.security_token,
+                         config.private_key, config.access_token)
         if _set(config, "password") and _set(config, "security_token"):
-            register_secrets(f"{config['password']}{config['security_token']}")  # what is actually sent
+            register_secrets(f"{config.password}{config.security_token}")  # what is actually sent
         missing = [k for k in REQUIRED[self.flow] if not _set(config, k)]
         if self.flow == "jwt" and not (_set(config, "private_key") or _set(config, "private_key_path")):
             missing.append("private_key or private_key_path")
@@ -155,13 +162,13 @@ class Authenticator:
             raise ConfigurationError(
                 f"auth_flow {self.flow!r} needs these settings, which are not set: {', '.join(missing)}"
             )
-        if self.flow == "client_credentials" and not config.get("login_url") and is_generic_login_host(self.login_url):
+        if self.flow == "client_credentials" and not config.login_url and is_generic_login_host(self.login_url):
             raise ConfigurationError(
                 "The client credentials flow only works on your org's My Domain host: set domain to "
                 "e.g. 'acme.my.salesforce.com' (login.salesforce.com / test.salesforce.com refuse it)."
             )
         self.soap = self.flow == "password" and not _set(config, "client_id")
-        explicit = (config.get("auth_flow") or "auto") != "auto"
+        explicit = config.auth_flow != "auto"
         how = "set explicitly" if explicit else "chosen automatically from the settings present"
         log.info("Salesforce auth flow: %s%s (%s); login host %s", self.flow,
                  " via SOAP login(), as no client_id is set" if self.soap else "", how, self.login_url)
@@ -184,7 +191,7 @@ class Authenticator:
         (Salesforce wants login.salesforce.com, or test.salesforce.com for sandboxes, there).
         ``jwt_audience`` overrides (e.g. an Experience Cloud site URL)."""
         if _set(self._config, "jwt_audience"):
-            return str(self._config["jwt_audience"]).rstrip("/")
+            return str(self._config.jwt_audience).rstrip("/")
         host = self.login_url.split("://", 1)[-1].split("/", 1)[0].lower()
         if host.endswith(".sandbox.my.salesforce.com"):
             return SANDBOX_LOGIN
@@ -204,8 +211,8 @@ class Authenticator:
         with self._lock:
             if self.flow == "access_token":
                 return Token(
-                    access_token=self._config["access_token"],
-                    instance_url=str(self._config["instance_url"]).rstrip("/"),
+                    access_token=str(self._config.access_token),
+                    instance_url=str(self._config.instance_url).rstrip("/"),
                     flow="access_token",
                 )
             return self._grant(self.flow)
@@ -228,34 +235,34 @@ class Authenticator:
     def _grant_body(self, flow: str) -> tuple[dict[str, str], tuple[str, str] | None]:
         c = self._config
         if flow == "refresh_token":
-            body = {"grant_type": "refresh_token", "refresh_token": c["refresh_token"], "client_id": c["client_id"]}
-            if _set(c, "client_secret"):
-                body["client_secret"] = c["client_secret"]
+            body = {"grant_type": "refresh_token", "refresh_token": str(c.refresh_token), "client_id": str(c.client_id)}
+            if c.client_secret:
+                body["client_secret"] = c.client_secret
             return body, None
         if flow == "password":
             body = {
                 "grant_type": "password",
-                "client_id": c["client_id"],
-                "username": c["username"],
-                "password": f"{c['password']}{c.get('security_token') or ''}",
+                "client_id": str(c.client_id),
+                "username": str(c.username),
+                "password": f"{c.password}{c.security_token or ''}",
             }
-            if _set(c, "client_secret"):
-                body["client_secret"] = c["client_secret"]
+            if c.client_secret:
+                body["client_secret"] = c.client_secret
             return body, None
         if flow == "jwt":
             return {"grant_type": JWT_GRANT, "assertion": self._jwt_assertion()}, None
         if flow == "client_credentials":
             # HTTP Basic keeps the secret out of the body; Salesforce accepts either.
-            return {"grant_type": "client_credentials"}, (c["client_id"], c["client_secret"])
+            return {"grant_type": "client_credentials"}, (str(c.client_id), str(c.client_secret))
         raise ConfigurationError(f"unsupported auth flow {flow!r}")
 
     def _private_key(self) -> str:
         c = self._config
-        if _set(c, "private_key"):
-            key = str(c["private_key"])
+        if c.private_key:
+            key = c.private_key
             # Settings stored in .env often carry literal "\n" sequences instead of newlines.
             return key.replace("\\n", "\n") if "\\n" in key and "\n" not in key else key
-        path = c["private_key_path"]
+        path = str(c.private_key_file)
         try:
             with open(path, encoding="utf-8") as fh:
                 key = fh.read()
@@ -269,8 +276,8 @@ class Authenticator:
 
         now = int(time.time())
         claims = {
-            "iss": self._config["client_id"],
-            "sub": self._config["username"],
+            "iss": self._config.client_id,
+            "sub": self._config.username,
             "aud": self.jwt_audience,
             "exp": now + JWT_LIFETIME_SECONDS,
         }
@@ -313,17 +320,17 @@ class Authenticator:
             )
         register_secrets(payload.get("access_token"), payload.get("refresh_token"))
         rotated = payload.get("refresh_token")
-        if flow == "refresh_token" and rotated and rotated != self._config.get("refresh_token"):
+        if flow == "refresh_token" and rotated and rotated != self._config.refresh_token:
             # Refresh-token rotation is on for this connected app: the old token is spent, so the
             # rest of this run uses the new one, stored where the old one came from first
             # (token_rotation.py); with nowhere to store it the run stops here, before any write.
-            old = self._config.get("refresh_token")
-            self._config["refresh_token"] = rotated
+            old = self._config.refresh_token
+            self._config = replace(self._config, refresh_token=rotated)
             where = store_rotated(self._config, old, rotated)
             log.warning("Salesforce rotated the refresh token; the new one is stored in %s", where)
         token = Token(
             access_token=payload["access_token"],
-            instance_url=str(payload.get("instance_url") or self._config.get("instance_url")
+            instance_url=str(payload.get("instance_url") or self._config.instance_url
                              or self.login_url).rstrip("/"),
             id_url=payload.get("id"),
             refresh_token=payload.get("refresh_token"),
@@ -338,13 +345,13 @@ class Authenticator:
         from xml.sax.saxutils import escape
 
         c = self._config
-        version = str(c.get("api_version") or "60.0").lstrip("vV")
+        version = c.api_version
         envelope = (
             '<?xml version="1.0" encoding="utf-8"?>'
             '<env:Envelope xmlns:env="http://schemas.xmlsoap.org/soap/envelope/" '
             'xmlns:urn="urn:partner.soap.sforce.com"><env:Body><urn:login>'
-            f"<urn:username>{escape(str(c['username']))}</urn:username>"
-            f"<urn:password>{escape(str(c['password']) + str(c.get('security_token') or ''))}</urn:password>"
+            f"<urn:username>{escape(str(c.username))}</urn:username>"
+            f"<urn:password>{escape(str(c.password) + str(c.security_token or ''))}</urn:password>"
             "</urn:login></env:Body></env:Envelope>"
         )
         url = f"{self.login_url}/services/Soap/u/{version}"

@@ -62,11 +62,11 @@ def _count(value: Any) -> int | None:
 class BulkIngest:
     def __init__(self, client: SalesforceClient, *, logger: logging.Logger | None = None,
                  poll_interval: float | None = None, timeout: float | None = None) -> None:
-        config = client.config
+        settings = client.settings
         self.client = client
         self.log = logger or log
-        self.poll_interval = float(poll_interval or config.get("bulk_poll_seconds") or 1.0)
-        self.timeout = float(timeout or config.get("bulk_timeout_seconds") or 3600)
+        self.poll_interval = float(poll_interval or settings.bulk_poll_seconds)
+        self.timeout = float(timeout or settings.bulk_timeout_seconds)
         self.max_upload_bytes = MAX_UPLOAD_BYTES
 
     def write(self, operation: str, sobject: str, records: Sequence[Mapping[str, Any]], *,

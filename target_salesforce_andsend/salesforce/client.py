@@ -20,7 +20,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
 import requests
@@ -35,23 +35,15 @@ from .redact import install as install_redaction
 from .redact import register_secrets
 from .retry_policy import Action, RetryPolicy
 
+if TYPE_CHECKING:
+    from ..settings import Settings
+
 log = logging.getLogger("target_salesforce_andsend.salesforce.client")
 
-DEFAULT_API_VERSION = "60.0"
-DEFAULT_TIMEOUT = 120.0
-DEFAULT_MAX_RETRIES = 5
-# Short calls have no concurrency limit at Salesforce (only requests over 20 s count, 25 at once
-# in production); 8 keeps a batch's calls overlapping without crowding record locks.
-DEFAULT_MAX_CONCURRENCY = 8
 # Salesforce refuses a request line + headers over 16,384 bytes (414/431); longer SOQL goes
 # through the Composite API, whose body has no such limit. Keep a margin for headers.
 MAX_GET_URL_BYTES = 14_000
 T = TypeVar("T")
-
-
-def _setting(config: Mapping[str, Any], key: str, default: Any) -> Any:
-    value = config.get(key)
-    return default if value in (None, "") else value
 
 
 class SalesforceClient:
@@ -59,7 +51,7 @@ class SalesforceClient:
 
     def __init__(
         self,
-        config: Mapping[str, Any],
+        config: Settings | Mapping[str, Any],
         *,
         logger: logging.Logger | None = None,
         authenticator: Authenticator | None = None,
@@ -67,16 +59,19 @@ class SalesforceClient:
         read_limits_at_start: bool = True,
         pool: CallPool | None = None,
     ) -> None:
-        self.config = dict(config)
-        self.log = logger or log
         # Whoever builds a client (the target, the mapping CLI, a script) gets secret-free logs:
-        # every sensitive setting is registered and every log record in the process is redacted.
+        # every sensitive setting is registered and every log record in the process is redacted
+        # (from the raw config too: before a setting's value is checked).
         install_redaction(config)
-        self.api_version = str(_setting(config, "api_version", DEFAULT_API_VERSION)).lstrip("vV")
-        self.max_concurrency = max(1, int(_setting(config, "max_concurrency", DEFAULT_MAX_CONCURRENCY)))
-        self.max_retries = max(0, int(_setting(config, "max_retries", DEFAULT_MAX_RETRIES)))
-        self.timeout = float(_setting(config, "request_timeout", DEFAULT_TIMEOUT))
-        self.backoff_base = float(_setting(config, "retry_backoff_seconds", 1.0))
+        from ..settings import Settings  # here: settings.py imports this package's errors
+
+        self.settings = settings = Settings.of(config)
+        self.log = logger or log
+        self.api_version = settings.api_version
+        self.max_concurrency = max(1, settings.max_concurrency)
+        self.max_retries = max(0, settings.max_retries)
+        self.timeout = settings.request_timeout
+        self.backoff_base = settings.retry_backoff_seconds
         self.retry_policy = RetryPolicy(max_retries=self.max_retries, backoff_base=self.backoff_base)
         self.session = requests.Session()
         # One pool per host, big enough for max_concurrency writer threads plus the sinks' own
@@ -88,8 +83,8 @@ class SalesforceClient:
             "Accept": "application/json",
             "Sforce-Call-Options": "client=target-salesforce-andsend",
         })
-        self.auth = authenticator or Authenticator(config, session=self.session, timeout=self.timeout)
-        self.quota = quota or QuotaGovernor(config)
+        self.auth = authenticator or Authenticator(settings, session=self.session, timeout=self.timeout)
+        self.quota = quota or QuotaGovernor(settings)
         self.calls: Counter[str] = Counter()
         self._calls_lock = threading.Lock()
         self._token: Token | None = None

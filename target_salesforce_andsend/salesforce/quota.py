@@ -21,9 +21,12 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import QuotaExhausted
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 T = TypeVar("T")
 
@@ -56,12 +59,14 @@ class QuotaSnapshot:
 class QuotaGovernor:
     """Thread-safe budget keeper; the client calls :meth:`before_call` and :meth:`observe`."""
 
-    def __init__(self, config: Mapping[str, Any] | None = None, *, max_daily_percent: float | None = None,
+    def __init__(self, config: Settings | Mapping[str, Any] | None = None, *, max_daily_percent: float | None = None,
                  max_calls_per_run: int | None = None) -> None:
-        config = config or {}
-        pct = max_daily_percent if max_daily_percent is not None else config.get("quota_max_daily_percent", 80)
-        cap = max_calls_per_run if max_calls_per_run is not None else config.get("quota_max_calls_per_run", 0)
-        self.max_daily_percent = float(80 if pct is None else pct)
+        from ..settings import Settings  # here: settings.py imports this package's errors
+
+        settings = Settings.of(config)
+        pct = max_daily_percent if max_daily_percent is not None else settings.quota_max_daily_percent
+        cap = max_calls_per_run if max_calls_per_run is not None else settings.quota_max_calls_per_run
+        self.max_daily_percent = float(pct)
         self.max_calls_per_run = int(cap or 0)
         if not 0 < self.max_daily_percent <= 100:
             raise ValueError("quota_max_daily_percent must be in (0, 100]")

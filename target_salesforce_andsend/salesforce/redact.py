@@ -26,8 +26,11 @@ import os
 import re
 import threading
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, quote_plus
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 MASK = "***"
 
@@ -142,9 +145,9 @@ class SecretRegistry:
                     if short else None
                 )
 
-    def add_from_config(self, config: Mapping[str, Any]) -> None:
-        self.add(*(config.get(k) for k in SENSITIVE_SETTINGS))
-        url = config.get("state_store_url")
+    def add_from_config(self, config: Settings | Mapping[str, Any]) -> None:
+        self.add(*(_value(config, k) for k in SENSITIVE_SETTINGS))
+        url = _value(config, "state_store_url")
         if isinstance(url, str) and "://" in url:
             from urllib.parse import urlsplit
 
@@ -222,16 +225,22 @@ DEFAULT_LOGGERS = ("target_salesforce_andsend", "target-salesforce-andsend", "ta
                    "singer_sdk", "urllib3", "requests")
 
 
-def install(config: Mapping[str, Any] | None = None, *, loggers: Iterable[str] = DEFAULT_LOGGERS) -> None:
+def _value(config: Settings | Mapping[str, Any], key: str) -> Any:
+    # A raw mapping as well as Settings: a plugin's secrets are registered before its config is checked.
+    return config.get(key) if isinstance(config, Mapping) else getattr(config, key, None)
+
+
+def install(config: Settings | Mapping[str, Any] | None = None, *,
+            loggers: Iterable[str] = DEFAULT_LOGGERS) -> None:
     """Register the config's secrets and make every log record in the process redacted."""
     global _installed
     if config:
         secrets.add_from_config(config)
         # A private key file's content is as secret as inline PEM text.
-        path = config.get("private_key_path")
+        path = _value(config, "private_key_path")
         if path:
             try:
-                with open(path, encoding="utf-8") as fh:
+                with open(os.path.expanduser(str(path)), encoding="utf-8") as fh:
                     secrets.add(fh.read())
             except OSError:
                 pass  # auth.py reports an unreadable key file with a clear error later

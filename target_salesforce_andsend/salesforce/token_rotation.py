@@ -16,21 +16,23 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 from .errors import AuthenticationError
 
 MELTANO_ENV_VAR = "TARGET_SALESFORCE_ANDSEND_REFRESH_TOKEN"
 
 
-def token_from_file(config: Mapping[str, Any]) -> str | None:
-    path = config.get("refresh_token_file")
-    if not path:
+def token_from_file(settings: Settings) -> str | None:
+    path = settings.refresh_token_path
+    if path is None:
         return None
     try:
-        token = Path(str(path)).expanduser().read_text(encoding="utf-8").strip()
+        token = path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         return None
     return token or None
@@ -57,11 +59,11 @@ def _meltano_env_file(old_token: str | None) -> Path | None:
     return env if env.is_file() else None
 
 
-def store_rotated(config: Mapping[str, Any], old_token: str | None, new_token: str) -> str:
+def store_rotated(settings: Settings, old_token: str | None, new_token: str) -> str:
     """Store `new_token` where `old_token` came from; returns where. Raises AuthenticationError
     with instructions when there is no such place."""
-    if config.get("refresh_token_file"):
-        path = Path(str(config["refresh_token_file"])).expanduser()
+    path = settings.refresh_token_path
+    if path is not None:
         _atomic_write(path, new_token + "\n")
         return f"refresh_token_file {path}"
     env = _meltano_env_file(old_token)

@@ -37,9 +37,6 @@ log = logging.getLogger("target_salesforce_andsend.salesforce.writer")
 COLLECTION_SIZE = 200  # Salesforce's per-call maximum for sObject Collections
 # Collections subrequests one Composite call may carry (API 43.0+): 1,000 records a counted call.
 COLLECTIONS_PER_COMPOSITE = MAX_HEAVY_SUBREQUESTS
-# From this many records of one write, a Bulk 2.0 job (about six calls whatever its size, but
-# seconds of polling) costs fewer calls than Composite-bundled Collections (one call per 1,000).
-DEFAULT_BULK_THRESHOLD = 10_000
 # Estimated calls of one Bulk 2.0 job: create, upload, close, successful results, a few polls,
 # and failed / unprocessed results when the job reports any.
 BULK_CALLS_ESTIMATE = 8
@@ -168,11 +165,9 @@ class Writer:
         record_retries: int | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
-        config = client.config
         self.client = client
         self.log = logger or log
-        threshold = bulk_threshold if bulk_threshold is not None else config.get("bulk_threshold")
-        self.bulk_threshold = int(threshold) if threshold not in (None, "") else DEFAULT_BULK_THRESHOLD
+        self.bulk_threshold = int(bulk_threshold if bulk_threshold is not None else client.settings.bulk_threshold)
         self.max_concurrency = max(1, int(max_concurrency or client.max_concurrency))
         self.record_retries = int(record_retries if record_retries is not None else client.max_retries)
         # Rounds of records refused for a passing reason: the client's policy, with its own count.

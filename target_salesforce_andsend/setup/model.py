@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .. import settings as target_settings
 from ..catalog import (
     CREATED_OBJECTS,
     EXTERNAL_ID_FIELD,
@@ -36,10 +37,10 @@ from ..catalog import (
 
 SIMPLE_TRANSFORMS = ("trim", "lowercase", "uppercase", "domain_from_website")
 SWITCHES = ("sync_prospects", "sync_activities", "include_message_content")
-OWNER_FALLBACKS = ("assignment_rules", "integration_user", "user")
-SETTING_DEFAULTS: dict[str, Any] = {"sync_prospects": True, "sync_activities": True,
-                                    "include_message_content": True, "owner_fallback": "assignment_rules",
-                                    "fallback_owner_email": ""}
+OWNER_FALLBACKS = target_settings.OWNER_FALLBACKS
+# The target's own defaults (settings.py); the page's empty email field is "".
+SETTING_DEFAULTS: dict[str, Any] = {
+    **{k: getattr(target_settings.Settings(), k) for k in (*SWITCHES, "owner_fallback")}, "fallback_owner_email": ""}
 # Prospect fields that never go to a Salesforce field: the id is the target's own external id,
 # the rest are lists, objects or Andsend-internal references.
 _NOT_MAPPABLE = {"id", "campaign_ids", "custom_fields", "purchased_by_user_id"}
