@@ -310,6 +310,8 @@ class Matcher:
             if canonical and canonical.casefold() not in seen:
                 seen.add(canonical.casefold())
                 out.append(canonical)
+        if getattr(self._local, "owner_names", False) and "OwnerId" in out:
+            out += ["Owner.Name", "Owner.Email"]  # the owner's User fields (badges), from its relationship
         return out
 
     def _extra_email_fields(self, sobject: str) -> list[str]:
@@ -334,15 +336,18 @@ class Matcher:
     # -- entry point ----------------------------------------------------------------------
 
     def match(self, keys: list[PersonKey], *, order: list[str] | None = None,
-              remember: bool = False, audit: list[dict] | None = None) -> dict[str, Match | None]:
+              remember: bool = False, audit: list[dict] | None = None,
+              owner_names: bool = False) -> dict[str, Match | None]:
         """``remember``: answer values already looked up this run from ``self.memory`` and
         remember the new ones (for reads that need no fresher view than the run's own writes, and
         only a match's identity: remembered rows keep ``_REMEMBERED_FIELDS``). ``audit``: receives
-        the account steps' non-exact matches and near misses (with their scores)."""
+        the account steps' non-exact matches and near misses (with their scores). ``owner_names``:
+        rows read carry their owner's name and e-mail (``Owner``), so no User query is needed."""
         steps = validate_order(order or DEFAULT_ORDER)
         result: dict[str, Match | None] = {k.key: None for k in keys}
         pending = {k.key: k for k in keys}
         self._local.remember = remember
+        self._local.owner_names = owner_names
         # Taken before any lookup: answers read before the run's own writes are not remembered.
         self._local.generation = self.memory.generation
         self._local.steps = steps
@@ -366,6 +371,7 @@ class Matcher:
         finally:
             self._local.prefetched = {}
             self._local.remember = False
+            self._local.owner_names = False
             self._local.audits = None
             self._local.account_candidates = None
         return result
