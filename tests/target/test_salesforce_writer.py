@@ -455,6 +455,9 @@ def test_bulk_status_reads_follow_the_jobs_own_pace(sf) -> None:
     # Nothing processed yet (queued), or no count: twice the last wait, at most 30 s.
     assert bulk._next_wait(4.0, 20_000, 0, 4.0) == 8.0
     assert bulk._next_wait(20.0, 20_000, None, 24.0) == 30.0
+    # A slow job's measured pace: one read near its end, up to two minutes on.
+    assert bulk._next_wait(4.0, 20_000, 1_000, 10.0) == 120.0
+    assert bulk._next_wait(4.0, 20_000, 5_000, 10.0) == pytest.approx(33.0)
     # Almost done: never sooner than the poll interval.
     assert bulk._next_wait(8.0, 20_000, 19_999, 8.0) == bulk.poll_interval
 
