@@ -10,11 +10,12 @@ ignored) is equal, so an index by key finds them.
 * **What is kept**: per org signed in to, one row per Account: Id, name key, registrable domain of
   its Website (``company_domain``), SystemModstamp (``LinkStore.account_index_*``). Looked up by
   key through the database's own indexes; never loaded into memory whole.
-* **Filled once** by a full read, whichever costs fewer calls for the org's size (a first
-  Composite call counts the Accounts and reads the newest SystemModstamp): paged REST queries in
-  Id order, five chained 2,000-row statements per Composite call (10,000 Accounts a call), or one
-  Bulk API 2.0 query job (create, status reads, 100,000-row result sets) for large orgs. Rows go to
-  the store one call's worth at a time; an interrupted paged read resumes after the last Id stored.
+* **Filled once** by a full read, whichever costs fewer calls for the org's size (the first
+  Composite call counts the Accounts and reads the newest SystemModstamp along with the first three
+  pages): paged REST queries in Id order, five chained 2,000-row statements per Composite call
+  (10,000 Accounts a call), or one Bulk API 2.0 query job (create, status reads, 100,000-row result
+  sets) for large orgs. Rows go to the store one call's worth at a time; an interrupted paged read
+  resumes after the last Id stored.
 * **Refreshed incrementally** at the first Account lookup of each later run: ``queryAll`` of the
   Accounts whose SystemModstamp is at or after the watermark minus a minute (a transaction
   committed late), chained the same way: usually one call. Deleted Accounts (and merge losers,
@@ -36,7 +37,7 @@ import io
 import math
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -66,6 +67,8 @@ BULK_FIXED_CALLS = 2                  # a Bulk query job's create and (at least)
 PER_VALUE = 50                        # candidates per name key or domain (the most recently modified)
 _FIELDS = ("Id", "Name", "Website", "SystemModstamp")
 _BULK_SOQL = "SELECT Id, Name, Website, SystemModstamp FROM Account"
+_COUNT = ("query", "SELECT COUNT() FROM Account")
+_NEWEST = ("query", "SELECT SystemModstamp FROM Account ORDER BY SystemModstamp DESC LIMIT 1")
 
 
 def index_key(name: str | None, *, cache: bool = True) -> str | None:
@@ -77,6 +80,41 @@ def full_read_calls(accounts: int) -> dict[str, int]:
     """Calls a full read of ``accounts`` Accounts costs each way (besides the counting call)."""
     return {"query": max(1, math.ceil(accounts / (PAGE * CHAIN))),
             "bulk": BULK_FIXED_CALLS + max(1, math.ceil(accounts / BULK_PAGE))}
+
+
+def _changes_where(since: str) -> str:
+    """Accounts changed since the watermark, minus the lookback (changes committed late)."""
+    return f"SystemModstamp >= {quote(parse_sf_datetime(since).replace(microsecond=0) - LOOKBACK)}"
+
+
+def _chain_statements(resource: str, where: str, after: str | None, *, deleted: bool = False,
+                      width: int = CHAIN) -> list[tuple[str, str]]:
+    """``width`` statements reading Accounts in Id order, each after the last Id of the one before
+    (``@{cN.records[1999].Id}``), the first after ``after``; the last without LIMIT."""
+    fields = ", ".join((*_FIELDS, "IsDeleted") if deleted else _FIELDS)
+    statements = []
+    for i in range(width):
+        cursor = f"@{{c{i - 1}.records[{PAGE - 1}].Id}}" if i else after
+        conditions = [c for c in (where, f"Id > {quote(cursor)}" if cursor else "") if c]
+        text = f"SELECT {fields} FROM Account"  # noqa: S608 - names from code
+        if conditions:
+            text += " WHERE " + " AND ".join(conditions)
+        statements.append((resource, text + " ORDER BY Id" + (f" LIMIT {PAGE}" if i < width - 1 else "")))
+    return statements
+
+
+def _subrequests(api_version: str, statements: list[tuple[str, str]], refs: list[str]) -> list[dict[str, Any]]:
+    """Composite GET subrequests of these statements, with their reference ids."""
+    requests = []
+    for (resource, soql), ref_id in zip(statements, refs, strict=True):
+        encoded = quote_plus(soql)
+        # Chain references are resolved by Salesforce before the URL is decoded: kept literal.
+        for j in range(CHAIN):
+            ref = f"@{{c{j}.records[{PAGE - 1}].Id}}"
+            encoded = encoded.replace(quote_plus(ref), ref)
+        requests.append({"method": "GET", "url": f"/services/data/v{api_version}/{resource}?q={encoded}",
+                         "referenceId": ref_id})
+    return requests
 
 
 def choose_mode(setting: str, accounts: int) -> str:
@@ -133,6 +171,9 @@ class AccountIndex:
         self.figures = IndexFigures()
         self._lock = threading.Lock()
         self._ready: bool | None = None  # None: not refreshed yet
+        # The refresh's first call, sent early with the run's describes (``first_call``):
+        # (what it read, the watermark it started from, its subrequests' answers).
+        self._sent: tuple[str, str, list[dict[str, Any]]] | None = None
 
     # -- use ------------------------------------------------------------------------------
 
@@ -169,17 +210,44 @@ class AccountIndex:
 
     # -- refresh --------------------------------------------------------------------------
 
+    @staticmethod
+    def first_call(settings: Settings, store: Any, api_version: str) -> tuple[str, str, list[dict[str, Any]]] | None:
+        """The subrequests of the refresh's first Composite call, for the run to send with its
+        describes (one counted call for both): (kind, watermark, subrequests), None when the
+        refresh starts otherwise (index off, a Bulk read asked for, a paged read to resume). The
+        answers go to ``take_first_call``; they are used at the index's first use, as its own
+        first call would be (a run that looks up no Account still refreshes nothing)."""
+        if settings.account_index not in ("auto", "query") or store.get_meta(FULL_KEY):
+            return None
+        since = store.get_meta(SINCE_KEY) or ""
+        if since:
+            statements = _chain_statements("queryAll", _changes_where(since), None, deleted=True, width=CHAIN)
+            return "incremental", since, _subrequests(api_version, statements, [f"c{i}" for i in range(CHAIN)])
+        width = CHAIN - 2
+        statements = [_COUNT, _NEWEST, *_chain_statements("query", "", None, width=width)]
+        return "full", "", _subrequests(api_version, statements, ["lead0", "lead1", *(f"c{i}" for i in range(width))])
+
+    def take_first_call(self, kind: str, since: str, answers: list[dict[str, Any]]) -> None:
+        with self._lock:
+            if self._ready is None:
+                self._sent = (kind, since, answers)
+
+    def _sent_for(self, kind: str, since: str) -> list[dict[str, Any]] | None:
+        """The early first call's answers when they are for this refresh (else it reads afresh)."""
+        sent, self._sent = self._sent, None
+        return sent[2] if sent is not None and sent[:2] == (kind, since) else None
+
     def _refresh(self) -> bool:
         started = time.monotonic()
         try:
             since = self.store.get_meta(SINCE_KEY)
             if since:
                 self.figures.mode = "incremental"
-                newest = self._read_changes(since)
+                newest = self._read_changes(since, self._sent_for("incremental", since))
                 if newest and newest != since:
                     self.store.put_meta(SINCE_KEY, newest)
             else:
-                self._full_read()
+                self._full_read(self._sent_for("full", "") if not self.store.get_meta(FULL_KEY) else None)
             self.figures.accounts_indexed = self.store.account_index_count()
             return True
         except (SalesforceAPIError, TransportError) as exc:
@@ -190,42 +258,59 @@ class AccountIndex:
         finally:
             self.figures.seconds = time.monotonic() - started
 
-    def _full_read(self) -> None:
+    def _full_read(self, sent: list[dict[str, Any]] | None = None) -> None:
         progress = self.store.get_meta(FULL_KEY) or ""
         since, _, after = progress.partition("|")
+        lead: tuple[tuple[str, str], ...] = ()
         if not since:
-            newest = "SELECT SystemModstamp FROM Account ORDER BY SystemModstamp DESC LIMIT 1"
-            subs = self._composite([("query", "SELECT COUNT() FROM Account"), ("query", newest)])
-            bodies = [self._body(sub) for sub in subs]
-            accounts = int(bodies[0].get("totalSize") or 0)
-            top = (bodies[1].get("records") or [{}])[0].get("SystemModstamp")
-            # An empty org: any Account created later is newer than the start of time.
-            since = top or "1970-01-01T00:00:00.000+0000"
-            mode = choose_mode(self.setting, accounts)
-            self.figures.extra.update({"org_accounts": accounts, "full_read_costs": full_read_calls(accounts)})
+            if self.setting == "bulk":
+                since, mode = self._count_and_newest(self._composite([_COUNT, _NEWEST])), "bulk"
+            else:
+                # The count and the newest SystemModstamp ride with the first pages (one call for
+                # an org of up to 6,000 Accounts); a big org then switches to a Bulk query job.
+                lead, mode = (_COUNT, _NEWEST), "query"
             # Rows left from before are not cleared: the read overwrites what still exists, and a
             # stale one leaves at its first use (its Id reads nothing). So a second pipeline's full
             # read running at the same time cannot empty what this one stored.
             after = ""
         else:
             mode = "query"  # resume the paged read that was interrupted
+        state = {"since": since, "mode": mode}
+
+        def counted(subs: list[dict[str, Any]]) -> bool:
+            state["since"] = self._count_and_newest(subs)
+            state["mode"] = choose_mode(self.setting, int(self.figures.extra["org_accounts"]))
+            return state["mode"] == "query"
+
         self.figures.mode = f"full_{mode}"
+        if mode == "query":
+            for rows in self._chained_pages("query", "", after or None, lead=lead, on_lead=counted,
+                                            sent=sent if lead else None):
+                self._store_rows(rows)
+                self.store.put_meta(FULL_KEY, f"{state['since']}|{rows[-1]['Id']}")
+            mode = state["mode"]
+            self.figures.mode = f"full_{mode}"
         if mode == "bulk":
             for rows in self._bulk_pages():
                 self._store_rows(rows)
-        else:
-            for rows in self._chained_pages("query", "", after or None):
-                self._store_rows(rows)
-                self.store.put_meta(FULL_KEY, f"{since}|{rows[-1]['Id']}")
         # Changes made while the full read ran are read by the next refresh (from ``since``).
-        self.store.put_meta(SINCE_KEY, since)
+        self.store.put_meta(SINCE_KEY, state["since"])
         self.store.put_meta(FULL_KEY, "")
 
-    def _read_changes(self, since: str) -> str:
-        start = parse_sf_datetime(since).replace(microsecond=0) - LOOKBACK
+    def _count_and_newest(self, subs: list[dict[str, Any]]) -> str:
+        """The org's Account count (for the report and the choice of read) and the newest
+        SystemModstamp (the watermark the next refresh starts from) out of their two answers."""
+        bodies = [self._body(sub) for sub in subs[:2]]
+        accounts = int(bodies[0].get("totalSize") or 0)
+        top = (bodies[1].get("records") or [{}])[0].get("SystemModstamp")
+        self.figures.extra.update({"org_accounts": accounts, "full_read_costs": full_read_calls(accounts)})
+        # An empty org: any Account created later is newer than the start of time.
+        return top or "1970-01-01T00:00:00.000+0000"
+
+    def _read_changes(self, since: str, sent: list[dict[str, Any]] | None = None) -> str:
         newest = since
         newest_at = parse_sf_datetime(since)
-        for rows in self._chained_pages("queryAll", f"SystemModstamp >= {quote(start)}", None, deleted=True):
+        for rows in self._chained_pages("queryAll", _changes_where(since), None, deleted=True, sent=sent):
             gone = [r["Id"] for r in rows if r.get("IsDeleted")]
             self.figures.rows_read += len(gone)
             self.figures.removed += self.store.account_index_delete(gone)
@@ -246,17 +331,8 @@ class AccountIndex:
         self.figures.calls += 1
         return self.client.request(method, path, kind=kind, **kwargs)
 
-    def _composite(self, statements: list[tuple[str, str]]) -> list[dict[str, Any]]:
-        version = self.client.api_version
-        requests = []
-        for i, (resource, soql) in enumerate(statements):
-            encoded = quote_plus(soql)
-            # Chain references are resolved by Salesforce before the URL is decoded: kept literal.
-            for j in range(CHAIN):
-                ref = f"@{{c{j}.records[{PAGE - 1}].Id}}"
-                encoded = encoded.replace(quote_plus(ref), ref)
-            requests.append({"method": "GET", "url": f"/services/data/v{version}/{resource}?q={encoded}",
-                             "referenceId": f"c{i}"})
+    def _composite(self, statements: list[tuple[str, str]], refs: list[str] | None = None) -> list[dict[str, Any]]:
+        requests = _subrequests(self.client.api_version, statements, refs or [f"c{i}" for i in range(len(statements))])
         body = {"allOrNone": False, "compositeRequest": requests}
         return self._request("POST", "composite", "composite", json=body).json().get("compositeResponse") or []
 
@@ -273,28 +349,32 @@ class AccountIndex:
             rows += page.get("records") or []
         return rows
 
-    def _chained_pages(self, resource: str, where: str, after: str | None, *,
-                       deleted: bool = False) -> Iterator[list[dict[str, Any]]]:
+    def _chained_pages(self, resource: str, where: str, after: str | None, *, deleted: bool = False,
+                       lead: tuple[tuple[str, str], ...] = (),
+                       on_lead: Callable[[list[dict[str, Any]]], bool] | None = None,
+                       sent: list[dict[str, Any]] | None = None) -> Iterator[list[dict[str, Any]]]:
         """Rows in Id order, one Composite call's worth (up to CHAIN * PAGE) at a time: each
         statement continues after the last Id of the one before (``@{cN.records[1999].Id}``);
-        the last has no LIMIT, so its ``done`` says whether anything is left."""
-        fields = ", ".join((*_FIELDS, "IsDeleted") if deleted else _FIELDS)
+        the last has no LIMIT, so its ``done`` says whether anything is left. ``lead`` statements
+        go first in the first call (that many pages fewer); their answers go to ``on_lead``, which
+        says whether to read on. ``sent``: the first call's answers, when it was sent already."""
         while True:
-            statements = []
-            for i in range(CHAIN):
-                cursor = f"@{{c{i - 1}.records[{PAGE - 1}].Id}}" if i else after
-                conditions = [c for c in (where, f"Id > {quote(cursor)}" if cursor else "") if c]
-                text = f"SELECT {fields} FROM Account"  # noqa: S608 - names from code
-                if conditions:
-                    text += " WHERE " + " AND ".join(conditions)
-                statements.append((resource, text + " ORDER BY Id" + (f" LIMIT {PAGE}" if i < CHAIN - 1 else "")))
+            width = CHAIN - len(lead)
+            statements = _chain_statements(resource, where, after, deleted=deleted, width=width)
+            refs = [f"lead{i}" for i in range(len(lead))] + [f"c{i}" for i in range(width)]
+            subs = sent if sent is not None else self._composite([*lead, *statements], refs)
+            sent = None
+            go_on = True
+            if lead:
+                go_on = on_lead(subs[:len(lead)]) if on_lead is not None else True
+                subs, lead = subs[len(lead):], ()
             rows: list[dict[str, Any]] = []
             finished = False
-            for i, sub in enumerate(self._composite(statements)):
+            for i, sub in enumerate(subs):
                 page = self._body(sub)
                 records = [{k: v for k, v in r.items() if k != "attributes"} for r in page.get("records") or []]
                 done = page.get("done", True)
-                if i == CHAIN - 1:
+                if i == width - 1:
                     rows += records
                     finished = bool(done)
                     break
@@ -308,7 +388,7 @@ class AccountIndex:
                     break
             if rows:
                 yield rows
-            if finished or not rows:
+            if finished or not rows or not go_on:
                 return
             after = rows[-1]["Id"]
 

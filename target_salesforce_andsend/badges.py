@@ -3,10 +3,10 @@
 For every search result: does the person already exist in Salesforce as a Lead, Contact or
 Account? The answer comes from the same Matcher and normalisation as prospect sync (batched,
 read-only SOQL), and becomes one badge (schema `schemas/badges.json`): black when it exists, grey
-otherwise. A found record's owner (User name and email: one batched User query per batch for owners
-not seen yet in the run), whether a Lead or Contact is do-not-contact (crm_status.py's rule), a
-Lead's Status and the record's last modification ride on the badge (a converted Lead is followed
-to its Contact by the matcher).
+otherwise. A found record's owner (User name and email: read with the record, or one batched User
+query per batch for owners not seen yet in the run), whether a Lead or Contact is do-not-contact
+(crm_status.py's rule), a Lead's Status and the record's last modification ride on the badge (a
+converted Lead is followed to its Contact by the matcher).
 
 Delivery:
 
@@ -181,8 +181,11 @@ def prepare(run: RunContext, records: list[dict]) -> PreparedBatch:
     keys = [PersonKey(**person_key_fields(r)) for r in results]
     # Search results repeat people and companies across batches: values looked up by an earlier
     # batch of the run are answered from memory (forgotten whenever prospects are written).
-    matches = run.matcher.match(keys, order=run.settings.match_order or None, remember=True)
+    matches = run.matcher.match(keys, order=run.settings.match_order or None, remember=True, owner_names=True)
     checked_at = _now()
+    # Owners came with their records (Owner.Name, Owner.Email); a User query only for the others
+    # (rows remembered from an earlier batch keep no owner fields).
+    run.owners.note_owners(m.record for m in matches.values() if m is not None)
     owners = run.owners.users_by_id(m.record.get("OwnerId") for m in matches.values() if m is not None)
     dnc = _do_not_contact_rule(run)
     badges = [

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -213,11 +213,12 @@ def objects_needed(catalog: Catalog) -> list[str]:
     return sorted(needed)
 
 
-def validate_against_org(catalog: Catalog, org: OrgInfo) -> None:
+def validate_against_org(catalog: Catalog, org: OrgInfo, *, along: Sequence[Mapping[str, Any]] = (),
+                         answers: list[dict[str, Any]] | None = None) -> None:
     # Every describe the run may need (Account for badges, Task for activities) in one Composite
     # call rather than one call per object; an object this user cannot describe is only an error
-    # where it is really needed.
-    org.client.describe_many(sorted({*objects_needed(catalog), "Account", "Task"}))
+    # where it is really needed. ``along``: reads sent in the same call (client.describe_many).
+    org.client.describe_many(sorted({*objects_needed(catalog), "Account", "Task"}), along=along, answers=answers)
     describes = {obj: org.describe(obj) for obj in objects_needed(catalog)}
     issues = check_catalog(catalog, describes)
     if not issues:
@@ -285,13 +286,21 @@ def build_run(config: Settings | Mapping[str, Any], logger: logging.Logger, *,
     # Sign in, then every describe in one Composite call; its Sforce-Limit-Info header gives the
     # quota governor the org's daily figures, so /limits is read only if it carried none.
     read_limits = client.connect(read_limits=False) and client.reads_limits_at_start
-    validate_against_org(catalog, org)
-    if read_limits:
-        client.read_limits()
     paths = settings.paths
     paths.output_dir.mkdir(parents=True, exist_ok=True)
     org_id = org_identity(client)
     store = open_store(settings, paths.links, org_id)
+    try:
+        # The account index's refresh reads no describe: its first call rides with the describes
+        # (used at the index's first use, if any).
+        index_call = AccountIndex.first_call(settings, store, client.api_version)
+        index_answers: list[dict[str, Any]] = []
+        validate_against_org(catalog, org, along=index_call[2] if index_call else (), answers=index_answers)
+        if read_limits:
+            client.read_limits()
+    except BaseException:
+        store.close()
+        raise
     report = RunReport(dry_run=settings.dry_run, object_mode=catalog.object_mode)
     lease = None
     try:
@@ -307,6 +316,9 @@ def build_run(config: Settings | Mapping[str, Any], logger: logging.Logger, *,
         catalog=catalog, report=report, rejects=RejectsFile(paths.rejects, logger), links=store,
         lease=lease, org_id=org_id,
     )
+    index = run.matcher.account_index if index_call and index_answers else None
+    if index is not None and index_call is not None:
+        index.take_first_call(index_call[0], index_call[1], index_answers)
     run.andsend_user_emails.update(run.links.users())
     if not settings.dry_run:
         from .rejects_replay import RetryQueue

@@ -137,15 +137,24 @@ def read_changed(client: SalesforceClient, plan: ReadPlan, start: datetime) -> l
 def iter_by_id(client: SalesforceClient, plan: ReadPlan, record_ids: list[str]) -> Iterator[list[dict[str, Any]]]:
     """The rows of ``record_ids``, a statement's rows at a time: five statements of 2,000 Ids per
     Composite call."""
-    statements = by_id_statements(plan, record_ids)
+    for _, rows in iter_by_ids(client, [(plan, record_ids)]):
+        yield rows
+
+
+def iter_by_ids(client: SalesforceClient,
+                reads: list[tuple[ReadPlan, list[str]]]) -> Iterator[tuple[ReadPlan, list[dict[str, Any]]]]:
+    """``iter_by_id`` for several objects at once: their statements share Composite calls (a Lead
+    and a Contact statement in one call), each statement's rows given with its plan."""
+    statements = [(plan, st) for plan, record_ids in reads for st in by_id_statements(plan, record_ids)]
     for start in range(0, len(statements), CHAIN):
-        for sub in _composite(client, statements[start:start + CHAIN]):
+        part = statements[start:start + CHAIN]
+        for (plan, _), sub in zip(part, _composite(client, [st for _, st in part]), strict=False):
             if sub.get("httpStatusCode") != 200:
                 _raise_for(client, sub)
             page = sub.get("body") or {}
             rows = (page.get("records") or []) + _rest_of(client, page)
             if rows:
-                yield rows
+                yield plan, rows
 
 
 def read_by_id(client: SalesforceClient, plan: ReadPlan, record_ids: list[str]) -> list[dict[str, Any]]:
@@ -258,6 +267,8 @@ def sync(run: RunContext) -> None:
     found = _Statuses(delivered, record_url=run.client.record_link, checked_at=checked_at)
     marks: dict[str, str | None] = {}
     skipped: list[str] = []
+    reads: dict[str, int] = {}
+    by_id: list[tuple[ReadPlan, list[str]]] = []
     for sobject in OBJECTS:
         if not prospects_of.get(sobject):
             continue
@@ -277,11 +288,15 @@ def sync(run: RunContext) -> None:
             stamp, read = advance(stamp, page), read + len(page)
         wanted = [link["record_id"] for link in new_links
                   if link["object"] == sobject and link["record_id"] not in have]
-        for page in iter_by_id(run.client, plan, list(dict.fromkeys(wanted))):
-            found.take(plan, page, prospects_of[sobject])
-            stamp, read = advance(stamp, page), read + len(page)
+        by_id.append((plan, list(dict.fromkeys(wanted))))
+        marks[sobject], reads[sobject] = stamp, read
+    # Newly linked records of every object by Id, their statements sharing Composite calls (a
+    # prospect has one link, so the order the objects are read in does not matter).
+    for plan, page in iter_by_ids(run.client, by_id):
+        found.take(plan, page, prospects_of[plan.sobject])
+        marks[plan.sobject], reads[plan.sobject] = advance(marks[plan.sobject], page), reads[plan.sobject] + len(page)
+    for sobject, read in reads.items():
         run.report.count(ROLE, sobject, "read", read)
-        marks[sobject] = stamp
     if skipped:
         info["skipped_fields"] = sorted(set(skipped))
         run.report.note("CRM status: not readable by the integration user, skipped: " + ", ".join(sorted(set(skipped))))

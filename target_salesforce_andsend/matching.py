@@ -139,6 +139,7 @@ class Lookup:
     prefetched: dict[str, list[dict]] = field(default_factory=dict)  # object -> rows of both person steps
     account_candidates: dict[str, list[dict]] | None = None  # read once for both account steps
     index_only: set[tuple[str, str]] = field(default_factory=set)  # (key, Account Id) only the index found
+    owner_names: bool = False  # rows carry their owner's name and e-mail (badges)
 
     def audit(self, key: PersonKey, entry: dict) -> None:
         if self.audits is not None:
@@ -175,7 +176,7 @@ class Matcher:
 
     # -- select lists ---------------------------------------------------------------------
 
-    def select_fields(self, sobject: str) -> list[str]:
+    def select_fields(self, sobject: str, *, owner_names: bool = False) -> list[str]:
         org = self.org
         base = {"Lead": ["Id", "Email", "LastModifiedDate", "OwnerId", "Status", "IsConverted", "ConvertedContactId",
                          "ConvertedAccountId", "Company", "LastName", "FirstName"],
@@ -197,6 +198,8 @@ class Matcher:
             if canonical and canonical.casefold() not in seen:
                 seen.add(canonical.casefold())
                 out.append(canonical)
+        if owner_names and "OwnerId" in out:
+            out += ["Owner.Name", "Owner.Email"]  # the owner's User fields (badges), from its relationship
         return out
 
     def _extra_email_fields(self, sobject: str) -> list[str]:
@@ -208,28 +211,33 @@ class Matcher:
                 out.append(canonical)
         return out
 
-    def _statements(self, sobject: str, field_name: str, values: Iterable[str], suffix: str = "") -> list[str]:
+    def _statements(self, sobject: str, field_name: str, values: Iterable[str], suffix: str = "", *,
+                    owner_names: bool = False) -> list[str]:
         # Field and object names come from describe and code, never from data.
-        prefix = f"SELECT {', '.join(self.select_fields(sobject))} FROM {sobject} WHERE"  # noqa: S608
+        fields = ", ".join(self.select_fields(sobject, owner_names=owner_names))
+        prefix = f"SELECT {fields} FROM {sobject} WHERE"  # noqa: S608
         return list(chunked_in_queries(prefix, field_name, values, suffix=suffix))
 
-    def _query_in(self, sobject: str, field_name: str, values: Iterable[str], suffix: str = "") -> list[dict]:
-        results = self.client.query_many(self._statements(sobject, field_name, values, suffix))
+    def _query_in(self, sobject: str, field_name: str, values: Iterable[str], suffix: str = "", *,
+                  owner_names: bool = False) -> list[dict]:
+        results = self.client.query_many(self._statements(sobject, field_name, values, suffix, owner_names=owner_names))
         return [_clean(r) for rows in results for r in rows]
 
     # -- entry point ----------------------------------------------------------------------
 
     def match(self, keys: list[PersonKey], *, order: list[str] | None = None,
-              remember: bool = False, audit: list[dict] | None = None) -> dict[str, Match | None]:
+              remember: bool = False, audit: list[dict] | None = None,
+              owner_names: bool = False) -> dict[str, Match | None]:
         """``remember``: answer values already looked up this run from ``self.memory`` and
         remember the new ones (for reads that need no fresher view than the run's own writes, and
         only a match's identity: remembered rows keep ``_REMEMBERED_FIELDS``). ``audit``: receives
-        the account steps' non-exact matches and near misses (with their scores)."""
+        the account steps' non-exact matches and near misses (with their scores). ``owner_names``:
+        rows read carry their owner's name and e-mail (``Owner``), so no User query is needed."""
         steps = validate_order(order or DEFAULT_ORDER)
         result: dict[str, Match | None] = {k.key: None for k in keys}
         pending = {k.key: k for k in keys}
         call = Lookup(steps=steps, memory=self.memory if remember else None, generation=self.memory.generation,
-                      audits=[] if audit is not None else None)
+                      audits=[] if audit is not None else None, owner_names=owner_names)
         call.prefetched = self._prefetch_people(call, keys)
         for step in steps:
             if not pending:
@@ -277,11 +285,12 @@ class Matcher:
                 emails = _email_spellings(part)
                 if pids and emails:
                     suffix = f" OR {ext} IN ({','.join(quote(p) for p in dict.fromkeys(pids))})"
-                    part_statements = self._statements(sobject, "Email", emails, suffix=suffix)
+                    part_statements = self._statements(sobject, "Email", emails, suffix=suffix,
+                                                       owner_names=call.owner_names)
                 elif pids:
-                    part_statements = self._statements(sobject, ext, pids)
+                    part_statements = self._statements(sobject, ext, pids, owner_names=call.owner_names)
                 else:
-                    part_statements = self._statements(sobject, "Email", emails)
+                    part_statements = self._statements(sobject, "Email", emails, owner_names=call.owner_names)
                 statements += [(sobject, st) for st in part_statements]
         results = self.client.query_many([st for _, st in statements])
         found_rows: dict[str, list[dict]] = defaultdict(list)
@@ -329,7 +338,8 @@ class Matcher:
                 continue
             grouped: dict[str, list[dict]] = defaultdict(list)
             prefetched = call.prefetched.get(sobject)
-            rows = prefetched if prefetched is not None else self._query_in(sobject, EXTERNAL_ID_FIELD, list(by_pid))
+            rows = prefetched if prefetched is not None else self._query_in(
+                sobject, EXTERNAL_ID_FIELD, list(by_pid), owner_names=call.owner_names)
             for row in rows:
                 if row.get(EXTERNAL_ID_FIELD) not in (None, ""):
                     grouped[str(row.get(EXTERNAL_ID_FIELD))].append(row)
@@ -338,7 +348,7 @@ class Matcher:
                 if key is None:
                     continue
                 match = self._person_match(sobject, rows, "external_id")
-                out[key.key] = self._follow_converted([match])[0] if sobject == "Lead" else match
+                out[key.key] = self._follow_converted(call, [match])[0] if sobject == "Lead" else match
         # Records this target created or linked on earlier runs, for keys nothing else identifies.
         links = self.links
         if links is not None and by_pid:
@@ -349,17 +359,18 @@ class Matcher:
                 ids = {link["record_id"]: pid for pid, link in known.items() if link["object"] == sobject}
                 if not ids or self.org.has_field(sobject, EXTERNAL_ID_FIELD):
                     continue
-                for row in self._query_in(sobject, "Id", list(ids)):
+                for row in self._query_in(sobject, "Id", list(ids), owner_names=call.owner_names):
                     pid = ids.get(row["Id"]) or next((p for i, p in ids.items() if i[:15] == row["Id"][:15]), None)
                     if pid and pid in by_pid:
                         match = self._person_match(sobject, [row], "external_id")
                         out[by_pid.pop(pid).key] = (
-                            self._follow_converted([match])[0] if sobject == "Lead" else match)
+                            self._follow_converted(call, [match])[0] if sobject == "Lead" else match)
         if links is not None and by_pid:
-            out.update(self._adopt_interrupted_creates(links, by_pid))
+            out.update(self._adopt_interrupted_creates(call, links, by_pid))
         return out
 
-    def _adopt_interrupted_creates(self, links: LinkStore, by_pid: dict[str, PersonKey]) -> dict[str, Match]:
+    def _adopt_interrupted_creates(self, call: Lookup, links: LinkStore,
+                                   by_pid: dict[str, PersonKey]) -> dict[str, Match]:
         """People without e-mail whose create a crash interrupted before their link was stored
         (prospects/execute.py, create_intents): the record with exactly the intended names (and Account or
         Company) and no e-mail is the one that run created; adopt it rather than create another."""
@@ -370,7 +381,8 @@ class Matcher:
             names = sorted({i["LastName"] for i in wanted.values() if i.get("LastName")})
             if not names or self.org.has_field(sobject, EXTERNAL_ID_FIELD):
                 continue
-            rows = [r for r in self._query_in(sobject, "LastName", names) if not normalize_email(r.get("Email"))]
+            rows = [r for r in self._query_in(sobject, "LastName", names, owner_names=call.owner_names)
+                    if not normalize_email(r.get("Email"))]
             for pid, intent in wanted.items():
                 same = [r for r in rows if all((r.get(f) or None) == (v or None) for f, v in intent.items()
                                                if f != "object" and f in r)]
@@ -383,7 +395,8 @@ class Matcher:
         if not wanted:
             return {}
         prefetched = call.prefetched.get(sobject)
-        rows = prefetched if prefetched is not None else self._query_in(sobject, "Email", _email_spellings(keys))
+        rows = prefetched if prefetched is not None else self._query_in(
+            sobject, "Email", _email_spellings(keys), owner_names=call.owner_names)
         grouped: dict[str, list[dict]] = defaultdict(list)
         for row in rows:
             email = normalize_email(row.get("Email"))
@@ -395,7 +408,7 @@ class Matcher:
             missing = [k for email, ks in wanted.items() if not grouped.get(email) for k in ks]
             if not missing:
                 break
-            for row in self._query_in(sobject, fld, _email_spellings(missing)):
+            for row in self._query_in(sobject, fld, _email_spellings(missing), owner_names=call.owner_names):
                 email = normalize_email(row.get(fld))
                 if email in wanted and not any(r["Id"] == row["Id"] for r in grouped[email]):
                     grouped[email].append(row)
@@ -408,16 +421,17 @@ class Matcher:
     def _step_lead_email(self, call: Lookup, keys: list[PersonKey]) -> dict[str, Match]:
         matches = {key: self._person_match("Lead", rows, "lead_email")
                    for key, rows in self._email_rows(call, "Lead", keys).items()}
-        followed = self._follow_converted(list(matches.values()))
+        followed = self._follow_converted(call, list(matches.values()))
         return dict(zip(matches.keys(), followed, strict=True))
 
-    def _follow_converted(self, matches: list[Match]) -> list[Match]:
+    def _follow_converted(self, call: Lookup, matches: list[Match]) -> list[Match]:
         """A converted Lead cannot be updated: continue with the Contact it became."""
         converted = {m.record.get("ConvertedContactId") for m in matches
                      if m.object_type == "Lead" and m.record.get("IsConverted") and m.record.get("ConvertedContactId")}
         if not converted:
             return matches
-        contacts = {row["Id"][:15]: row for row in self._query_in("Contact", "Id", sorted(converted))}
+        contacts = {row["Id"][:15]: row
+                    for row in self._query_in("Contact", "Id", sorted(converted), owner_names=call.owner_names)}
         out = []
         for m in matches:
             converted = m.object_type == "Lead" and m.record.get("IsConverted")
@@ -479,7 +493,7 @@ class Matcher:
         for fld, low in by_value:
             ask[fld].append(spelled[(fld, low)])
         statements = [st for fld in ("Website", "Name") if ask[fld]
-                      for st in self._statements("Account", fld, ask[fld])]
+                      for st in self._statements("Account", fld, ask[fld], owner_names=call.owner_names)]
         # The org's Accounts by name key and domain (account_index.py): their rows are read fresh by
         # Id in the same call as the IN lookups, then decided like every other candidate.
         indexed = self._indexed_candidates(keys, steps)
@@ -491,7 +505,7 @@ class Matcher:
                 indexed_rows += remembered
             else:
                 ask_ids.append(account_id)
-        id_statements = self._statements("Account", "Id", ask_ids) if ask_ids else []
+        id_statements = self._statements("Account", "Id", ask_ids, owner_names=call.owner_names) if ask_ids else []
         results = self.client.query_many(statements + id_statements) if statements or id_statements else []
         rows = [_clean(r) for found in results[:len(statements)] for r in found]
         fresh = [_clean(r) for found in results[len(statements):] for r in found]

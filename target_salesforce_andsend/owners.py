@@ -11,7 +11,8 @@ seller's real email. This is safe in production too: `.invalid` is a reserved to
 (RFC 6761) that no real mailbox has. A User with the exact email wins over a `.invalid` one.
 
 The other way (badges): `users_by_id` answers owner ids with the User's name and email, one
-batched `Id IN (...)` query for the ids not seen yet in this run.
+batched `Id IN (...)` query for the ids not seen yet in this run; owners the badges' lookups read
+along with their records (`note_owners`) are not asked for.
 """
 
 from __future__ import annotations
@@ -70,6 +71,16 @@ class OwnerResolver:
                 self._cache[email] = pick(active)["Id"] if active else None
                 if rows and not active:
                     self.inactive.add(email)
+
+    def note_owners(self, records: Iterable[dict]) -> None:
+        """Owners read with their records (``Owner.Name``, ``Owner.Email``): ``users_by_id`` then
+        asks nothing for them. Only User ids (prefix 005) are Users; another owner is a queue."""
+        with self._lock:
+            for record in records:
+                owner_id, owner = record.get("OwnerId"), record.get("Owner")
+                if owner_id and isinstance(owner, dict) and owner_id not in self._users:
+                    self._users[owner_id] = ({"id": owner_id, "name": owner.get("Name"), "email": owner.get("Email")}
+                                             if str(owner_id).startswith("005") else None)
 
     def users_by_id(self, owner_ids: Iterable[str | None]) -> dict[str, dict[str, str | None] | None]:
         """Owner id -> {"id", "name", "email"} of that User; None for an id that is no User (a queue)."""

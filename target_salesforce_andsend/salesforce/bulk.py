@@ -33,6 +33,10 @@ FINAL_STATES = frozenset({"JobComplete", "Failed", "Aborted"})
 # Rows a Bulk 2.0 job is expected to process per second (per poll_interval unit): sets the first
 # status read's wait, so a big job is not polled while it certainly runs.
 ROWS_PER_SECOND = 5_000
+# The longest wait between status reads: blind (nothing processed yet) and projected from a pace
+# measured in this run (a slow org's 20,000-row job may take minutes: read once near its end).
+MAX_BLIND_WAIT = 30.0
+MAX_PROJECTED_WAIT = 120.0
 
 
 def _cell(value: Any) -> str:
@@ -68,6 +72,9 @@ class BulkIngest:
         self.poll_interval = float(poll_interval or settings.bulk_poll_seconds)
         self.timeout = float(timeout or settings.bulk_timeout_seconds)
         self.max_upload_bytes = MAX_UPLOAD_BYTES
+        # Rows per second the org's jobs have been seen to process in this run (None: no job yet):
+        # a later job's first status read waits about as long as it should take at that pace.
+        self.rows_per_second: float | None = None
 
     def write(self, operation: str, sobject: str, records: Sequence[Mapping[str, Any]], *,
               external_id_field: str | None = None) -> list[WriteResult]:
@@ -145,28 +152,41 @@ class BulkIngest:
         deadline = time.monotonic() + self.timeout
         closed = time.monotonic()
         # Every status read is a counted call and a job is never done the moment it is closed:
-        # the first read waits about as long as the job should take (ROWS_PER_SECOND); each later
-        # one waits for the rows still to go at the rate the job has shown so far (its
-        # numberRecordsProcessed), else twice the last wait; never more than 30 s.
-        interval = max(self.poll_interval, min(30.0, self.poll_interval * rows / ROWS_PER_SECOND))
+        # the first read waits about as long as the job should take (at the pace the run's earlier
+        # jobs showed, else ROWS_PER_SECOND); each later one waits for the rows still to go at the
+        # rate the job has shown so far (its numberRecordsProcessed), else twice the last wait
+        # (then never more than 30 s).
+        interval = self._first_wait(rows)
         while True:
             time.sleep(interval)
             info = self.client.request("GET", f"jobs/ingest/{job_id}", kind="bulk_status").json()
+            elapsed = time.monotonic() - closed
+            processed = _count(info.get("numberRecordsProcessed"))
             if info.get("state") in FINAL_STATES:
+                # Done by now: at least this pace (an earlier, truer measure is not lowered by it).
+                if info.get("state") == "JobComplete" and elapsed > 0:
+                    self.rows_per_second = max(self.rows_per_second or 0.0, rows / elapsed)
                 return info
+            if processed and 0 < processed < rows and elapsed > 0:
+                self.rows_per_second = processed / elapsed  # the pace measured while it runs
             if time.monotonic() > deadline:
                 raise TransportError(
                     f"Bulk job {job_id} still {info.get('state')} after {self.timeout:.0f}s; its outcome is unknown "
                     f"(check Setup > Bulk Data Load Jobs); the next run re-matches these records"
                 )
-            interval = self._next_wait(interval, rows, _count(info.get("numberRecordsProcessed")),
-                                       time.monotonic() - closed)
+            interval = self._next_wait(interval, rows, processed, elapsed)
+
+    def _first_wait(self, rows: int) -> float:
+        if self.rows_per_second:
+            # 10 % over the projection: one read at the end rather than two around it.
+            return max(self.poll_interval, min(MAX_PROJECTED_WAIT, 1.1 * rows / self.rows_per_second))
+        return max(self.poll_interval, min(MAX_BLIND_WAIT, self.poll_interval * rows / ROWS_PER_SECOND))
 
     def _next_wait(self, last: float, rows: int, processed: int | None, elapsed: float) -> float:
         if processed and 0 < processed < rows and elapsed > 0:
             # 10 % over the projection: one read at the end rather than two around it.
-            return max(self.poll_interval, min(30.0, 1.1 * (rows - processed) * elapsed / processed))
-        return max(self.poll_interval, min(30.0, last * 2))
+            return max(self.poll_interval, min(MAX_PROJECTED_WAIT, 1.1 * (rows - processed) * elapsed / processed))
+        return max(self.poll_interval, min(MAX_BLIND_WAIT, last * 2))
 
     def _fetch(self, job_id: str, resource: str) -> Iterator[dict[str, str]]:
         """The rows of a result file, one at a time, parsed from the response bytes (the file is

@@ -385,25 +385,33 @@ class SalesforceClient:
             self._describe_cache.setdefault(key, result)
             return self._describe_cache[key]
 
-    def describe_many(self, sobjects: list[str]) -> dict[str, dict[str, Any]]:
+    def describe_many(self, sobjects: list[str], *, along: Sequence[Mapping[str, Any]] = (),
+                      answers: list[dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
         """Describe several objects, the uncached ones in one Composite call (``MAX_SUBREQUESTS`` a
         call) instead of one call each; cached like :meth:`describe`. Returns those described: one
-        the Composite could not answer is left out, for :meth:`describe` to raise where needed."""
+        the Composite could not answer is left out, for :meth:`describe` to raise where needed.
+        ``along``: other subrequests (with their own reference ids) sent in the first call, their
+        answers appended to ``answers`` in order: reads that need no describe cost no call of their own."""
         with self._describe_lock:
             missing = list(dict.fromkeys(s for s in sobjects if s.lower() not in self._describe_cache))
-        if missing:
-            for start in range(0, len(missing), MAX_SUBREQUESTS):
-                part = missing[start:start + MAX_SUBREQUESTS]
-                body = {"allOrNone": False, "compositeRequest": [
-                    {"method": "GET", "url": f"/services/data/v{self.api_version}/sobjects/{s}/describe",
-                     "referenceId": f"describe{i}"} for i, s in enumerate(part)]}
-                subs = self.request("POST", "composite", kind="composite", json=body).json().get(
-                    "compositeResponse") or []
-                for sobject, sub in zip(part, subs, strict=False):
-                    if sub.get("httpStatusCode") != 200 or not isinstance(sub.get("body"), dict):
-                        continue
-                    with self._describe_lock:
-                        self._describe_cache.setdefault(sobject.lower(), sub.get("body") or {})
+        extra = list(along)
+        start = 0
+        while missing[start:] or extra:
+            part = missing[start:start + MAX_SUBREQUESTS - len(extra)]
+            start += len(part)
+            body = {"allOrNone": False, "compositeRequest": [
+                {"method": "GET", "url": f"/services/data/v{self.api_version}/sobjects/{s}/describe",
+                 "referenceId": f"describe{i}"} for i, s in enumerate(part)] + [dict(e) for e in extra]}
+            subs = self.request("POST", "composite", kind="composite", json=body).json().get(
+                "compositeResponse") or []
+            if extra and answers is not None:
+                answers.extend(subs[len(part):len(part) + len(extra)])
+            extra = []
+            for sobject, sub in zip(part, subs, strict=False):
+                if sub.get("httpStatusCode") != 200 or not isinstance(sub.get("body"), dict):
+                    continue
+                with self._describe_lock:
+                    self._describe_cache.setdefault(sobject.lower(), sub.get("body") or {})
         with self._describe_lock:
             return {s: self._describe_cache[s.lower()] for s in sobjects if s.lower() in self._describe_cache}
 

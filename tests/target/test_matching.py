@@ -96,6 +96,33 @@ def test_owner_resolver_asks_once_for_emails_two_batches_resolve_at_once(sf_emul
     assert sf_emulator.stats()["by_kind"] == {"query": 1}
 
 
+def test_owners_read_with_their_records_need_no_user_query(sf_emulator, tmp_path):
+    """Badges read each found record's owner with it (``Owner.Name``, ``Owner.Email``): the owner
+    names cost no User query; a queue (no User) is told apart by its Id."""
+    refs = sf_emulator.seed({
+        "users": [{"_ref": "o", "Username": "o@sf.test", "Email": "Owner@x.test", "FirstName": "Olga",
+                   "LastName": "Owner", "IsActive": True}],
+        "records": {"Lead": [{"_ref": "l", "LastName": "L", "Company": "C", "Email": "l@t.test", "OwnerId": "@o"}],
+                    "Contact": [{"_ref": "c", "LastName": "C", "Email": "c@t.test"}]}})
+    run = _run(sf_emulator, tmp_path)
+    keys = [PersonKey(key="l", email="l@t.test"), PersonKey(key="c", email="c@t.test")]
+    matches = run.matcher.match(keys, order=["contact_email", "lead_email"], remember=True, owner_names=True)
+    assert matches["l"].record_id == refs["l"] and matches["c"].record_id == refs["c"]
+    run.owners.note_owners([m.record for m in matches.values()] + [{"OwnerId": "00G000000000001AAA",
+                                                                    "Owner": {"Name": "Queue", "Email": None}}])
+    sf_emulator.reset_stats()
+    owners = run.owners.users_by_id([m.record["OwnerId"] for m in matches.values()] + ["00G000000000001AAA"])
+    assert sf_emulator.stats()["by_kind"] == {}
+    assert owners[refs["o"]] == {"id": refs["o"], "name": "Olga Owner", "email": "Owner@x.test"}
+    contact_owner = matches["c"].record["OwnerId"]  # the default owner: the integration user
+    user = next(u for u in sf_emulator.records("User") if u["Id"] == contact_owner)
+    assert owners[contact_owner] == {"id": contact_owner, "name": user["Name"], "email": user["Email"]}
+    assert owners["00G000000000001AAA"] is None
+    # Without owner_names no owner fields are read (prospects' matching): users_by_id asks.
+    plain = run.matcher.match([PersonKey(key="l", email="l@t.test")], order=["lead_email"])
+    assert "Owner" not in plain["l"].record
+
+
 def test_remembered_companies_fit_however_many_spellings_they_have(sf_emulator, tmp_path):
     """The lookup memory keeps one answer per company and per domain, not per spelling sent: a
     second batch asking the same companies sends no Account statement even when the first batch's

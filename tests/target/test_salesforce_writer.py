@@ -455,5 +455,26 @@ def test_bulk_status_reads_follow_the_jobs_own_pace(sf) -> None:
     # Nothing processed yet (queued), or no count: twice the last wait, at most 30 s.
     assert bulk._next_wait(4.0, 20_000, 0, 4.0) == 8.0
     assert bulk._next_wait(20.0, 20_000, None, 24.0) == 30.0
+    # A slow job's measured pace: one read near its end, up to two minutes on.
+    assert bulk._next_wait(4.0, 20_000, 1_000, 10.0) == 120.0
+    assert bulk._next_wait(4.0, 20_000, 5_000, 10.0) == pytest.approx(33.0)
     # Almost done: never sooner than the poll interval.
     assert bulk._next_wait(8.0, 20_000, 19_999, 8.0) == bulk.poll_interval
+
+
+def test_a_later_bulk_job_is_read_once_at_the_pace_the_first_showed(sf) -> None:
+    """Each status read is a counted call: the run's first job is read as it goes; a later job's
+    first read waits as long as that pace says it takes, so one read finds it done."""
+    control(sf, "PUT", "settings", json={"bulk_processing_delay_ms": 800})
+    bulk = BulkIngest(SalesforceClient(password_config(sf)), poll_interval=0.05)
+    tag = f"pace-{uuid.uuid4().hex[:8]}"
+    records = [{"LastName": f"P{i}", "Company": tag} for i in range(20)]
+    sf.reset_stats()
+    assert all(r.success for r in bulk.write("insert", "Lead", records))
+    first_reads = sf.stats()["by_kind"]["bulk_status"]
+    assert first_reads > 1 and bulk.rows_per_second
+    assert bulk._first_wait(20) == pytest.approx(1.1 * 20 / bulk.rows_per_second) and bulk._first_wait(20) > 0.8
+    sf.reset_stats()
+    assert all(r.success for r in bulk.write("insert", "Lead", [{**r, "LastName": r["LastName"] + "b"}
+                                                                   for r in records]))
+    assert sf.stats()["by_kind"]["bulk_status"] == 1
