@@ -334,13 +334,14 @@ class TargetSalesforceAndsend(Target):
                 run.lease.check()  # a run whose lease was taken over stops before writing more
             n = len(records)
             kwargs: dict[str, Any] = {}
+            packed = None
             if role == "touchpoints":  # packed by the sink; the dicts are freed as soon as planned
-                unpacked = unpack(records)
-                records.clear()
-                records, kwargs = unpacked, {"consume": True}
-            # The retry queue keeps each record as sent until its batch's outcome is stored.
-            with run.retry.batch(role, records) if run.retry is not None else nullcontext():
+                packed, records, kwargs = records, unpack(records), {"consume": True}
+            # The retry queue keeps each record as sent (packed, where the sink packed it) until its
+            # batch's outcome is stored.
+            with run.retry.batch(role, records, packed=packed) if run.retry is not None else nullcontext():
                 role_module(role).process_batch(run, records, **kwargs)
+            del packed
             self._progress(n)
             release_free_memory()
         except BaseException as exc:
