@@ -236,6 +236,68 @@ class _Statuses:
         return [self._changed[pid] for pid in sorted(self._changed)]
 
 
+class _Prospects(dict):  # type: ignore[type-arg]
+    """record id -> the prospect ids linked to it: one str for the usual single prospect, a list
+    for several (a list per record would weigh more than the record's ids)."""
+
+    def add(self, record_id: str, prospect_id: str) -> None:
+        have = self.get(record_id)
+        if have is None:
+            self[record_id] = prospect_id
+        elif isinstance(have, str):
+            self[record_id] = [have, prospect_id]
+        else:
+            have.append(prospect_id)
+
+    def get_list(self, record_id: str) -> list[str]:
+        have = self.get(record_id)
+        return [] if have is None else [have] if isinstance(have, str) else have
+
+
+class _ProspectsView(Mapping[str, list[str]]):
+    """``_Prospects`` as the record id -> list of prospect ids that crm_status reads."""
+
+    def __init__(self, by_record: _Prospects) -> None:
+        self._by_record = by_record
+
+    def __getitem__(self, record_id: str) -> list[str]:
+        if record_id not in self._by_record:
+            raise KeyError(record_id)
+        return self._by_record.get_list(record_id)
+
+    def get(self, record_id: str, default: Any = None) -> Any:
+        return self._by_record.get_list(record_id) if record_id in self._by_record else default
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_record)
+
+    def __len__(self) -> int:
+        return len(self._by_record)
+
+
+def _read_links(links: Any, mark: LinksMark) -> tuple[dict[str, _Prospects], dict[str, list[str]],
+                                                       list[dict[str, Any]]]:
+    """The run's links, read a page at a time: per object, record id -> prospect ids, and the
+    record ids of links new since ``mark`` (in prospect id order); and the new links with the
+    newest ``updated_at``, which is all ``LinksMark.advanced`` needs of them."""
+    prospects_of: dict[str, _Prospects] = defaultdict(_Prospects)
+    wanted_of: dict[str, list[str]] = defaultdict(list)
+    newest: list[dict[str, Any]] = []
+    for page in links.iter_link_pages():
+        rows = [{"prospect_id": p, "object": o, "record_id": r, "updated_at": u} for p, o, r, u in page]
+        del page
+        for link in rows:
+            prospects_of[link["object"]].add(link["record_id"], link["prospect_id"])
+        for link in mark.new_links(rows):
+            wanted_of[link["object"]].append(link["record_id"])
+            top = newest[0]["updated_at"] if newest else None
+            if top is None or link["updated_at"] > top:
+                newest = [link]
+            elif link["updated_at"] == top:
+                newest.append(link)
+    return prospects_of, wanted_of, newest
+
+
 def sync(run: RunContext) -> None:
     """Read what changed in Salesforce for linked prospects and deliver it (module doc)."""
     config = run.config
@@ -244,14 +306,10 @@ def sync(run: RunContext) -> None:
     groups = chosen_groups(config.get("crm_status_fields"))
     lookback = float(config.get("crm_status_lookback_seconds") or 0)
     links = run.links
-    all_links = links.iter_links()
-    if not all_links:
-        return
     mark = LinksMark.load(links.get_meta(LINKS_KEY))
-    new_links = mark.new_links(all_links)
-    prospects_of: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    for link in all_links:
-        prospects_of[link["object"]][link["record_id"]].append(link["prospect_id"])
+    prospects_of, wanted_of, newest = _read_links(links, mark)
+    if not prospects_of:
+        return
     info = run.report.section(ROLE)
     calls_before = sum(run.client.calls_snapshot().values())
     checked_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -275,12 +333,11 @@ def sync(run: RunContext) -> None:
         pages = iter_changed(run.client, plan, window_start(since, lookback)) if since else iter(())
         for page in pages:
             have.update(r["Id"] for r in page)
-            found.take(plan, page, prospects_of[sobject])
+            found.take(plan, page, _ProspectsView(prospects_of[sobject]))
             stamp, read = advance(stamp, page), read + len(page)
-        wanted = [link["record_id"] for link in new_links
-                  if link["object"] == sobject and link["record_id"] not in have]
+        wanted = [record_id for record_id in wanted_of.get(sobject, ()) if record_id not in have]
         for page in iter_by_id(run.client, plan, list(dict.fromkeys(wanted))):
-            found.take(plan, page, prospects_of[sobject])
+            found.take(plan, page, _ProspectsView(prospects_of[sobject]))
             stamp, read = advance(stamp, page), read + len(page)
         run.report.count(ROLE, sobject, "read", read)
         marks[sobject] = stamp
@@ -301,5 +358,5 @@ def sync(run: RunContext) -> None:
     for sobject, since in marks.items():
         if since:
             links.put_meta(watermark_key(sobject), since)
-    links.put_meta(LINKS_KEY, mark.advanced(new_links).dump())
+    links.put_meta(LINKS_KEY, mark.advanced(newest).dump())
     info["watermarks"] = {o: s for o, s in marks.items() if s}
