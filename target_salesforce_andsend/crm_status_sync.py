@@ -174,14 +174,20 @@ def read_delivered(path: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
-def write_delivered(path: Path, delivered: Mapping[str, dict[str, Any]]) -> None:
-    """Rewrite the file atomically (temp file + rename), one line per prospect in id order."""
+def _line(status: Mapping[str, Any]) -> str:
+    return json.dumps(status, ensure_ascii=False, separators=(",", ":"))
+
+
+def write_delivered(path: Path, delivered: Mapping[str, dict[str, Any] | str]) -> None:
+    """Rewrite the file atomically (temp file + rename), one line per prospect in id order (a
+    status given as its line is written as is)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".crm_status-", dir=str(path.parent))
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             for pid in sorted(delivered):
-                out.write(json.dumps(delivered[pid], ensure_ascii=False, separators=(",", ":")) + "\n")
+                status = delivered[pid]
+                out.write((status if isinstance(status, str) else _line(status)) + "\n")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -191,17 +197,18 @@ def write_delivered(path: Path, delivered: Mapping[str, dict[str, Any]]) -> None
 # -- the run ----------------------------------------------------------------------------------------
 
 
-def _write_back(run: RunContext, statuses: list[dict[str, Any]]) -> int:
+def _write_back(run: RunContext, statuses: _Statuses) -> int:
     from .andsend_writeback import CRM_STATUS_PATH, AndsendBadgeWriter
 
     url, key = run.config.get("andsend_api_url"), run.config.get("andsend_api_key")
-    if not (url and key) or not statuses:
+    if not (url and key) or not len(statuses):
         return 0
     writer = AndsendBadgeWriter(url, key, logger=run.logger, timeout=float(run.config.get("request_timeout") or 60),
                                 max_retries=int(run.config.get("max_retries") or 5), path=CRM_STATUS_PATH,
                                 member="statuses")
     try:
-        updated = writer.put(statuses)
+        # One call's statuses decoded at a time (the writer's own calls are of batch_size).
+        updated = sum(writer.put(chunk) for chunk in statuses.iter_chunks(writer.batch_size))
     finally:
         writer.close()
     if writer.unknown_ids:
@@ -220,7 +227,9 @@ class _Statuses:
         self.record_url = record_url
         self.checked_at = checked_at
         self.checked: set[str] = set()
-        self._changed: dict[str, dict[str, Any]] = {}
+        # prospect id -> its status as the file's line (compact JSON): a first run holds every
+        # linked prospect's, and a line weighs a fraction of the dict it came from.
+        self._changed: dict[str, str] = {}
 
     def take(self, plan: ReadPlan, rows: list[dict[str, Any]], prospects_of: Mapping[str, list[str]]) -> None:
         statuses = statuses_for(plan, rows, prospects_of, record_url=self.record_url, checked_at=self.checked_at)
@@ -228,12 +237,25 @@ class _Statuses:
         for pid, status in statuses.items():
             self.checked.add(pid)
             if pid in news:
-                self._changed[pid] = status
+                self._changed[pid] = _line(status)
             else:
                 self._changed.pop(pid, None)  # an earlier status of the prospect no longer counts
 
+    def __len__(self) -> int:
+        return len(self._changed)
+
+    def lines(self) -> dict[str, str]:
+        """prospect id -> the changed status as its file line."""
+        return self._changed
+
+    def iter_chunks(self, size: int) -> Iterator[list[dict[str, Any]]]:
+        """The changed statuses in prospect id order, ``size`` at a time (only one chunk decoded)."""
+        pids = sorted(self._changed)
+        for start in range(0, len(pids), size):
+            yield [json.loads(self._changed[pid]) for pid in pids[start:start + size]]
+
     def to_send(self) -> list[dict[str, Any]]:
-        return [self._changed[pid] for pid in sorted(self._changed)]
+        return [json.loads(self._changed[pid]) for pid in sorted(self._changed)]
 
 
 class _Prospects(dict):  # type: ignore[type-arg]
@@ -344,17 +366,17 @@ def sync(run: RunContext) -> None:
     if skipped:
         info["skipped_fields"] = sorted(set(skipped))
         run.report.note("CRM status: not readable by the integration user, skipped: " + ", ".join(sorted(set(skipped))))
-    to_send = found.to_send()
     run.report.count(ROLE, "status", "checked", len(found.checked))
-    run.report.count(ROLE, "status", "changed", len(to_send))
-    run.report.count(ROLE, "status", "do_not_contact", sum(1 for s in to_send if s["do_not_contact"]))
+    run.report.count(ROLE, "status", "changed", len(found))
+    run.report.count(ROLE, "status", "do_not_contact",
+                     sum(1 for chunk in found.iter_chunks(1000) for s in chunk if s["do_not_contact"]))
     info["salesforce_calls"] = sum(run.client.calls_snapshot().values()) - calls_before
     if run.dry_run:
         return
-    written = _write_back(run, to_send)  # raises when Andsend refuses: nothing below moves
+    written = _write_back(run, found)  # raises when Andsend refuses: nothing below moves
     run.report.count(ROLE, "status", "written_back", written)
-    if to_send:
-        write_delivered(path, {**delivered, **{s["prospect_id"]: s for s in to_send}})
+    if len(found):
+        write_delivered(path, {**delivered, **found.lines()})
     for sobject, since in marks.items():
         if since:
             links.put_meta(watermark_key(sobject), since)
