@@ -46,6 +46,7 @@ from .crm_status import (
     watermark_key,
     window_start,
 )
+from .memory import release_free_memory
 from .salesforce.errors import SalesforceAPIError, parse_error_body
 
 if TYPE_CHECKING:
@@ -327,6 +328,12 @@ def sync(run: RunContext) -> None:
         return
     groups = chosen_groups(config.get("crm_status_fields"))
     lookback = float(config.get("crm_status_lookback_seconds") or 0)
+    # The run's input is done (nothing is looked up any more): the lookups' memory makes room for
+    # the reads instead of the reads adding to it.
+    matcher = getattr(run, "matcher", None)
+    if matcher is not None:
+        matcher.forget()
+        release_free_memory()
     links = run.links
     mark = LinksMark.load(links.get_meta(LINKS_KEY))
     prospects_of, wanted_of, newest = _read_links(links, mark)
