@@ -46,6 +46,7 @@ from .crm_status import (
     watermark_key,
     window_start,
 )
+from .memory import release_free_memory
 from .salesforce.errors import SalesforceAPIError, parse_error_body
 
 if TYPE_CHECKING:
@@ -181,14 +182,20 @@ def read_delivered(path: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
-def write_delivered(path: Path, delivered: Mapping[str, dict[str, Any]]) -> None:
-    """Rewrite the file atomically (temp file + rename), one line per prospect in id order."""
+def _line(status: Mapping[str, Any]) -> str:
+    return json.dumps(status, ensure_ascii=False, separators=(",", ":"))
+
+
+def write_delivered(path: Path, delivered: Mapping[str, dict[str, Any] | str]) -> None:
+    """Rewrite the file atomically (temp file + rename), one line per prospect in id order (a
+    status given as its line is written as is)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".crm_status-", dir=str(path.parent))
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             for pid in sorted(delivered):
-                out.write(json.dumps(delivered[pid], ensure_ascii=False, separators=(",", ":")) + "\n")
+                status = delivered[pid]
+                out.write((status if isinstance(status, str) else _line(status)) + "\n")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -198,17 +205,18 @@ def write_delivered(path: Path, delivered: Mapping[str, dict[str, Any]]) -> None
 # -- the run ----------------------------------------------------------------------------------------
 
 
-def _write_back(run: RunContext, statuses: list[dict[str, Any]]) -> int:
+def _write_back(run: RunContext, statuses: _Statuses) -> int:
     from .andsend_writeback import CRM_STATUS_PATH, AndsendBadgeWriter
 
     settings = run.settings
-    if not settings.writes_back_to_andsend or not statuses:
+    if not settings.writes_back_to_andsend or not len(statuses):
         return 0
     writer = AndsendBadgeWriter(str(settings.andsend_api_url), str(settings.andsend_api_key), logger=run.logger,
                                 timeout=settings.request_timeout, max_retries=settings.max_retries,
                                 path=CRM_STATUS_PATH, member="statuses")
     try:
-        updated = writer.put(statuses)
+        # One call's statuses decoded at a time (the writer's own calls are of batch_size).
+        updated = sum(writer.put(chunk) for chunk in statuses.iter_chunks(writer.batch_size))
     finally:
         writer.close()
     if writer.unknown_ids:
@@ -227,7 +235,9 @@ class _Statuses:
         self.record_url = record_url
         self.checked_at = checked_at
         self.checked: set[str] = set()
-        self._changed: dict[str, dict[str, Any]] = {}
+        # prospect id -> its status as the file's line (compact JSON): a first run holds every
+        # linked prospect's, and a line weighs a fraction of the dict it came from.
+        self._changed: dict[str, str] = {}
 
     def take(self, plan: ReadPlan, rows: list[dict[str, Any]], prospects_of: Mapping[str, list[str]]) -> None:
         statuses = statuses_for(plan, rows, prospects_of, record_url=self.record_url, checked_at=self.checked_at)
@@ -235,12 +245,87 @@ class _Statuses:
         for pid, status in statuses.items():
             self.checked.add(pid)
             if pid in news:
-                self._changed[pid] = status
+                self._changed[pid] = _line(status)
             else:
                 self._changed.pop(pid, None)  # an earlier status of the prospect no longer counts
 
+    def __len__(self) -> int:
+        return len(self._changed)
+
+    def lines(self) -> dict[str, str]:
+        """prospect id -> the changed status as its file line."""
+        return self._changed
+
+    def iter_chunks(self, size: int) -> Iterator[list[dict[str, Any]]]:
+        """The changed statuses in prospect id order, ``size`` at a time (only one chunk decoded)."""
+        pids = sorted(self._changed)
+        for start in range(0, len(pids), size):
+            yield [json.loads(self._changed[pid]) for pid in pids[start:start + size]]
+
     def to_send(self) -> list[dict[str, Any]]:
-        return [self._changed[pid] for pid in sorted(self._changed)]
+        return [json.loads(self._changed[pid]) for pid in sorted(self._changed)]
+
+
+class _Prospects(dict):  # type: ignore[type-arg]
+    """record id -> the prospect ids linked to it: one str for the usual single prospect, a list
+    for several (a list per record would weigh more than the record's ids)."""
+
+    def add(self, record_id: str, prospect_id: str) -> None:
+        have = self.get(record_id)
+        if have is None:
+            self[record_id] = prospect_id
+        elif isinstance(have, str):
+            self[record_id] = [have, prospect_id]
+        else:
+            have.append(prospect_id)
+
+    def get_list(self, record_id: str) -> list[str]:
+        have = self.get(record_id)
+        return [] if have is None else [have] if isinstance(have, str) else have
+
+
+class _ProspectsView(Mapping[str, list[str]]):
+    """``_Prospects`` as the record id -> list of prospect ids that crm_status reads."""
+
+    def __init__(self, by_record: _Prospects) -> None:
+        self._by_record = by_record
+
+    def __getitem__(self, record_id: str) -> list[str]:
+        if record_id not in self._by_record:
+            raise KeyError(record_id)
+        return self._by_record.get_list(record_id)
+
+    def get(self, record_id: str, default: Any = None) -> Any:
+        return self._by_record.get_list(record_id) if record_id in self._by_record else default
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_record)
+
+    def __len__(self) -> int:
+        return len(self._by_record)
+
+
+def _read_links(links: Any, mark: LinksMark) -> tuple[dict[str, _Prospects], dict[str, list[str]],
+                                                       list[dict[str, Any]]]:
+    """The run's links, read a page at a time: per object, record id -> prospect ids, and the
+    record ids of links new since ``mark`` (in prospect id order); and the new links with the
+    newest ``updated_at``, which is all ``LinksMark.advanced`` needs of them."""
+    prospects_of: dict[str, _Prospects] = defaultdict(_Prospects)
+    wanted_of: dict[str, list[str]] = defaultdict(list)
+    newest: list[dict[str, Any]] = []
+    for page in links.iter_link_pages():
+        rows = [{"prospect_id": p, "object": o, "record_id": r, "updated_at": u} for p, o, r, u in page]
+        del page
+        for link in rows:
+            prospects_of[link["object"]].add(link["record_id"], link["prospect_id"])
+        for link in mark.new_links(rows):
+            wanted_of[link["object"]].append(link["record_id"])
+            top = newest[0]["updated_at"] if newest else None
+            if top is None or link["updated_at"] > top:
+                newest = [link]
+            elif link["updated_at"] == top:
+                newest.append(link)
+    return prospects_of, wanted_of, newest
 
 
 def sync(run: RunContext) -> None:
@@ -250,15 +335,17 @@ def sync(run: RunContext) -> None:
         return
     groups = chosen_groups(settings.crm_status_fields)
     lookback = settings.crm_status_lookback_seconds
+    # The run's input is done (nothing is looked up any more): the lookups' memory makes room for
+    # the reads instead of the reads adding to it.
+    matcher = getattr(run, "matcher", None)
+    if matcher is not None:
+        matcher.forget()
+        release_free_memory()
     links = run.links
-    all_links = links.iter_links()
-    if not all_links:
-        return
     mark = LinksMark.load(links.get_meta(LINKS_KEY))
-    new_links = mark.new_links(all_links)
-    prospects_of: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    for link in all_links:
-        prospects_of[link["object"]][link["record_id"]].append(link["prospect_id"])
+    prospects_of, wanted_of, newest = _read_links(links, mark)
+    if not prospects_of:
+        return
     info = run.report.section(ROLE)
     calls_before = sum(run.client.calls_snapshot().values())
     checked_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -284,35 +371,34 @@ def sync(run: RunContext) -> None:
         pages = iter_changed(run.client, plan, window_start(since, lookback)) if since else iter(())
         for page in pages:
             have.update(r["Id"] for r in page)
-            found.take(plan, page, prospects_of[sobject])
+            found.take(plan, page, _ProspectsView(prospects_of[sobject]))
             stamp, read = advance(stamp, page), read + len(page)
-        wanted = [link["record_id"] for link in new_links
-                  if link["object"] == sobject and link["record_id"] not in have]
+        wanted = [record_id for record_id in wanted_of.get(sobject, ()) if record_id not in have]
         by_id.append((plan, list(dict.fromkeys(wanted))))
         marks[sobject], reads[sobject] = stamp, read
     # Newly linked records of every object by Id, their statements sharing Composite calls (a
     # prospect has one link, so the order the objects are read in does not matter).
     for plan, page in iter_by_ids(run.client, by_id):
-        found.take(plan, page, prospects_of[plan.sobject])
+        found.take(plan, page, _ProspectsView(prospects_of[plan.sobject]))
         marks[plan.sobject], reads[plan.sobject] = advance(marks[plan.sobject], page), reads[plan.sobject] + len(page)
     for sobject, read in reads.items():
         run.report.count(ROLE, sobject, "read", read)
     if skipped:
         info["skipped_fields"] = sorted(set(skipped))
         run.report.note("CRM status: not readable by the integration user, skipped: " + ", ".join(sorted(set(skipped))))
-    to_send = found.to_send()
     run.report.count(ROLE, "status", "checked", len(found.checked))
-    run.report.count(ROLE, "status", "changed", len(to_send))
-    run.report.count(ROLE, "status", "do_not_contact", sum(1 for s in to_send if s["do_not_contact"]))
+    run.report.count(ROLE, "status", "changed", len(found))
+    run.report.count(ROLE, "status", "do_not_contact",
+                     sum(1 for chunk in found.iter_chunks(1000) for s in chunk if s["do_not_contact"]))
     info["salesforce_calls"] = sum(run.client.calls_snapshot().values()) - calls_before
     if run.dry_run:
         return
-    written = _write_back(run, to_send)  # raises when Andsend refuses: nothing below moves
+    written = _write_back(run, found)  # raises when Andsend refuses: nothing below moves
     run.report.count(ROLE, "status", "written_back", written)
-    if to_send:
-        write_delivered(path, {**delivered, **{s["prospect_id"]: s for s in to_send}})
+    if len(found):
+        write_delivered(path, {**delivered, **found.lines()})
     for sobject, since in marks.items():
         if since:
             links.put_meta(watermark_key(sobject), since)
-    links.put_meta(LINKS_KEY, mark.advanced(new_links).dump())
+    links.put_meta(LINKS_KEY, mark.advanced(newest).dump())
     info["watermarks"] = {o: s for o, s in marks.items() if s}

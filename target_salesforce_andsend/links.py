@@ -32,7 +32,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -250,6 +250,20 @@ class LinkStore:
             params = (self.org_id, updated_since)
         return [{"prospect_id": r[0], "object": r[1], "record_id": r[2], "account_id": r[3], "email": r[4],
                  "updated_at": r[5]} for r in self._rows(sql + " ORDER BY prospect_id", params)]
+
+    def iter_link_pages(self, size: int = 10_000) -> Iterator[list[tuple[str, str, str, str]]]:
+        """Every link of this org as (prospect_id, object, record_id, updated_at), ``size`` rows at a
+        time in prospect id order (the primary key): a run's links are never all held at once."""
+        after = ""
+        while True:
+            rows = self._rows("SELECT prospect_id, object, record_id, updated_at FROM links "
+                              "WHERE org_id = ? AND prospect_id > ? ORDER BY prospect_id LIMIT ?",
+                              (self.org_id, after, size))
+            if rows:
+                yield rows
+            if len(rows) < size:
+                return
+            after = rows[-1][0]
 
     def any_links(self) -> bool:
         """Whether any org has a link (before signing in, when the org is not known yet)."""

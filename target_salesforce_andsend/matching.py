@@ -126,6 +126,9 @@ class OrgFields(Protocol):
     def has_field(self, sobject: str, name: str) -> bool: ...
 
 
+_UNIT_FIELD = {"domain": "Website", "company": "Name"}  # the Account field a lookup unit's spellings are in
+
+
 @dataclass
 class Lookup:
     """One ``Matcher.match`` call, handed to its steps: touchpoints and search results may be
@@ -460,22 +463,23 @@ class Matcher:
         # A unit is what one remembered answer covers: a registrable domain (its Website
         # spellings) or a company name as written with its country (its Name spellings).
         units: dict[tuple[str, str], list[str]] = defaultdict(list)  # unit -> keys
-        unit_values: dict[tuple[str, str], list[tuple[str, str]]] = {}  # unit -> (field, spelling)
+        first: dict[tuple[str, str], PersonKey] = {}  # unit -> the key its spellings are made from
         for k in keys:
             if "account_domain" in steps and k.domain:
                 unit = ("domain", k.domain)
                 units[unit].append(k.key)
-                if unit not in unit_values:
-                    unit_values[unit] = [("Website", v) for v in website_variants(k.domain)]
+                first.setdefault(unit, k)
             if k.company and normalize_company(k.company):
                 unit = ("company", f"{k.country or ''}\x1f{' '.join(k.company.split())}")
                 units[unit].append(k.key)
-                if unit not in unit_values:
-                    unit_values[unit] = [("Name", v) for v in company_name_variants(k.company, k.country)]
-        # (field, spelling lower-cased) -> the units asking. Spellings are sent as written: SOQL
-        # compares them case-insensitively, and a casefolded "Weiß" would be "weiss", another name.
-        by_value: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
-        spelled: dict[tuple[str, str], str] = {}
+                first.setdefault(unit, k)
+        # Per field, the spellings asked, lower-cased. Spellings are sent as written: SOQL compares
+        # them case-insensitively, and a casefolded "Weiß" would be "weiss", another name. A batch
+        # asks some 200,000 spellings: kept as plain strings (the lower-cased one shared when it is
+        # the same text), and only for the units asked (``unit_values``: unit -> its spellings).
+        by_value: dict[str, set[str]] = {"Website": set(), "Name": set()}
+        ask: dict[str, list[str]] = {"Website": [], "Name": []}
+        unit_values: dict[tuple[str, str], list[str]] = {}
         asked_units: list[tuple[str, str]] = []
         for unit, unit_keys in units.items():
             remembered = memory.get("Account", *unit) if memory is not None else None
@@ -484,14 +488,17 @@ class Matcher:
                     out[key] += remembered
                 continue
             asked_units.append(unit)
-            for fld, v in unit_values[unit]:
-                slot = (fld, v.lower())
-                if unit not in by_value[slot]:
-                    by_value[slot].append(unit)
-                spelled.setdefault(slot, v)
-        ask: dict[str, list[str]] = {"Website": [], "Name": []}
-        for fld, low in by_value:
-            ask[fld].append(spelled[(fld, low)])
+            k = first[unit]
+            fld = _UNIT_FIELD[unit[0]]
+            values = website_variants(k.domain) if unit[0] == "domain" else company_name_variants(k.company, k.country)
+            unit_values[unit] = values
+            slots = by_value[fld]
+            for v in values:
+                low = v.lower()
+                if low not in slots:
+                    slots.add(v if low == v else low)
+                    ask[fld].append(v)
+        del first
         statements = [st for fld in ("Website", "Name") if ask[fld]
                       for st in self._statements("Account", fld, ask[fld], owner_names=call.owner_names)]
         # The org's Accounts by name key and domain (account_index.py): their rows are read fresh by
@@ -519,10 +526,12 @@ class Matcher:
         for row in rows:
             for fld in ("Website", "Name"):
                 value = row.get(fld)
-                if isinstance(value, str) and (fld, value.lower()) in by_value:
+                if isinstance(value, str) and value.lower() in by_value[fld]:
                     found_by[(fld, value.lower())].append(row)
+        del by_value
         for unit in asked_units:
-            found = list({r["Id"]: r for fld, v in unit_values[unit]
+            fld = _UNIT_FIELD[unit[0]]
+            found = list({r["Id"]: r for v in unit_values.pop(unit)
                           for r in found_by.get((fld, v.lower()), ())}.values())
             for key in units[unit]:
                 out[key] += found

@@ -27,11 +27,13 @@ admin act once the org is fixed.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,11 @@ from .settings import Settings
 REPLAYABLE_ROLES = ("prospects", "touchpoints")  # in replay order
 MAX_BACKOFF = timedelta(days=7)
 REPLAY_BATCH = 5000
+
+
+def _record(raw: dict[str, Any] | str) -> dict[str, Any]:
+    """A record kept as sent: a packed one decoded as the sink would (``sinks.unpack``)."""
+    return json.loads(raw, parse_float=Decimal) if isinstance(raw, str) else raw
 
 
 def _iso(moment: datetime) -> str:
@@ -84,7 +91,7 @@ class RetryQueue:
         self.max_attempts = settings.rejects_retry_max_attempts
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self._lock = threading.Lock()
-        self._raw: dict[tuple[str, str], dict[str, Any]] = {}
+        self._raw: dict[tuple[str, str], dict[str, Any] | str] = {}  # a dict, or packed (sinks.pack)
         self._seen: set[tuple[str, str]] = set()
         self._replaying: set[tuple[str, str]] = set()
         # (role, key) -> the batch's last word on it: a reject line, or None (written)
@@ -105,19 +112,31 @@ class RetryQueue:
     # -- batches --------------------------------------------------------------------------------
 
     @contextmanager
-    def batch(self, role: str, records: list[dict[str, Any]], *, replay: bool = False) -> Iterator[None]:
-        keyed = [r for r in records if isinstance(r, dict) and r.get("id") not in (None, "")]
-        keys = [(role, str(r["id"])) for r in keyed]
+    def batch(self, role: str, records: list[dict[str, Any]], *, replay: bool = False,
+              packed: Sequence[str] | None = None) -> Iterator[None]:
+        """``packed``: the same records as the sink packed them (compact JSON, aligned with
+        ``records``), kept instead of the dicts so the role module can free those while the batch
+        waits and writes. Roles never retried keep nothing."""
+        if role not in REPLAYABLE_ROLES:
+            yield
+            return
+        raws: Sequence[Any] = records if packed is None else packed
+        # Only the keys stay referenced here while the batch runs (this frame lives until its end).
+        keyed = {(role, str(r["id"])): raw for r, raw in zip(records, raws, strict=True)
+                 if isinstance(r, dict) and r.get("id") not in (None, "")}
+        keys = list(keyed)
+        del raws
         with self._lock:
             if keys and all(k in self._raw for k in keys):  # a replay batch on the target's own path
                 nested = True
             else:
                 nested = False
-                for k, r in zip(keys, keyed, strict=True):
-                    self._raw[k] = r
+                for k, raw in keyed.items():
+                    self._raw[k] = raw
                     self._seen.add(k)
                     if replay:
                         self._replaying.add(k)
+        keyed.clear()
         if nested:
             yield
             return
@@ -137,7 +156,7 @@ class RetryQueue:
         if role not in REPLAYABLE_ROLES or not keys:
             return
         with self._lock:
-            rejected = {k: (self._events[(r, k)], self._raw[(r, k)]) for r, k in keys
+            rejected = {k: (self._events[(r, k)], _record(self._raw[(r, k)])) for r, k in keys
                         if self._events.get((r, k)) is not None}
         stored = self.store.rejects_get(role, [k for _, k in keys])
         handled = [k for k in stored if k not in rejected]

@@ -117,10 +117,8 @@ class TouchpointsRole(SalesforceRole):
     def decode(self, records: list[Any]) -> list[dict[str, Any]]:
         from .sinks import unpack
 
-        # Packed by the sink (sinks.TouchpointsSink); only the dicts are kept from here.
-        unpacked = unpack(records)
-        records.clear()
-        return unpacked
+        # Packed by the sink (sinks.TouchpointsSink); the caller decides what keeps the strings.
+        return unpack(records)
 
     def prepare(self, run: RunContext, records: list[dict[str, Any]]) -> PreparedBatch:
         from . import activities

@@ -83,6 +83,10 @@ def _number(value: Any) -> Any:
 
 def unpack(records: list[Any]) -> list[dict]:
     """The batch's records as dicts (a packed record is decoded, a dict kept)."""
+    if records and all(isinstance(r, str) for r in records):
+        # One document for the batch: the decoder then shares one str per key name across the
+        # records (decoded one by one, every record has its own copy of every key).
+        return json.loads("[" + ",".join(records) + "]", parse_float=Decimal)
     return [json.loads(r, parse_float=Decimal) if isinstance(r, str) else r for r in records]
 
 

@@ -313,9 +313,16 @@ class TargetSalesforceAndsend(Target):
             run = self.run
             if run.lease is not None:
                 run.lease.check()  # a run whose lease was taken over stops before writing more
-            records = handler.decode(records)
-            # The retry queue keeps each record as sent until its batch's outcome is stored.
-            batch.enter_context(run.retry.batch(role, records) if run.retry is not None else nullcontext())
+            raw = records
+            records = handler.decode(raw)
+            # The retry queue keeps each record as sent (packed, where the sink packed it) until its
+            # batch's outcome is stored.
+            packed = raw if raw is not records else None
+            batch.enter_context(run.retry.batch(role, records, packed=packed) if run.retry is not None
+                                else nullcontext())
+            if packed is not None:
+                raw.clear()  # the batch worker still holds this list: only the retry queue keeps them
+            del raw, packed
             prepared = handler.prepare(run, records)
         except BaseException as exc:
             self._fail(exc, batch)
