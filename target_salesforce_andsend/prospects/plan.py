@@ -57,9 +57,6 @@ class Plan:
     # country/state values no code of the org's picklists fits: (group, object, field, value, reason)
     address_dropped: list[tuple[Group, str, str, str, str]] = field(default_factory=list)
 
-    def all_actions(self) -> list[Action]:
-        return [*self.account_creates.values(), *self.creates, *self.updates.values(), *self.links]
-
 
 @dataclass
 class PlanInputs:
