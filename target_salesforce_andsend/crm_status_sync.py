@@ -337,10 +337,8 @@ def sync(run: RunContext) -> None:
     lookback = settings.crm_status_lookback_seconds
     # The run's input is done (nothing is looked up any more): the lookups' memory makes room for
     # the reads instead of the reads adding to it.
-    matcher = getattr(run, "matcher", None)
-    if matcher is not None:
-        matcher.forget()
-        release_free_memory()
+    run.matcher.forget()
+    release_free_memory()
     links = run.links
     mark = LinksMark.load(links.get_meta(LINKS_KEY))
     prospects_of, wanted_of, newest = _read_links(links, mark)
