@@ -222,7 +222,7 @@ def validate_against_org(catalog: Catalog, org: OrgInfo, *, along: Sequence[Mapp
     describes = {obj: org.describe(obj) for obj in objects_needed(catalog)}
     issues = check_catalog(catalog, describes)
     if not issues:
-        org.record_types, issues = record_types.load(org.client, catalog, describes)
+        org.record_types, issues = record_types.load(org.client.picklist_values, catalog, describes)
     raise_for_issues(issues)
     # The target's own fields the user cannot write: left out of every write of the run.
     org.not_writable = field_access.unwritable_implicit(catalog, describes)

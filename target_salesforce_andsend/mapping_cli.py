@@ -165,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         instance = client.instance_url
         issues = check_catalog(catalog, describes)
         # Record types: the named ones must exist; values the catalog spells must be allowed.
-        chosen, rt_issues = record_types.load(client, catalog, describes)
+        chosen, rt_issues = record_types.load(client.picklist_values, catalog, describes)
         issues += rt_issues
     except SalesforceError as exc:
         console.print(f"[red]Cannot read the org's describe data: {escape(str(exc))}[/red]")

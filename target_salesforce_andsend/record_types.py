@@ -16,14 +16,12 @@ the same way, but no ``RecordTypeId`` is sent.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .catalog import CREATED_OBJECTS, Catalog, Issue, Mapping, field_index
 from .transforms import CoercionError
-
-if TYPE_CHECKING:
-    from .salesforce.client import SalesforceClient
 
 MASTER_RECORD_TYPE = "012000000000000AAA"
 PICKLIST_TYPES = ("picklist", "multipicklist")
@@ -109,9 +107,10 @@ def resolve(catalog: Catalog, describes: dict[str, dict]) -> tuple[dict[str, dic
     return chosen, issues
 
 
-def load(client: SalesforceClient, catalog: Catalog, describes: dict[str, dict]) -> tuple[
-        dict[str, RecordTypeChoice], list[Issue]]:
-    """Resolve the record types and read their picklist values (one UI API call per object with a
+def load(picklist_values: Callable[[str, str], dict[str, Any]], catalog: Catalog,
+         describes: dict[str, dict]) -> tuple[dict[str, RecordTypeChoice], list[Issue]]:
+    """Resolve the record types and read their picklist values through ``picklist_values(object,
+    record type id)`` (``SalesforceClient.picklist_values``: one UI API call per object with a
     record type that the run creates records of and whose mapped fields include a picklist)."""
     chosen, issues = resolve(catalog, describes)
     out: dict[str, RecordTypeChoice] = {}
@@ -123,8 +122,7 @@ def load(client: SalesforceClient, catalog: Catalog, describes: dict[str, dict])
         picklists = [m for m in catalog.for_object(sobject)
                      if (fields.get(m.field.casefold()) or {}).get("type") in PICKLIST_TYPES]
         if picklists and sobject in created:
-            resp = client.request("GET", f"ui-api/object-info/{sobject}/picklist-values/{choice.id}", kind="ui_api")
-            for name, spec in (resp.json().get("picklistFieldValues") or {}).items():
+            for name, spec in (picklist_values(sobject, choice.id).get("picklistFieldValues") or {}).items():
                 choice.values[name.casefold()] = {str(v["value"]).casefold(): str(v["value"])
                                                   for v in spec.get("values") or []}
         out[sobject] = choice

@@ -429,6 +429,11 @@ class SalesforceClient:
     def versions(self) -> list[dict[str, Any]]:
         return self.request("GET", "/services/data/", kind="versions").json()
 
+    def picklist_values(self, sobject: str, record_type_id: str) -> dict[str, Any]:
+        """The UI API's picklist values of every picklist field of ``sobject`` for one record type."""
+        return self.request("GET", f"ui-api/object-info/{sobject}/picklist-values/{record_type_id}",
+                            kind="ui_api").json()
+
     def record_link(self, record_id: str) -> str:
         return f"{self.instance_url}/{record_id}"
 

@@ -115,7 +115,7 @@ def test_marker_for_unsafe_ids_is_stable_hash():
 
 
 def test_sort_writes_skips_existing_and_refuses_case_conflicts():
-    from target_salesforce_andsend.activities import sort_writes
+    from target_salesforce_andsend.task_plan import sort_writes
 
     folding = TaskOrgFacts("Andsend_Touchpoint_Id__c", ALL_SUBTYPES, False, external_id_case_sensitive=False)
     writes = [({"id": i}, {"Subject": i}) for i in ("tp_A", "tp_b", "tp_B", "tp_a", "tp_c")]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import jsonschema
 
-from target_salesforce_andsend import badges
+from target_salesforce_andsend import badge_plan, badges
 from target_salesforce_andsend.normalize import keep_latest
 from tests.target._activities_support import BADGE_SCHEMA
 
@@ -30,7 +30,7 @@ def link(rid: str) -> str:
 
 
 def test_badge_found_and_not_found_match_schema():
-    found = badges.badge_for(result(), FakeMatch("Contact", "003A"), record_link=link,
+    found = badge_plan.badge_for(result(), FakeMatch("Contact", "003A"), record_link=link,
                              checked_at="2026-01-01T00:00:00Z")
     assert found == {
         "result_id": "r1", "search_id": "s1", "prospect_key": "p1", "exists": True, "crm": "salesforce",
@@ -38,7 +38,7 @@ def test_badge_found_and_not_found_match_schema():
         "checked_at": "2026-01-01T00:00:00Z", "owner": None, "do_not_contact": None,
         "lead_status": None, "last_modified_at": None,
     }
-    grey = badges.badge_for(result(prospect_id=None), None, record_link=link, checked_at="2026-01-01T00:00:00Z")
+    grey = badge_plan.badge_for(result(prospect_id=None), None, record_link=link, checked_at="2026-01-01T00:00:00Z")
     assert grey["exists"] is False and grey["object_type"] is None and grey["record_url"] is None
     assert grey["prospect_key"] == "email:ann@acme.de"
     for b in (found, grey):
@@ -46,21 +46,21 @@ def test_badge_found_and_not_found_match_schema():
 
 
 def test_person_key_fields_normalise_domain():
-    f = badges.person_key_fields(result(company_domain=None, company_website="https://www.Acme.de/about"))
+    f = badge_plan.person_key_fields(result(company_domain=None, company_website="https://www.Acme.de/about"))
     assert f["domain"] == "acme.de" and f["key"] == "s1\x1fr1"
 
 
 def test_dedupe_latest_keeps_last():
-    out = keep_latest([result(email="a@x.io"), result(id="r2"), result(email="b@x.io")], badges.result_key)
+    out = keep_latest([result(email="a@x.io"), result(id="r2"), result(email="b@x.io")], badge_plan.result_key)
     assert [r["id"] for r in out] == ["r2", "r1"] and out[1]["email"] == "b@x.io"
 
 
 def test_merge_badges_file_rewrites_per_result(tmp_path):
     path = tmp_path / "out" / "badges.jsonl"
-    b1 = badges.badge_for(result(), None, record_link=link, checked_at="t1")
-    b2 = badges.badge_for(result(id="r2"), None, record_link=link, checked_at="t1")
+    b1 = badge_plan.badge_for(result(), None, record_link=link, checked_at="t1")
+    b2 = badge_plan.badge_for(result(id="r2"), None, record_link=link, checked_at="t1")
     badges.merge_badges_file(path, [b1, b2])
-    b1_new = badges.badge_for(result(), FakeMatch("Lead", "00QA"), record_link=link, checked_at="t2")
+    b1_new = badge_plan.badge_for(result(), FakeMatch("Lead", "00QA"), record_link=link, checked_at="t2")
     badges.merge_badges_file(path, [b1_new])
     lines = [json.loads(x) for x in path.read_text().splitlines()]
     assert [(x["result_id"], x["exists"]) for x in lines] == [("r1", True), ("r2", False)]
@@ -90,10 +90,10 @@ def test_badge_carries_owner_and_do_not_contact():
     link = lambda rid: f"https://org.example/{rid}"  # noqa: E731
     match = FakeMatch("Lead", "00QA", {"OwnerId": "005A", "HasOptedOutOfEmail": True})
     owners = {"005A": {"id": "005A", "name": "Ann Owner", "email": "ann@acme.test"}}
-    found = badges.badge_for(result(), match, record_link=link, checked_at="2026-01-01T00:00:00Z", owners=owners,
+    found = badge_plan.badge_for(result(), match, record_link=link, checked_at="2026-01-01T00:00:00Z", owners=owners,
                              do_not_contact=lambda m: bool(m.record.get("HasOptedOutOfEmail")))
     assert found["owner"] == owners["005A"] and found["do_not_contact"] is True
     jsonschema.validate(found, BADGE_SCHEMA)
-    queue = badges.badge_for(result(), FakeMatch("Lead", "00QB", {"OwnerId": "00GQ"}), record_link=link,
+    queue = badge_plan.badge_for(result(), FakeMatch("Lead", "00QB", {"OwnerId": "00GQ"}), record_link=link,
                              checked_at="t", owners={"00GQ": None})
     assert queue["owner"] == {"id": "00GQ", "name": None, "email": None} and queue["do_not_contact"] is None
