@@ -294,6 +294,8 @@ def _count_label(obj: str, outcome: str) -> str:
         return f"prospects {outcome.replace('_', ' ')}"
     if obj == "search_result":
         return f"search results {outcome.replace('_', ' ')}"
+    if obj == "status":
+        return f"CRM statuses {outcome.replace('_', ' ')}"
     return f"{obj}s {outcome.replace('_', ' ')}"
 
 
