@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,15 +59,19 @@ class OrgInfo:
     def describe(self, sobject: str) -> dict:
         return self.client.describe(sobject)
 
+    def _cached(self, cache: dict[str, Any], sobject: str, make: Callable[[], Any]) -> Any:
+        # Built outside the lock (a describe may be a call); racing threads build the same value.
+        with self._lock:
+            cached = cache.get(sobject)
+        if cached is None:
+            cached = make()
+            with self._lock:
+                cache[sobject] = cached
+        return cached
+
     def fields(self, sobject: str) -> dict[str, dict]:
         """casefolded field name -> describe field."""
-        with self._lock:
-            cached = self._index.get(sobject)
-        if cached is None:
-            cached = field_index(self.describe(sobject))
-            with self._lock:
-                self._index[sobject] = cached
-        return cached
+        return self._cached(self._index, sobject, lambda: field_index(self.describe(sobject)))
 
     def field(self, sobject: str, name: str) -> dict | None:
         return self.fields(sobject).get(name.casefold())
@@ -94,13 +98,7 @@ class OrgInfo:
 
     def address_fields(self, sobject: str) -> dict[str, AddressField]:
         """State and Country picklists of the object's addresses (empty where the org has none)."""
-        with self._lock:
-            cached = self._addresses.get(sobject)
-        if cached is None:
-            cached = address_fields(self.fields(sobject))
-            with self._lock:
-                self._addresses[sobject] = cached
-        return cached
+        return self._cached(self._addresses, sobject, lambda: address_fields(self.fields(sobject)))
 
     def refuse_fields(self, sobject: str, names: list[str]) -> None:
         """Fields Salesforce refused to write (INVALID_FIELD_FOR_INSERT_UPDATE) although describe
