@@ -45,7 +45,6 @@ from .normalize import keep_latest
 
 if TYPE_CHECKING:
     from .context import RunContext
-    from .settings import Settings
 
 ROLE = "search_results"
 
@@ -101,10 +100,6 @@ def merge_badges_file(path: Path, badges: list[dict]) -> None:
 
 def _dump(badge: dict) -> str:
     return json.dumps(badge, ensure_ascii=False, separators=(",", ":"))
-
-
-def badges_path(settings: Settings) -> Path:
-    return settings.paths.badges
 
 
 def _now() -> str:
@@ -177,7 +172,7 @@ def _output(run: RunContext, badges: list[dict]) -> None:
     from .andsend_writeback import AndsendBadgeWriter
 
     settings = run.settings
-    merge_badges_file(badges_path(settings), badges)  # local output: written in dry runs too
+    merge_badges_file(settings.paths.badges, badges)  # local output: written in dry runs too
     if settings.writes_back_to_andsend and not settings.dry_run:
         writer = AndsendBadgeWriter(
             str(settings.andsend_api_url),

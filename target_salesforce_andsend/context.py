@@ -11,7 +11,6 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import field_access, record_types
@@ -197,11 +196,6 @@ class RunContext:
 
 class RejectThresholdExceeded(Exception):
     """More records were rejected than `reject_threshold` allows."""
-
-
-def output_paths(settings: Settings | Mapping[str, Any]) -> dict[str, Path]:
-    paths = Settings.of(settings).paths
-    return {"output_dir": paths.output_dir, "report": paths.report, "rejects": paths.rejects, "links": paths.links}
 
 
 def objects_needed(catalog: Catalog) -> list[str]:

@@ -57,10 +57,6 @@ if TYPE_CHECKING:
 _REF = "@{c%d.records[" + str(PAGE - 1) + "].Id}"
 
 
-def crm_status_path(settings: Settings) -> Path:
-    return settings.paths.crm_status
-
-
 def enabled(settings: Settings) -> bool:
     return settings.sync_crm_status
 
@@ -347,7 +343,7 @@ def sync(run: RunContext) -> None:
     info = run.report.section(ROLE)
     calls_before = sum(run.client.calls_snapshot().values())
     checked_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    path = crm_status_path(settings)
+    path = settings.paths.crm_status
     delivered = read_delivered(path)
     found = _Statuses(delivered, record_url=run.client.record_link, checked_at=checked_at)
     marks: dict[str, str | None] = {}

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from target_salesforce_andsend.cli import main as cli_main
-from target_salesforce_andsend.context import output_paths
 from target_salesforce_andsend.links import open_store
 from target_salesforce_andsend.reject_hints import HINTS
+from target_salesforce_andsend.settings import Settings
 from tests.target._salesforce_support import control
 from tests.target._target_support import live, messages, prospect, run_target, target_config
 
@@ -40,7 +40,7 @@ def _leads(sf, pid: str) -> list[dict]:
 
 
 def _store_rows(config: dict) -> dict[str, dict]:
-    store = open_store(config, output_paths(config)["links"])
+    store = open_store(config, Settings.of(config).paths.links)
     try:
         return {r["key"]: r for r in store.rejects_query()}
     finally:
